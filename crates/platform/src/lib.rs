@@ -1,1 +1,19 @@
-pub fn placeholder() {}
+//! What every Carebook service shares: typed config, problem+json errors and
+//! extractors, telemetry and metrics, the HTTP shell, PostgreSQL, Redis, the
+//! event outbox/relay/consumer, token verification, and test support.
+
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod events;
+pub mod extract;
+pub mod http;
+pub mod metrics;
+pub mod problem;
+pub mod shutdown;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use problem::Problem;

@@ -1,0 +1,152 @@
+//! Access-token verification against a JWKS, cached and refreshed when a token
+//! names a key we have not seen (the identity service rotated its key).
+
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use jsonwebtoken::{decode, decode_header, jwk::JwkSet, Algorithm, DecodingKey, Validation};
+use tokio::sync::{Mutex, RwLock};
+
+use super::Claims;
+use crate::config::AuthConfig;
+
+/// A refresh on an unknown `kid` happens at most this often, so forged `kid`s
+/// cannot make us hammer the identity service.
+const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Why a token was refused. Clients only ever learn "invalid or expired".
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("no bearer token")]
+    Missing,
+    #[error("token is malformed")]
+    Malformed,
+    #[error("algorithm not accepted")]
+    Algorithm,
+    #[error("unknown signing key")]
+    UnknownKey,
+    #[error("token is expired")]
+    Expired,
+    #[error("token is invalid: {0}")]
+    Invalid(String),
+    #[error("signing keys unavailable")]
+    KeysUnavailable,
+}
+
+/// Where the public keys come from.
+#[derive(Clone)]
+pub enum KeySource {
+    /// The identity service's `/.well-known/jwks.json`.
+    Http {
+        client: reqwest::Client,
+        url: String,
+    },
+    /// Keys already in hand (the identity service itself, tests).
+    Static(JwkSet),
+}
+
+/// Verifies access tokens; cheap to share behind an `Arc`.
+pub struct Verifier {
+    source: KeySource,
+    validation: Validation,
+    keys: RwLock<HashMap<String, DecodingKey>>,
+    last_refresh: Mutex<Option<Instant>>,
+}
+
+impl Verifier {
+    pub fn new(source: KeySource, issuer: &str, audience: &str) -> Self {
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
+        validation.leeway = 5;
+        Self {
+            source,
+            validation,
+            keys: RwLock::new(HashMap::new()),
+            last_refresh: Mutex::new(None),
+        }
+    }
+
+    /// A verifier fetching keys from `config.jwks_url`.
+    pub fn from_config(config: &AuthConfig) -> Arc<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(3))
+            .build()
+            .unwrap_or_default();
+        Arc::new(Self::new(
+            KeySource::Http {
+                client,
+                url: config.jwks_url.clone(),
+            },
+            &config.issuer,
+            &config.audience,
+        ))
+    }
+
+    /// Check signature, algorithm, issuer, audience and expiry; return the claims.
+    pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(TokenError::Algorithm);
+        }
+        let kid = header.kid.ok_or(TokenError::UnknownKey)?;
+        let key = match self.key(&kid).await {
+            Some(k) => k,
+            None => {
+                self.refresh(false).await?;
+                self.key(&kid).await.ok_or(TokenError::UnknownKey)?
+            }
+        };
+        decode::<Claims>(token, &key, &self.validation)
+            .map(|data| data.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                other => TokenError::Invalid(format!("{other:?}")),
+            })
+    }
+
+    async fn key(&self, kid: &str) -> Option<DecodingKey> {
+        self.keys.read().await.get(kid).cloned()
+    }
+
+    /// Reload the key set. Unless `force`d, at most once per [`MIN_REFRESH_INTERVAL`].
+    pub async fn refresh(&self, force: bool) -> Result<(), TokenError> {
+        let mut last = self.last_refresh.lock().await;
+        if !force && last.is_some_and(|t| t.elapsed() < MIN_REFRESH_INTERVAL) {
+            return Ok(());
+        }
+        let set = match &self.source {
+            KeySource::Static(set) => set.clone(),
+            KeySource::Http { client, url } => {
+                let fetched = async {
+                    client
+                        .get(url)
+                        .send()
+                        .await?
+                        .error_for_status()?
+                        .json::<JwkSet>()
+                        .await
+                };
+                fetched.await.map_err(|e| {
+                    tracing::warn!(error = %e, "JWKS fetch failed");
+                    TokenError::KeysUnavailable
+                })?
+            }
+        };
+        let keys = set
+            .keys
+            .iter()
+            .filter_map(|jwk| {
+                let kid = jwk.common.key_id.clone()?;
+                DecodingKey::from_jwk(jwk).ok().map(|k| (kid, k))
+            })
+            .collect();
+        *self.keys.write().await = keys;
+        *last = Some(Instant::now());
+        Ok(())
+    }
+}

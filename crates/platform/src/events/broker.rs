@@ -1,0 +1,172 @@
+//! The RabbitMQ connection: declares the topology and hands out channels,
+//! reconnecting after the broker goes away.
+
+use std::{sync::Arc, time::Duration};
+
+use lapin::{
+    options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
+    types::{AMQPValue, FieldTable, ShortString},
+    Channel, Connection, ConnectionProperties, ExchangeKind,
+};
+use tokio::sync::Mutex;
+
+/// Shared handle to the broker. Cheap to clone.
+#[derive(Clone)]
+pub struct Broker {
+    url: String,
+    exchange: String,
+    connection: Arc<Mutex<Option<Connection>>>,
+}
+
+/// How a consumer's queue is declared.
+pub struct QueueTopology<'a> {
+    pub queue: &'a str,
+    pub bindings: &'a [String],
+    /// Deliveries before a message is dead-lettered (quorum `x-delivery-limit`).
+    pub delivery_limit: u32,
+}
+
+impl Broker {
+    /// Connect and declare the events exchange and its dead-letter exchange.
+    pub async fn connect(url: &str, exchange: &str) -> lapin::Result<Self> {
+        let broker = Self {
+            url: url.to_owned(),
+            exchange: exchange.to_owned(),
+            connection: Arc::new(Mutex::new(None)),
+        };
+        let channel = broker.channel().await?;
+        broker.declare_exchanges(&channel).await?;
+        Ok(broker)
+    }
+
+    pub fn exchange(&self) -> &str {
+        &self.exchange
+    }
+
+    /// Where messages go after their last failed delivery.
+    pub fn dead_letter_exchange(&self) -> String {
+        format!("{}.dlx", self.exchange)
+    }
+
+    /// A new channel, reconnecting first if the connection was lost.
+    pub async fn channel(&self) -> lapin::Result<Channel> {
+        let mut guard = self.connection.lock().await;
+        if let Some(conn) = guard.as_ref() {
+            if conn.status().connected() {
+                return conn.create_channel().await;
+            }
+        }
+        let properties = ConnectionProperties::default()
+            .with_executor(tokio_executor_trait::Tokio::current())
+            .with_reactor(tokio_reactor_trait::Tokio)
+            .with_connection_name(format!("carebook-{}", std::process::id()).into());
+        let conn = tokio::time::timeout(
+            Duration::from_secs(5),
+            Connection::connect(&self.url, properties),
+        )
+        .await
+        .map_err(|_| lapin::Error::IOError(Arc::new(std::io::ErrorKind::TimedOut.into())))??;
+        let channel = conn.create_channel().await?;
+        *guard = Some(conn);
+        Ok(channel)
+    }
+
+    /// True when the connection is up (used by `/readyz`).
+    pub async fn is_connected(&self) -> bool {
+        match self.connection.lock().await.as_ref() {
+            Some(conn) => conn.status().connected(),
+            None => false,
+        }
+    }
+
+    async fn declare_exchanges(&self, channel: &Channel) -> lapin::Result<()> {
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        channel
+            .exchange_declare(
+                &self.exchange,
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .exchange_declare(
+                &self.dead_letter_exchange(),
+                ExchangeKind::Direct,
+                durable,
+                FieldTable::default(),
+            )
+            .await
+    }
+
+    /// Declare a durable quorum queue bound to the events exchange, with bounded
+    /// redelivery into `<queue>.dlq`.
+    pub async fn declare_queue(
+        &self,
+        channel: &Channel,
+        t: &QueueTopology<'_>,
+    ) -> lapin::Result<()> {
+        self.declare_exchanges(channel).await?;
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        let dlq = format!("{}.dlq", t.queue);
+        let mut dlq_args = FieldTable::default();
+        dlq_args.insert("x-queue-type".into(), long_string("quorum"));
+        channel.queue_declare(&dlq, durable, dlq_args).await?;
+        channel
+            .queue_bind(
+                &dlq,
+                &self.dead_letter_exchange(),
+                t.queue,
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), long_string("quorum"));
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongInt(t.delivery_limit as i32),
+        );
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            long_string(&self.dead_letter_exchange()),
+        );
+        args.insert("x-dead-letter-routing-key".into(), long_string(t.queue));
+        channel.queue_declare(t.queue, durable, args).await?;
+        for key in t.bindings {
+            channel
+                .queue_bind(
+                    t.queue,
+                    &self.exchange,
+                    key,
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Close the connection (shutdown).
+    pub async fn close(&self) {
+        if let Some(conn) = self.connection.lock().await.take() {
+            let _ = conn.close(200, "shutdown").await;
+        }
+    }
+}
+
+fn long_string(s: &str) -> AMQPValue {
+    AMQPValue::LongString(s.into())
+}
+
+/// Name for a short string field (lapin's type for names and message ids).
+pub fn short(s: &str) -> ShortString {
+    s.into()
+}

@@ -1,0 +1,155 @@
+//! The HTTP shell every service shares: health, readiness, metrics and OpenAPI
+//! routes; request ids, tracing, timeouts, body limits and security headers as
+//! tower layers; problem+json for unknown routes; graceful serving.
+
+use std::time::Duration;
+
+use axum::{
+    extract::{DefaultBodyLimit, Request, State},
+    http::{header, HeaderName, HeaderValue, StatusCode},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
+};
+
+use crate::{cache::Cache, events::Broker, metrics, problem::Problem};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What `/readyz` checks: the dependencies without which the service cannot work.
+#[derive(Clone)]
+pub struct Readiness {
+    pub db: PgPool,
+    pub cache: Option<Cache>,
+    pub broker: Option<Broker>,
+}
+
+/// Settings of the shared HTTP shell.
+pub struct Shell {
+    pub service: &'static str,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub openapi: utoipa::openapi::OpenApi,
+}
+
+/// Wrap a service's API routes with the shared routes and layers.
+pub fn service_router(shell: Shell, api: Router, readiness: Readiness) -> Router {
+    let openapi = shell.openapi.clone();
+    let ops = Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/readyz", get(readyz).with_state(readiness))
+        .route("/metrics", get(|| async { metrics::render() }))
+        .route("/openapi.json", get(move || async move { Json(openapi) }));
+    let service = shell.service;
+    let timeout = shell.request_timeout;
+    let router = api
+        .merge(ops)
+        .fallback(|| async { Problem::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+            )
+        })
+        .layer(DefaultBodyLimit::max(shell.max_body_bytes))
+        .layer(middleware::from_fn(move |req, next| {
+            time_limit(timeout, req, next)
+        }))
+        .layer(middleware::from_fn(move |req, next| {
+            metrics::track_http(service, req, next)
+        }));
+    with_security_headers(router)
+        .layer(CatchPanicLayer::custom(|_| Problem::internal(&"handler panicked").into_response()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(move |req: &Request| {
+                // The path only: query strings may carry search terms (names).
+                let request_id = req
+                    .headers()
+                    .get(&REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", service, request_id, method = %req.method(), path = req.uri().path())
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Headers every API response carries, unless a handler set its own.
+fn with_security_headers(router: Router) -> Router {
+    router
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
+        // API responses carry personal data: never store them in shared caches.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ))
+}
+
+async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "Request timed out",
+        )
+        .with_retry_after(1)
+        .into_response(),
+    }
+}
+
+async fn readyz(State(r): State<Readiness>) -> Response {
+    let mut failing = Vec::new();
+    if sqlx::query("SELECT 1").execute(&r.db).await.is_err() {
+        failing.push("database");
+    }
+    if let Some(cache) = &r.cache {
+        if cache.ping().await.is_err() {
+            failing.push("redis");
+        }
+    }
+    if let Some(broker) = &r.broker {
+        if !broker.is_connected().await && broker.channel().await.is_err() {
+            failing.push("broker");
+        }
+    }
+    if failing.is_empty() {
+        Json(serde_json::json!({"status": "ready"})).into_response()
+    } else {
+        Problem::unavailable(format!("Not ready: {} unreachable.", failing.join(", ")))
+            .into_response()
+    }
+}
+
+/// Serve until `cancel` fires, then stop accepting and let in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    cancel: CancellationToken,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(cancel.cancelled_owned())
+        .await
+}

@@ -1,0 +1,158 @@
+//! Test support (feature `testing`): each test gets its own database, Redis key
+//! prefix, events exchange and queue names on the real backing services, so tests
+//! run in parallel without seeing each other, and start the real service on port 0.
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::config::{AuthConfig, CommonConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER};
+
+fn var(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Backing-service addresses for tests (override with `CAREBOOK_TEST_*`).
+pub fn postgres_url() -> String {
+    var(
+        "CAREBOOK_TEST_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:5432",
+    )
+}
+pub fn redis_url() -> String {
+    var("CAREBOOK_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+}
+pub fn amqp_url() -> String {
+    var(
+        "CAREBOOK_TEST_AMQP_URL",
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+    )
+}
+
+/// One test's isolated slice of the backing services; dropped with the test.
+pub struct TestBacking {
+    pub config: CommonConfig,
+}
+
+impl TestBacking {
+    pub fn new(service: &str) -> Self {
+        let id = Uuid::new_v4().simple().to_string();
+        let short = &id[..12];
+        init_logs();
+        Self {
+            config: CommonConfig {
+                service: service.to_owned(),
+                bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+                database_url: format!("{}/carebook_test_{service}_{short}", postgres_url()),
+                database_max_connections: 5,
+                redis_url: redis_url(),
+                redis_prefix: format!("carebook-test:{short}:"),
+                amqp_url: amqp_url(),
+                events_exchange: format!("carebook.test.{short}"),
+                queue_prefix: format!("carebook.test.{short}"),
+                auth: AuthConfig {
+                    jwks_url: "http://127.0.0.1:9/unset".to_owned(),
+                    issuer: DEFAULT_ISSUER.to_owned(),
+                    audience: DEFAULT_AUDIENCE.to_owned(),
+                },
+                max_body_bytes: 64 * 1024,
+                request_timeout: Duration::from_secs(10),
+                outbox_poll_interval: Duration::from_millis(50),
+            },
+        }
+    }
+}
+
+impl Drop for TestBacking {
+    fn drop(&mut self) {
+        let url = self.config.database_url.clone();
+        let amqp = self.config.amqp_url.clone();
+        let exchange = self.config.events_exchange.clone();
+        // Drop runs outside any runtime we may block; clean up on a thread of our own.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async {
+                let _ = crate::db::drop_database(&url).await;
+                let _ = delete_exchanges(&amqp, &exchange).await;
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+async fn delete_exchanges(amqp: &str, exchange: &str) -> lapin::Result<()> {
+    let conn = lapin::Connection::connect(
+        amqp,
+        lapin::ConnectionProperties::default()
+            .with_executor(tokio_executor_trait::Tokio::current())
+            .with_reactor(tokio_reactor_trait::Tokio),
+    )
+    .await?;
+    let channel = conn.create_channel().await?;
+    for name in [exchange.to_owned(), format!("{exchange}.dlx")] {
+        channel
+            .exchange_delete(&name, lapin::options::ExchangeDeleteOptions::default())
+            .await?;
+    }
+    conn.close(200, "test done").await
+}
+
+/// Delete a test's queues (and their dead-letter queues).
+pub async fn delete_queues(broker: &crate::events::Broker, queues: &[String]) {
+    if let Ok(channel) = broker.channel().await {
+        for q in queues {
+            for name in [q.clone(), format!("{q}.dlq")] {
+                let _ = channel
+                    .queue_delete(&name, lapin::options::QueueDeleteOptions::default())
+                    .await;
+            }
+        }
+    }
+}
+
+/// Serve `router` on an ephemeral port; the token stops it.
+pub async fn serve(router: Router) -> (SocketAddr, CancellationToken) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind an ephemeral port");
+    let addr = listener.local_addr().expect("local address");
+    let cancel = CancellationToken::new();
+    let token = cancel.clone();
+    tokio::spawn(async move {
+        let _ = crate::http::serve(listener, router, token).await;
+    });
+    (addr, cancel)
+}
+
+/// Logs from tests, only when `RUST_LOG` asks for them.
+fn init_logs() {
+    if std::env::var("RUST_LOG").is_ok() {
+        crate::telemetry::init();
+    }
+}
+
+/// Poll `check` until it returns `Some`, or panic after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
