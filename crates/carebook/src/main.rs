@@ -1,1 +1,135 @@
-fn main() {}
+//! `carebook`: run any one service or all of them in one process, and the admin verbs.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use platform::shutdown::{cancel_on_signal, CancellationToken};
+
+#[derive(Parser)]
+#[command(
+    name = "carebook",
+    version,
+    about = "Carebook healthcare scheduling platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve one service, or all of them in this process (each on its own port).
+    Serve {
+        #[arg(value_enum)]
+        target: Target,
+    },
+    /// Create and migrate the databases, then exit.
+    Migrate {
+        #[arg(value_enum, default_value = "all")]
+        target: Target,
+    },
+    /// Create the demo clinic (idempotent).
+    SeedDemo,
+    /// Manage the access-token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Write a new signing key; with --if-missing only when the directory has none.
+    Generate {
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// Write a new signing key that signs from the next start on; old keys keep
+    /// verifying until their files are removed (after the access-token lifetime).
+    Rotate,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Target {
+    All,
+    Identity,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    platform::telemetry::init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { target } => serve(target).await,
+        Command::Migrate { target } => migrate(target).await,
+        Command::SeedDemo => seed_demo().await,
+        Command::Keys { command } => keys(command),
+    }
+}
+
+async fn serve(target: Target) -> anyhow::Result<()> {
+    let cancel = CancellationToken::new();
+    cancel_on_signal(cancel.clone());
+    let mut running = tokio::task::JoinSet::new();
+    if matches!(target, Target::All | Target::Identity) {
+        let config = identity::Config::from_env()?;
+        let service = identity::build(&config)
+            .await
+            .context("starting identity")?;
+        let token = cancel.clone();
+        running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
+    }
+    // One service failing stops the others: a half-running system is worse than none.
+    let mut result = Ok(());
+    while let Some(done) = running.join_next().await {
+        cancel.cancel();
+        if let Ok(Err(e)) = done {
+            result = Err(anyhow::Error::new(e).context("service failed"));
+        }
+    }
+    result
+}
+
+async fn migrate(target: Target) -> anyhow::Result<()> {
+    if matches!(target, Target::All | Target::Identity) {
+        let config = identity::Config::from_env()?;
+        let c = &config.common;
+        platform::db::prepare(&c.database_url, 2, &identity::MIGRATIONS)
+            .await
+            .context("migrating identity")?;
+        tracing::info!("identity migrated");
+    }
+    Ok(())
+}
+
+async fn seed_demo() -> anyhow::Result<()> {
+    let config = identity::Config::from_env()?;
+    let keys = identity::SigningKeys::load_dir(&config.signing_keys_dir)?;
+    let (state, _, broker) = identity::connect(&config, keys).await?;
+    let created = identity::seed::demo_users(&state).await?;
+    broker.close().await;
+    tracing::info!(created, "demo users seeded");
+    Ok(())
+}
+
+fn signing_keys_dir() -> anyhow::Result<PathBuf> {
+    ["IDENTITY_SIGNING_KEYS_DIR", "CAREBOOK_SIGNING_KEYS_DIR"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+        .map(PathBuf::from)
+        .context("set IDENTITY_SIGNING_KEYS_DIR to the directory holding the signing keys")
+}
+
+fn keys(command: KeysCommand) -> anyhow::Result<()> {
+    let dir = signing_keys_dir()?;
+    if let KeysCommand::Generate { if_missing: true } = command {
+        if identity::SigningKeys::load_dir(&dir).is_ok() {
+            println!("signing key present in {}", dir.display());
+            return Ok(());
+        }
+    }
+    let path = identity::SigningKeys::generate_into(&dir)?;
+    println!("new signing key {}", path.display());
+    Ok(())
+}

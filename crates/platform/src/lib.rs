@@ -6,11 +6,13 @@ pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod events;
 pub mod extract;
 pub mod http;
 pub mod metrics;
 pub mod problem;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;
 #[cfg(feature = "testing")]

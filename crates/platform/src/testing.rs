@@ -4,7 +4,6 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use axum::Router;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -118,8 +117,8 @@ pub async fn delete_queues(broker: &crate::events::Broker, queues: &[String]) {
     }
 }
 
-/// Serve `router` on an ephemeral port; the token stops it.
-pub async fn serve(router: Router) -> (SocketAddr, CancellationToken) {
+/// Run a built service (router and workers) on an ephemeral port; cancel the token to stop it.
+pub async fn spawn(service: crate::service::Service) -> (SocketAddr, CancellationToken) {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind an ephemeral port");
@@ -127,7 +126,7 @@ pub async fn serve(router: Router) -> (SocketAddr, CancellationToken) {
     let cancel = CancellationToken::new();
     let token = cancel.clone();
     tokio::spawn(async move {
-        let _ = crate::http::serve(listener, router, token).await;
+        let _ = service.run(listener, token).await;
     });
     (addr, cancel)
 }

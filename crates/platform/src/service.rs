@@ -1,0 +1,75 @@
+//! Running a service: its router plus the background workers (outbox relay,
+//! consumers) that live and stop with it.
+
+use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+type Worker = Box<dyn FnOnce(CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// A built service, ready to serve.
+pub struct Service {
+    pub name: &'static str,
+    pub router: Router,
+    workers: Vec<Worker>,
+}
+
+/// How long workers get to finish the message in hand after the server stopped.
+const WORKER_GRACE: Duration = Duration::from_secs(10);
+
+impl Service {
+    pub fn new(name: &'static str, router: Router) -> Self {
+        Self {
+            name,
+            router,
+            workers: Vec::new(),
+        }
+    }
+
+    /// Add a background worker; it must return once the token is cancelled.
+    pub fn with_worker<F, Fut>(mut self, worker: F) -> Self
+    where
+        F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.workers
+            .push(Box::new(move |token| Box::pin(worker(token))));
+        self
+    }
+
+    /// Serve on `listener` until `cancel`: stop accepting, drain requests, then
+    /// let workers finish their current message.
+    pub async fn run(
+        self,
+        listener: TcpListener,
+        cancel: CancellationToken,
+    ) -> std::io::Result<()> {
+        let addr = listener.local_addr()?;
+        tracing::info!(service = self.name, %addr, "listening");
+        let workers: Vec<_> = self
+            .workers
+            .into_iter()
+            .map(|w| tokio::spawn(w(cancel.clone())))
+            .collect();
+        let served = crate::http::serve(listener, self.router, cancel.clone()).await;
+        cancel.cancel();
+        let drain = futures_util::future::join_all(workers);
+        if tokio::time::timeout(WORKER_GRACE, drain).await.is_err() {
+            tracing::warn!(service = self.name, "workers did not stop in time");
+        }
+        tracing::info!(service = self.name, "stopped");
+        served
+    }
+
+    /// Bind `addr` and run.
+    pub async fn bind_and_run(
+        self,
+        addr: SocketAddr,
+        cancel: CancellationToken,
+    ) -> std::io::Result<()> {
+        let listener = TcpListener::bind(addr).await?;
+        self.run(listener, cancel).await
+    }
+}
