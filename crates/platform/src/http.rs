@@ -44,6 +44,8 @@ pub struct Shell {
 
 /// Wrap a service's API routes with the shared routes and layers.
 pub fn service_router(shell: Shell, api: Router, readiness: Readiness) -> Router {
+    // Install the recorder before the first request is measured.
+    metrics::handle();
     let openapi = shell.openapi.clone();
     let ops = Router::new()
         .route(

@@ -1,0 +1,96 @@
+# Shared by scripts/dev, scripts/test and .ci/run: install and start what Carebook needs.
+# Source it; it defines functions and sets a few variables, nothing else.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# Build output lives outside the clone so fresh clones (and CI) reuse it.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/carebook/target}"
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then as_root apt-get update -qq; apt_updated=1; fi
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# wait_port HOST PORT SECONDS
+wait_port() {
+  local host=$1 port=$2 deadline=$((SECONDS + $3))
+  until (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; do
+    if [ $SECONDS -ge $deadline ]; then return 1; fi
+    sleep 0.5
+  done
+}
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+ensure_postgres() {
+  if ! command -v pg_ctlcluster >/dev/null; then log "installing PostgreSQL"; apt_install postgresql; fi
+  if ! port_open 127.0.0.1 5432; then
+    log "starting PostgreSQL"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start
+  fi
+  wait_port 127.0.0.1 5432 60 || { echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2; return 1; }
+  # Local development and CI connect as postgres without a password (trust on loopback).
+  until psql "postgres://postgres@127.0.0.1:5432/postgres" -qtAc 'select 1' >/dev/null 2>&1; do
+    if [ $SECONDS -gt 600 ]; then echo "PostgreSQL refuses connections as postgres@127.0.0.1" >&2; return 1; fi
+    sleep 0.5
+  done
+}
+
+ensure_redis() {
+  if ! command -v redis-server >/dev/null; then log "installing Redis"; apt_install redis-server; fi
+  if ! port_open 127.0.0.1 6379; then
+    log "starting Redis"
+    as_root mkdir -p /var/lib/redis /var/log/redis
+    as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+      --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  fi
+  wait_port 127.0.0.1 6379 30 || { echo "Redis did not come up on 127.0.0.1:6379" >&2; return 1; }
+}
+
+ensure_rabbitmq() {
+  if ! command -v rabbitmq-server >/dev/null; then log "installing RabbitMQ"; apt_install rabbitmq-server; fi
+  if ! port_open 127.0.0.1 5672; then
+    log "starting RabbitMQ"
+    as_root rabbitmq-server -detached
+  fi
+  wait_port 127.0.0.1 5672 120 || { echo "RabbitMQ did not come up on 127.0.0.1:5672" >&2; return 1; }
+}
+
+ensure_backing_services() {
+  ensure_postgres
+  ensure_redis
+  ensure_rabbitmq
+}
+
+ensure_node_tools() {
+  if ! command -v npm >/dev/null; then log "installing Node.js"; apt_install nodejs npm; fi
+  if [ ! -x "$ROOT/tools/node_modules/.bin/maildev" ]; then
+    log "installing MailDev (npm)"
+    (cd "$ROOT/tools" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}
+
+# MailDev: SMTP on 1025, web UI and REST API on 1080.
+ensure_maildev() {
+  ensure_node_tools
+  if ! port_open 127.0.0.1 1025; then
+    log "starting MailDev (SMTP :1025, web :1080)"
+    mkdir -p "$ROOT/.dev"
+    nohup "$ROOT/tools/node_modules/.bin/maildev" --ip 127.0.0.1 --web-ip 127.0.0.1 -s 1025 -w 1080 \
+      >"$ROOT/.dev/maildev.log" 2>&1 &
+    echo $! >"$ROOT/.dev/maildev.pid"
+  fi
+  wait_port 127.0.0.1 1025 30 || { echo "MailDev did not come up; see .dev/maildev.log" >&2; return 1; }
+}
+
+ensure_rust_tools() {
+  command -v cargo >/dev/null || { echo "cargo not found: install Rust with rustup first" >&2; return 1; }
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    log "installing cargo-nextest"
+    cargo install --locked cargo-nextest
+  fi
+}
