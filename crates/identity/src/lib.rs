@@ -103,7 +103,7 @@ pub async fn build_with_keys(config: &Config, keys: SigningKeys) -> anyhow::Resu
     let readiness = Readiness {
         db: state.db.clone(),
         cache: Some(cache),
-        broker: Some(broker),
+        broker: Some(broker.clone()),
     };
     let shell = Shell {
         service: "identity",
@@ -112,5 +112,7 @@ pub async fn build_with_keys(config: &Config, keys: SigningKeys) -> anyhow::Resu
         openapi: routes::ApiDoc::openapi(),
     };
     let router = service_router(shell, routes::router(state), readiness);
-    Ok(Service::new("identity", router).with_worker(move |cancel| relay.run(cancel)))
+    Ok(Service::new("identity", router)
+        .with_worker(move |cancel| relay.run(cancel))
+        .with_broker(broker))
 }

@@ -15,7 +15,6 @@ pub mod problem;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
-#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use problem::Problem;

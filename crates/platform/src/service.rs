@@ -14,6 +14,8 @@ pub struct Service {
     pub name: &'static str,
     pub router: Router,
     workers: Vec<Worker>,
+    /// Closed last, after the workers stopped, so no message is cut off mid-flight.
+    broker: Option<crate::events::Broker>,
 }
 
 /// How long workers get to finish the message in hand after the server stopped.
@@ -25,7 +27,14 @@ impl Service {
             name,
             router,
             workers: Vec::new(),
+            broker: None,
         }
+    }
+
+    /// The broker connection to close cleanly on shutdown.
+    pub fn with_broker(mut self, broker: crate::events::Broker) -> Self {
+        self.broker = Some(broker);
+        self
     }
 
     /// Add a background worker; it must return once the token is cancelled.
@@ -58,6 +67,9 @@ impl Service {
         let drain = futures_util::future::join_all(workers);
         if tokio::time::timeout(WORKER_GRACE, drain).await.is_err() {
             tracing::warn!(service = self.name, "workers did not stop in time");
+        }
+        if let Some(broker) = &self.broker {
+            broker.close().await;
         }
         tracing::info!(service = self.name, "stopped");
         served

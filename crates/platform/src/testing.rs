@@ -1,8 +1,8 @@
-//! Test support (feature `testing`): each test gets its own database, Redis key
+//! Test support for every service's integration tests: each test gets its own database, Redis key
 //! prefix, events exchange and queue names on the real backing services, so tests
 //! run in parallel without seeing each other, and start the real service on port 0.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, sync::Mutex, time::Duration};
 
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -31,9 +31,11 @@ pub fn amqp_url() -> String {
     )
 }
 
-/// One test's isolated slice of the backing services; dropped with the test.
+/// One test's isolated slice of the backing services. Dropping it (also when the
+/// test panics) deletes the database, the exchanges and the tracked queues.
 pub struct TestBacking {
     pub config: CommonConfig,
+    queues: Mutex<Vec<String>>,
 }
 
 impl TestBacking {
@@ -61,6 +63,14 @@ impl TestBacking {
                 request_timeout: Duration::from_secs(10),
                 outbox_poll_interval: Duration::from_millis(50),
             },
+            queues: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Delete `queue` (and its dead-letter queue) when the test ends.
+    pub fn track_queue(&self, queue: &str) {
+        if let Ok(mut queues) = self.queues.lock() {
+            queues.push(queue.to_owned());
         }
     }
 }
@@ -70,6 +80,7 @@ impl Drop for TestBacking {
         let url = self.config.database_url.clone();
         let amqp = self.config.amqp_url.clone();
         let exchange = self.config.events_exchange.clone();
+        let queues = std::mem::take(self.queues.get_mut().unwrap_or_else(|e| e.into_inner()));
         // Drop runs outside any runtime we may block; clean up on a thread of our own.
         let cleanup = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -79,15 +90,19 @@ impl Drop for TestBacking {
                 return;
             };
             rt.block_on(async {
-                let _ = crate::db::drop_database(&url).await;
-                let _ = delete_exchanges(&amqp, &exchange).await;
+                if let Err(e) = delete_topology(&amqp, &exchange, &queues).await {
+                    eprintln!("test queues/exchanges of {exchange} not deleted: {e}");
+                }
+                if let Err(e) = crate::db::drop_database(&url).await {
+                    eprintln!("test database {url} not dropped: {e}");
+                }
             });
         });
         let _ = cleanup.join();
     }
 }
 
-async fn delete_exchanges(amqp: &str, exchange: &str) -> lapin::Result<()> {
+async fn delete_topology(amqp: &str, exchange: &str, queues: &[String]) -> lapin::Result<()> {
     let conn = lapin::Connection::connect(
         amqp,
         lapin::ConnectionProperties::default()
@@ -96,25 +111,29 @@ async fn delete_exchanges(amqp: &str, exchange: &str) -> lapin::Result<()> {
     )
     .await?;
     let channel = conn.create_channel().await?;
-    for name in [exchange.to_owned(), format!("{exchange}.dlx")] {
+    for queue in queues {
+        for name in [queue.clone(), format!("{queue}.dlq")] {
+            channel
+                .queue_delete(&name, lapin::options::QueueDeleteOptions::default())
+                .await?;
+        }
+    }
+    for name in [
+        exchange.to_owned(),
+        format!("{exchange}.dlx"),
+        format!("{exchange}.unrouted"),
+    ] {
         channel
             .exchange_delete(&name, lapin::options::ExchangeDeleteOptions::default())
             .await?;
     }
+    channel
+        .queue_delete(
+            &format!("{exchange}.unrouted"),
+            lapin::options::QueueDeleteOptions::default(),
+        )
+        .await?;
     conn.close(200, "test done").await
-}
-
-/// Delete a test's queues (and their dead-letter queues).
-pub async fn delete_queues(broker: &crate::events::Broker, queues: &[String]) {
-    if let Ok(channel) = broker.channel().await {
-        for q in queues {
-            for name in [q.clone(), format!("{q}.dlq")] {
-                let _ = channel
-                    .queue_delete(&name, lapin::options::QueueDeleteOptions::default())
-                    .await;
-            }
-        }
-    }
 }
 
 /// Run a built service (router and workers) on an ephemeral port; cancel the token to stop it.

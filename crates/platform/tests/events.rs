@@ -313,7 +313,7 @@ async fn two_relays_in_parallel_publish_each_event_once() {
     tx.commit().await.unwrap();
 
     // Two replicas: each its own broker connection and publishing channel.
-    let second_broker = Broker::connect(&backing.amqp_url, backing.broker.exchange())
+    let second_broker = Broker::connect(backing.amqp_url(), backing.broker.exchange())
         .await
         .unwrap();
     let replicas = [

@@ -22,7 +22,8 @@ pub struct Broker {
 pub struct QueueTopology<'a> {
     pub queue: &'a str,
     pub bindings: &'a [String],
-    /// Deliveries before a message is dead-lettered (quorum `x-delivery-limit`).
+    /// Redeliveries before a message is dead-lettered (quorum `x-delivery-limit`):
+    /// at most `delivery_limit + 1` attempts.
     pub delivery_limit: u32,
 }
 
@@ -41,6 +42,11 @@ impl Broker {
 
     pub fn exchange(&self) -> &str {
         &self.exchange
+    }
+
+    /// Where events no queue is bound for go, so they are kept, not dropped.
+    pub fn unrouted_exchange(&self) -> String {
+        format!("{}.unrouted", self.exchange)
     }
 
     /// Where messages go after their last failed delivery.

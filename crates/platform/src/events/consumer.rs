@@ -60,7 +60,8 @@ pub struct ConsumerSpec {
     pub queue: String,
     /// Routing keys (`appointment.*`, `user.registered`).
     pub bindings: Vec<String>,
-    /// Deliveries before dead-lettering.
+    /// Redeliveries (returns after a failure) before dead-lettering: the handler
+    /// sees at most `delivery_limit + 1` attempts (quorum `x-delivery-limit`).
     pub delivery_limit: u32,
     pub prefetch: u16,
 }
