@@ -53,6 +53,7 @@ enum KeysCommand {
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Target {
     All,
+    Gateway,
     Identity,
 }
 
@@ -79,6 +80,14 @@ async fn serve(target: Target) -> anyhow::Result<()> {
             .context("starting identity")?;
         let token = cancel.clone();
         running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
+    }
+    if matches!(target, Target::All | Target::Gateway) {
+        let config = gateway::Config::from_env()?;
+        let service = gateway::build(&config)
+            .await
+            .context("starting the gateway")?;
+        let token = cancel.clone();
+        running.spawn(async move { service.bind_and_run(config.bind, token).await });
     }
     // One service failing stops the others: a half-running system is worse than none.
     let mut result = Ok(());

@@ -151,7 +151,9 @@ pub async fn serve(
     router: Router,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
+    // Peer addresses reach handlers (the gateway keys rate limits on them).
+    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(cancel.cancelled_owned())
         .await
 }

@@ -1,0 +1,218 @@
+//! The route table: path patterns → upstream service, route class and timeout.
+//!
+//! A pattern is a list of segments where `*` matches exactly one segment and
+//! the pattern matches any path that starts with it (`/api/v1/providers/*/slots`
+//! matches `/api/v1/providers/42/slots?x`). The most specific match wins: more
+//! segments first, then fewer wildcards.
+
+use std::time::Duration;
+
+/// How a route is rate-limited and authenticated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RouteClass {
+    /// Login, registration, refresh: strict limits, fail closed without Redis.
+    Auth,
+    /// Everything else under `/api`.
+    Api,
+}
+
+impl RouteClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteClass::Auth => "auth",
+            RouteClass::Api => "api",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub pattern: Vec<String>,
+    pub service: String,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid route {0:?}: expected `/path/pattern=service[:timeout_ms]`")]
+pub struct InvalidRoute(pub String);
+
+impl Route {
+    /// Parse `pattern=service` or `pattern=service:timeout_ms`.
+    pub fn parse(spec: &str, default_timeout: Duration) -> Result<Self, InvalidRoute> {
+        let bad = || InvalidRoute(spec.to_owned());
+        let (pattern, target) = spec.trim().split_once('=').ok_or_else(bad)?;
+        if !pattern.starts_with('/') {
+            return Err(bad());
+        }
+        let (service, timeout) = match target.split_once(':') {
+            Some((s, ms)) => (s, Duration::from_millis(ms.parse().map_err(|_| bad())?)),
+            None => (target, default_timeout),
+        };
+        if service.is_empty()
+            || !service
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(bad());
+        }
+        Ok(Self {
+            pattern: segments(pattern).map(str::to_owned).collect(),
+            service: service.to_owned(),
+            timeout,
+        })
+    }
+
+    fn matches(&self, path: &[&str]) -> bool {
+        self.pattern.len() <= path.len()
+            && self
+                .pattern
+                .iter()
+                .zip(path)
+                .all(|(p, s)| p == "*" || p == s)
+    }
+
+    fn specificity(&self) -> (usize, usize) {
+        let literals = self.pattern.iter().filter(|p| *p != "*").count();
+        (self.pattern.len(), literals)
+    }
+}
+
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').filter(|s| !s.is_empty())
+}
+
+/// The routes in force, most specific first.
+#[derive(Clone, Debug)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+}
+
+/// Where Carebook's public API paths go (ARCHITECTURE.md).
+pub const DEFAULT_ROUTES: &[&str] = &[
+    "/api/v1/auth=identity",
+    "/api/v1/admin/users=identity",
+    "/.well-known/jwks.json=identity",
+    "/api/v1/providers=directory",
+    "/api/v1/providers/*/appointment-types=scheduling",
+    "/api/v1/providers/*/availability=scheduling",
+    "/api/v1/providers/*/time-off=scheduling",
+    "/api/v1/providers/*/slots=scheduling",
+    "/api/v1/providers/*/schedule=scheduling",
+    "/api/v1/patients=directory",
+    "/api/v1/patients/*/records=records",
+    "/api/v1/appointments=scheduling",
+    "/api/v1/invoices=billing",
+    "/api/v1/notifications=notifications",
+];
+
+impl RouteTable {
+    pub fn new(mut routes: Vec<Route>) -> Self {
+        routes.sort_by_key(|r| std::cmp::Reverse(r.specificity()));
+        Self { routes }
+    }
+
+    pub fn parse(specs: &[&str], default_timeout: Duration) -> Result<Self, InvalidRoute> {
+        let routes = specs
+            .iter()
+            .map(|s| Route::parse(s, default_timeout))
+            .collect::<Result<_, _>>()?;
+        Ok(Self::new(routes))
+    }
+
+    /// The route for `path` (without query), if any.
+    pub fn find(&self, path: &str) -> Option<&Route> {
+        // `..` or `.` segments are never routed: no path tricks past the table.
+        let segs: Vec<&str> = segments(path).collect();
+        if segs.iter().any(|s| *s == ".." || *s == ".") {
+            return None;
+        }
+        self.routes.iter().find(|r| r.matches(&segs))
+    }
+
+    /// Every service named by a route.
+    pub fn services(&self) -> Vec<String> {
+        let mut services: Vec<String> = self.routes.iter().map(|r| r.service.clone()).collect();
+        services.sort();
+        services.dedup();
+        services
+    }
+}
+
+/// Requests that need no access token. Everything else through the proxy does.
+pub fn is_public(method: &str, path: &str) -> bool {
+    matches!(
+        (method, path),
+        ("POST", "/api/v1/auth/register")
+            | ("POST", "/api/v1/auth/login")
+            | ("POST", "/api/v1/auth/refresh")
+            | ("POST", "/api/v1/auth/logout")
+            | ("GET" | "HEAD", "/.well-known/jwks.json")
+    )
+}
+
+/// The rate-limit class of a path.
+pub fn class_of(path: &str) -> RouteClass {
+    if path.starts_with("/api/v1/auth/") && !path.ends_with("/me") {
+        RouteClass::Auth
+    } else {
+        RouteClass::Api
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> RouteTable {
+        RouteTable::parse(DEFAULT_ROUTES, Duration::from_secs(10)).unwrap()
+    }
+
+    #[test]
+    fn the_most_specific_route_wins() {
+        let t = table();
+        let to = |p: &str| t.find(p).map(|r| r.service.as_str());
+        assert_eq!(to("/api/v1/providers"), Some("directory"));
+        assert_eq!(to("/api/v1/providers/abc"), Some("directory"));
+        assert_eq!(to("/api/v1/providers/abc/slots"), Some("scheduling"));
+        assert_eq!(
+            to("/api/v1/patients/me/preferred-provider"),
+            Some("directory")
+        );
+        assert_eq!(to("/api/v1/patients/abc/records/notes"), Some("records"));
+        assert_eq!(to("/api/v1/auth/login"), Some("identity"));
+        assert_eq!(to("/.well-known/jwks.json"), Some("identity"));
+        assert_eq!(to("/api/v1/appointments/x/cancel"), Some("scheduling"));
+    }
+
+    #[test]
+    fn unknown_and_dot_segment_paths_are_not_routed() {
+        let t = table();
+        assert!(t.find("/api/v2/providers").is_none());
+        assert!(t.find("/").is_none());
+        assert!(t.find("/api/v1/auth/../admin/users").is_none());
+        assert!(t.find("/api/v1/authx").is_none());
+    }
+
+    #[test]
+    fn routes_parse_with_and_without_timeouts() {
+        let r = Route::parse("/api/v1/x=svc:2500", Duration::from_secs(10)).unwrap();
+        assert_eq!(
+            (r.service.as_str(), r.timeout),
+            ("svc", Duration::from_millis(2500))
+        );
+        for bad in ["api/v1=svc", "/x", "/x=", "/x=svc:soon", "/x=s v c"] {
+            assert!(Route::parse(bad, Duration::from_secs(1)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_the_listed_requests_are_public() {
+        assert!(is_public("POST", "/api/v1/auth/login"));
+        assert!(!is_public("GET", "/api/v1/auth/login"));
+        assert!(!is_public("GET", "/api/v1/auth/me"));
+        assert!(!is_public("POST", "/api/v1/admin/users"));
+        assert_eq!(class_of("/api/v1/auth/login"), RouteClass::Auth);
+        assert_eq!(class_of("/api/v1/auth/me"), RouteClass::Api);
+        assert_eq!(class_of("/api/v1/providers"), RouteClass::Api);
+    }
+}

@@ -1,0 +1,171 @@
+//! Carebook's API gateway, the only public entry: routes `/api/...` to service
+//! replicas, verifies access tokens, applies distributed rate limits, adds
+//! request ids, trace context and security headers, and serves the merged
+//! OpenAPI document.
+
+pub mod config;
+pub mod domain;
+pub mod openapi;
+pub mod proxy;
+pub mod ratelimit;
+pub mod upstream;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use axum::{
+    body::Body,
+    extract::State,
+    http::{header, HeaderValue, Method},
+    response::IntoResponse,
+    routing::get,
+    Router,
+};
+use hyper_util::{
+    client::legacy::{connect::HttpConnector, Client},
+    rt::TokioExecutor,
+};
+use ipnet::IpNet;
+use platform::{auth::Verifier, extract::Json, http::REQUEST_ID, service::Service, Problem};
+use tower_http::{
+    cors::{AllowOrigin, CorsLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    set_header::SetResponseHeaderLayer,
+    trace::TraceLayer,
+};
+
+pub use config::Config;
+use domain::routing::RouteTable;
+use ratelimit::Limiter;
+use upstream::Pool;
+
+/// Everything the proxy needs per request.
+pub struct Gateway {
+    pub routes: RouteTable,
+    pub pools: HashMap<String, Arc<Pool>>,
+    pub client: Client<HttpConnector, Body>,
+    /// For health checks, JWKS and OpenAPI fetches.
+    pub http: reqwest::Client,
+    pub verifier: Arc<Verifier>,
+    pub limiter: Arc<Limiter>,
+    pub trusted_proxies: Vec<IpNet>,
+    pub max_body_bytes: u64,
+}
+
+/// Build the gateway service: proxy router, health checkers, limiter supervisor.
+pub async fn build(config: &Config) -> anyhow::Result<Service> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(Duration::from_secs(2)));
+    let client = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(256)
+        .build(connector);
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()?;
+    let pools: HashMap<String, Arc<Pool>> = config
+        .upstreams
+        .iter()
+        .map(|(service, urls)| (service.clone(), Arc::new(Pool::new(service, urls))))
+        .collect();
+    let limiter = Limiter::new(
+        &config.redis_url,
+        &config.redis_prefix,
+        config.api_quota,
+        config.auth_quota,
+    )
+    .await;
+    if !limiter.redis_up() {
+        tracing::warn!("redis unreachable at start; local rate limiting until it answers");
+    }
+    let gateway = Arc::new(Gateway {
+        routes: config.routes.clone(),
+        pools,
+        client,
+        http: http.clone(),
+        verifier: Verifier::from_config(&config.auth),
+        limiter: limiter.clone(),
+        trusted_proxies: config.trusted_proxies.clone(),
+        max_body_bytes: config.max_body_bytes,
+    });
+
+    let mut service = Service::new("gateway", router(gateway.clone(), config));
+    for pool in gateway.pools.values() {
+        let (pool, http, every) = (pool.clone(), http.clone(), config.health_interval);
+        service = service.with_worker(move |cancel| pool.check_health(http, every, cancel));
+    }
+    Ok(service.with_worker(move |cancel| limiter.supervise(cancel)))
+}
+
+fn router(gateway: Arc<Gateway>, config: &Config) -> Router {
+    // Install the metrics recorder before the first request is measured.
+    platform::metrics::handle();
+    let ops = Router::new()
+        .route(
+            "/healthz",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(|| async { platform::metrics::render() }))
+        .route("/openapi.json", get(openapi::aggregated));
+    let origins: Vec<HeaderValue> = config
+        .cors_origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::DELETE,
+            Method::PATCH,
+        ])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("idempotency-key"),
+        ])
+        .expose_headers([
+            REQUEST_ID,
+            header::HeaderName::from_static("ratelimit"),
+            header::HeaderName::from_static("ratelimit-policy"),
+            header::RETRY_AFTER,
+        ])
+        .max_age(Duration::from_secs(600));
+    ops.fallback(proxy::handle)
+        .with_state(gateway)
+        .layer(cors)
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::HeaderName::from_static("x-frame-options"),
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
+            let request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::info_span!("request", service = "gateway", request_id, method = %req.method(), path = req.uri().path())
+        }))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Ready when every configured service has a healthy replica.
+async fn readyz(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
+    let down: Vec<&str> = gw
+        .pools
+        .values()
+        .filter(|p| !p.replicas().is_empty() && !p.has_healthy())
+        .map(|p| p.service.as_str())
+        .collect();
+    if down.is_empty() {
+        Json(serde_json::json!({"status": "ready", "redis": gw.limiter.redis_up()})).into_response()
+    } else {
+        Problem::unavailable(format!("No healthy replica of: {}.", down.join(", "))).into_response()
+    }
+}
