@@ -57,6 +57,9 @@ enum Target {
     Identity,
 }
 
+/// The services `serve all` runs (the gateway routes to them).
+const SERVED_IN_PROCESS: &[&str] = &["identity"];
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     platform::telemetry::init();
@@ -82,7 +85,15 @@ async fn serve(target: Target) -> anyhow::Result<()> {
         running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
     }
     if matches!(target, Target::All | Target::Gateway) {
-        let config = gateway::Config::from_env()?;
+        let mut config = gateway::Config::from_env()?;
+        if target == Target::All {
+            // Route only to the services this process runs, unless told otherwise.
+            config.upstreams.retain(|service, _| {
+                SERVED_IN_PROCESS.contains(&service.as_str())
+                    || std::env::var(format!("GATEWAY_UPSTREAMS_{}", service.to_uppercase()))
+                        .is_ok()
+            });
+        }
         let service = gateway::build(&config)
             .await
             .context("starting the gateway")?;
@@ -116,8 +127,9 @@ async fn seed_demo() -> anyhow::Result<()> {
     let config = identity::Config::from_env()?;
     let keys = identity::SigningKeys::load_dir(&config.signing_keys_dir)?;
     let (state, _, broker) = identity::connect(&config, keys).await?;
-    let created = identity::seed::demo_users(&state).await?;
+    let created = identity::seed::demo_users(&state).await;
     broker.close().await;
+    let created = created?;
     tracing::info!(created, "demo users seeded");
     Ok(())
 }

@@ -12,6 +12,15 @@ use crate::{
 pub async fn demo_users(state: &AppState) -> anyhow::Result<usize> {
     let mut created = 0;
     for user in &DEMO_USERS {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 OR email = $2)")
+                .bind(user.id)
+                .bind(user.email)
+                .fetch_one(&state.db)
+                .await?;
+        if exists {
+            continue;
+        }
         let request = AccountRequest {
             email: user.email,
             password: DEMO_PASSWORD,

@@ -1,0 +1,626 @@
+//! The gateway in front of real services: a real identity service, real Redis,
+//! and small echo upstreams standing in for the services not built yet.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use axum::{extract::Request, routing::any, Json, Router};
+use gateway::{domain::gcra::Quota, domain::routing::RouteTable, Config};
+use identity::SigningKeys;
+use platform::{
+    config::{AuthConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER},
+    service::Service,
+    shutdown::CancellationToken,
+    testing::{eventually, TestBacking},
+};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+const PASSWORD: &str = "a long enough passphrase";
+
+/// An upstream that answers with its name and what it received.
+struct Echo {
+    addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+    cancel: CancellationToken,
+}
+
+async fn echo(name: &'static str) -> Echo {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let router = Router::new()
+        .fallback(any(move |req: Request| {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let header = |n: &str| {
+                    req.headers()
+                        .get(n)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                Json(json!({
+                    "replica": name,
+                    "path": req.uri().to_string(),
+                    "x_forwarded_for": header("x-forwarded-for"),
+                    "traceparent": header("traceparent"),
+                    "x_request_id": header("x-request-id"),
+                    "internal": header("x-carebook-user"),
+                    "authorization": header("authorization"),
+                }))
+            }
+        }))
+        .route("/healthz", any(|| async { "ok" }));
+    let (addr, cancel) = platform::testing::spawn(Service::new("echo", router)).await;
+    Echo { addr, hits, cancel }
+}
+
+struct Identity {
+    url: String,
+    keys: SigningKeys,
+    _backing: TestBacking,
+    _cancel: CancellationToken,
+}
+
+async fn identity() -> Identity {
+    let backing = TestBacking::new("identity");
+    let config = identity::Config {
+        common: backing.config.clone(),
+        signing_keys_dir: "unused".into(),
+        access_ttl: Duration::from_secs(600),
+        refresh_ttl: Duration::from_secs(3600),
+        hash_concurrency: 2,
+    };
+    let pem = SigningKeys::generate_pem().unwrap();
+    let keys = SigningKeys::from_pems([("k", pem.clone())]).unwrap();
+    let service = identity::build_with_keys(&config, keys).await.unwrap();
+    let (addr, cancel) = platform::testing::spawn(service).await;
+    Identity {
+        url: format!("http://{addr}"),
+        keys: SigningKeys::from_pems([("k", pem)]).unwrap(),
+        _backing: backing,
+        _cancel: cancel,
+    }
+}
+
+fn config(
+    identity: &Identity,
+    echoes: &[&Echo],
+    redis_url: &str,
+    prefix: &str,
+    auth_limit: u32,
+) -> Config {
+    let routes = RouteTable::parse(
+        &[
+            "/api/v1/auth=identity",
+            "/.well-known/jwks.json=identity",
+            "/api/v1/echo=echo",
+            "/api/v1/ghost=ghost:500",
+        ],
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let mut upstreams = BTreeMap::new();
+    upstreams.insert("identity".to_owned(), vec![identity.url.clone()]);
+    upstreams.insert(
+        "echo".to_owned(),
+        echoes
+            .iter()
+            .map(|e| format!("http://{}", e.addr))
+            .collect(),
+    );
+    // A configured replica where nothing listens.
+    upstreams.insert("ghost".to_owned(), vec!["http://127.0.0.1:9".to_owned()]);
+    Config {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        routes,
+        upstreams,
+        redis_url: redis_url.to_owned(),
+        redis_prefix: prefix.to_owned(),
+        auth: AuthConfig {
+            jwks_url: format!("{}/.well-known/jwks.json", identity.url),
+            issuer: DEFAULT_ISSUER.to_owned(),
+            audience: DEFAULT_AUDIENCE.to_owned(),
+        },
+        trusted_proxies: Vec::new(),
+        api_quota: Quota {
+            limit: 1000,
+            window_ms: 60_000,
+        },
+        auth_quota: Quota {
+            limit: auth_limit,
+            window_ms: 60_000,
+        },
+        cors_origins: vec!["https://portal.example".to_owned()],
+        max_body_bytes: 16 * 1024,
+        default_timeout: Duration::from_secs(5),
+        health_interval: Duration::from_millis(200),
+    }
+}
+
+async fn start_gateway(config: &Config) -> (String, CancellationToken) {
+    let service = gateway::build(config).await.unwrap();
+    let (addr, cancel) = platform::testing::spawn(service).await;
+    (format!("http://{addr}"), cancel)
+}
+
+fn prefix() -> String {
+    format!(
+        "carebook-test:{}:",
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    )
+}
+
+async fn register_and_login(http: &reqwest::Client, gw: &str, email: &str) -> String {
+    let r = http
+        .post(format!("{gw}/api/v1/auth/register"))
+        .json(&json!({"email": email, "password": PASSWORD, "name": "Gate Tester"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r: Value = http
+        .post(format!("{gw}/api/v1/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn assert_problem(r: reqwest::Response, status: StatusCode, kind: &str) -> Value {
+    assert_eq!(r.status(), status);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["type"],
+        format!("https://carebook.dev/problems/{kind}")
+    );
+    body
+}
+
+#[tokio::test]
+async fn requests_spread_over_replicas_and_a_dead_replica_is_ejected() {
+    let (id, a, b) = (identity().await, echo("a").await, echo("b").await);
+    let (gw, _stop) = start_gateway(&config(
+        &id,
+        &[&a, &b],
+        &platform::testing::redis_url(),
+        &prefix(),
+        100,
+    ))
+    .await;
+    let http = reqwest::Client::new();
+    let token = register_and_login(&http, &gw, "spread@example.org").await;
+
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..10 {
+        let r: Value = http
+            .get(format!("{gw}/api/v1/echo/x"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        seen.insert(r["replica"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(seen.len(), 2, "both replicas serve");
+
+    b.cancel.cancel();
+    // Every request still succeeds: a connection failure ejects b and the GET is retried on a.
+    for _ in 0..20 {
+        let r = http
+            .get(format!("{gw}/api/v1/echo/x"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["replica"], "a");
+    }
+}
+
+#[tokio::test]
+async fn forged_and_missing_tokens_never_reach_a_service() {
+    let (id, a) = (identity().await, echo("a").await);
+    let (gw, _stop) = start_gateway(&config(
+        &id,
+        &[&a],
+        &platform::testing::redis_url(),
+        &prefix(),
+        100,
+    ))
+    .await;
+    let http = reqwest::Client::new();
+    let token = register_and_login(&http, &gw, "forge@example.org").await;
+
+    let attacker = SigningKeys::from_pems([("x", SigningKeys::generate_pem().unwrap())]).unwrap();
+    let claims = identity::tokens::access_claims(
+        uuid::Uuid::now_v7(),
+        platform::auth::Role::Admin,
+        DEFAULT_ISSUER,
+        DEFAULT_AUDIENCE,
+        chrono::Utc::now(),
+        600,
+    );
+    let forged = attacker.sign(&claims).unwrap();
+    let expired_claims = identity::tokens::access_claims(
+        uuid::Uuid::now_v7(),
+        platform::auth::Role::Admin,
+        DEFAULT_ISSUER,
+        DEFAULT_AUDIENCE,
+        chrono::Utc::now() - chrono::Duration::hours(2),
+        600,
+    );
+    let expired = id.keys.sign(&expired_claims).unwrap();
+    let wrong_aud = id
+        .keys
+        .sign(&identity::tokens::access_claims(
+            uuid::Uuid::now_v7(),
+            platform::auth::Role::Admin,
+            DEFAULT_ISSUER,
+            "elsewhere",
+            chrono::Utc::now(),
+            600,
+        ))
+        .unwrap();
+    let (h, p) = (
+        token.split('.').next().unwrap(),
+        token.split('.').nth(1).unwrap(),
+    );
+    let none_alg = format!("{}.{p}.", base64_url(r#"{"alg":"none","typ":"JWT"}"#));
+    let _ = h;
+
+    for bad in [
+        None,
+        Some("garbage"),
+        Some(forged.as_str()),
+        Some(expired.as_str()),
+        Some(wrong_aud.as_str()),
+        Some(none_alg.as_str()),
+    ] {
+        let mut req = http.get(format!("{gw}/api/v1/echo/secret"));
+        if let Some(t) = bad {
+            req = req.bearer_auth(t);
+        }
+        assert_problem(
+            req.send().await.unwrap(),
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+        )
+        .await;
+    }
+    assert_eq!(
+        a.hits.load(Ordering::SeqCst),
+        0,
+        "no forged request reached the upstream"
+    );
+
+    // The genuine token passes, unchanged, so the service can verify it again.
+    let body: Value = http
+        .get(format!("{gw}/api/v1/echo/secret"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["authorization"], format!("Bearer {token}"));
+}
+
+fn base64_url(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+}
+
+#[tokio::test]
+async fn two_gateways_share_one_login_limit() {
+    let (id, a) = (identity().await, echo("a").await);
+    let shared = prefix();
+    let cfg = config(&id, &[&a], &platform::testing::redis_url(), &shared, 5);
+    let (gw1, _s1) = start_gateway(&cfg).await;
+    let (gw2, _s2) = start_gateway(&cfg).await;
+    let http = reqwest::Client::new();
+    let mut admitted = 0;
+    for i in 0..12 {
+        let gw = if i % 2 == 0 { &gw1 } else { &gw2 };
+        let r = http
+            .post(format!("{gw}/api/v1/auth/login"))
+            .json(
+                &json!({"email": format!("user{i}@example.org"), "password": "wrong wrong wrong"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(r.headers().contains_key("retry-after"));
+            assert!(r.headers()["ratelimit"].to_str().unwrap().contains("r=0"));
+        } else {
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+            admitted += 1;
+        }
+    }
+    assert_eq!(
+        admitted, 5,
+        "exactly the quota passes across both instances"
+    );
+}
+
+#[tokio::test]
+async fn a_spoofed_forwarded_for_does_not_escape_the_login_limit() {
+    let (id, a) = (identity().await, echo("a").await);
+    let (gw, _stop) = start_gateway(&config(
+        &id,
+        &[&a],
+        &platform::testing::redis_url(),
+        &prefix(),
+        3,
+    ))
+    .await;
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let r = http
+            .post(format!("{gw}/api/v1/auth/login"))
+            .header("x-forwarded-for", format!("198.51.100.{i}"))
+            .json(&json!({"email": "victim@example.org", "password": "guess guess guess"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
+}
+
+/// A Redis of the test's own, so it can be killed without disturbing other tests.
+struct PrivateRedis {
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    fn start(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        Self { child: Some(child) }
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn wait_port(port: u16) {
+    eventually(Duration::from_secs(10), "redis to listen", || async move {
+        tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn without_redis_api_traffic_is_limited_locally_and_login_fails_closed() {
+    let port = free_port();
+    let mut redis = PrivateRedis::start(port);
+    wait_port(port).await;
+    let (id, a) = (identity().await, echo("a").await);
+    let (gw, _stop) = start_gateway(&config(
+        &id,
+        &[&a],
+        &format!("redis://127.0.0.1:{port}"),
+        &prefix(),
+        100,
+    ))
+    .await;
+    let http = reqwest::Client::new();
+    let token = register_and_login(&http, &gw, "outage@example.org").await;
+
+    redis.kill();
+    let started = std::time::Instant::now();
+    let r = http
+        .get(format!("{gw}/api/v1/echo/x"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::OK,
+        "API requests keep flowing under the local limiter"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "fallback within 1 s, took {:?}",
+        started.elapsed()
+    );
+    let login = http
+        .post(format!("{gw}/api/v1/auth/login"))
+        .json(&json!({"email": "outage@example.org", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(login, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+
+    let _redis = PrivateRedis::start(port);
+    wait_port(port).await;
+    let gw_url = gw.clone();
+    eventually(Duration::from_secs(10), "login to work again", || {
+        let (http, gw) = (http.clone(), gw_url.clone());
+        async move {
+            let r = http
+                .post(format!("{gw}/api/v1/auth/login"))
+                .json(&json!({"email": "outage@example.org", "password": PASSWORD}))
+                .send()
+                .await
+                .ok()?;
+            (r.status() == StatusCode::OK).then_some(())
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn responses_carry_security_headers_and_errors_are_problems() {
+    let (id, a) = (identity().await, echo("a").await);
+    let (gw, _stop) = start_gateway(&config(
+        &id,
+        &[&a],
+        &platform::testing::redis_url(),
+        &prefix(),
+        100,
+    ))
+    .await;
+    let http = reqwest::Client::new();
+    let token = register_and_login(&http, &gw, "headers@example.org").await;
+
+    let r = http
+        .get(format!("{gw}/api/v1/echo/x?q=1"))
+        .bearer_auth(&token)
+        .header("x-carebook-user", "admin")
+        .header("x-request-id", "req-42")
+        .header("origin", "https://portal.example")
+        .send()
+        .await
+        .unwrap();
+    let h = r.headers().clone();
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["cache-control"], "no-store");
+    assert!(h["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("default-src 'none'"));
+    assert_eq!(h["x-request-id"], "req-42");
+    assert_eq!(h["access-control-allow-origin"], "https://portal.example");
+    assert!(h["ratelimit-policy"]
+        .to_str()
+        .unwrap()
+        .starts_with("\"api\";q=1000;w=60"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["path"], "/api/v1/echo/x?q=1");
+    assert_eq!(
+        body["internal"],
+        Value::Null,
+        "client-sent internal headers are stripped"
+    );
+    assert_eq!(body["x_request_id"], "req-42");
+    assert_eq!(body["x_forwarded_for"], "127.0.0.1");
+    assert_eq!(body["traceparent"].as_str().unwrap().len(), 55);
+
+    let r = http
+        .get(format!("{gw}/api/v1/echo/x"))
+        .bearer_auth(&token)
+        .header("origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(!r.headers().contains_key("access-control-allow-origin"));
+
+    assert_problem(
+        http.get(format!("{gw}/nowhere")).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not-found",
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let r = http
+        .get(format!("{gw}/api/v1/ghost"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("retry-after"));
+    assert_problem(r, StatusCode::SERVICE_UNAVAILABLE, "upstream-unavailable").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "a dead upstream never hangs a request"
+    );
+
+    let big = "x".repeat(32 * 1024);
+    let r = http
+        .post(format!("{gw}/api/v1/echo/x"))
+        .bearer_auth(&token)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(r, StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large").await;
+}
+
+#[tokio::test]
+async fn the_openapi_document_merges_every_service() {
+    let (id, a) = (identity().await, echo("a").await);
+    let (gw, _stop) = start_gateway(&config(
+        &id,
+        &[&a],
+        &platform::testing::redis_url(),
+        &prefix(),
+        100,
+    ))
+    .await;
+    let doc: Value = reqwest::get(format!("{gw}/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["info"]["title"], "Carebook API");
+    assert!(doc["paths"]["/api/v1/auth/login"]["post"].is_object());
+    // The ghost service has no live replica; once checked, the gateway says so.
+    eventually(
+        Duration::from_secs(5),
+        "readyz to report the dead upstream",
+        || {
+            let url = format!("{gw}/readyz");
+            async move {
+                let r = reqwest::get(url).await.ok()?;
+                (r.status() == StatusCode::SERVICE_UNAVAILABLE).then_some(())
+            }
+        },
+    )
+    .await;
+}
