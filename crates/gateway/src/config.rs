@@ -40,6 +40,8 @@ pub struct Config {
     /// Origins allowed by CORS (`GATEWAY_CORS_ORIGINS`); empty allows none.
     pub cors_origins: Vec<String>,
     pub max_body_bytes: u64,
+    /// `GATEWAY_RATE_LIMITING=off` disables limits (benchmarks of the bare proxy only).
+    pub rate_limiting: bool,
     pub default_timeout: Duration,
     pub health_interval: Duration,
 }
@@ -184,6 +186,7 @@ impl Config {
                 })
                 .unwrap_or_default(),
             max_body_bytes: env.parsed("MAX_BODY_BYTES", 1024 * 1024),
+            rate_limiting: env.optional("RATE_LIMITING").is_none_or(|v| v != "off"),
             default_timeout,
             health_interval: env.millis("HEALTH_INTERVAL_MS", Duration::from_secs(2)),
         };

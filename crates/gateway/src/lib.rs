@@ -49,6 +49,8 @@ pub struct Gateway {
     pub limiter: Arc<Limiter>,
     pub trusted_proxies: Vec<IpNet>,
     pub max_body_bytes: u64,
+    /// Off only for benchmarks that measure the bare proxy.
+    pub rate_limiting: bool,
 }
 
 /// Build the gateway service: proxy router, health checkers, limiter supervisor.
@@ -87,6 +89,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         limiter: limiter.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
         max_body_bytes: config.max_body_bytes,
+        rate_limiting: config.rate_limiting,
     });
 
     let mut service = Service::new("gateway", router(gateway.clone(), config));

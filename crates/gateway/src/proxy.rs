@@ -67,7 +67,7 @@ async fn forward(gw: &Gateway, route: &Route, peer: SocketAddr, req: Request) ->
     let client = client_ip(peer.ip(), forwarded_for, &gw.trusted_proxies);
 
     // 1. Who is calling. Services verify the token again; this stops forgeries early.
-    let user = if is_public(req.method().as_str(), &path) {
+    let user = if route.public || is_public(req.method().as_str(), &path) {
         None
     } else {
         match bearer(req.headers()) {
@@ -96,32 +96,18 @@ async fn forward(gw: &Gateway, route: &Route, peer: SocketAddr, req: Request) ->
 
     // 2. How much they may do.
     let class = class_of(&path);
-    let subject = match user {
-        Some(id) => format!("user:{id}"),
-        None => format!("ip:{client}"),
-    };
-    let (decision, backend) = match gw.limiter.check(class, &subject).await {
-        Ok(d) => d,
-        Err(_) => {
-            metrics::counter!("gateway_ratelimit_decisions_total", "class" => class.as_str(), "decision" => "unavailable").increment(1);
-            return Problem::unavailable("Sign-in is briefly unavailable; try again shortly.")
-                .into_response();
+    let limit = if gw.rate_limiting {
+        let subject = match user {
+            Some(id) => format!("user:{id}"),
+            None => format!("ip:{client}"),
+        };
+        match admit(gw, class, &subject).await {
+            Ok(limit) => Some(limit),
+            Err(refusal) => return refusal,
         }
+    } else {
+        None
     };
-    metrics::counter!(
-        "gateway_ratelimit_decisions_total",
-        "class" => class.as_str(),
-        "decision" => if decision.allowed { "allow" } else { "deny" },
-        "backend" => if backend == Backend::Redis { "redis" } else { "local" },
-    )
-    .increment(1);
-    let quota = gw.limiter.quota(class);
-    if !decision.allowed {
-        let retry = decision.retry_after_ms.div_ceil(1000);
-        let mut response = Problem::too_many_requests(retry).into_response();
-        rate_limit_headers(response.headers_mut(), class, quota, decision);
-        return response;
-    }
 
     // 3. Send it on.
     let too_big = req
@@ -137,7 +123,9 @@ async fn forward(gw: &Gateway, route: &Route, peer: SocketAddr, req: Request) ->
         .iter()
         .any(|net| net.contains(&peer.ip()));
     let mut response = send(gw, route, client, peer_trusted, req).await;
-    rate_limit_headers(response.headers_mut(), class, quota, decision);
+    if let Some((quota, decision)) = limit {
+        rate_limit_headers(response.headers_mut(), class, quota, decision);
+    }
     if user.is_some() {
         // Authenticated answers carry personal data: never cache them anywhere.
         response
@@ -145,6 +133,37 @@ async fn forward(gw: &Gateway, route: &Route, peer: SocketAddr, req: Request) ->
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
+}
+
+/// Count the request against its limit: the quota and decision when admitted,
+/// the 429/503 response when not.
+async fn admit(
+    gw: &Gateway,
+    class: RouteClass,
+    subject: &str,
+) -> Result<(Quota, Decision), Response> {
+    let Ok((decision, backend)) = gw.limiter.check(class, subject).await else {
+        metrics::counter!("gateway_ratelimit_decisions_total", "class" => class.as_str(), "decision" => "unavailable").increment(1);
+        return Err(
+            Problem::unavailable("Sign-in is briefly unavailable; try again shortly.")
+                .into_response(),
+        );
+    };
+    metrics::counter!(
+        "gateway_ratelimit_decisions_total",
+        "class" => class.as_str(),
+        "decision" => if decision.allowed { "allow" } else { "deny" },
+        "backend" => if backend == Backend::Redis { "redis" } else { "local" },
+    )
+    .increment(1);
+    let quota = gw.limiter.quota(class);
+    if !decision.allowed {
+        let mut response =
+            Problem::too_many_requests(decision.retry_after_ms.div_ceil(1000)).into_response();
+        rate_limit_headers(response.headers_mut(), class, quota, decision);
+        return Err(response);
+    }
+    Ok((quota, decision))
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

@@ -140,6 +140,7 @@ fn config(
         },
         cors_origins: vec!["https://portal.example".to_owned()],
         max_body_bytes: 16 * 1024,
+        rate_limiting: true,
         default_timeout: Duration::from_secs(5),
         health_interval: Duration::from_millis(200),
     }

@@ -30,24 +30,32 @@ pub struct Route {
     pub pattern: Vec<String>,
     pub service: String,
     pub timeout: Duration,
+    /// Served without an access token (and limited per client IP). Only for
+    /// routes whose service has nothing private, e.g. a status page.
+    pub public: bool,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid route {0:?}: expected `/path/pattern=service[:timeout_ms]`")]
+#[error("invalid route {0:?}: expected `/path/pattern=service[:timeout_ms][:public]`")]
 pub struct InvalidRoute(pub String);
 
 impl Route {
-    /// Parse `pattern=service` or `pattern=service:timeout_ms`.
+    /// Parse `pattern=service`, optionally followed by `:timeout_ms` and `:public`.
     pub fn parse(spec: &str, default_timeout: Duration) -> Result<Self, InvalidRoute> {
         let bad = || InvalidRoute(spec.to_owned());
         let (pattern, target) = spec.trim().split_once('=').ok_or_else(bad)?;
         if !pattern.starts_with('/') {
             return Err(bad());
         }
-        let (service, timeout) = match target.split_once(':') {
-            Some((s, ms)) => (s, Duration::from_millis(ms.parse().map_err(|_| bad())?)),
-            None => (target, default_timeout),
-        };
+        let mut parts = target.split(':');
+        let service = parts.next().unwrap_or_default();
+        let (mut timeout, mut public) = (default_timeout, false);
+        for option in parts {
+            match option {
+                "public" => public = true,
+                ms => timeout = Duration::from_millis(ms.parse().map_err(|_| bad())?),
+            }
+        }
         if service.is_empty()
             || !service
                 .chars()
@@ -59,6 +67,7 @@ impl Route {
             pattern: segments(pattern).map(str::to_owned).collect(),
             service: service.to_owned(),
             timeout,
+            public,
         })
     }
 
@@ -200,7 +209,14 @@ mod tests {
             (r.service.as_str(), r.timeout),
             ("svc", Duration::from_millis(2500))
         );
-        for bad in ["api/v1=svc", "/x", "/x=", "/x=svc:soon", "/x=s v c"] {
+        for bad in [
+            "api/v1=svc",
+            "/x",
+            "/x=",
+            "/x=svc:soon",
+            "/x=s v c",
+            "/x=:public",
+        ] {
             assert!(Route::parse(bad, Duration::from_secs(1)).is_err(), "{bad}");
         }
     }
