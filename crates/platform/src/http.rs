@@ -145,15 +145,67 @@ async fn readyz(State(r): State<Readiness>) -> Response {
     }
 }
 
-/// Serve until `cancel` fires, then stop accepting and let in-flight requests finish.
+/// Connection limits that keep slow or oversized clients from holding resources.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Request line plus headers, at most (larger ones get 431).
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+/// How long in-flight requests may take to finish after shutdown begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serve HTTP/1.1 until `cancel` fires, then stop accepting and let in-flight
+/// requests finish. Clients that trickle their headers (slowloris) are cut off
+/// after [`HEADER_READ_TIMEOUT`]; idle keep-alive connections close on shutdown.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
+    use hyper_util::{
+        rt::{TokioIo, TokioTimer},
+        server::graceful::GracefulShutdown,
+        service::TowerToHyperService,
+    };
+    use tower::Service as _;
+
     // Peer addresses reach handlers (the gateway keys rate limits on them).
-    let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(cancel.cancelled_owned())
+    let mut make_service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = cancel.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service = match make_service.call(peer).await {
+            Ok(s) => s,
+            Err(never) => match never {},
+        };
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .max_buf_size(MAX_HEAD_BYTES)
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
         .await
+        .is_err()
+    {
+        tracing::warn!("in-flight requests did not finish before the drain timeout");
+    }
+    Ok(())
 }
