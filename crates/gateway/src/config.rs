@@ -1,6 +1,6 @@
 //! The gateway's settings (`GATEWAY_*`, falling back to `CAREBOOK_*`).
 
-use std::{collections::BTreeMap, net::SocketAddr, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
 
 use ipnet::IpNet;
 use platform::config::{AuthConfig, ConfigError, Env, DEFAULT_AUDIENCE, DEFAULT_ISSUER};
@@ -44,6 +44,8 @@ pub struct Config {
     pub rate_limiting: bool,
     pub default_timeout: Duration,
     pub health_interval: Duration,
+    /// Where `swagger-ui-dist` lives (`GATEWAY_DOCS_DIR`; default `tools/node_modules/swagger-ui-dist`).
+    pub docs_dir: Option<PathBuf>,
 }
 
 /// `limit/window`, e.g. `600/60s` or `10/1m`.
@@ -189,6 +191,10 @@ impl Config {
             rate_limiting: env.optional("RATE_LIMITING").is_none_or(|v| v != "off"),
             default_timeout,
             health_interval: env.millis("HEALTH_INTERVAL_MS", Duration::from_secs(2)),
+            docs_dir: Some(PathBuf::from(
+                env.optional("DOCS_DIR")
+                    .unwrap_or_else(|| "tools/node_modules/swagger-ui-dist".to_owned()),
+            )),
         };
         env.finish()?;
         Ok(cfg)

@@ -4,6 +4,7 @@
 //! OpenAPI document.
 
 pub mod config;
+pub mod docs;
 pub mod domain;
 pub mod openapi;
 pub mod proxy;
@@ -110,7 +111,8 @@ fn router(gateway: Arc<Gateway>, config: &Config) -> Router {
         )
         .route("/readyz", get(readyz))
         .route("/metrics", get(|| async { platform::metrics::render() }))
-        .route("/openapi.json", get(openapi::aggregated));
+        .route("/openapi.json", get(openapi::aggregated))
+        .merge(docs::router(config.docs_dir.as_deref()));
     let origins: Vec<HeaderValue> = config
         .cors_origins
         .iter()

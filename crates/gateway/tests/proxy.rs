@@ -143,6 +143,13 @@ fn config(
         rate_limiting: true,
         default_timeout: Duration::from_secs(5),
         health_interval: Duration::from_millis(200),
+        docs_dir: Some(
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tools/node_modules/swagger-ui-dist"
+            )
+            .into(),
+        ),
     }
 }
 
@@ -611,6 +618,22 @@ async fn the_openapi_document_merges_every_service() {
         .unwrap();
     assert_eq!(doc["info"]["title"], "Carebook API");
     assert!(doc["paths"]["/api/v1/auth/login"]["post"].is_object());
+    let page = reqwest::get(format!("{gw}/docs")).await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("script-src 'self'"));
+    assert!(page
+        .text()
+        .await
+        .unwrap()
+        .contains("/docs/swagger-ui-bundle.js"));
+    let bundle = reqwest::get(format!("{gw}/docs/swagger-ui-bundle.js"))
+        .await
+        .unwrap();
+    assert_eq!(bundle.status(), StatusCode::OK);
+    assert!(bundle.bytes().await.unwrap().len() > 100_000);
     // The ghost service has no live replica; once checked, the gateway says so.
     eventually(
         Duration::from_secs(5),
