@@ -46,6 +46,9 @@ pub struct Config {
     pub health_interval: Duration,
     /// Where `swagger-ui-dist` lives (`GATEWAY_DOCS_DIR`; default `tools/node_modules/swagger-ui-dist`).
     pub docs_dir: Option<PathBuf>,
+    /// PEM certificate chain and key (`GATEWAY_TLS_CERT_FILE`, `GATEWAY_TLS_KEY_FILE`);
+    /// with both set the gateway speaks HTTPS only and sends HSTS.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// `limit/window`, e.g. `600/60s` or `10/1m`.
@@ -191,10 +194,24 @@ impl Config {
             rate_limiting: env.optional("RATE_LIMITING").is_none_or(|v| v != "off"),
             default_timeout,
             health_interval: env.millis("HEALTH_INTERVAL_MS", Duration::from_secs(2)),
+            tls: None,
             docs_dir: Some(PathBuf::from(
                 env.optional("DOCS_DIR")
                     .unwrap_or_else(|| "tools/node_modules/swagger-ui-dist".to_owned()),
             )),
+        };
+        let cfg = Self {
+            tls: match (env.optional("TLS_CERT_FILE"), env.optional("TLS_KEY_FILE")) {
+                (Some(cert), Some(key)) => Some((cert.into(), key.into())),
+                (None, None) => None,
+                _ => {
+                    env.invalid(
+                        "GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE must be set together",
+                    );
+                    None
+                }
+            },
+            ..cfg
         };
         env.finish()?;
         Ok(cfg)

@@ -98,6 +98,10 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         let (pool, http, every) = (pool.clone(), http.clone(), config.health_interval);
         service = service.with_worker(move |cancel| pool.check_health(http, every, cancel));
     }
+    if let Some((cert, key)) = &config.tls {
+        let acceptor = platform::http::tls_acceptor(cert, key).map_err(anyhow::Error::msg)?;
+        service = service.with_tls(acceptor);
+    }
     Ok(service.with_worker(move |cancel| limiter.supervise(cancel)))
 }
 
@@ -139,8 +143,17 @@ fn router(gateway: Arc<Gateway>, config: &Config) -> Router {
             header::RETRY_AFTER,
         ])
         .max_age(Duration::from_secs(600));
-    ops.fallback(proxy::handle)
-        .with_state(gateway)
+    let router = ops.fallback(proxy::handle).with_state(gateway);
+    // HSTS only over TLS: sent over plain HTTP it would be ignored (RFC 6797 §8.1).
+    let router = if config.tls.is_some() {
+        router.layer(SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        ))
+    } else {
+        router
+    };
+    router
         .layer(cors)
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::overriding(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))

@@ -143,6 +143,7 @@ fn config(
         rate_limiting: true,
         default_timeout: Duration::from_secs(5),
         health_interval: Duration::from_millis(200),
+        tls: None,
         docs_dir: Some(
             concat!(
                 env!("CARGO_MANIFEST_DIR"),

@@ -152,6 +152,9 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// How long in-flight requests may take to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long a client may take to complete the TLS handshake.
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serve HTTP/1.1 until `cancel` fires, then stop accepting and let in-flight
 /// requests finish. Clients that trickle their headers (slowloris) are cut off
 /// after [`HEADER_READ_TIMEOUT`]; idle keep-alive connections close on shutdown.
@@ -159,6 +162,16 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     cancel: CancellationToken,
+) -> std::io::Result<()> {
+    serve_with_tls(listener, router, cancel, None).await
+}
+
+/// [`serve`], terminating TLS first when an acceptor is given.
+pub async fn serve_with_tls(
+    listener: TcpListener,
+    router: Router,
+    cancel: CancellationToken,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> std::io::Result<()> {
     use hyper_util::{
         rt::{TokioIo, TokioTimer},
@@ -188,14 +201,38 @@ pub async fn serve(
             Ok(s) => s,
             Err(never) => match never {},
         };
-        let connection = hyper::server::conn::http1::Builder::new()
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
             .timer(TokioTimer::new())
             .header_read_timeout(HEADER_READ_TIMEOUT)
-            .max_buf_size(MAX_HEAD_BYTES)
-            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-        let connection = graceful.watch(connection);
+            .max_buf_size(MAX_HEAD_BYTES);
+        let service = TowerToHyperService::new(service);
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
+        // The handshake runs on the connection's own task: a slow client never
+        // holds up the accept loop.
         tokio::spawn(async move {
-            if let Err(e) = connection.await {
+            let result = match tls {
+                None => {
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    watcher.watch(conn).await
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls_stream)) => {
+                            let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
+                            watcher.watch(conn).await
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => return,
+                    }
+                }
+            };
+            if let Err(e) = result {
                 tracing::debug!(error = %e, "connection ended with an error");
             }
         });
@@ -208,4 +245,33 @@ pub async fn serve(
         tracing::warn!("in-flight requests did not finish before the drain timeout");
     }
     Ok(())
+}
+
+/// A TLS acceptor from PEM files (certificate chain, private key).
+pub fn tls_acceptor(
+    cert_path: &std::path::Path,
+    key_path: &std::path::Path,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls_pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert_path)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("cannot read certificates from {}: {e}", cert_path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("no certificate in {}", cert_path.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| {
+        format!(
+            "cannot read the private key from {}: {e}",
+            key_path.display()
+        )
+    })?;
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("invalid certificate or key: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
 }

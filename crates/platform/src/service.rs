@@ -16,6 +16,7 @@ pub struct Service {
     workers: Vec<Worker>,
     /// Closed last, after the workers stopped, so no message is cut off mid-flight.
     broker: Option<crate::events::Broker>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// How long workers get to finish the message in hand after the server stopped.
@@ -28,7 +29,14 @@ impl Service {
             router,
             workers: Vec::new(),
             broker: None,
+            tls: None,
         }
+    }
+
+    /// Terminate TLS on this service's port.
+    pub fn with_tls(mut self, acceptor: tokio_rustls::TlsAcceptor) -> Self {
+        self.tls = Some(acceptor);
+        self
     }
 
     /// The broker connection to close cleanly on shutdown.
@@ -62,7 +70,8 @@ impl Service {
             .into_iter()
             .map(|w| tokio::spawn(w(cancel.clone())))
             .collect();
-        let served = crate::http::serve(listener, self.router, cancel.clone()).await;
+        let served =
+            crate::http::serve_with_tls(listener, self.router, cancel.clone(), self.tls).await;
         cancel.cancel();
         let drain = futures_util::future::join_all(workers);
         if tokio::time::timeout(WORKER_GRACE, drain).await.is_err() {
