@@ -1,0 +1,550 @@
+//! Free slots: a pure function of availability, existing bookings, the
+//! appointment type and the time window, in the provider's IANA time zone.
+//!
+//! Local-time rules stay local across DST changes: a `09:00–12:00` rule gives a
+//! 09:00 local slot on both sides of a change (its UTC time moves). Two local
+//! times need a deliberate choice:
+//! - **skipped** times (spring forward, e.g. 02:30 in Berlin on the last Sunday of
+//!   March) do not exist, so no slot starts there; a window boundary inside the
+//!   gap moves to the moment the clocks jump;
+//! - **repeated** times (fall back) are taken at their first occurrence, so a
+//!   window on that night is not offered twice.
+
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use super::{availability::Availability, types::TypeRules};
+
+/// An interval another appointment blocks, its buffers included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Busy {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// A bookable interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
+pub struct Slot {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// Everything slot computation depends on.
+#[derive(Clone, Copy, Debug)]
+pub struct SlotQuery<'a> {
+    pub tz: Tz,
+    pub availability: &'a Availability,
+    pub rules: TypeRules,
+    pub busy: &'a [Busy],
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
+/// Why a requested start cannot be booked (each a distinct problem type).
+#[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy)]
+pub enum Unbookable {
+    #[error("the start is in the past")]
+    InPast,
+    #[error("the start is inside the minimum notice")]
+    InsideMinimumNotice,
+    #[error("the start is beyond the booking horizon")]
+    BeyondHorizon,
+    #[error("the start is not on the slot grid")]
+    NotOnGrid,
+    #[error("the provider is not available then")]
+    OutsideAvailability,
+}
+
+fn overlaps(
+    a_start: DateTime<Utc>,
+    a_end: DateTime<Utc>,
+    b_start: DateTime<Utc>,
+    b_end: DateTime<Utc>,
+) -> bool {
+    a_start < b_end && b_start < a_end
+}
+
+/// The instant of a local time: the first occurrence when repeated, `None` when skipped.
+fn instant(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    match tz.from_local_datetime(&local) {
+        LocalResult::Single(t) => Some(t.with_timezone(&Utc)),
+        LocalResult::Ambiguous(first, _) => Some(first.with_timezone(&Utc)),
+        LocalResult::None => None,
+    }
+}
+
+/// The instant a local time is reached: for a skipped time, the moment the
+/// clocks jump past it.
+fn reached(tz: Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    (0..=24 * 60)
+        .map(|m| local + Duration::minutes(m))
+        .find_map(|t| instant(tz, t))
+}
+
+/// A booking window in absolute time.
+struct Window {
+    start_local: NaiveDateTime,
+    end_local: NaiveDateTime,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+}
+
+fn windows(q: &SlotQuery<'_>, first: NaiveDate, last: NaiveDate) -> Vec<Window> {
+    first
+        .iter_days()
+        .take_while(|d| *d <= last)
+        .flat_map(|date| {
+            q.availability
+                .windows_on(date)
+                .into_iter()
+                .filter_map(move |(s, e)| {
+                    let (start_local, end_local) = (date.and_time(s), date.and_time(e));
+                    Some(Window {
+                        start_local,
+                        end_local,
+                        start: reached(q.tz, start_local)?,
+                        end: reached(q.tz, end_local)?,
+                    })
+                })
+        })
+        .collect()
+}
+
+/// Local dates whose windows can intersect `[from, to)` (a day either side, for
+/// zones far from UTC).
+fn date_span(tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> (NaiveDate, NaiveDate) {
+    let first = from
+        .with_timezone(&tz)
+        .date_naive()
+        .pred_opt()
+        .unwrap_or(NaiveDate::MIN);
+    let last = to
+        .with_timezone(&tz)
+        .date_naive()
+        .succ_opt()
+        .unwrap_or(NaiveDate::MAX);
+    (first, last)
+}
+
+/// Grid slots inside the provider's windows, whatever is booked.
+fn grid_slots(q: &SlotQuery<'_>) -> Vec<Slot> {
+    let (first, last) = date_span(q.tz, q.from, q.to);
+    let step = q.rules.step();
+    if step <= Duration::zero() {
+        return Vec::new();
+    }
+    let mut slots = Vec::new();
+    for w in windows(q, first, last) {
+        let mut local = w.start_local;
+        while local + q.rules.duration <= w.end_local {
+            if let Some(start) = instant(q.tz, local) {
+                let end = start + q.rules.duration;
+                if start >= w.start && end <= w.end && start >= q.from && start < q.to {
+                    slots.push(Slot { start, end });
+                }
+            }
+            local += step;
+        }
+    }
+    slots.sort();
+    slots.dedup();
+    slots
+}
+
+/// Whether a slot respects notice, horizon and time off (not bookings).
+fn timely(q: &SlotQuery<'_>, slot: &Slot) -> Result<(), Unbookable> {
+    if slot.start < q.now {
+        return Err(Unbookable::InPast);
+    }
+    if slot.start < q.now + q.rules.min_notice {
+        return Err(Unbookable::InsideMinimumNotice);
+    }
+    if slot.start >= q.now + q.rules.horizon {
+        return Err(Unbookable::BeyondHorizon);
+    }
+    if q.availability
+        .time_off
+        .iter()
+        .any(|t| overlaps(slot.start, slot.end, t.start, t.end))
+    {
+        return Err(Unbookable::OutsideAvailability);
+    }
+    Ok(())
+}
+
+/// The interval a slot blocks: itself plus the type's buffers.
+pub fn blocked(rules: &TypeRules, slot: &Slot) -> Busy {
+    Busy {
+        start: slot.start - rules.buffer_before,
+        end: slot.end + rules.buffer_after,
+    }
+}
+
+/// Free slots in `[from, to)`, sorted.
+pub fn free_slots(q: &SlotQuery<'_>) -> Vec<Slot> {
+    grid_slots(q)
+        .into_iter()
+        .filter(|s| timely(q, s).is_ok())
+        .filter(|s| {
+            let b = blocked(&q.rules, s);
+            !q.busy
+                .iter()
+                .any(|busy| overlaps(b.start, b.end, busy.start, busy.end))
+        })
+        .collect()
+}
+
+/// Whether `start` may be booked (bookings aside: the database decides races).
+pub fn check_start(q: &SlotQuery<'_>, start: DateTime<Utc>) -> Result<Slot, Unbookable> {
+    let slot = Slot {
+        start,
+        end: start + q.rules.duration,
+    };
+    timely(q, &slot)?;
+    let day = SlotQuery {
+        from: start - Duration::days(1),
+        to: start + Duration::days(1),
+        ..*q
+    };
+    if grid_slots(&day).contains(&slot) {
+        return Ok(slot);
+    }
+    let (first, last) = date_span(q.tz, day.from, day.to);
+    let inside_a_window = windows(&day, first, last)
+        .iter()
+        .any(|w| slot.start >= w.start && slot.end <= w.end);
+    Err(if inside_a_window {
+        Unbookable::NotOnGrid
+    } else {
+        Unbookable::OutsideAvailability
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::availability::{TimeOff, WeeklyRule};
+    use chrono::{NaiveTime, Timelike, Weekday};
+    use proptest::prelude::*;
+
+    const ALL_DAYS: [Weekday; 7] = [
+        Weekday::Mon,
+        Weekday::Tue,
+        Weekday::Wed,
+        Weekday::Thu,
+        Weekday::Fri,
+        Weekday::Sat,
+        Weekday::Sun,
+    ];
+
+    fn t(h: u32, m: u32) -> NaiveTime {
+        NaiveTime::from_hms_opt(h, m, 0).unwrap()
+    }
+
+    fn every_day(start: NaiveTime, end: NaiveTime) -> Availability {
+        Availability {
+            weekly: ALL_DAYS
+                .iter()
+                .map(|d| WeeklyRule {
+                    weekday: *d,
+                    start,
+                    end,
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn rules(minutes: i64) -> TypeRules {
+        TypeRules {
+            duration: Duration::minutes(minutes),
+            buffer_before: Duration::zero(),
+            buffer_after: Duration::zero(),
+            min_notice: Duration::zero(),
+            horizon: Duration::days(3650),
+        }
+    }
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn query<'a>(
+        tz: Tz,
+        a: &'a Availability,
+        r: TypeRules,
+        busy: &'a [Busy],
+        from: &str,
+        to: &str,
+    ) -> SlotQuery<'a> {
+        SlotQuery {
+            tz,
+            availability: a,
+            rules: r,
+            busy,
+            from: utc(from),
+            to: utc(to),
+            now: utc("2026-01-01T00:00:00Z"),
+        }
+    }
+
+    #[test]
+    fn a_nine_oclock_rule_stays_nine_oclock_across_berlins_spring_change() {
+        let a = every_day(t(9, 0), t(10, 0));
+        let q = query(
+            chrono_tz::Europe::Berlin,
+            &a,
+            rules(60),
+            &[],
+            "2026-03-28T00:00:00Z",
+            "2026-03-30T00:00:00Z",
+        );
+        let starts: Vec<_> = free_slots(&q).iter().map(|s| s.start).collect();
+        // Saturday in CET (UTC+1), Sunday after the change in CEST (UTC+2).
+        assert_eq!(
+            starts,
+            [utc("2026-03-28T08:00:00Z"), utc("2026-03-29T07:00:00Z")]
+        );
+    }
+
+    #[test]
+    fn new_yorks_autumn_change_moves_utc_not_local_time() {
+        let a = every_day(t(9, 0), t(9, 30));
+        let q = query(
+            chrono_tz::America::New_York,
+            &a,
+            rules(30),
+            &[],
+            "2026-10-31T00:00:00Z",
+            "2026-11-03T00:00:00Z",
+        );
+        let starts: Vec<_> = free_slots(&q).iter().map(|s| s.start).collect();
+        assert_eq!(
+            starts,
+            [
+                utc("2026-10-31T13:00:00Z"),
+                utc("2026-11-01T14:00:00Z"),
+                utc("2026-11-02T14:00:00Z")
+            ]
+        );
+    }
+
+    #[test]
+    fn skipped_local_times_offer_no_slot() {
+        // Berlin, 29 March 2026: 02:00–03:00 local does not exist.
+        let a = every_day(t(1, 0), t(4, 0));
+        let q = query(
+            chrono_tz::Europe::Berlin,
+            &a,
+            rules(30),
+            &[],
+            "2026-03-29T00:00:00Z",
+            "2026-03-29T04:00:00Z",
+        );
+        let local: Vec<String> = free_slots(&q)
+            .iter()
+            .map(|s| {
+                s.start
+                    .with_timezone(&chrono_tz::Europe::Berlin)
+                    .format("%H:%M")
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(local, ["01:00", "01:30", "03:00", "03:30"]);
+        let gap = utc("2026-03-29T01:15:00Z");
+        assert_eq!(check_start(&q, gap), Err(Unbookable::NotOnGrid));
+    }
+
+    #[test]
+    fn repeated_local_times_are_offered_once() {
+        // New York, 1 November 2026: 01:00–02:00 local happens twice.
+        let a = every_day(t(0, 0), t(3, 0));
+        let q = query(
+            chrono_tz::America::New_York,
+            &a,
+            rules(60),
+            &[],
+            "2026-11-01T04:00:00Z",
+            "2026-11-01T09:00:00Z",
+        );
+        let slots = free_slots(&q);
+        let starts: Vec<_> = slots.iter().map(|s| s.start).collect();
+        assert_eq!(
+            starts,
+            [
+                utc("2026-11-01T04:00:00Z"),
+                utc("2026-11-01T05:00:00Z"),
+                utc("2026-11-01T07:00:00Z")
+            ]
+        );
+        assert!(slots.windows(2).all(|w| w[0].end <= w[1].start));
+    }
+
+    #[test]
+    fn kolkata_has_no_dst_and_a_half_hour_offset() {
+        let a = every_day(t(9, 0), t(10, 0));
+        let q = query(
+            chrono_tz::Asia::Kolkata,
+            &a,
+            rules(60),
+            &[],
+            "2026-03-28T00:00:00Z",
+            "2026-03-31T00:00:00Z",
+        );
+        let starts: Vec<_> = free_slots(&q).iter().map(|s| s.start).collect();
+        assert_eq!(
+            starts,
+            [
+                utc("2026-03-28T03:30:00Z"),
+                utc("2026-03-29T03:30:00Z"),
+                utc("2026-03-30T03:30:00Z")
+            ]
+        );
+    }
+
+    #[test]
+    fn bookings_with_buffers_hide_neighbouring_slots() {
+        let a = every_day(t(9, 0), t(12, 0));
+        let mut r = rules(30);
+        r.buffer_after = Duration::minutes(15);
+        let booked = Slot {
+            start: utc("2026-02-02T09:00:00Z"),
+            end: utc("2026-02-02T09:30:00Z"),
+        };
+        let busy = [blocked(&r, &booked)];
+        let q = query(
+            chrono_tz::UTC,
+            &a,
+            r,
+            &busy,
+            "2026-02-02T00:00:00Z",
+            "2026-02-03T00:00:00Z",
+        );
+        let starts: Vec<String> = free_slots(&q)
+            .iter()
+            .map(|s| s.start.format("%H:%M").to_string())
+            .collect();
+        // 09:30 would end its own buffer fine, but the booking's 15-minute buffer runs to 09:45.
+        assert_eq!(starts, ["10:00", "10:30", "11:00", "11:30"]);
+    }
+
+    #[test]
+    fn notice_horizon_time_off_and_grid_are_distinct_rejections() {
+        let mut a = every_day(t(9, 0), t(17, 0));
+        a.time_off.push(TimeOff {
+            start: utc("2026-02-10T00:00:00Z"),
+            end: utc("2026-02-11T00:00:00Z"),
+        });
+        let mut r = rules(30);
+        r.min_notice = Duration::hours(2);
+        r.horizon = Duration::days(30);
+        let mut q = query(
+            chrono_tz::UTC,
+            &a,
+            r,
+            &[],
+            "2026-02-01T00:00:00Z",
+            "2026-02-28T00:00:00Z",
+        );
+        q.now = utc("2026-02-02T09:00:00Z");
+        assert_eq!(
+            check_start(&q, utc("2026-02-02T08:00:00Z")),
+            Err(Unbookable::InPast)
+        );
+        assert_eq!(
+            check_start(&q, utc("2026-02-02T10:00:00Z")),
+            Err(Unbookable::InsideMinimumNotice)
+        );
+        assert_eq!(
+            check_start(&q, utc("2026-03-10T10:00:00Z")),
+            Err(Unbookable::BeyondHorizon)
+        );
+        assert_eq!(
+            check_start(&q, utc("2026-02-03T10:10:00Z")),
+            Err(Unbookable::NotOnGrid)
+        );
+        assert_eq!(
+            check_start(&q, utc("2026-02-03T18:00:00Z")),
+            Err(Unbookable::OutsideAvailability)
+        );
+        assert_eq!(
+            check_start(&q, utc("2026-02-10T10:00:00Z")),
+            Err(Unbookable::OutsideAvailability)
+        );
+        assert!(check_start(&q, utc("2026-02-03T10:30:00Z")).is_ok());
+    }
+
+    fn zone() -> impl Strategy<Value = Tz> {
+        prop_oneof![
+            Just(chrono_tz::Europe::Berlin),
+            Just(chrono_tz::America::New_York),
+            Just(chrono_tz::Asia::Kolkata),
+            Just(chrono_tz::Australia::Lord_Howe),
+            Just(chrono_tz::UTC),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Every free slot starts on the local grid inside a rule window, lies in
+        /// the query window, avoids every busy interval, and is bookable.
+        #[test]
+        fn free_slots_are_sound(
+            tz in zone(),
+            day in 0i64..365,
+            start_h in 0u32..20,
+            len_h in 1u32..4,
+            minutes in prop_oneof![Just(15i64), Just(20), Just(30), Just(45), Just(60)],
+            buffer in 0i64..30,
+            busy_offsets in proptest::collection::vec((0i64..72 * 60, 10i64..120), 0..6),
+        ) {
+            let a = every_day(t(start_h, 0), t(start_h + len_h, 0));
+            let mut r = rules(minutes);
+            r.buffer_before = Duration::minutes(buffer);
+            r.buffer_after = Duration::minutes(buffer);
+            let from = utc("2026-01-01T00:00:00Z") + Duration::days(day);
+            let to = from + Duration::days(3);
+            let busy: Vec<Busy> = busy_offsets
+                .iter()
+                .map(|(off, len)| Busy { start: from + Duration::minutes(*off), end: from + Duration::minutes(off + len) })
+                .collect();
+            let q = SlotQuery { tz, availability: &a, rules: r, busy: &busy, from, to, now: from };
+            let slots = free_slots(&q);
+            for s in &slots {
+                prop_assert!(s.start >= from && s.start < to);
+                prop_assert_eq!(s.end - s.start, r.duration);
+                let local = s.start.with_timezone(&tz);
+                let since_open = (local.hour() as i64 - start_h as i64) * 60 + local.minute() as i64;
+                prop_assert!(since_open >= 0, "starts before the window: {}", local);
+                let b = blocked(&r, s);
+                prop_assert!(!busy.iter().any(|x| overlaps(b.start, b.end, x.start, x.end)));
+                prop_assert_eq!(check_start(&q, s.start), Ok(*s));
+            }
+            prop_assert!(slots.windows(2).all(|w| w[0].end <= w[1].start));
+        }
+
+        /// Booking a free slot removes it and every slot whose buffers touch it, nothing else.
+        #[test]
+        fn booking_a_slot_removes_exactly_the_overlapping_ones(tz in zone(), day in 0i64..365, pick in 0usize..50) {
+            let a = every_day(t(8, 0), t(18, 0));
+            let mut r = rules(30);
+            r.buffer_after = Duration::minutes(10);
+            let from = utc("2026-01-01T00:00:00Z") + Duration::days(day);
+            let q = SlotQuery { tz, availability: &a, rules: r, busy: &[], from, to: from + Duration::days(2), now: from };
+            let before = free_slots(&q);
+            prop_assume!(!before.is_empty());
+            let taken = before[pick % before.len()];
+            let busy = [blocked(&r, &taken)];
+            let after = free_slots(&SlotQuery { busy: &busy, ..q });
+            prop_assert!(!after.contains(&taken));
+            for s in &before {
+                let b = blocked(&r, s);
+                let clashes = overlaps(b.start, b.end, busy[0].start, busy[0].end);
+                prop_assert_eq!(after.contains(s), !clashes);
+            }
+        }
+    }
+}
