@@ -55,10 +55,11 @@ enum Target {
     All,
     Gateway,
     Identity,
+    Scheduling,
 }
 
 /// The services `serve all` runs (the gateway routes to them).
-const SERVED_IN_PROCESS: &[&str] = &["identity"];
+const SERVED_IN_PROCESS: &[&str] = &["identity", "scheduling"];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -81,6 +82,14 @@ async fn serve(target: Target) -> anyhow::Result<()> {
         let service = identity::build(&config)
             .await
             .context("starting identity")?;
+        let token = cancel.clone();
+        running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
+    }
+    if matches!(target, Target::All | Target::Scheduling) {
+        let config = scheduling::Config::from_env()?;
+        let service = scheduling::build(&config)
+            .await
+            .context("starting scheduling")?;
         let token = cancel.clone();
         running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
     }
@@ -120,6 +129,14 @@ async fn migrate(target: Target) -> anyhow::Result<()> {
             .context("migrating identity")?;
         tracing::info!("identity migrated");
     }
+    if matches!(target, Target::All | Target::Scheduling) {
+        let config = scheduling::Config::from_env()?;
+        let c = &config.common;
+        platform::db::prepare(&c.database_url, 2, &scheduling::MIGRATIONS)
+            .await
+            .context("migrating scheduling")?;
+        tracing::info!("scheduling migrated");
+    }
     Ok(())
 }
 
@@ -130,6 +147,12 @@ async fn seed_demo() -> anyhow::Result<()> {
     let created = identity::seed::demo_users(&state).await;
     broker.close().await;
     let created = created?;
+    let config = scheduling::Config::from_env()?;
+    let verifier = platform::auth::Verifier::from_config(&config.common.auth);
+    let (state, _, broker) = scheduling::connect(&config, verifier).await?;
+    let calendars = scheduling::seed::demo(&state).await;
+    broker.close().await;
+    tracing::info!(changed = calendars?, "demo calendars seeded");
     tracing::info!(created, "demo users seeded");
     Ok(())
 }

@@ -1,4 +1,107 @@
 //! Carebook scheduling: appointment types, availability, free slots, race-free
 //! booking and the appointment lifecycle.
 
+pub mod appointments;
+pub mod calendar;
+pub mod config;
+pub mod consumers;
 pub mod domain;
+pub mod error;
+pub mod events;
+pub mod routes;
+pub mod seed;
+pub mod slot_cache;
+pub mod store;
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use platform::{
+    auth::Verifier,
+    cache::Cache,
+    events::{consumer, Broker, OutboxRelay},
+    http::{service_router, Readiness, Shell},
+    service::Service,
+};
+use sqlx::{migrate::Migrator, PgPool};
+use utoipa::OpenApi;
+
+pub use config::Config;
+use slot_cache::SlotCache;
+
+pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+
+/// Everything a handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub verifier: Arc<Verifier>,
+    pub relay: OutboxRelay,
+    pub slots: SlotCache,
+}
+
+impl FromRef<AppState> for Arc<Verifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// Connect to the backing services and migrate.
+pub async fn connect(
+    config: &Config,
+    verifier: Arc<Verifier>,
+) -> anyhow::Result<(AppState, Cache, Broker)> {
+    let c = &config.common;
+    let db =
+        platform::db::prepare(&c.database_url, c.database_max_connections, &MIGRATIONS).await?;
+    let cache = Cache::connect(&c.redis_url, &c.redis_prefix, &c.service).await?;
+    let broker = Broker::connect(&c.amqp_url, &c.events_exchange).await?;
+    let relay = OutboxRelay::new(db.clone(), broker.clone(), c.outbox_poll_interval);
+    let slots = SlotCache::new(cache.clone(), config.slot_cache_ttl.as_secs());
+    Ok((
+        AppState {
+            db,
+            verifier,
+            relay,
+            slots,
+        },
+        cache,
+        broker,
+    ))
+}
+
+/// Build the service: router, outbox relay and the read-model consumer.
+pub async fn build(config: &Config) -> anyhow::Result<Service> {
+    build_with_verifier(config, Verifier::from_config(&config.common.auth)).await
+}
+
+pub async fn build_with_verifier(
+    config: &Config,
+    verifier: Arc<Verifier>,
+) -> anyhow::Result<Service> {
+    let (state, cache, broker) = connect(config, verifier).await?;
+    let readiness = Readiness {
+        db: state.db.clone(),
+        cache: Some(cache),
+        broker: Some(broker.clone()),
+    };
+    let shell = Shell {
+        service: "scheduling",
+        max_body_bytes: config.common.max_body_bytes,
+        request_timeout: config.common.request_timeout,
+        openapi: routes::ApiDoc::openapi(),
+    };
+    let relay = state.relay.clone();
+    let handler = Arc::new(consumers::PeopleHandler {
+        slots: state.slots.clone(),
+    });
+    let spec = consumers::spec(&config.common.queue_prefix);
+    let (consumer_broker, consumer_db) = (broker.clone(), state.db.clone());
+    let router = service_router(shell, routes::router(state), readiness);
+    Ok(Service::new("scheduling", router)
+        .with_worker(move |cancel| relay.run(cancel))
+        .with_worker(move |cancel| {
+            consumer::run(consumer_broker, consumer_db, spec, handler, cancel)
+        })
+        .with_broker(broker))
+}

@@ -106,7 +106,6 @@ pub const DEFAULT_ROUTES: &[&str] = &[
     "/api/v1/providers/*/availability=scheduling",
     "/api/v1/providers/*/time-off=scheduling",
     "/api/v1/providers/*/slots=scheduling",
-    "/api/v1/providers/*/schedule=scheduling",
     "/api/v1/patients=directory",
     "/api/v1/patients/*/records=records",
     "/api/v1/appointments=scheduling",

@@ -2,6 +2,7 @@
 //! available, which slots are free, whether a requested start is bookable, how
 //! an appointment may change state, and what a cancellation costs.
 
+pub mod access;
 pub mod availability;
 pub mod cancellation;
 pub mod lifecycle;

@@ -153,25 +153,26 @@ fn grid_slots(q: &SlotQuery<'_>) -> Vec<Slot> {
     slots
 }
 
-/// Whether a slot respects notice, horizon and time off (not bookings).
-fn timely(q: &SlotQuery<'_>, slot: &Slot) -> Result<(), Unbookable> {
-    if slot.start < q.now {
+/// Whether a slot can still be booked at `now`: not past, not inside the
+/// minimum notice, not beyond the horizon.
+pub fn bookable_at(rules: &TypeRules, now: DateTime<Utc>, slot: &Slot) -> Result<(), Unbookable> {
+    if slot.start < now {
         return Err(Unbookable::InPast);
     }
-    if slot.start < q.now + q.rules.min_notice {
+    if slot.start < now + rules.min_notice {
         return Err(Unbookable::InsideMinimumNotice);
     }
-    if slot.start >= q.now + q.rules.horizon {
+    if slot.start >= now + rules.horizon {
         return Err(Unbookable::BeyondHorizon);
     }
-    if q.availability
+    Ok(())
+}
+
+fn clear_of_time_off(availability: &Availability, slot: &Slot) -> bool {
+    !availability
         .time_off
         .iter()
         .any(|t| overlaps(slot.start, slot.end, t.start, t.end))
-    {
-        return Err(Unbookable::OutsideAvailability);
-    }
-    Ok(())
 }
 
 /// The interval a slot blocks: itself plus the type's buffers.
@@ -182,18 +183,38 @@ pub fn blocked(rules: &TypeRules, slot: &Slot) -> Busy {
     }
 }
 
-/// Free slots in `[from, to)`, sorted.
-pub fn free_slots(q: &SlotQuery<'_>) -> Vec<Slot> {
+/// What the calendar offers in `[from, to)`, whatever is booked and whenever
+/// asked: the part worth caching (it changes only with availability).
+pub fn offered_slots(q: &SlotQuery<'_>) -> Vec<Slot> {
     grid_slots(q)
         .into_iter()
-        .filter(|s| timely(q, s).is_ok())
-        .filter(|s| {
-            let b = blocked(&q.rules, s);
-            !q.busy
-                .iter()
-                .any(|busy| overlaps(b.start, b.end, busy.start, busy.end))
-        })
+        .filter(|s| clear_of_time_off(q.availability, s))
         .collect()
+}
+
+/// The offered slots still free: bookable at `now` and clear of `busy` with buffers.
+pub fn still_free(
+    rules: &TypeRules,
+    now: DateTime<Utc>,
+    busy: &[Busy],
+    offered: &[Slot],
+) -> Vec<Slot> {
+    offered
+        .iter()
+        .filter(|s| bookable_at(rules, now, s).is_ok())
+        .filter(|s| {
+            let b = blocked(rules, s);
+            !busy
+                .iter()
+                .any(|x| overlaps(b.start, b.end, x.start, x.end))
+        })
+        .copied()
+        .collect()
+}
+
+/// Free slots in `[from, to)`, sorted.
+pub fn free_slots(q: &SlotQuery<'_>) -> Vec<Slot> {
+    still_free(&q.rules, q.now, q.busy, &offered_slots(q))
 }
 
 /// Whether `start` may be booked (bookings aside: the database decides races).
@@ -202,7 +223,10 @@ pub fn check_start(q: &SlotQuery<'_>, start: DateTime<Utc>) -> Result<Slot, Unbo
         start,
         end: start + q.rules.duration,
     };
-    timely(q, &slot)?;
+    bookable_at(&q.rules, q.now, &slot)?;
+    if !clear_of_time_off(q.availability, &slot) {
+        return Err(Unbookable::OutsideAvailability);
+    }
     let day = SlotQuery {
         from: start - Duration::days(1),
         to: start + Duration::days(1),

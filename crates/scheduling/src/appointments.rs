@@ -1,0 +1,424 @@
+//! Booking and changing appointments: validate with the pure domain, write the
+//! row and its event in one transaction, let the exclusion constraints decide races.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use platform::{
+    auth::Role,
+    events::{outbox, Envelope},
+    Problem,
+};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::{
+    calendar::{self, time_zone},
+    domain::{
+        access::{may, may_book_for, Actor, Operation},
+        cancellation,
+        lifecycle::{next, Action, Status},
+        slots::{blocked, check_start, Busy, Slot, SlotQuery},
+    },
+    error::Error,
+    events::{self, AppointmentEvent},
+    store::{
+        appointments as store, appointments::AppointmentRow, availability, idempotency, readmodel,
+        types::TypeRow,
+    },
+    AppState,
+};
+
+/// An appointment as clients see it.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Appointment {
+    pub id: Uuid,
+    pub patient_id: Uuid,
+    pub provider_id: Uuid,
+    pub appointment_type_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub status: Status,
+    pub version: i32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancel_reason: Option<String>,
+    pub late_cancellation: bool,
+}
+
+impl From<&AppointmentRow> for Appointment {
+    fn from(r: &AppointmentRow) -> Self {
+        Self {
+            id: r.id,
+            patient_id: r.patient_id,
+            provider_id: r.provider_id,
+            appointment_type_id: r.appointment_type_id,
+            start: r.start,
+            end: r.end,
+            status: r.status(),
+            version: r.version,
+            cancel_reason: r.cancel_reason.clone(),
+            late_cancellation: r.late_cancellation,
+        }
+    }
+}
+
+pub struct BookingRequest {
+    pub provider_id: Uuid,
+    pub appointment_type_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub patient_id: Uuid,
+}
+
+/// The Idempotency-Key of a request and a hash of what was asked.
+pub struct IdempotencyKey {
+    pub key: String,
+    pub request_hash: Vec<u8>,
+}
+
+/// Check `start` against the provider's calendar for this type.
+async fn check(
+    state: &AppState,
+    provider_id: Uuid,
+    t: &TypeRow,
+    start: DateTime<Utc>,
+) -> Result<Slot, Error> {
+    let provider = calendar::provider(state, provider_id).await?;
+    let tz = time_zone(&provider.time_zone, provider_id);
+    let a = availability::load(
+        &state.db,
+        provider_id,
+        start - Duration::days(2),
+        start + Duration::days(2),
+    )
+    .await?;
+    let q = SlotQuery {
+        tz,
+        availability: &a,
+        rules: t.rules(),
+        busy: &[],
+        from: start,
+        to: start,
+        now: Utc::now(),
+    };
+    Ok(check_start(&q, start)?)
+}
+
+fn event(
+    kind: &str,
+    row: &AppointmentRow,
+    t: &TypeRow,
+    tz: &str,
+    status: Status,
+    version: i32,
+    by: Uuid,
+) -> Result<Envelope, Error> {
+    envelope(kind, &event_data(row, t, tz, status, version, by))
+}
+
+fn envelope(kind: &str, data: &AppointmentEvent) -> Result<Envelope, Error> {
+    Envelope::new(kind, 1, "scheduling", data).map_err(|e| Error::Internal(e.to_string()))
+}
+
+/// Book: 201 with the appointment, or the stored response for a retried key.
+pub async fn book(
+    state: &AppState,
+    actor: Actor,
+    req: BookingRequest,
+    key: Option<IdempotencyKey>,
+) -> Result<(StatusCode, serde_json::Value), Error> {
+    if !may_book_for(actor, req.patient_id) {
+        return Err(Problem::forbidden().into());
+    }
+    let t = calendar::provider_type(state, req.provider_id, req.appointment_type_id).await?;
+    if !readmodel::patient_exists(&state.db, req.patient_id).await? {
+        return Err(Error::PatientNotFound);
+    }
+    let slot = check(state, req.provider_id, &t, req.start).await?;
+    let provider = calendar::provider(state, req.provider_id).await?;
+
+    let mut tx = state.db.begin().await?;
+    if let Some(k) = &key {
+        match idempotency::claim(&mut tx, actor.user_id, &k.key, &k.request_hash).await? {
+            idempotency::Claim::Fresh => {}
+            idempotency::Claim::Replay { status, body } => {
+                return Ok((
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
+                    body,
+                ));
+            }
+            idempotency::Claim::Mismatch => return Err(Error::IdempotencyKeyReused),
+        }
+    }
+    let rules = t.rules();
+    let new = store::NewAppointment {
+        id: Uuid::now_v7(),
+        patient_id: req.patient_id,
+        provider_id: req.provider_id,
+        appointment_type_id: t.id,
+        during: Busy {
+            start: slot.start,
+            end: slot.end,
+        },
+        blocked: blocked(&rules, &slot),
+        created_by: actor.user_id,
+    };
+    store::insert(&mut tx, &new).await?;
+    let row = store::lock(&mut tx, new.id)
+        .await?
+        .ok_or(Error::AppointmentNotFound)?;
+    store::record_history(
+        &mut tx,
+        &row,
+        1,
+        Status::Booked,
+        new.during,
+        actor.user_id,
+        None,
+    )
+    .await?;
+    outbox::enqueue(
+        &mut tx,
+        &event(
+            events::BOOKED,
+            &row,
+            &t,
+            &provider.time_zone,
+            Status::Booked,
+            1,
+            actor.user_id,
+        )?,
+    )
+    .await?;
+    let body = serde_json::to_value(Appointment::from(&row))
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    if let Some(k) = &key {
+        idempotency::save(
+            &mut tx,
+            actor.user_id,
+            &k.key,
+            StatusCode::CREATED.as_u16(),
+            &body,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    state.relay.wake();
+    metrics::counter!("appointments_booked_total").increment(1);
+    tracing::info!(appointment_id = %row.id, provider_id = %row.provider_id, "appointment booked");
+    Ok((StatusCode::CREATED, body))
+}
+
+/// The appointment, if `actor` may see it (otherwise it does not exist for them).
+pub async fn get(state: &AppState, actor: Actor, id: Uuid) -> Result<Appointment, Error> {
+    let row = store::get(&state.db, id)
+        .await?
+        .ok_or(Error::AppointmentNotFound)?;
+    if !may(actor, Operation::View, row.patient_id, row.provider_id) {
+        return Err(Error::AppointmentNotFound);
+    }
+    Ok(Appointment::from(&row))
+}
+
+/// Lock the appointment for a change `op` by `actor`.
+async fn lock_for(
+    tx: &mut sqlx::PgConnection,
+    actor: Actor,
+    id: Uuid,
+    op: Operation,
+) -> Result<AppointmentRow, Error> {
+    let row = store::lock(tx, id)
+        .await?
+        .ok_or(Error::AppointmentNotFound)?;
+    if !may(actor, Operation::View, row.patient_id, row.provider_id) {
+        return Err(Error::AppointmentNotFound);
+    }
+    if !may(actor, op, row.patient_id, row.provider_id) {
+        return Err(Problem::forbidden().into());
+    }
+    Ok(row)
+}
+
+/// Cancel, applying the type's late-cancellation policy.
+pub async fn cancel(
+    state: &AppState,
+    actor: Actor,
+    id: Uuid,
+    reason: &str,
+) -> Result<Appointment, Error> {
+    let reason = reason.trim();
+    if reason.chars().count() > 500 {
+        return Err(Error::invalid("reason", "at most 500 characters"));
+    }
+    let mut tx = state.db.begin().await?;
+    let row = lock_for(&mut tx, actor, id, Operation::Cancel).await?;
+    let status = next(row.status(), Action::Cancel)?;
+    let t = crate::store::types::by_id(&state.db, row.appointment_type_id)
+        .await?
+        .ok_or(Error::TypeNotFound)?;
+    let policy = Duration::minutes(t.cancellation_window_minutes.into());
+    let fee = t.late_cancel_fee();
+    let outcome = cancellation::assess(row.start, Utc::now(), policy, Some(&fee), actor.role);
+    let version = store::set_status(
+        &mut tx,
+        id,
+        status,
+        Some((reason, actor.user_id, outcome.late)),
+    )
+    .await?;
+    let during = Busy {
+        start: row.start,
+        end: row.end,
+    };
+    store::record_history(
+        &mut tx,
+        &row,
+        version,
+        status,
+        during,
+        actor.user_id,
+        Some(reason),
+    )
+    .await?;
+    let tz = calendar::provider(state, row.provider_id).await?.time_zone;
+    let mut data = event_data(&row, &t, &tz, status, version, actor.user_id);
+    data.reason = (!reason.is_empty()).then(|| reason.to_owned());
+    data.late = outcome.late;
+    data.fee = outcome.fee;
+    outbox::enqueue(&mut tx, &envelope(events::CANCELLED, &data)?).await?;
+    tx.commit().await?;
+    state.relay.wake();
+    tracing::info!(appointment_id = %id, late = outcome.late, "appointment cancelled");
+    get(state, actor, id).await
+}
+
+fn event_data(
+    row: &AppointmentRow,
+    t: &TypeRow,
+    tz: &str,
+    status: Status,
+    version: i32,
+    by: Uuid,
+) -> AppointmentEvent {
+    AppointmentEvent {
+        appointment_id: row.id,
+        patient_id: row.patient_id,
+        provider_id: row.provider_id,
+        appointment_type_id: t.id,
+        appointment_type_name: t.name.clone(),
+        start: row.start,
+        end: row.end,
+        time_zone: tz.to_owned(),
+        mode: t.mode(),
+        price: t.price(),
+        status,
+        version,
+        previous_start: None,
+        previous_end: None,
+        reason: None,
+        late: false,
+        fee: None,
+        changed_by: by,
+    }
+}
+
+/// Move to `start`: same id, same race guarantees, history kept.
+pub async fn reschedule(
+    state: &AppState,
+    actor: Actor,
+    id: Uuid,
+    start: DateTime<Utc>,
+) -> Result<Appointment, Error> {
+    let current = store::get(&state.db, id)
+        .await?
+        .ok_or(Error::AppointmentNotFound)?;
+    if !may(
+        actor,
+        Operation::View,
+        current.patient_id,
+        current.provider_id,
+    ) {
+        return Err(Error::AppointmentNotFound);
+    }
+    let t = crate::store::types::by_id(&state.db, current.appointment_type_id)
+        .await?
+        .ok_or(Error::TypeNotFound)?;
+    let slot = check(state, current.provider_id, &t, start).await?;
+    let mut tx = state.db.begin().await?;
+    let row = lock_for(&mut tx, actor, id, Operation::Reschedule).await?;
+    next(row.status(), Action::Reschedule)?;
+    let during = Busy {
+        start: slot.start,
+        end: slot.end,
+    };
+    let version = store::move_to(&mut tx, id, during, blocked(&t.rules(), &slot)).await?;
+    store::record_history(
+        &mut tx,
+        &row,
+        version,
+        Status::Booked,
+        during,
+        actor.user_id,
+        Some("rescheduled"),
+    )
+    .await?;
+    let tz = calendar::provider(state, row.provider_id).await?.time_zone;
+    let moved = AppointmentRow {
+        start: slot.start,
+        end: slot.end,
+        ..row.clone()
+    };
+    let mut data = event_data(&moved, &t, &tz, Status::Booked, version, actor.user_id);
+    data.previous_start = Some(row.start);
+    data.previous_end = Some(row.end);
+    outbox::enqueue(&mut tx, &envelope(events::RESCHEDULED, &data)?).await?;
+    tx.commit().await?;
+    state.relay.wake();
+    tracing::info!(appointment_id = %id, "appointment rescheduled");
+    get(state, actor, id).await
+}
+
+/// Check in, complete or mark a no-show.
+pub async fn record_visit(
+    state: &AppState,
+    actor: Actor,
+    id: Uuid,
+    action: Action,
+) -> Result<Appointment, Error> {
+    let mut tx = state.db.begin().await?;
+    let row = lock_for(&mut tx, actor, id, Operation::RecordVisit).await?;
+    let status = next(row.status(), action)?;
+    let version = store::set_status(&mut tx, id, status, None).await?;
+    let during = Busy {
+        start: row.start,
+        end: row.end,
+    };
+    store::record_history(&mut tx, &row, version, status, during, actor.user_id, None).await?;
+    let t = crate::store::types::by_id(&state.db, row.appointment_type_id)
+        .await?
+        .ok_or(Error::TypeNotFound)?;
+    let tz = calendar::provider(state, row.provider_id).await?.time_zone;
+    let mut data = event_data(&row, &t, &tz, status, version, actor.user_id);
+    let kind = match status {
+        Status::CheckedIn => events::CHECKED_IN,
+        Status::Completed => events::COMPLETED,
+        _ => {
+            // A no-show owes the late-cancellation fee, when the type has one.
+            let fee = t.late_cancel_fee();
+            data.fee = (fee.amount_minor > 0).then_some(fee);
+            events::NO_SHOW
+        }
+    };
+    outbox::enqueue(&mut tx, &envelope(kind, &data)?).await?;
+    tx.commit().await?;
+    state.relay.wake();
+    tracing::info!(appointment_id = %id, status = status.as_str(), "appointment updated");
+    get(state, actor, id).await
+}
+
+/// Who sees which appointments in lists.
+pub fn scope(actor: Actor, filter: &mut store::ListFilter) {
+    match actor.role {
+        Role::Patient => filter.patient_id = Some(actor.user_id),
+        Role::Provider => filter.provider_id = Some(actor.user_id),
+        Role::Staff | Role::Admin => {}
+    }
+}

@@ -1,0 +1,178 @@
+//! Who may do what with appointments and a provider's calendar.
+
+use platform::auth::Role;
+use uuid::Uuid;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: Uuid,
+    pub role: Role,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    View,
+    Cancel,
+    Reschedule,
+    /// Check in, complete, no-show: the clinic's side of the visit.
+    RecordVisit,
+}
+
+/// Whether `actor` may perform `op` on an appointment between these two.
+pub fn may(actor: Actor, op: Operation, patient_id: Uuid, provider_id: Uuid) -> bool {
+    match actor.role {
+        Role::Staff | Role::Admin => true,
+        Role::Provider => actor.user_id == provider_id,
+        Role::Patient => actor.user_id == patient_id && op != Operation::RecordVisit,
+    }
+}
+
+/// Patients book for themselves; staff for any patient; providers do not book.
+pub fn may_book_for(actor: Actor, patient_id: Uuid) -> bool {
+    match actor.role {
+        Role::Staff | Role::Admin => true,
+        Role::Patient => actor.user_id == patient_id,
+        Role::Provider => false,
+    }
+}
+
+/// Availability, time off and appointment types: the provider and staff.
+pub fn may_manage_calendar(actor: Actor, provider_id: Uuid) -> bool {
+    match actor.role {
+        Role::Staff | Role::Admin => true,
+        Role::Provider => actor.user_id == provider_id,
+        Role::Patient => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_appointment_access_matrix() {
+        let (patient, other_patient, provider, other_provider, staff) = (
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+        );
+        let actors = [
+            (
+                Actor {
+                    user_id: patient,
+                    role: Role::Patient,
+                },
+                [true, true, true, false],
+            ),
+            (
+                Actor {
+                    user_id: other_patient,
+                    role: Role::Patient,
+                },
+                [false; 4],
+            ),
+            (
+                Actor {
+                    user_id: provider,
+                    role: Role::Provider,
+                },
+                [true; 4],
+            ),
+            (
+                Actor {
+                    user_id: other_provider,
+                    role: Role::Provider,
+                },
+                [false; 4],
+            ),
+            (
+                Actor {
+                    user_id: staff,
+                    role: Role::Staff,
+                },
+                [true; 4],
+            ),
+            (
+                Actor {
+                    user_id: staff,
+                    role: Role::Admin,
+                },
+                [true; 4],
+            ),
+        ];
+        let ops = [
+            Operation::View,
+            Operation::Cancel,
+            Operation::Reschedule,
+            Operation::RecordVisit,
+        ];
+        for (actor, expected) in actors {
+            for (op, want) in ops.iter().zip(expected) {
+                assert_eq!(may(actor, *op, patient, provider), want, "{actor:?} {op:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn booking_and_calendar_rights() {
+        let (me, you) = (Uuid::now_v7(), Uuid::now_v7());
+        assert!(may_book_for(
+            Actor {
+                user_id: me,
+                role: Role::Patient
+            },
+            me
+        ));
+        assert!(!may_book_for(
+            Actor {
+                user_id: me,
+                role: Role::Patient
+            },
+            you
+        ));
+        assert!(may_book_for(
+            Actor {
+                user_id: me,
+                role: Role::Staff
+            },
+            you
+        ));
+        assert!(!may_book_for(
+            Actor {
+                user_id: me,
+                role: Role::Provider
+            },
+            you
+        ));
+        assert!(may_manage_calendar(
+            Actor {
+                user_id: me,
+                role: Role::Provider
+            },
+            me
+        ));
+        assert!(!may_manage_calendar(
+            Actor {
+                user_id: me,
+                role: Role::Provider
+            },
+            you
+        ));
+        assert!(may_manage_calendar(
+            Actor {
+                user_id: me,
+                role: Role::Staff
+            },
+            you
+        ));
+        assert!(!may_manage_calendar(
+            Actor {
+                user_id: me,
+                role: Role::Patient
+            },
+            me
+        ));
+    }
+}

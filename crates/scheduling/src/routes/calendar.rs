@@ -1,0 +1,363 @@
+use axum::{extract::State, http::StatusCode, response::IntoResponse};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};
+use platform::{
+    auth::AuthUser,
+    extract::{Json, Path, Query},
+    problem::ProblemBody,
+};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::actor;
+use crate::{
+    calendar,
+    domain::{
+        availability::{Availability, DateOverride, TimeOff, WeeklyRule},
+        slots::Slot,
+        types::{Mode, Money},
+    },
+    error::Error,
+    store::{availability, types, types::TypeRow},
+    AppState,
+};
+
+/// An appointment type as clients see it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AppointmentTypeView {
+    pub id: Uuid,
+    pub provider_id: Uuid,
+    pub name: String,
+    pub duration_minutes: i32,
+    pub buffer_before_minutes: i32,
+    pub buffer_after_minutes: i32,
+    pub price: Money,
+    pub mode: Mode,
+    pub min_notice_minutes: i32,
+    pub horizon_days: i32,
+    pub cancellation_window_minutes: i32,
+    pub late_cancel_fee: Money,
+}
+
+impl From<&TypeRow> for AppointmentTypeView {
+    fn from(t: &TypeRow) -> Self {
+        Self {
+            id: t.id,
+            provider_id: t.provider_id,
+            name: t.name.clone(),
+            duration_minutes: t.duration_minutes,
+            buffer_before_minutes: t.buffer_before_minutes,
+            buffer_after_minutes: t.buffer_after_minutes,
+            price: t.price(),
+            mode: t.mode(),
+            min_notice_minutes: t.min_notice_minutes,
+            horizon_days: t.horizon_days,
+            cancellation_window_minutes: t.cancellation_window_minutes,
+            late_cancel_fee: t.late_cancel_fee(),
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TypeList {
+    pub items: Vec<AppointmentTypeView>,
+    pub next_cursor: Option<String>,
+}
+
+/// The appointment types a provider offers.
+#[utoipa::path(get, path = "/api/v1/providers/{id}/appointment-types", tag = "scheduling", security(("bearer" = [])),
+    responses((status = 200, body = TypeList), (status = 404, body = ProblemBody)))]
+pub async fn list_types(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<TypeList>, Error> {
+    calendar::provider(&state, id).await?;
+    let items = types::for_provider(&state.db, id)
+        .await?
+        .iter()
+        .map(AppointmentTypeView::from)
+        .collect();
+    Ok(Json(TypeList {
+        items,
+        next_cursor: None,
+    }))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAppointmentType {
+    pub name: String,
+    pub duration_minutes: i32,
+    #[serde(default)]
+    pub buffer_before_minutes: i32,
+    #[serde(default)]
+    pub buffer_after_minutes: i32,
+    pub price: Money,
+    pub mode: Mode,
+    #[serde(default)]
+    pub min_notice_minutes: i32,
+    #[serde(default = "default_horizon")]
+    pub horizon_days: i32,
+    #[serde(default = "default_window")]
+    pub cancellation_window_minutes: i32,
+    #[serde(default)]
+    pub late_cancel_fee_minor: i64,
+}
+
+fn default_horizon() -> i32 {
+    90
+}
+
+fn default_window() -> i32 {
+    24 * 60
+}
+
+fn validate_type(provider_id: Uuid, b: NewAppointmentType) -> Result<TypeRow, Error> {
+    let name = b.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(Error::invalid("name", "1 to 100 characters"));
+    }
+    if !(5..=480).contains(&b.duration_minutes) || b.duration_minutes % 5 != 0 {
+        return Err(Error::invalid(
+            "duration_minutes",
+            "a multiple of 5 between 5 and 480",
+        ));
+    }
+    for (field, v) in [
+        ("buffer_before_minutes", b.buffer_before_minutes),
+        ("buffer_after_minutes", b.buffer_after_minutes),
+    ] {
+        if !(0..=240).contains(&v) {
+            return Err(Error::invalid(field, "between 0 and 240"));
+        }
+    }
+    if b.price.amount_minor < 0 || b.late_cancel_fee_minor < 0 {
+        return Err(Error::invalid("price", "amounts cannot be negative"));
+    }
+    if b.price.currency.len() != 3 || !b.price.currency.chars().all(|c| c.is_ascii_uppercase()) {
+        return Err(Error::invalid(
+            "price.currency",
+            "an ISO 4217 code such as EUR",
+        ));
+    }
+    if b.min_notice_minutes < 0 || b.cancellation_window_minutes < 0 {
+        return Err(Error::invalid("min_notice_minutes", "cannot be negative"));
+    }
+    if !(1..=730).contains(&b.horizon_days) {
+        return Err(Error::invalid("horizon_days", "between 1 and 730"));
+    }
+    Ok(TypeRow {
+        id: Uuid::now_v7(),
+        provider_id,
+        name: name.to_owned(),
+        duration_minutes: b.duration_minutes,
+        buffer_before_minutes: b.buffer_before_minutes,
+        buffer_after_minutes: b.buffer_after_minutes,
+        price_minor: b.price.amount_minor,
+        currency: b.price.currency,
+        mode: match b.mode {
+            Mode::InPerson => "in_person",
+            Mode::Telehealth => "telehealth",
+        }
+        .to_owned(),
+        min_notice_minutes: b.min_notice_minutes,
+        horizon_days: b.horizon_days,
+        cancellation_window_minutes: b.cancellation_window_minutes,
+        late_cancel_fee_minor: b.late_cancel_fee_minor,
+    })
+}
+
+/// Offer a new appointment type (the provider, staff).
+#[utoipa::path(post, path = "/api/v1/providers/{id}/appointment-types", tag = "scheduling", request_body = NewAppointmentType, security(("bearer" = [])),
+    responses((status = 201, body = AppointmentTypeView), (status = 403, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn create_type(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<NewAppointmentType>,
+) -> Result<impl IntoResponse, Error> {
+    let actor = actor(&user);
+    calendar::ensure_manager(actor, id)?;
+    let row = calendar::add_type(&state, actor, validate_type(id, body)?).await?;
+    Ok((StatusCode::CREATED, Json(AppointmentTypeView::from(&row))))
+}
+
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WindowBody {
+    /// Local time `HH:MM`.
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeeklyRuleBody {
+    /// `mon` … `sun`.
+    pub weekday: String,
+    pub start: String,
+    pub end: String,
+}
+
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideBody {
+    pub date: NaiveDate,
+    /// Empty: closed that day.
+    pub windows: Vec<WindowBody>,
+}
+
+/// Weekly rules in the provider's time zone, plus date overrides.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AvailabilityBody {
+    pub weekly: Vec<WeeklyRuleBody>,
+    #[serde(default)]
+    pub overrides: Vec<OverrideBody>,
+}
+
+fn time(field: &'static str, s: &str) -> Result<NaiveTime, Error> {
+    NaiveTime::parse_from_str(s, "%H:%M")
+        .map_err(|_| Error::invalid(field, format!("{s:?} is not a HH:MM time")))
+}
+
+fn parse_availability(b: AvailabilityBody) -> Result<Availability, Error> {
+    if b.weekly.len() > 100 || b.overrides.len() > 400 {
+        return Err(Error::invalid("availability", "too many rules"));
+    }
+    let mut weekly = Vec::new();
+    for r in b.weekly {
+        let weekday: Weekday = r
+            .weekday
+            .parse()
+            .map_err(|_| Error::invalid("weekday", format!("{:?} is not a weekday", r.weekday)))?;
+        weekly.push(WeeklyRule {
+            weekday,
+            start: time("start", &r.start)?,
+            end: time("end", &r.end)?,
+        });
+    }
+    let mut overrides = Vec::new();
+    for o in b.overrides {
+        let windows = o
+            .windows
+            .iter()
+            .map(|w| Ok((time("start", &w.start)?, time("end", &w.end)?)))
+            .collect::<Result<_, Error>>()?;
+        overrides.push(DateOverride {
+            date: o.date,
+            windows,
+        });
+    }
+    Ok(Availability {
+        weekly,
+        overrides,
+        time_off: Vec::new(),
+    })
+}
+
+/// The provider's weekly rules.
+#[utoipa::path(get, path = "/api/v1/providers/{id}/availability", tag = "scheduling", security(("bearer" = [])),
+    responses((status = 200, body = AvailabilityBody)))]
+pub async fn get_availability(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<AvailabilityBody>, Error> {
+    calendar::provider(&state, id).await?;
+    let weekly = availability::weekly(&state.db, id)
+        .await?
+        .into_iter()
+        .map(|r| WeeklyRuleBody {
+            weekday: r.weekday.to_string().to_lowercase(),
+            start: r.start.format("%H:%M").to_string(),
+            end: r.end.format("%H:%M").to_string(),
+        })
+        .collect();
+    Ok(Json(AvailabilityBody {
+        weekly,
+        overrides: Vec::new(),
+    }))
+}
+
+/// Replace the weekly rules (and set the listed dates' overrides).
+#[utoipa::path(put, path = "/api/v1/providers/{id}/availability", tag = "scheduling", request_body = AvailabilityBody, security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn put_availability(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<AvailabilityBody>,
+) -> Result<StatusCode, Error> {
+    let actor = actor(&user);
+    calendar::ensure_manager(actor, id)?;
+    calendar::set_availability(&state, actor, id, parse_availability(body)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TimeOffBody {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Block time off (holidays, sick leave).
+#[utoipa::path(post, path = "/api/v1/providers/{id}/time-off", tag = "scheduling", request_body = TimeOffBody, security(("bearer" = [])),
+    responses((status = 201), (status = 403, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn add_time_off(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<TimeOffBody>,
+) -> Result<impl IntoResponse, Error> {
+    let actor = actor(&user);
+    calendar::ensure_manager(actor, id)?;
+    if body
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.chars().count() > 200)
+    {
+        return Err(Error::invalid("reason", "at most 200 characters"));
+    }
+    let off = TimeOff {
+        start: body.start,
+        end: body.end,
+    };
+    let created = calendar::add_time_off(&state, actor, id, off, body.reason.as_deref()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "id": created })),
+    ))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct SlotParams {
+    pub appointment_type_id: Uuid,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SlotList {
+    pub items: Vec<Slot>,
+    pub next_cursor: Option<String>,
+}
+
+/// Free slots in `[from, to)` (at most 31 days).
+#[utoipa::path(get, path = "/api/v1/providers/{id}/slots", tag = "scheduling", params(SlotParams), security(("bearer" = [])),
+    responses((status = 200, body = SlotList), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
+pub async fn slots(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(p): Query<SlotParams>,
+) -> Result<Json<SlotList>, Error> {
+    let items = calendar::free_slots(&state, id, p.appointment_type_id, p.from, p.to).await?;
+    Ok(Json(SlotList {
+        items,
+        next_cursor: None,
+    }))
+}

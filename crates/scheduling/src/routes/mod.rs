@@ -1,0 +1,87 @@
+//! Scheduling's HTTP API (thin handlers: extract, call, map).
+
+mod appointments;
+mod calendar;
+
+use axum::{
+    routing::{get, post},
+    Router,
+};
+use platform::auth::AuthUser;
+use utoipa::OpenApi;
+
+use crate::{domain::access::Actor, AppState};
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route(
+            "/api/v1/providers/{id}/appointment-types",
+            get(calendar::list_types).post(calendar::create_type),
+        )
+        .route(
+            "/api/v1/providers/{id}/availability",
+            get(calendar::get_availability).put(calendar::put_availability),
+        )
+        .route(
+            "/api/v1/providers/{id}/time-off",
+            post(calendar::add_time_off),
+        )
+        .route("/api/v1/providers/{id}/slots", get(calendar::slots))
+        .route(
+            "/api/v1/appointments",
+            post(appointments::book).get(appointments::list),
+        )
+        .route("/api/v1/appointments/{id}", get(appointments::get))
+        .route(
+            "/api/v1/appointments/{id}/cancel",
+            post(appointments::cancel),
+        )
+        .route(
+            "/api/v1/appointments/{id}/reschedule",
+            post(appointments::reschedule),
+        )
+        .route(
+            "/api/v1/appointments/{id}/check-in",
+            post(appointments::check_in),
+        )
+        .route(
+            "/api/v1/appointments/{id}/complete",
+            post(appointments::complete),
+        )
+        .route(
+            "/api/v1/appointments/{id}/no-show",
+            post(appointments::no_show),
+        )
+        .with_state(state)
+}
+
+pub(crate) fn actor(user: &AuthUser) -> Actor {
+    Actor {
+        user_id: user.claims().sub,
+        role: user.role(),
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Carebook scheduling", description = "Appointment types, availability, free slots, booking and the appointment lifecycle."),
+    paths(
+        calendar::list_types, calendar::create_type, calendar::get_availability, calendar::put_availability,
+        calendar::add_time_off, calendar::slots,
+        appointments::book, appointments::list, appointments::get, appointments::cancel, appointments::reschedule,
+        appointments::check_in, appointments::complete, appointments::no_show,
+    ),
+    components(schemas(
+        crate::appointments::Appointment,
+        crate::domain::slots::Slot,
+        crate::domain::types::Money,
+        crate::domain::types::Mode,
+        crate::domain::lifecycle::Status,
+        calendar::AppointmentTypeView, calendar::TypeList, calendar::NewAppointmentType, calendar::AvailabilityBody, calendar::WeeklyRuleBody,
+        calendar::OverrideBody, calendar::WindowBody, calendar::TimeOffBody, calendar::SlotList,
+        appointments::BookRequest, appointments::CancelRequest, appointments::RescheduleRequest, appointments::AppointmentList,
+        platform::problem::ProblemBody,
+    )),
+    tags((name = "scheduling", description = "Calendars and appointments"))
+)]
+pub struct ApiDoc;

@@ -1,0 +1,240 @@
+//! Appointments: the rows the exclusion constraints guard, and their history.
+
+use chrono::{DateTime, Utc};
+use sqlx::{postgres::types::PgRange, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::{lifecycle::Status, slots::Busy};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AppointmentRow {
+    pub id: Uuid,
+    pub patient_id: Uuid,
+    pub provider_id: Uuid,
+    pub appointment_type_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub status: String,
+    pub version: i32,
+    pub cancel_reason: Option<String>,
+    pub late_cancellation: bool,
+}
+
+impl AppointmentRow {
+    pub fn status(&self) -> Status {
+        // The column's CHECK constraint admits only known states.
+        Status::parse(&self.status).unwrap_or(Status::Cancelled)
+    }
+}
+
+const SELECT: &str = "SELECT id, patient_id, provider_id, appointment_type_id, lower(during) AS start, upper(during) AS \"end\", \
+                      status, version, cancel_reason, late_cancellation FROM appointments";
+
+/// Why an appointment could not take its time.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("the provider is already booked then")]
+    ProviderOverlap,
+    #[error("the patient already has an appointment then")]
+    PatientOverlap,
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+fn map_write(e: sqlx::Error) -> WriteError {
+    if let sqlx::Error::Database(db) = &e {
+        match db.constraint() {
+            Some("appointments_provider_overlap") => return WriteError::ProviderOverlap,
+            Some("appointments_patient_overlap") => return WriteError::PatientOverlap,
+            _ => {}
+        }
+    }
+    WriteError::Db(e)
+}
+
+/// Intervals the provider's active appointments block within `[from, to)`.
+pub async fn busy(
+    pool: &PgPool,
+    provider_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Busy>, sqlx::Error> {
+    let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT lower(blocked), upper(blocked) FROM appointments
+         WHERE provider_id = $1 AND status IN ('booked', 'checked_in') AND blocked && tstzrange($2, $3)",
+    )
+    .bind(provider_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(start, end)| Busy { start, end })
+        .collect())
+}
+
+pub struct NewAppointment {
+    pub id: Uuid,
+    pub patient_id: Uuid,
+    pub provider_id: Uuid,
+    pub appointment_type_id: Uuid,
+    pub during: Busy,
+    pub blocked: Busy,
+    pub created_by: Uuid,
+}
+
+pub async fn insert(conn: &mut PgConnection, a: &NewAppointment) -> Result<(), WriteError> {
+    sqlx::query(
+        "INSERT INTO appointments (id, patient_id, provider_id, appointment_type_id, during, blocked, status, created_by)
+         VALUES ($1, $2, $3, $4, $5, $6, 'booked', $7)",
+    )
+    .bind(a.id)
+    .bind(a.patient_id)
+    .bind(a.provider_id)
+    .bind(a.appointment_type_id)
+    .bind(PgRange::from(a.during.start..a.during.end))
+    .bind(PgRange::from(a.blocked.start..a.blocked.end))
+    .bind(a.created_by)
+    .execute(conn)
+    .await
+    .map_err(map_write)?;
+    Ok(())
+}
+
+pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<AppointmentRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// The appointment, locked until the caller's transaction ends.
+pub async fn lock(
+    conn: &mut PgConnection,
+    id: Uuid,
+) -> Result<Option<AppointmentRow>, sqlx::Error> {
+    sqlx::query_as(&format!("{SELECT} WHERE id = $1 FOR UPDATE"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Record a status change and bump the version.
+pub async fn set_status(
+    conn: &mut PgConnection,
+    id: Uuid,
+    status: Status,
+    cancel: Option<(&str, Uuid, bool)>,
+) -> Result<i32, sqlx::Error> {
+    let (reason, by, late) = match cancel {
+        Some((reason, by, late)) => (Some(reason), Some(by), late),
+        None => (None, None, false),
+    };
+    sqlx::query_scalar(
+        "UPDATE appointments SET status = $2, version = version + 1, updated_at = now(),
+           cancel_reason = COALESCE($3, cancel_reason), cancelled_by = COALESCE($4, cancelled_by),
+           late_cancellation = late_cancellation OR $5
+         WHERE id = $1 RETURNING version",
+    )
+    .bind(id)
+    .bind(status.as_str())
+    .bind(reason)
+    .bind(by)
+    .bind(late)
+    .fetch_one(conn)
+    .await
+}
+
+/// Move an appointment in time; the exclusion constraints still decide.
+pub async fn move_to(
+    conn: &mut PgConnection,
+    id: Uuid,
+    during: Busy,
+    blocked: Busy,
+) -> Result<i32, WriteError> {
+    sqlx::query_scalar(
+        "UPDATE appointments SET during = $2, blocked = $3, version = version + 1, updated_at = now()
+         WHERE id = $1 RETURNING version",
+    )
+    .bind(id)
+    .bind(PgRange::from(during.start..during.end))
+    .bind(PgRange::from(blocked.start..blocked.end))
+    .fetch_one(conn)
+    .await
+    .map_err(map_write)
+}
+
+pub async fn record_history(
+    conn: &mut PgConnection,
+    row: &AppointmentRow,
+    version: i32,
+    status: Status,
+    during: Busy,
+    by: Uuid,
+    note: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO appointment_history (appointment_id, version, status, during, changed_by, note)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(row.id)
+    .bind(version)
+    .bind(status.as_str())
+    .bind(PgRange::from(during.start..during.end))
+    .bind(by)
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Which appointments a list shows; `None` fields do not filter.
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub patient_id: Option<Uuid>,
+    pub provider_id: Option<Uuid>,
+    pub status: Option<Status>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Keyset: rows after this (start, id).
+    pub after: Option<(DateTime<Utc>, Uuid)>,
+    pub limit: i64,
+}
+
+pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<AppointmentRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} WHERE ($1::uuid IS NULL OR patient_id = $1)
+           AND ($2::uuid IS NULL OR provider_id = $2)
+           AND ($3::text IS NULL OR status = $3)
+           AND ($4::timestamptz IS NULL OR lower(during) >= $4)
+           AND ($5::timestamptz IS NULL OR lower(during) < $5)
+           AND ($6::timestamptz IS NULL OR (lower(during), id) > ($6, $7::uuid))
+         ORDER BY lower(during), id LIMIT $8"
+    ))
+    .bind(f.patient_id)
+    .bind(f.provider_id)
+    .bind(f.status.map(|s| s.as_str()))
+    .bind(f.from)
+    .bind(f.to)
+    .bind(f.after.map(|a| a.0))
+    .bind(f.after.map(|a| a.1))
+    .bind(f.limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Active appointments that overlap `[from, to)` for a provider (tests, benchmarks).
+pub async fn count_overlapping_active(
+    pool: &PgPool,
+    provider_id: Uuid,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM appointments a JOIN appointments b
+           ON a.provider_id = b.provider_id AND a.id < b.id AND a.blocked && b.blocked
+         WHERE a.provider_id = $1 AND a.status IN ('booked','checked_in') AND b.status IN ('booked','checked_in')",
+    )
+    .bind(provider_id)
+    .fetch_one(pool)
+    .await
+}

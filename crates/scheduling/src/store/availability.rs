@@ -1,0 +1,141 @@
+//! Weekly rules, date overrides and time off.
+
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};
+use sqlx::{postgres::types::PgRange, PgPool};
+use uuid::Uuid;
+
+use crate::domain::availability::{Availability, DateOverride, TimeOff, WeeklyRule};
+
+fn weekday(n: i16) -> Weekday {
+    Weekday::try_from((n.clamp(1, 7) - 1) as u8).unwrap_or(Weekday::Mon)
+}
+
+/// A provider's availability, with the time off that touches `[from, to)`.
+pub async fn load(
+    pool: &PgPool,
+    provider_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Availability, sqlx::Error> {
+    let weekly: Vec<(i16, NaiveTime, NaiveTime)> = sqlx::query_as(
+        "SELECT weekday, start_time, end_time FROM weekly_rules WHERE provider_id = $1",
+    )
+    .bind(provider_id)
+    .fetch_all(pool)
+    .await?;
+    let overrides: Vec<(NaiveDate, Option<NaiveTime>, Option<NaiveTime>)> = sqlx::query_as(
+        "SELECT date, start_time, end_time FROM date_overrides
+         WHERE provider_id = $1 AND date BETWEEN ($2::timestamptz)::date - 2 AND ($3::timestamptz)::date + 2 ORDER BY date",
+    )
+    .bind(provider_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    let time_off: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT lower(during), upper(during) FROM time_off WHERE provider_id = $1 AND during && tstzrange($2, $3)",
+    )
+    .bind(provider_id)
+    .bind(from - chrono::Duration::days(1))
+    .bind(to + chrono::Duration::days(1))
+    .fetch_all(pool)
+    .await?;
+
+    let mut merged: Vec<DateOverride> = Vec::new();
+    for (date, start, end) in overrides {
+        if merged.last().is_none_or(|o| o.date != date) {
+            merged.push(DateOverride {
+                date,
+                windows: Vec::new(),
+            });
+        }
+        if let (Some(s), Some(e), Some(last)) = (start, end, merged.last_mut()) {
+            last.windows.push((s, e));
+        }
+    }
+    Ok(Availability {
+        weekly: weekly
+            .into_iter()
+            .map(|(d, start, end)| WeeklyRule {
+                weekday: weekday(d),
+                start,
+                end,
+            })
+            .collect(),
+        overrides: merged,
+        time_off: time_off
+            .into_iter()
+            .map(|(start, end)| TimeOff { start, end })
+            .collect(),
+    })
+}
+
+/// Replace the weekly rules and the given dates' overrides in one transaction.
+pub async fn replace(
+    pool: &PgPool,
+    provider_id: Uuid,
+    availability: &Availability,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM weekly_rules WHERE provider_id = $1")
+        .bind(provider_id)
+        .execute(&mut *tx)
+        .await?;
+    for r in &availability.weekly {
+        sqlx::query("INSERT INTO weekly_rules (provider_id, weekday, start_time, end_time) VALUES ($1, $2, $3, $4)")
+            .bind(provider_id)
+            .bind(r.weekday.number_from_monday() as i16)
+            .bind(r.start)
+            .bind(r.end)
+            .execute(&mut *tx)
+            .await?;
+    }
+    for o in &availability.overrides {
+        sqlx::query("DELETE FROM date_overrides WHERE provider_id = $1 AND date = $2")
+            .bind(provider_id)
+            .bind(o.date)
+            .execute(&mut *tx)
+            .await?;
+        if o.windows.is_empty() {
+            sqlx::query("INSERT INTO date_overrides (provider_id, date) VALUES ($1, $2)")
+                .bind(provider_id)
+                .bind(o.date)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for (s, e) in &o.windows {
+            sqlx::query("INSERT INTO date_overrides (provider_id, date, start_time, end_time) VALUES ($1, $2, $3, $4)")
+                .bind(provider_id)
+                .bind(o.date)
+                .bind(s)
+                .bind(e)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    tx.commit().await
+}
+
+pub async fn weekly(pool: &PgPool, provider_id: Uuid) -> Result<Vec<WeeklyRule>, sqlx::Error> {
+    let far = Utc::now();
+    Ok(load(pool, provider_id, far, far).await?.weekly)
+}
+
+pub async fn add_time_off(
+    pool: &PgPool,
+    provider_id: Uuid,
+    off: &TimeOff,
+    reason: Option<&str>,
+    by: Uuid,
+) -> Result<Uuid, sqlx::Error> {
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO time_off (id, provider_id, during, reason, created_by) VALUES ($1, $2, $3, $4, $5)")
+        .bind(id)
+        .bind(provider_id)
+        .bind(PgRange::from(off.start..off.end))
+        .bind(reason)
+        .bind(by)
+        .execute(pool)
+        .await?;
+    Ok(id)
+}

@@ -1,0 +1,7 @@
+//! Scheduling's SQL, one module per table group.
+
+pub mod appointments;
+pub mod availability;
+pub mod idempotency;
+pub mod readmodel;
+pub mod types;

@@ -1,0 +1,98 @@
+//! Appointment types.
+
+use chrono::Duration;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::domain::types::{Mode, Money, TypeRules};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TypeRow {
+    pub id: Uuid,
+    pub provider_id: Uuid,
+    pub name: String,
+    pub duration_minutes: i32,
+    pub buffer_before_minutes: i32,
+    pub buffer_after_minutes: i32,
+    pub price_minor: i64,
+    pub currency: String,
+    pub mode: String,
+    pub min_notice_minutes: i32,
+    pub horizon_days: i32,
+    pub cancellation_window_minutes: i32,
+    pub late_cancel_fee_minor: i64,
+}
+
+impl TypeRow {
+    pub fn rules(&self) -> TypeRules {
+        TypeRules {
+            duration: Duration::minutes(self.duration_minutes.into()),
+            buffer_before: Duration::minutes(self.buffer_before_minutes.into()),
+            buffer_after: Duration::minutes(self.buffer_after_minutes.into()),
+            min_notice: Duration::minutes(self.min_notice_minutes.into()),
+            horizon: Duration::days(self.horizon_days.into()),
+        }
+    }
+
+    pub fn price(&self) -> Money {
+        Money {
+            amount_minor: self.price_minor,
+            currency: self.currency.clone(),
+        }
+    }
+
+    pub fn late_cancel_fee(&self) -> Money {
+        Money {
+            amount_minor: self.late_cancel_fee_minor,
+            currency: self.currency.clone(),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        if self.mode == "telehealth" {
+            Mode::Telehealth
+        } else {
+            Mode::InPerson
+        }
+    }
+}
+
+const COLUMNS: &str = "id, provider_id, name, duration_minutes, buffer_before_minutes, buffer_after_minutes, price_minor, currency, mode, min_notice_minutes, horizon_days, cancellation_window_minutes, late_cancel_fee_minor";
+
+pub async fn for_provider(pool: &PgPool, provider_id: Uuid) -> Result<Vec<TypeRow>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {COLUMNS} FROM appointment_types WHERE provider_id = $1 AND active ORDER BY name, id"))
+        .bind(provider_id)
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn by_id(pool: &PgPool, id: Uuid) -> Result<Option<TypeRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM appointment_types WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn insert(pool: &PgPool, t: &TypeRow) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO appointment_types ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    ))
+    .bind(t.id)
+    .bind(t.provider_id)
+    .bind(&t.name)
+    .bind(t.duration_minutes)
+    .bind(t.buffer_before_minutes)
+    .bind(t.buffer_after_minutes)
+    .bind(t.price_minor)
+    .bind(&t.currency)
+    .bind(&t.mode)
+    .bind(t.min_notice_minutes)
+    .bind(t.horizon_days)
+    .bind(t.cancellation_window_minutes)
+    .bind(t.late_cancel_fee_minor)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
