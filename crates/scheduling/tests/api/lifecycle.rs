@@ -1,0 +1,313 @@
+use chrono::Duration;
+use platform::auth::Role;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_problem, spawn_app, ten_am_local};
+
+#[tokio::test]
+async fn cancelling_frees_the_slot_at_once() {
+    let app = spawn_app().await;
+    let clinic = app.clinic(chrono_tz::Europe::Berlin).await;
+    let patient = app.patient().await;
+    let start = ten_am_local(clinic.tz, 5);
+    let window = (start - Duration::hours(1), start + Duration::hours(1));
+    let _warm_cache = app.slots(&patient, &clinic, window.0, window.1).await;
+    let a: Value = app
+        .book(&patient, &clinic, start)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!app
+        .slots(&patient, &clinic, window.0, window.1)
+        .await
+        .contains(&start));
+    let r = app
+        .post(
+            &patient,
+            &format!("/api/v1/appointments/{}/cancel", a["id"].as_str().unwrap()),
+            &json!({"reason": "feeling better"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let cancelled: Value = r.json().await.unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["late_cancellation"], false);
+    assert!(
+        app.slots(&patient, &clinic, window.0, window.1)
+            .await
+            .contains(&start),
+        "a cancelled slot is free again at once"
+    );
+    // Cancelling twice is an illegal transition.
+    let again = app
+        .post(
+            &patient,
+            &format!("/api/v1/appointments/{}/cancel", a["id"].as_str().unwrap()),
+            &json!({}),
+        )
+        .await;
+    assert_problem(again, StatusCode::CONFLICT, "illegal-transition").await;
+}
+
+#[tokio::test]
+async fn a_late_patient_cancellation_carries_the_fee_in_its_event() {
+    let app = spawn_app().await;
+    let clinic = app.clinic(chrono_tz::UTC).await;
+    let patient = app.patient().await;
+    // Tomorrow 10:00 is inside the 24-hour cancellation window only if close enough; use staff to book soon.
+    let soon = ten_am_local(clinic.tz, 1);
+    let staff = app.user(Role::Staff);
+    let body = json!({"provider_id": clinic.provider.id, "appointment_type_id": clinic.type_id, "start": soon, "patient_id": patient.id});
+    let r = app.post(&staff, "/api/v1/appointments", &body).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let a: Value = r.json().await.unwrap();
+    let r = app
+        .post(
+            &patient,
+            &format!("/api/v1/appointments/{}/cancel", a["id"].as_str().unwrap()),
+            &json!({"reason": "late"}),
+        )
+        .await;
+    let cancelled: Value = r.json().await.unwrap();
+    let late = soon - chrono::Utc::now() < Duration::hours(24);
+    assert_eq!(cancelled["late_cancellation"], late);
+    let event = &app.outbox("appointment.cancelled").await[0];
+    assert_eq!(event["data"]["late"], late);
+    if late {
+        assert_eq!(
+            event["data"]["fee"],
+            json!({"amount_minor": 2500, "currency": "EUR"})
+        );
+    }
+}
+
+#[tokio::test]
+async fn rescheduling_moves_the_same_appointment_and_keeps_history() {
+    let app = spawn_app().await;
+    let clinic = app.clinic(chrono_tz::UTC).await;
+    let (patient, other) = (app.patient().await, app.patient().await);
+    let start = ten_am_local(clinic.tz, 3);
+    let a: Value = app
+        .book(&patient, &clinic, start)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = a["id"].as_str().unwrap().to_owned();
+    let taken = start + Duration::hours(1);
+    assert_eq!(
+        app.book(&other, &clinic, taken).await.status(),
+        StatusCode::CREATED
+    );
+    let r = app
+        .post(
+            &patient,
+            &format!("/api/v1/appointments/{id}/reschedule"),
+            &json!({"start": taken}),
+        )
+        .await;
+    assert_problem(r, StatusCode::CONFLICT, "slot-taken").await;
+
+    let to = start + Duration::hours(4);
+    let r = app
+        .post(
+            &patient,
+            &format!("/api/v1/appointments/{id}/reschedule"),
+            &json!({"start": to}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let moved: Value = r.json().await.unwrap();
+    assert_eq!(moved["id"], id);
+    assert_eq!(moved["version"], 2);
+    assert_eq!(
+        moved["start"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap(),
+        to
+    );
+    let history: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM appointment_history WHERE appointment_id = $1::uuid",
+    )
+    .bind(&id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(history, 2);
+    let window = (start - Duration::hours(1), start + Duration::hours(6));
+    let free = app.slots(&patient, &clinic, window.0, window.1).await;
+    assert!(free.contains(&start) && !free.contains(&to));
+    let event = &app.outbox("appointment.rescheduled").await[0];
+    assert_eq!(event["data"]["version"], 2);
+    assert_eq!(
+        event["data"]["previous_start"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap(),
+        start
+    );
+}
+
+#[tokio::test]
+async fn the_visit_goes_booked_checked_in_completed_and_illegal_steps_conflict() {
+    let app = spawn_app().await;
+    let clinic = app.clinic(chrono_tz::UTC).await;
+    let patient = app.patient().await;
+    let a: Value = app
+        .book(&patient, &clinic, ten_am_local(clinic.tz, 2))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = a["id"].as_str().unwrap();
+    let step = |who: &'_ crate::helpers::User, action: &'static str| {
+        let path = format!("/api/v1/appointments/{id}/{action}");
+        let (app, who) = (&app, who.clone());
+        async move { app.post(&who, &path, &json!({})).await }
+    };
+    assert_problem(
+        step(&clinic.provider, "complete").await,
+        StatusCode::CONFLICT,
+        "illegal-transition",
+    )
+    .await;
+    assert_problem(
+        step(&patient, "check-in").await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    )
+    .await;
+    let r: Value = step(&clinic.provider, "check-in")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "checked_in");
+    let r: Value = step(&clinic.provider, "complete")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "completed");
+    assert_problem(
+        step(&clinic.provider, "no-show").await,
+        StatusCode::CONFLICT,
+        "illegal-transition",
+    )
+    .await;
+    let completed = &app.outbox("appointment.completed").await[0];
+    assert_eq!(
+        completed["data"]["price"],
+        json!({"amount_minor": 6000, "currency": "EUR"})
+    );
+    assert_eq!(completed["data"]["status"], "completed");
+}
+
+#[tokio::test]
+async fn nobody_sees_or_changes_another_patients_appointment() {
+    let app = spawn_app().await;
+    let clinic = app.clinic(chrono_tz::UTC).await;
+    let other_clinic = app.clinic(chrono_tz::UTC).await;
+    let (owner, stranger) = (app.patient().await, app.patient().await);
+    let a: Value = app
+        .book(&owner, &clinic, ten_am_local(clinic.tz, 2))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = a["id"].as_str().unwrap();
+    for who in [&stranger, &other_clinic.provider] {
+        assert_problem(
+            app.get(who, &format!("/api/v1/appointments/{id}")).await,
+            StatusCode::NOT_FOUND,
+            "not-found",
+        )
+        .await;
+        let r = app
+            .post(
+                who,
+                &format!("/api/v1/appointments/{id}/cancel"),
+                &json!({}),
+            )
+            .await;
+        assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
+    }
+    assert_eq!(
+        app.get(&clinic.provider, &format!("/api/v1/appointments/{id}"))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get(
+            &app.user(Role::Staff),
+            &format!("/api/v1/appointments/{id}")
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    let mine: Value = app
+        .get(&owner, "/api/v1/appointments")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(mine["items"].as_array().unwrap().len(), 1);
+    let theirs: Value = app
+        .get(&stranger, "/api/v1/appointments")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(theirs["items"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn lists_page_with_a_cursor() {
+    let app = spawn_app().await;
+    let clinic = app.clinic(chrono_tz::UTC).await;
+    let staff = app.user(Role::Staff);
+    let start = ten_am_local(clinic.tz, 2);
+    for i in [0, 1, 3, 4, 5] {
+        let p = app.patient().await;
+        assert_eq!(
+            app.book(&p, &clinic, start + Duration::hours(i))
+                .await
+                .status(),
+            StatusCode::CREATED
+        );
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!(
+            "/api/v1/appointments?provider_id={}&limit=2",
+            clinic.provider.id
+        );
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page: Value = app.get(&staff, &url).await.json().await.unwrap();
+        seen.extend(
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["id"].as_str().unwrap().to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 5);
+    let mut unique = seen.clone();
+    unique.dedup();
+    assert_eq!(unique, seen);
+}
