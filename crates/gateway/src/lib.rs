@@ -26,7 +26,7 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use ipnet::IpNet;
-use platform::{auth::Verifier, extract::Json, http::REQUEST_ID, service::Service, Problem};
+use platform::{auth::Verifier, extract::Json, http::REQUEST_ID, service::Service};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -173,17 +173,20 @@ fn router(gateway: Arc<Gateway>, config: &Config) -> Router {
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
 }
 
-/// Ready when every configured service has a healthy replica.
+/// The gateway is ready whenever it runs: a service without a healthy replica
+/// gets a 503 problem on its own routes, and taking the gateway out of rotation
+/// would only make every other route fail too. The body shows each pool's state.
 async fn readyz(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
-    let down: Vec<&str> = gw
+    let pools: serde_json::Map<String, serde_json::Value> = gw
         .pools
         .values()
-        .filter(|p| !p.replicas().is_empty() && !p.has_healthy())
-        .map(|p| p.service.as_str())
+        .map(|p| {
+            let healthy = p.replicas().iter().filter(|r| r.is_healthy()).count();
+            (
+                p.service.clone(),
+                serde_json::json!({"healthy": healthy, "replicas": p.replicas().len()}),
+            )
+        })
         .collect();
-    if down.is_empty() {
-        Json(serde_json::json!({"status": "ready", "redis": gw.limiter.redis_up()})).into_response()
-    } else {
-        Problem::unavailable(format!("No healthy replica of: {}.", down.join(", "))).into_response()
-    }
+    Json(serde_json::json!({"status": "ready", "redis": gw.limiter.redis_up(), "upstreams": pools}))
 }

@@ -122,26 +122,35 @@ async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {
     }
 }
 
+/// Ready while the database answers: without it nothing works. Redis and the
+/// broker are reported but do not fail readiness, because the service still
+/// serves without them (caches degrade to the database, the outbox holds events),
+/// and pulling every replica out of rotation would turn their outage into ours.
 async fn readyz(State(r): State<Readiness>) -> Response {
-    let mut failing = Vec::new();
-    if sqlx::query("SELECT 1").execute(&r.db).await.is_err() {
-        failing.push("database");
-    }
-    if let Some(cache) = &r.cache {
-        if cache.ping().await.is_err() {
-            failing.push("redis");
-        }
-    }
-    if let Some(broker) = &r.broker {
-        if !broker.is_connected().await && broker.channel().await.is_err() {
-            failing.push("broker");
-        }
-    }
-    if failing.is_empty() {
-        Json(serde_json::json!({"status": "ready"})).into_response()
+    let database = sqlx::query("SELECT 1").execute(&r.db).await.is_ok();
+    let redis = match &r.cache {
+        Some(cache) => Some(cache.ping().await.is_ok()),
+        None => None,
+    };
+    let broker = match &r.broker {
+        Some(b) => Some(b.is_connected().await || b.channel().await.is_ok()),
+        None => None,
+    };
+    let state = |ok: Option<bool>| match ok {
+        Some(true) => "up",
+        Some(false) => "down",
+        None => "unused",
+    };
+    let body = serde_json::json!({
+        "status": if database { "ready" } else { "not-ready" },
+        "database": state(Some(database)),
+        "redis": state(redis),
+        "broker": state(broker),
+    });
+    if database {
+        Json(body).into_response()
     } else {
-        Problem::unavailable(format!("Not ready: {} unreachable.", failing.join(", ")))
-            .into_response()
+        Problem::unavailable("Not ready: the database is unreachable.").into_response()
     }
 }
 
