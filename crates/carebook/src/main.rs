@@ -55,11 +55,12 @@ enum Target {
     All,
     Gateway,
     Identity,
+    Directory,
     Scheduling,
 }
 
 /// The services `serve all` runs (the gateway routes to them).
-const SERVED_IN_PROCESS: &[&str] = &["identity", "scheduling"];
+const SERVED_IN_PROCESS: &[&str] = &["identity", "directory", "scheduling"];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -82,6 +83,14 @@ async fn serve(target: Target) -> anyhow::Result<()> {
         let service = identity::build(&config)
             .await
             .context("starting identity")?;
+        let token = cancel.clone();
+        running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
+    }
+    if matches!(target, Target::All | Target::Directory) {
+        let config = directory::Config::from_env()?;
+        let service = directory::build(&config)
+            .await
+            .context("starting directory")?;
         let token = cancel.clone();
         running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
     }
@@ -129,6 +138,14 @@ async fn migrate(target: Target) -> anyhow::Result<()> {
             .context("migrating identity")?;
         tracing::info!("identity migrated");
     }
+    if matches!(target, Target::All | Target::Directory) {
+        let config = directory::Config::from_env()?;
+        let c = &config.common;
+        platform::db::prepare(&c.database_url, 2, &directory::MIGRATIONS)
+            .await
+            .context("migrating directory")?;
+        tracing::info!("directory migrated");
+    }
     if matches!(target, Target::All | Target::Scheduling) {
         let config = scheduling::Config::from_env()?;
         let c = &config.common;
@@ -147,6 +164,11 @@ async fn seed_demo() -> anyhow::Result<()> {
     let created = identity::seed::demo_users(&state).await;
     broker.close().await;
     let created = created?;
+    let config = directory::Config::from_env()?;
+    let (state, broker) = directory::connect(&config).await?;
+    let profiles = directory::seed::demo(&state).await;
+    broker.close().await;
+    tracing::info!(changed = profiles?, "demo profiles seeded");
     let config = scheduling::Config::from_env()?;
     let verifier = platform::auth::Verifier::from_config(&config.common.auth);
     let (state, _, broker) = scheduling::connect(&config, verifier).await?;

@@ -32,7 +32,8 @@ pub fn amqp_url() -> String {
 }
 
 /// One test's isolated slice of the backing services. Dropping it (also when the
-/// test panics) deletes the database, the exchanges and the tracked queues.
+/// test panics) deletes the database, the exchanges, the tracked queues and the
+/// Redis keys under its prefix.
 pub struct TestBacking {
     pub config: CommonConfig,
     queues: Mutex<Vec<String>>,
@@ -81,6 +82,10 @@ impl Drop for TestBacking {
         let amqp = self.config.amqp_url.clone();
         let exchange = self.config.events_exchange.clone();
         let queues = std::mem::take(self.queues.get_mut().unwrap_or_else(|e| e.into_inner()));
+        let (redis_url, redis_prefix) = (
+            self.config.redis_url.clone(),
+            self.config.redis_prefix.clone(),
+        );
         // Drop runs outside any runtime we may block; clean up on a thread of our own.
         let cleanup = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -93,12 +98,42 @@ impl Drop for TestBacking {
                 if let Err(e) = delete_topology(&amqp, &exchange, &queues).await {
                     eprintln!("test queues/exchanges of {exchange} not deleted: {e}");
                 }
+                if let Err(e) = delete_redis_keys(&redis_url, &redis_prefix).await {
+                    eprintln!("test Redis keys under {redis_prefix} not deleted: {e}");
+                }
                 if let Err(e) = crate::db::drop_database(&url).await {
                     eprintln!("test database {url} not dropped: {e}");
                 }
             });
         });
         let _ = cleanup.join();
+    }
+}
+
+async fn delete_redis_keys(url: &str, prefix: &str) -> redis::RedisResult<()> {
+    let mut conn = redis::Client::open(url)?
+        .get_multiplexed_async_connection()
+        .await?;
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{prefix}*"))
+            .arg("COUNT")
+            .arg(500)
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            redis::cmd("DEL")
+                .arg(&keys)
+                .query_async::<()>(&mut conn)
+                .await?;
+        }
+        if next == 0 {
+            return Ok(());
+        }
+        cursor = next;
     }
 }
 

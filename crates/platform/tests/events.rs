@@ -494,3 +494,18 @@ async fn malformed_event_is_dead_lettered_without_retry() {
     assert_eq!(processed_records_of(&backing.pool, event.id).await, 0);
     assert_eq!(backing.ready_messages(&spec.queue).await, 0);
 }
+
+#[tokio::test]
+async fn an_event_no_queue_is_bound_for_is_kept_in_the_unrouted_queue() {
+    let backing = Backing::start().await;
+    let event = booked();
+    enqueue_committed(&backing.pool, &event).await;
+    assert_eq!(relay(&backing).relay_once().await.unwrap(), 1);
+    let unrouted = backing.broker.unrouted_exchange();
+    let kept = eventually(WAIT, "the event in the unrouted queue", || async {
+        backing.take(&unrouted).await
+    })
+    .await;
+    let kept: Envelope = serde_json::from_slice(&kept.delivery.data).unwrap();
+    assert_eq!(kept.id, event.id);
+}

@@ -43,6 +43,10 @@ async fn health_readiness_metrics_and_openapi_are_served() {
         .await
         .unwrap();
     assert!(openapi["paths"]["/api/v1/auth/login"]["post"].is_object());
+    assert_eq!(
+        openapi["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
 }
 
 #[tokio::test]

@@ -90,13 +90,40 @@ impl Broker {
             durable: true,
             ..Default::default()
         };
+        // Events published before any consumer declared its queue would be confirmed
+        // and silently dropped; the alternate exchange keeps them in a queue an
+        // operator can inspect and replay.
+        let unrouted = self.unrouted_exchange();
         channel
             .exchange_declare(
-                &self.exchange,
-                ExchangeKind::Topic,
+                &unrouted,
+                ExchangeKind::Fanout,
                 durable,
                 FieldTable::default(),
             )
+            .await?;
+        let mut quorum = FieldTable::default();
+        quorum.insert("x-queue-type".into(), long_string("quorum"));
+        let durable_queue = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        channel
+            .queue_declare(&unrouted, durable_queue, quorum)
+            .await?;
+        channel
+            .queue_bind(
+                &unrouted,
+                &unrouted,
+                "",
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let mut args = FieldTable::default();
+        args.insert("alternate-exchange".into(), long_string(&unrouted));
+        channel
+            .exchange_declare(&self.exchange, ExchangeKind::Topic, durable, args)
             .await?;
         channel
             .exchange_declare(

@@ -201,7 +201,8 @@ async fn settle(
     let event: Envelope = match serde_json::from_slice(&delivery.data) {
         Ok(e) => e,
         Err(e) => {
-            tracing::warn!(consumer = %spec.name, error = %e, "undecodable message dead-lettered");
+            // serde's message can quote field values (personal data): log where, not what.
+            tracing::warn!(consumer = %spec.name, kind = ?e.classify(), line = e.line(), column = e.column(), "undecodable message dead-lettered");
             metrics::counter!("events_dead_lettered_total", "consumer" => spec.name.clone())
                 .increment(1);
             return delivery.reject(BasicRejectOptions { requeue: false }).await;
@@ -214,8 +215,10 @@ async fn settle(
             metrics::counter!("events_consumed_total", "consumer" => spec.name.clone(), "outcome" => format!("{outcome:?}")).increment(1);
             delivery.ack(BasicAckOptions::default()).await
         }
-        Err(HandleError::Malformed(reason)) => {
-            tracing::warn!(%reason, "malformed event dead-lettered");
+        Err(HandleError::Malformed(_)) => {
+            // The reason may quote event data (personal data); the event id in the
+            // span is enough to find the message in the dead-letter queue.
+            tracing::warn!("malformed event dead-lettered");
             metrics::counter!("events_dead_lettered_total", "consumer" => spec.name.clone())
                 .increment(1);
             delivery.reject(BasicRejectOptions { requeue: false }).await

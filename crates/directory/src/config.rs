@@ -1,0 +1,73 @@
+//! The directory's settings.
+
+use std::time::Duration;
+
+use platform::config::{CommonConfig, ConfigError, Env};
+
+pub const DEFAULT_PORT: u16 = 8082;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub common: CommonConfig,
+    /// How long a cached profile lives in Redis (`DIRECTORY_CACHE_TTL_SECONDS`).
+    /// Writes delete it at once; the TTL bounds staleness when they cannot.
+    pub cache_ttl: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(Env::for_service("directory"))
+    }
+
+    pub fn load(mut env: Env) -> Result<Self, ConfigError> {
+        let common = CommonConfig::load(&mut env, DEFAULT_PORT);
+        let cfg = Self {
+            common,
+            cache_ttl: Duration::from_secs(env.parsed("CACHE_TTL_SECONDS", 300)),
+        };
+        if cfg.cache_ttl < Duration::from_secs(1) || cfg.cache_ttl > Duration::from_secs(3600) {
+            env.invalid("DIRECTORY_CACHE_TTL_SECONDS must be between 1 and 3600");
+        }
+        env.finish()?;
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(extra: &[(&str, &str)]) -> Env {
+        let mut vars: std::collections::HashMap<String, String> = [
+            (
+                "CAREBOOK_POSTGRES_URL",
+                "postgres://postgres@127.0.0.1:5432",
+            ),
+            ("CAREBOOK_REDIS_URL", "redis://127.0.0.1:6379"),
+            ("CAREBOOK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            (
+                "CAREBOOK_JWKS_URL",
+                "http://127.0.0.1:8081/.well-known/jwks.json",
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Env::from_map("directory", vars)
+    }
+
+    #[test]
+    fn defaults_to_port_8082_its_own_database_and_five_minute_cache() {
+        let cfg = Config::load(env(&[])).unwrap();
+        assert_eq!(cfg.common.bind.port(), 8082);
+        assert!(cfg.common.database_url.ends_with("/carebook_directory"));
+        assert_eq!(cfg.cache_ttl, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn cache_ttl_is_bounded() {
+        let err = Config::load(env(&[("DIRECTORY_CACHE_TTL_SECONDS", "0")])).unwrap_err();
+        assert!(err.to_string().contains("DIRECTORY_CACHE_TTL_SECONDS"));
+    }
+}

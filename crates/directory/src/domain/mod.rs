@@ -1,0 +1,18 @@
+//! The directory's rules as pure functions, no I/O: what valid profile fields
+//! are (text bounds, IANA time zones, language tags, dates of birth, phones),
+//! who may read or change which profile, and how search pages are cut.
+
+pub mod access;
+pub mod cursor;
+pub mod language;
+pub mod patient;
+pub mod provider;
+pub mod search;
+pub mod text;
+pub mod time_zone;
+pub mod violations;
+
+pub use access::{Actor, Decision};
+pub use cursor::Cursor;
+pub use time_zone::TimeZone;
+pub use violations::Violations;

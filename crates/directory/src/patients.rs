@@ -1,0 +1,144 @@
+//! Patient profiles: reading (cache-aside) and editing, by the patient or by
+//! staff. Every change and its `patient.updated` event commit together, and the
+//! cached copy is invalidated after the commit.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use platform::events::outbox;
+use serde::{Deserialize, Serialize};
+use sqlx::{Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::{
+    cache::Entity,
+    domain::{
+        access::{can_access_patient, own_patient_id, Actor, Decision},
+        patient::{Address, Insurance, PatientDetails, PatientInput},
+    },
+    error::Error,
+    events,
+    store::{self, PatientRow, PatientWriteError},
+    AppState,
+};
+
+/// A patient's profile, as shown to the patient and to staff.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Patient {
+    /// The patient's user id.
+    pub id: Uuid,
+    pub name: String,
+    /// The account's email (changed through identity, not here).
+    pub email: String,
+    pub date_of_birth: Option<NaiveDate>,
+    pub phone: Option<String>,
+    pub address: Option<Address>,
+    pub insurance: Option<Insurance>,
+    pub preferred_provider_id: Option<Uuid>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<PatientRow> for Patient {
+    fn from(r: PatientRow) -> Self {
+        Self {
+            id: r.id,
+            name: r.name,
+            email: r.email,
+            date_of_birth: r.date_of_birth,
+            phone: r.phone,
+            address: r.address.map(|a| a.0),
+            insurance: r.insurance.map(|i| i.0),
+            preferred_provider_id: r.preferred_provider_id,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// The patient behind `/patients/me`: patients only.
+pub fn me(actor: &Actor) -> Result<Uuid, Error> {
+    own_patient_id(actor).ok_or(Error::Forbidden)
+}
+
+fn authorize(actor: &Actor, id: Uuid) -> Result<(), Error> {
+    match can_access_patient(actor, id) {
+        Decision::Allow => Ok(()),
+        Decision::Deny => Err(Error::Forbidden),
+    }
+}
+
+/// The latest calendar date anywhere on Earth (UTC+14): a patient born "today"
+/// in Kiribati is not refused for being born tomorrow in UTC.
+fn latest_today() -> NaiveDate {
+    (Utc::now() + chrono::Duration::hours(14)).date_naive()
+}
+
+pub async fn get(state: &AppState, actor: &Actor, id: Uuid) -> Result<Patient, Error> {
+    authorize(actor, id)?;
+    if let Some(cached) = state.cache.get(Entity::Patient, id).await {
+        return Ok(cached);
+    }
+    let row = store::patient(&state.db, id)
+        .await?
+        .ok_or(Error::PatientNotFound)?;
+    let version = row.version;
+    let patient = Patient::from(row);
+    state
+        .cache
+        .fill(Entity::Patient, id, version, &patient)
+        .await;
+    Ok(patient)
+}
+
+/// Replace patient `id`'s editable details.
+pub async fn update(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    input: &PatientInput<'_>,
+) -> Result<Patient, Error> {
+    authorize(actor, id)?;
+    let details = PatientDetails::parse(input, latest_today())?;
+    let mut tx = state.db.begin().await?;
+    let row = store::update_patient(&mut tx, id, &details)
+        .await?
+        .ok_or(Error::PatientNotFound)?;
+    commit(state, tx, &row).await?;
+    tracing::info!(patient_id = %id, actor_id = %actor.user_id, "patient profile updated");
+    Ok(Patient::from(row))
+}
+
+/// Set (`Some`) or clear (`None`) patient `id`'s preferred provider.
+pub async fn set_preferred_provider(
+    state: &AppState,
+    actor: &Actor,
+    id: Uuid,
+    provider_id: Option<Uuid>,
+) -> Result<Patient, Error> {
+    authorize(actor, id)?;
+    let mut tx = state.db.begin().await?;
+    let row = store::set_preferred_provider(&mut tx, id, provider_id)
+        .await
+        .map_err(|e| match e {
+            PatientWriteError::UnknownProvider => Error::ProviderNotFound,
+            PatientWriteError::Db(e) => e.into(),
+        })?
+        .ok_or(Error::PatientNotFound)?;
+    commit(state, tx, &row).await?;
+    tracing::info!(patient_id = %id, actor_id = %actor.user_id, "preferred provider changed");
+    Ok(Patient::from(row))
+}
+
+/// Publish `patient.updated` with the change, commit, then drop the cached copy.
+async fn commit(
+    state: &AppState,
+    mut tx: Transaction<'_, Postgres>,
+    row: &PatientRow,
+) -> Result<(), Error> {
+    let event = events::patient_updated(row).map_err(|e| Error::Internal(e.to_string()))?;
+    outbox::enqueue(&mut tx, &event).await?;
+    tx.commit().await?;
+    state.relay.wake();
+    state
+        .cache
+        .invalidate(Entity::Patient, row.id, row.version)
+        .await;
+    Ok(())
+}

@@ -1,0 +1,148 @@
+use axum::extract::State;
+use chrono::NaiveDate;
+use platform::{
+    auth::AuthUser,
+    extract::{Json, Path},
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        patient::{Address, Insurance, PatientInput},
+        Actor,
+    },
+    error::Error,
+    patients::{self, Patient},
+    AppState,
+};
+
+/// A patient's editable details; the whole set is replaced (an omitted or
+/// `null` field is cleared). Name is required; email changes go through identity.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatientUpdateRequest {
+    pub name: String,
+    /// `YYYY-MM-DD`, not in the future.
+    #[serde(default)]
+    pub date_of_birth: Option<NaiveDate>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub address: Option<Address>,
+    #[serde(default)]
+    pub insurance: Option<Insurance>,
+}
+
+impl PatientUpdateRequest {
+    fn input(&self) -> PatientInput<'_> {
+        PatientInput {
+            name: &self.name,
+            date_of_birth: self.date_of_birth,
+            phone: self.phone.as_deref(),
+            address: self.address.as_ref(),
+            insurance: self.insurance.as_ref(),
+        }
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreferredProviderRequest {
+    pub provider_id: Uuid,
+}
+
+fn actor(caller: &AuthUser) -> Actor {
+    Actor::from(caller.claims())
+}
+
+/// The calling patient's own profile.
+#[utoipa::path(get, path = "/api/v1/patients/me", tag = "patients", security(("bearer" = [])),
+    responses((status = 200, body = Patient), (status = 403, body = platform::problem::ProblemBody),
+        (status = 404, body = platform::problem::ProblemBody)))]
+pub async fn get_me(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> Result<Json<Patient>, Error> {
+    let actor = actor(&caller);
+    patients::get(&state, &actor, patients::me(&actor)?)
+        .await
+        .map(Json)
+}
+
+/// Replace the calling patient's details.
+#[utoipa::path(put, path = "/api/v1/patients/me", tag = "patients", request_body = PatientUpdateRequest, security(("bearer" = [])),
+    responses((status = 200, body = Patient), (status = 403, body = platform::problem::ProblemBody),
+        (status = 422, body = platform::problem::ProblemBody)))]
+pub async fn update_me(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Json(body): Json<PatientUpdateRequest>,
+) -> Result<Json<Patient>, Error> {
+    let actor = actor(&caller);
+    patients::update(&state, &actor, patients::me(&actor)?, &body.input())
+        .await
+        .map(Json)
+}
+
+/// Choose the calling patient's preferred provider.
+#[utoipa::path(put, path = "/api/v1/patients/me/preferred-provider", tag = "patients", request_body = PreferredProviderRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = Patient), (status = 403, body = platform::problem::ProblemBody),
+        (status = 404, description = "`provider-not-found`", body = platform::problem::ProblemBody)))]
+pub async fn set_preferred_provider(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Json(body): Json<PreferredProviderRequest>,
+) -> Result<Json<Patient>, Error> {
+    let actor = actor(&caller);
+    patients::set_preferred_provider(
+        &state,
+        &actor,
+        patients::me(&actor)?,
+        Some(body.provider_id),
+    )
+    .await
+    .map(Json)
+}
+
+/// Forget the calling patient's preferred provider.
+#[utoipa::path(delete, path = "/api/v1/patients/me/preferred-provider", tag = "patients", security(("bearer" = [])),
+    responses((status = 200, body = Patient), (status = 403, body = platform::problem::ProblemBody)))]
+pub async fn clear_preferred_provider(
+    State(state): State<AppState>,
+    caller: AuthUser,
+) -> Result<Json<Patient>, Error> {
+    let actor = actor(&caller);
+    patients::set_preferred_provider(&state, &actor, patients::me(&actor)?, None)
+        .await
+        .map(Json)
+}
+
+/// A patient's profile (staff and admins; a patient only their own).
+#[utoipa::path(get, path = "/api/v1/patients/{id}", tag = "patients", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Patient), (status = 403, body = platform::problem::ProblemBody),
+        (status = 404, body = platform::problem::ProblemBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Patient>, Error> {
+    patients::get(&state, &actor(&caller), id).await.map(Json)
+}
+
+/// Replace a patient's details (staff and admins; a patient only their own).
+#[utoipa::path(put, path = "/api/v1/patients/{id}", tag = "patients", params(("id" = Uuid, Path)),
+    request_body = PatientUpdateRequest, security(("bearer" = [])),
+    responses((status = 200, body = Patient), (status = 403, body = platform::problem::ProblemBody),
+        (status = 404, body = platform::problem::ProblemBody), (status = 422, body = platform::problem::ProblemBody)))]
+pub async fn update(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<PatientUpdateRequest>,
+) -> Result<Json<Patient>, Error> {
+    patients::update(&state, &actor(&caller), id, &body.input())
+        .await
+        .map(Json)
+}
