@@ -136,6 +136,7 @@ pub async fn book(
     let provider = calendar::provider(state, req.provider_id).await?;
 
     let mut tx = state.db.begin().await?;
+    store::lock_provider_calendar(&mut tx, req.provider_id).await?;
     if let Some(k) = &key {
         match idempotency::claim(&mut tx, actor.user_id, &k.key, &k.request_hash).await? {
             idempotency::Claim::Fresh => {}
@@ -343,6 +344,7 @@ pub async fn reschedule(
         .ok_or(Error::TypeNotFound)?;
     let slot = check(state, current.provider_id, &t, start).await?;
     let mut tx = state.db.begin().await?;
+    store::lock_provider_calendar(&mut tx, current.provider_id).await?;
     let row = lock_for(&mut tx, actor, id, Operation::Reschedule).await?;
     next(row.status(), Action::Reschedule)?;
     let during = Busy {

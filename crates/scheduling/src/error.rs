@@ -69,6 +69,15 @@ impl From<crate::store::appointments::WriteError> for Error {
         match e {
             W::ProviderOverlap => Error::SlotTaken,
             W::PatientOverlap => Error::PatientDoubleBooked,
+            W::Contended => Error::Problem(
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "booking-contended",
+                    "Booking clashed with another",
+                )
+                .with_detail("Another booking for the same time was in progress; retry.")
+                .with_retry_after(1),
+            ),
             W::Db(e) => e.into(),
         }
     }

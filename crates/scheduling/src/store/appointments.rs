@@ -30,6 +30,27 @@ impl AppointmentRow {
 const SELECT: &str = "SELECT id, patient_id, provider_id, appointment_type_id, lower(during) AS start, upper(during) AS \"end\", \
                       status, version, cancel_reason, late_cancellation FROM appointments";
 
+/// Take the provider's calendar lock for the rest of the transaction.
+///
+/// The exclusion constraint alone decides overlaps, but two transactions
+/// inserting overlapping rows at once each insert their index entry before
+/// checking the other's, and can deadlock (PostgreSQL aborts one after
+/// `deadlock_timeout`, with every waiter queued behind it). Taking this lock
+/// first makes bookings of one provider run one at a time: the loser of a race
+/// sees the winner's committed row and gets a clean `slot-taken`.
+pub async fn lock_provider_calendar(
+    conn: &mut PgConnection,
+    provider_id: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended('scheduling.provider:' || $1::text, 0))",
+    )
+    .bind(provider_id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Why an appointment could not take its time.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
@@ -37,6 +58,8 @@ pub enum WriteError {
     ProviderOverlap,
     #[error("the patient already has an appointment then")]
     PatientOverlap,
+    #[error("a concurrent booking clashed; retry")]
+    Contended,
     #[error(transparent)]
     Db(#[from] sqlx::Error),
 }
@@ -47,6 +70,11 @@ fn map_write(e: sqlx::Error) -> WriteError {
             Some("appointments_provider_overlap") => return WriteError::ProviderOverlap,
             Some("appointments_patient_overlap") => return WriteError::PatientOverlap,
             _ => {}
+        }
+        // One patient booked at two providers at the same instant can still
+        // deadlock on the patient constraint: a transient clash, not a fault.
+        if db.code().as_deref() == Some("40P01") {
+            return WriteError::Contended;
         }
     }
     WriteError::Db(e)
