@@ -160,7 +160,7 @@ async fn migrate(target: Target) -> anyhow::Result<()> {
 async fn seed_demo() -> anyhow::Result<()> {
     let config = identity::Config::from_env()?;
     let keys = identity::SigningKeys::load_dir(&config.signing_keys_dir)?;
-    let (state, _, broker) = identity::connect(&config, keys).await?;
+    let (state, broker) = identity::connect(&config, keys).await?;
     let created = identity::seed::demo_users(&state).await;
     broker.close().await;
     let created = created?;

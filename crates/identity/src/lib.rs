@@ -19,7 +19,6 @@ use std::{sync::Arc, time::Duration};
 use axum::extract::FromRef;
 use platform::{
     auth::{KeySource, Verifier},
-    cache::Cache,
     events::{Broker, OutboxRelay},
     http::{service_router, Readiness, Shell},
     service::Service,
@@ -58,14 +57,10 @@ impl FromRef<AppState> for Arc<Verifier> {
 }
 
 /// Connect to the backing services and migrate; the state handlers and tools share.
-pub async fn connect(
-    config: &Config,
-    keys: SigningKeys,
-) -> anyhow::Result<(AppState, Cache, Broker)> {
+pub async fn connect(config: &Config, keys: SigningKeys) -> anyhow::Result<(AppState, Broker)> {
     let c = &config.common;
     let db =
         platform::db::prepare(&c.database_url, c.database_max_connections, &MIGRATIONS).await?;
-    let cache = Cache::connect(&c.redis_url, &c.redis_prefix, &c.service).await?;
     let broker = Broker::connect(&c.amqp_url, &c.events_exchange).await?;
     let relay = OutboxRelay::new(db.clone(), broker.clone(), c.outbox_poll_interval);
     // Identity verifies its own tokens with the keys it holds; no HTTP round trip.
@@ -87,7 +82,7 @@ pub async fn connect(
             refresh_ttl: config.refresh_ttl,
         }),
     };
-    Ok((state, cache, broker))
+    Ok((state, broker))
 }
 
 /// Build the service with the keys in `config.signing_keys_dir`.
@@ -98,11 +93,12 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
 
 /// Build the service (router + outbox relay) with the given keys.
 pub async fn build_with_keys(config: &Config, keys: SigningKeys) -> anyhow::Result<Service> {
-    let (state, cache, broker) = connect(config, keys).await?;
+    let (state, broker) = connect(config, keys).await?;
     let relay = state.relay.clone();
     let readiness = Readiness {
         db: state.db.clone(),
-        cache: Some(cache),
+        // Identity keeps nothing in Redis (the gateway holds rate-limit state).
+        cache: None,
         broker: Some(broker.clone()),
     };
     let shell = Shell {
