@@ -90,6 +90,18 @@ impl Env {
             .map(|v| v.trim().to_owned())
     }
 
+    /// The service's own database: `<SERVICE>_DATABASE_URL`, or `carebook_<service>`
+    /// on the shared server `CAREBOOK_POSTGRES_URL`.
+    pub fn database_url(&mut self) -> String {
+        match self.service_only("DATABASE_URL") {
+            Some(url) => url,
+            None => {
+                let server = self.required("POSTGRES_URL");
+                format!("{}/carebook_{}", server.trim_end_matches('/'), self.service)
+            }
+        }
+    }
+
     /// A setting parsed with `FromStr`, `default` when unset.
     pub fn parsed<T>(&mut self, key: &str, default: T) -> T
     where
@@ -168,15 +180,7 @@ impl CommonConfig {
     pub fn load(env: &mut Env, default_port: u16) -> Self {
         let service = env.service().to_owned();
         let bind = env.parsed("BIND", SocketAddr::from(([127, 0, 0, 1], default_port)));
-        // A service's own database: `<SERVICE>_DATABASE_URL`, or `carebook_<service>`
-        // on the shared server `CAREBOOK_POSTGRES_URL`.
-        let database_url = match env.service_only("DATABASE_URL") {
-            Some(url) => url,
-            None => {
-                let server = env.required("POSTGRES_URL");
-                format!("{}/carebook_{service}", server.trim_end_matches('/'))
-            }
-        };
+        let database_url = env.database_url();
         let cfg = Self {
             bind,
             database_url,

@@ -3,6 +3,7 @@
 //! event outbox/relay/consumer, token verification, and test support.
 
 pub mod auth;
+pub mod backup;
 pub mod cache;
 pub mod config;
 pub mod db;
