@@ -17,6 +17,12 @@ use crate::config::AuthConfig;
 /// cannot make us hammer the identity service.
 const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 
+/// Verified tokens remembered at most, so memory stays bounded (only valid,
+/// signed tokens ever get in, so an attacker cannot fill it with junk).
+const VERIFIED_CAPACITY: usize = 10_000;
+/// Same as the validation's leeway.
+const LEEWAY_SECONDS: i64 = 5;
+
 /// Why a token was refused. Clients only ever learn "invalid or expired".
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TokenError {
@@ -54,6 +60,11 @@ pub struct Verifier {
     validation: Validation,
     keys: RwLock<HashMap<String, DecodingKey>>,
     last_refresh: Mutex<Option<Instant>>,
+    /// Tokens whose signature, issuer and audience were checked, with their
+    /// claims: a client sends the same token for ten minutes, and an Ed25519
+    /// check costs far more than a lookup. Expiry is checked on every hit; the
+    /// map is cleared whenever the key set changes.
+    verified: std::sync::RwLock<HashMap<String, Claims>>,
 }
 
 impl Verifier {
@@ -68,6 +79,7 @@ impl Verifier {
             validation,
             keys: RwLock::new(HashMap::new()),
             last_refresh: Mutex::new(None),
+            verified: std::sync::RwLock::new(HashMap::new()),
         }
     }
 
@@ -89,6 +101,39 @@ impl Verifier {
 
     /// Check signature, algorithm, issuer, audience and expiry; return the claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some(claims) = self.remembered(token) {
+            if claims.exp >= now - LEEWAY_SECONDS {
+                return Ok(claims);
+            }
+            self.forget_all_expired(now);
+            return Err(TokenError::Expired);
+        }
+        let claims = self.verify_signature(token).await?;
+        self.remember(token, &claims);
+        Ok(claims)
+    }
+
+    fn remembered(&self, token: &str) -> Option<Claims> {
+        self.verified.read().ok()?.get(token).cloned()
+    }
+
+    fn remember(&self, token: &str, claims: &Claims) {
+        if let Ok(mut map) = self.verified.write() {
+            if map.len() >= VERIFIED_CAPACITY {
+                map.clear();
+            }
+            map.insert(token.to_owned(), claims.clone());
+        }
+    }
+
+    fn forget_all_expired(&self, now: i64) {
+        if let Ok(mut map) = self.verified.write() {
+            map.retain(|_, c| c.exp >= now - LEEWAY_SECONDS);
+        }
+    }
+
+    async fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
         let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Algorithm);
@@ -146,6 +191,10 @@ impl Verifier {
             })
             .collect();
         *self.keys.write().await = keys;
+        // A key may have been withdrawn: tokens it signed must be checked again.
+        if let Ok(mut map) = self.verified.write() {
+            map.clear();
+        }
         *last = Some(Instant::now());
         Ok(())
     }
