@@ -69,10 +69,11 @@ enum Target {
     Identity,
     Directory,
     Scheduling,
+    Billing,
 }
 
 /// The services `serve all` runs (the gateway routes to them).
-const SERVED_IN_PROCESS: &[&str] = &["identity", "directory", "scheduling"];
+const SERVED_IN_PROCESS: &[&str] = &["identity", "directory", "scheduling", "billing"];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -139,6 +140,12 @@ async fn serve(target: Target) -> anyhow::Result<()> {
         let token = cancel.clone();
         running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
     }
+    if matches!(target, Target::All | Target::Billing) {
+        let config = billing::Config::from_env()?;
+        let service = billing::build(&config).await.context("starting billing")?;
+        let token = cancel.clone();
+        running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
+    }
     if matches!(target, Target::All | Target::Gateway) {
         let mut config = gateway::Config::from_env()?;
         if target == Target::All {
@@ -190,6 +197,14 @@ async fn migrate(target: Target) -> anyhow::Result<()> {
             .await
             .context("migrating scheduling")?;
         tracing::info!("scheduling migrated");
+    }
+    if matches!(target, Target::All | Target::Billing) {
+        let config = billing::Config::from_env()?;
+        let c = &config.common;
+        platform::db::prepare(&c.database_url, 2, &billing::MIGRATIONS)
+            .await
+            .context("migrating billing")?;
+        tracing::info!("billing migrated");
     }
     Ok(())
 }

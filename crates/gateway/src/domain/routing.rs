@@ -108,6 +108,8 @@ pub const DEFAULT_ROUTES: &[&str] = &[
     "/api/v1/providers/*/slots=scheduling",
     "/api/v1/patients=directory",
     "/api/v1/patients/*/records=records",
+    "/api/v1/patients/*/insurance=billing",
+    "/api/v1/patients/*/balance=billing",
     "/api/v1/appointments=scheduling",
     "/api/v1/invoices=billing",
     "/api/v1/notifications=notifications",
@@ -187,6 +189,8 @@ mod tests {
             Some("directory")
         );
         assert_eq!(to("/api/v1/patients/abc/records/notes"), Some("records"));
+        assert_eq!(to("/api/v1/patients/abc/balance"), Some("billing"));
+        assert_eq!(to("/api/v1/patients/me"), Some("directory"));
         assert_eq!(to("/api/v1/auth/login"), Some("identity"));
         assert_eq!(to("/.well-known/jwks.json"), Some("identity"));
         assert_eq!(to("/api/v1/appointments/x/cancel"), Some("scheduling"));
