@@ -69,11 +69,18 @@ enum Target {
     Identity,
     Directory,
     Scheduling,
+    Notifications,
     Billing,
 }
 
 /// The services `serve all` runs (the gateway routes to them).
-const SERVED_IN_PROCESS: &[&str] = &["identity", "directory", "scheduling", "billing"];
+const SERVED_IN_PROCESS: &[&str] = &[
+    "identity",
+    "directory",
+    "scheduling",
+    "notifications",
+    "billing",
+];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -140,6 +147,14 @@ async fn serve(target: Target) -> anyhow::Result<()> {
         let token = cancel.clone();
         running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
     }
+    if matches!(target, Target::All | Target::Notifications) {
+        let config = notifications::Config::from_env()?;
+        let service = notifications::build(&config)
+            .await
+            .context("starting notifications")?;
+        let token = cancel.clone();
+        running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
+    }
     if matches!(target, Target::All | Target::Billing) {
         let config = billing::Config::from_env()?;
         let service = billing::build(&config).await.context("starting billing")?;
@@ -197,6 +212,14 @@ async fn migrate(target: Target) -> anyhow::Result<()> {
             .await
             .context("migrating scheduling")?;
         tracing::info!("scheduling migrated");
+    }
+    if matches!(target, Target::All | Target::Notifications) {
+        let config = notifications::Config::from_env()?;
+        let c = &config.common;
+        platform::db::prepare(&c.database_url, 2, &notifications::MIGRATIONS)
+            .await
+            .context("migrating notifications")?;
+        tracing::info!("notifications migrated");
     }
     if matches!(target, Target::All | Target::Billing) {
         let config = billing::Config::from_env()?;

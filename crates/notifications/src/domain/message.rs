@@ -1,0 +1,420 @@
+//! What an email says: its subject, plain-text and HTML bodies (minijinja
+//! templates under `templates/`, compiled in; HTML auto-escaped) and its
+//! calendar invitation. Every value from outside is cleaned of control
+//! characters first, so neither a subject header nor a text line can be forged.
+
+use chrono::{DateTime, Utc};
+use minijinja::{context, Environment, UndefinedBehavior};
+
+use super::{
+    appointment::{Appointment, Mode},
+    format::{clean, local_long, local_short, local_time, money, utc},
+    ics::{self, Invitation, Method},
+    kinds::{Kind, Recipient},
+};
+
+/// Longest name or type name shown.
+const MAX_NAME: usize = 120;
+
+const TEMPLATES: &[(&str, &str)] = &[
+    ("layout.html", include_str!("../../templates/layout.html")),
+    ("layout.txt", include_str!("../../templates/layout.txt")),
+    ("booked.html", include_str!("../../templates/booked.html")),
+    ("booked.txt", include_str!("../../templates/booked.txt")),
+    (
+        "rescheduled.html",
+        include_str!("../../templates/rescheduled.html"),
+    ),
+    (
+        "rescheduled.txt",
+        include_str!("../../templates/rescheduled.txt"),
+    ),
+    (
+        "cancelled.html",
+        include_str!("../../templates/cancelled.html"),
+    ),
+    (
+        "cancelled.txt",
+        include_str!("../../templates/cancelled.txt"),
+    ),
+    (
+        "reminder.html",
+        include_str!("../../templates/reminder.html"),
+    ),
+    ("reminder.txt", include_str!("../../templates/reminder.txt")),
+];
+
+/// The compiled templates; `.html` ones escape every value for HTML.
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+impl Templates {
+    /// Compile every template (a syntax error fails the service's start, and the tests).
+    pub fn new() -> Result<Self, minijinja::Error> {
+        let mut env = Environment::new();
+        // A misspelt variable is an error, not an empty string in someone's email.
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)?;
+        }
+        Ok(Self { env })
+    }
+}
+
+/// The subject line: fixed prefixes clients and people can filter on.
+pub fn subject(kind: Kind, a: &Appointment) -> String {
+    let what = clean(&a.appointment_type_name, 80);
+    let when = local_short(a.start, a.tz());
+    match kind {
+        Kind::Booked => format!("Appointment confirmed: {what} on {when}"),
+        Kind::Rescheduled => format!("Appointment rescheduled: {what} now on {when}"),
+        Kind::Cancelled => format!("Appointment cancelled: {what} on {when}"),
+        Kind::Reminder { .. } => format!("Reminder: {what} on {when}"),
+    }
+}
+
+/// Who gets the email and who it is with.
+pub struct Parties<'a> {
+    pub recipient: Recipient,
+    /// The recipient's name, if known.
+    pub recipient_name: Option<&'a str>,
+    /// The other side: the provider for a patient, the patient for a provider.
+    pub counterpart_name: Option<&'a str>,
+    /// Valid addresses: the sender and the recipient.
+    pub from: &'a str,
+    pub to: &'a str,
+}
+
+/// A rendered email.
+#[derive(Debug)]
+pub struct Content {
+    pub text: String,
+    pub html: String,
+    pub ics: String,
+    pub method: Method,
+}
+
+fn lead_time(minutes: u32) -> String {
+    match minutes {
+        m if m % 1440 == 0 && m >= 2880 => format!("{} days", m / 1440),
+        1440 => "24 hours".into(),
+        60 => "1 hour".into(),
+        m if m % 60 == 0 => format!("{} hours", m / 60),
+        m => format!("{m} minutes"),
+    }
+}
+
+fn interval_local(start: DateTime<Utc>, end: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    format!("{} – {}", local_long(start, tz), local_time(end, tz))
+}
+
+fn interval_utc(start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+    format!(
+        "{} – {}",
+        start.format("%Y-%m-%d %H:%M"),
+        end.format("%H:%M UTC")
+    )
+}
+
+/// Render the email `kind` about `a` for one recipient; `stamp` dates the invitation.
+pub fn compose(
+    templates: &Templates,
+    kind: Kind,
+    a: &Appointment,
+    parties: &Parties<'_>,
+    stamp: DateTime<Utc>,
+) -> Result<Content, minijinja::Error> {
+    let tz = a.tz();
+    let for_provider = parties.recipient == Recipient::Provider;
+    let recipient_name = parties
+        .recipient_name
+        .map(|n| clean(n, MAX_NAME))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "there".into());
+    let counterpart = parties
+        .counterpart_name
+        .map(|n| clean(n, MAX_NAME))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| {
+            if for_provider {
+                "a patient".into()
+            } else {
+                "your provider".into()
+            }
+        });
+    let type_name = clean(&a.appointment_type_name, MAX_NAME);
+    let mode = match a.mode {
+        Mode::InPerson => "In person",
+        Mode::Telehealth => "Telehealth (video call)",
+    };
+    let (previous_local, previous_utc) = match (a.previous_start, a.previous_end) {
+        (Some(s), Some(e)) => (interval_local(s, e, tz), interval_utc(s, e)),
+        (Some(s), None) => (local_long(s, tz), utc(s)),
+        _ => (String::new(), String::new()),
+    };
+    let when_local = interval_local(a.start, a.end, tz);
+    let when_utc = interval_utc(a.start, a.end);
+    let ctx = context! {
+        recipient_name,
+        counterpart => counterpart.clone(),
+        for_provider,
+        type_name => type_name.clone(),
+        when_local => when_local.clone(),
+        when_utc => when_utc.clone(),
+        time_zone => tz.name(),
+        mode,
+        price => money(&a.price),
+        previous_local,
+        previous_utc,
+        reason => a.reason.as_deref().map(|r| clean(r, 500)).unwrap_or_default(),
+        fee => a.fee.as_ref().filter(|_| a.late).map(money).unwrap_or_default(),
+        lead_time => match kind { Kind::Reminder { minutes_before } => lead_time(minutes_before), _ => String::new() },
+        appointment_id => a.appointment_id.to_string(),
+    };
+    let name = match kind {
+        Kind::Booked => "booked",
+        Kind::Rescheduled => "rescheduled",
+        Kind::Cancelled => "cancelled",
+        Kind::Reminder { .. } => "reminder",
+    };
+    let text = templates
+        .env
+        .get_template(&format!("{name}.txt"))?
+        .render(&ctx)?;
+    let html = templates
+        .env
+        .get_template(&format!("{name}.html"))?
+        .render(&ctx)?;
+    let method = match kind {
+        Kind::Cancelled => Method::Cancel,
+        _ => Method::Request,
+    };
+    let summary = format!("{type_name} with {counterpart}");
+    let description = format!(
+        "{type_name} with {counterpart}\n{when_local} ({})\n{when_utc}\n{mode}",
+        tz.name()
+    );
+    let ics = ics::calendar(&Invitation {
+        appointment: a,
+        method,
+        summary: &summary,
+        description: &description,
+        organizer: parties.from,
+        attendee: parties.to,
+        stamp,
+    });
+    Ok(Content {
+        text,
+        html,
+        ics,
+        method,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::appointment::{fixtures::consultation, Money};
+
+    fn parties<'a>(recipient: Recipient, name: &'a str, other: &'a str) -> Parties<'a> {
+        Parties {
+            recipient,
+            recipient_name: Some(name),
+            counterpart_name: Some(other),
+            from: "no-reply@carebook.dev",
+            to: "someone@example.org",
+        }
+    }
+
+    fn stamp() -> DateTime<Utc> {
+        "2026-03-01T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn every_template_compiles() {
+        Templates::new().unwrap();
+    }
+
+    #[test]
+    fn subjects_begin_with_the_documented_prefixes() {
+        let a = consultation();
+        assert_eq!(
+            subject(Kind::Booked, &a),
+            "Appointment confirmed: Consultation on Tue 3 Mar 10:00 CET"
+        );
+        assert!(subject(Kind::Rescheduled, &a).starts_with("Appointment rescheduled: "));
+        assert!(subject(Kind::Cancelled, &a).starts_with("Appointment cancelled: "));
+        assert!(subject(
+            Kind::Reminder {
+                minutes_before: 120
+            },
+            &a
+        )
+        .starts_with("Reminder: "));
+    }
+
+    #[test]
+    fn a_subject_cannot_carry_a_second_header() {
+        let mut a = consultation();
+        a.appointment_type_name = "Checkup\r\nBcc: everyone@example.org".into();
+        let s = subject(Kind::Booked, &a);
+        assert!(!s.contains('\n') && !s.contains('\r'), "{s}");
+    }
+
+    #[test]
+    fn confirmation_shows_local_and_utc_times() {
+        let t = Templates::new().unwrap();
+        let a = consultation();
+        let c = compose(
+            &t,
+            Kind::Booked,
+            &a,
+            &parties(Recipient::Patient, "Paula", "Dr. Vogel"),
+            stamp(),
+        )
+        .unwrap();
+        for body in [&c.text, &c.html] {
+            assert!(body.contains("Hello Paula"), "{body}");
+            assert!(body.contains("Your appointment is confirmed."), "{body}");
+            assert!(body.contains("Dr. Vogel"), "{body}");
+            assert!(
+                body.contains("Tuesday 3 March 2026, 10:00 CET – 10:30"),
+                "{body}"
+            );
+            assert!(body.contains("2026-03-03 09:00 – 09:30 UTC"), "{body}");
+            assert!(body.contains("60.00 EUR"), "{body}");
+        }
+        assert!(c.text.contains("(Europe/Berlin)"), "{}", c.text);
+        // HTML escaping covers `/` too.
+        assert!(c.html.contains("(Europe&#x2f;Berlin)"), "{}", c.html);
+        assert_eq!(c.method, Method::Request);
+        assert!(c.ics.contains("METHOD:REQUEST"));
+        assert!(c
+            .ics
+            .replace("\r\n ", "")
+            .contains("mailto:someone@example.org"));
+    }
+
+    #[test]
+    fn names_are_html_escaped_in_html_and_plain_in_text() {
+        let t = Templates::new().unwrap();
+        let mut a = consultation();
+        a.appointment_type_name = "<b>Checkup</b>".into();
+        let c = compose(
+            &t,
+            Kind::Booked,
+            &a,
+            &parties(
+                Recipient::Provider,
+                "<script>alert(1)</script>",
+                "Tom & \"Jerry\" <img src=x onerror=alert(2)>",
+            ),
+            stamp(),
+        )
+        .unwrap();
+        assert!(!c.html.contains("<script>"), "{}", c.html);
+        assert!(!c.html.contains("<img"), "{}", c.html);
+        assert!(!c.html.contains("<b>Checkup"), "{}", c.html);
+        assert!(
+            c.html
+                .contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{}",
+            c.html
+        );
+        assert!(c.html.contains("Tom &amp; &quot;Jerry&quot;"), "{}", c.html);
+        // Plain text is not HTML: it shows the name as given.
+        assert!(
+            c.text.contains("Hello <script>alert(1)</script>,"),
+            "{}",
+            c.text
+        );
+        // Providers see no price; patients' names are theirs to see.
+        assert!(!c.text.contains("Price:"));
+        assert!(c.text.contains("A new appointment was booked with you."));
+    }
+
+    #[test]
+    fn reschedules_say_where_the_appointment_was() {
+        let t = Templates::new().unwrap();
+        let mut a = consultation();
+        a.version = 2;
+        a.previous_start = Some("2026-03-02T09:00:00Z".parse().unwrap());
+        a.previous_end = Some("2026-03-02T09:30:00Z".parse().unwrap());
+        let c = compose(
+            &t,
+            Kind::Rescheduled,
+            &a,
+            &parties(Recipient::Patient, "Paula", "Dr. Vogel"),
+            stamp(),
+        )
+        .unwrap();
+        assert!(c
+            .text
+            .contains("It was on Monday 2 March 2026, 10:00 CET – 10:30"));
+        assert!(c.ics.contains("SEQUENCE:2"));
+    }
+
+    #[test]
+    fn late_cancellations_mention_the_fee_to_the_patient_only() {
+        let t = Templates::new().unwrap();
+        let mut a = consultation();
+        a.version = 2;
+        a.status = "cancelled".into();
+        a.reason = Some("Feeling better\nthanks".into());
+        a.late = true;
+        a.fee = Some(Money {
+            amount_minor: 2500,
+            currency: "EUR".into(),
+        });
+        let patient = compose(
+            &t,
+            Kind::Cancelled,
+            &a,
+            &parties(Recipient::Patient, "Paula", "Dr. Vogel"),
+            stamp(),
+        )
+        .unwrap();
+        assert!(patient.text.contains("Reason given: Feeling better thanks"));
+        assert!(patient.text.contains("a fee of 25.00 EUR applies"));
+        assert_eq!(patient.method, Method::Cancel);
+        assert!(patient.ics.contains("METHOD:CANCEL"));
+        let provider = compose(
+            &t,
+            Kind::Cancelled,
+            &a,
+            &parties(Recipient::Provider, "Dr. Vogel", "Paula"),
+            stamp(),
+        )
+        .unwrap();
+        assert!(!provider.text.contains("fee"));
+    }
+
+    #[test]
+    fn reminders_say_how_soon_and_unknown_names_have_fallbacks() {
+        let t = Templates::new().unwrap();
+        let a = consultation();
+        let c = compose(
+            &t,
+            Kind::Reminder {
+                minutes_before: 1440,
+            },
+            &a,
+            &Parties {
+                recipient: Recipient::Patient,
+                recipient_name: None,
+                counterpart_name: Some("  "),
+                from: "no-reply@carebook.dev",
+                to: "someone@example.org",
+            },
+            stamp(),
+        )
+        .unwrap();
+        assert!(c.text.contains("your appointment is in 24 hours"));
+        assert!(c.text.contains("Hello there,"));
+        assert!(c.text.contains("With:  your provider"));
+        assert_eq!(lead_time(120), "2 hours");
+        assert_eq!(lead_time(90), "90 minutes");
+        assert_eq!(lead_time(4320), "3 days");
+    }
+}

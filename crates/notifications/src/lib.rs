@@ -1,0 +1,142 @@
+//! Carebook notifications: emails to patients and providers about their
+//! appointments (confirmation, reschedule, cancellation, reminders), each with
+//! a calendar invitation, sent over SMTP from a delivery log that survives
+//! redelivered events, crashes and SMTP outages.
+//!
+//! Events in (`notifications.appointments`, `notifications.people`), rows in
+//! its own database (`people`, `appointments`, `reminders`, `deliveries`,
+//! `delivery_attempts`), email out through the [`worker::Worker`]; the one API
+//! is `GET /api/v1/notifications`, the caller's own emails.
+
+pub mod clock;
+pub mod config;
+pub mod consumers;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod mailer;
+pub mod routes;
+pub mod store;
+pub mod worker;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::FromRef;
+use platform::{
+    auth::Verifier,
+    events::{consumer, Broker},
+    http::{service_router, Readiness, Shell},
+    service::Service,
+};
+use sqlx::{migrate::Migrator, PgPool};
+use utoipa::OpenApi;
+
+pub use config::Config;
+
+use crate::{
+    clock::{Clock, SystemClock},
+    domain::message::Templates,
+    mailer::Mailer,
+    worker::Worker,
+};
+
+pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+
+/// Everything a handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub verifier: Arc<Verifier>,
+}
+
+impl FromRef<AppState> for Arc<Verifier> {
+    fn from_ref(state: &AppState) -> Self {
+        state.verifier.clone()
+    }
+}
+
+/// Connect to the database (creating and migrating it) and the broker.
+pub async fn connect(config: &Config) -> anyhow::Result<(PgPool, Broker)> {
+    let c = &config.common;
+    let db =
+        platform::db::prepare(&c.database_url, c.database_max_connections, &MIGRATIONS).await?;
+    let broker = Broker::connect(&c.amqp_url, &c.events_exchange).await?;
+    Ok((db, broker))
+}
+
+/// The delivery worker for `config`, on `db`, reading time from `clock`.
+pub fn worker(config: &Config, db: PgPool, clock: Arc<dyn Clock>) -> anyhow::Result<Worker> {
+    let mailer = Mailer::new(&config.smtp).context("setting up the SMTP transport")?;
+    let templates = Arc::new(Templates::new().context("compiling the email templates")?);
+    Ok(Worker::new(
+        db,
+        mailer,
+        templates,
+        clock,
+        config.worker.clone(),
+        config.smtp.timeout,
+    ))
+}
+
+/// Build the service: router, the two consumers and the delivery worker.
+pub async fn build(config: &Config) -> anyhow::Result<Service> {
+    build_with_verifier(config, Verifier::from_config(&config.common.auth)).await
+}
+
+pub async fn build_with_verifier(
+    config: &Config,
+    verifier: Arc<Verifier>,
+) -> anyhow::Result<Service> {
+    build_with(config, verifier, Arc::new(SystemClock)).await
+}
+
+/// [`build`] with the token verifier and the clock given (tests move the clock).
+pub async fn build_with(
+    config: &Config,
+    verifier: Arc<Verifier>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Service> {
+    let (db, broker) = connect(config).await?;
+    let worker = worker(config, db.clone(), clock.clone())?;
+    let readiness = Readiness {
+        db: db.clone(),
+        cache: None,
+        broker: Some(broker.clone()),
+    };
+    let shell = Shell {
+        service: "notifications",
+        max_body_bytes: config.common.max_body_bytes,
+        request_timeout: config.common.request_timeout,
+        openapi: routes::ApiDoc::openapi(),
+    };
+    let appointments = Arc::new(consumers::AppointmentsHandler {
+        clock,
+        reminder_offsets: config.reminder_offsets.clone(),
+    });
+    let appointments_spec = consumers::appointments_spec(&config.common.queue_prefix);
+    let people_spec = consumers::people_spec(&config.common.queue_prefix);
+    let (b1, d1) = (broker.clone(), db.clone());
+    let (b2, d2) = (broker.clone(), db.clone());
+    let router = service_router(
+        shell,
+        routes::router(AppState {
+            db: db.clone(),
+            verifier,
+        }),
+        readiness,
+    );
+    Ok(Service::new("notifications", router)
+        .with_worker(move |cancel| consumer::run(b1, d1, appointments_spec, appointments, cancel))
+        .with_worker(move |cancel| {
+            consumer::run(
+                b2,
+                d2,
+                people_spec,
+                Arc::new(consumers::PeopleHandler),
+                cancel,
+            )
+        })
+        .with_worker(move |cancel| worker.run(cancel))
+        .with_broker(broker))
+}

@@ -1,0 +1,180 @@
+//! Handing emails to the SMTP server (lettre), and what its answers mean for a
+//! delivery: a 5xx reply is permanent (do not retry), anything else — a 4xx
+//! reply, a refused connection, a timeout — may work later.
+
+use lettre::{
+    message::{header::ContentType, Attachment, Mailbox, MultiPart},
+    transport::smtp::{
+        authentication::Credentials,
+        client::{Tls, TlsParameters},
+    },
+    AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
+};
+
+use crate::{
+    config::{SmtpConfig, SmtpTls},
+    domain::message::Content,
+};
+
+/// Why a send did not go through, classified without the server's text (which
+/// may quote the recipient's address).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The server refused for good (5xx), or the message cannot be built.
+    #[error("permanent: {0}")]
+    Permanent(String),
+    /// Try again later (4xx, connection refused or lost, timeout).
+    #[error("transient: {0}")]
+    Transient(String),
+}
+
+impl SendError {
+    /// The stored and logged form: `smtp-550`, `connection`, `timeout`, …
+    pub fn code(&self) -> &str {
+        match self {
+            SendError::Permanent(c) | SendError::Transient(c) => c,
+        }
+    }
+}
+
+fn classify(e: &lettre::transport::smtp::Error) -> SendError {
+    if let Some(code) = e.status() {
+        let label = format!("smtp-{code}");
+        return if e.is_permanent() {
+            SendError::Permanent(label)
+        } else {
+            SendError::Transient(label)
+        };
+    }
+    if e.is_timeout() {
+        SendError::Transient("timeout".into())
+    } else if e.is_tls() {
+        SendError::Transient("tls".into())
+    } else {
+        SendError::Transient("connection".into())
+    }
+}
+
+/// The SMTP transport. Cheap to clone; one connection per email (no pool), so a
+/// server restart never leaves us holding a dead connection.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+/// An email ready to hand over.
+pub struct Outgoing<'a> {
+    pub to: Mailbox,
+    pub subject: &'a str,
+    pub message_id: &'a str,
+    pub content: &'a Content,
+}
+
+impl Mailer {
+    pub fn new(config: &SmtpConfig) -> Result<Self, lettre::transport::smtp::Error> {
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
+            .port(config.port)
+            .timeout(Some(config.timeout));
+        builder = match config.tls {
+            SmtpTls::None => builder.tls(Tls::None),
+            SmtpTls::StartTls => {
+                builder.tls(Tls::Required(TlsParameters::new(config.host.clone())?))
+            }
+            SmtpTls::Tls => builder.tls(Tls::Wrapper(TlsParameters::new(config.host.clone())?)),
+        };
+        if let (Some(user), Some(password)) = (&config.username, &config.password) {
+            builder = builder.credentials(Credentials::new(user.clone(), password.0.clone()));
+        }
+        Ok(Self {
+            transport: builder.build(),
+            from: config.from.clone(),
+        })
+    }
+
+    /// The sender address (the invitation's ORGANIZER).
+    pub fn from(&self) -> &Mailbox {
+        &self.from
+    }
+
+    /// Build the MIME message: text and HTML alternatives plus the `.ics` attachment.
+    pub fn message(&self, email: &Outgoing<'_>) -> Result<Message, SendError> {
+        let calendar_type = ContentType::parse(email.content.method.content_type())
+            .map_err(|_| SendError::Permanent("content-type".into()))?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(email.to.clone())
+            .subject(email.subject)
+            .message_id(Some(email.message_id.to_owned()))
+            .multipart(
+                MultiPart::mixed()
+                    .multipart(MultiPart::alternative_plain_html(
+                        email.content.text.clone(),
+                        email.content.html.clone(),
+                    ))
+                    .singlepart(
+                        Attachment::new("appointment.ics".to_owned())
+                            .body(email.content.ics.clone(), calendar_type),
+                    ),
+            )
+            .map_err(|_| SendError::Permanent("message".into()))
+    }
+
+    /// Send; `Ok` means the server accepted the message (250 after DATA).
+    pub async fn send(&self, message: Message) -> Result<(), SendError> {
+        self.transport
+            .send(message)
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ics::Method;
+
+    #[test]
+    fn messages_carry_alternatives_the_invitation_and_a_stable_message_id() {
+        let mailer = Mailer::new(&SmtpConfig::local(2525)).unwrap();
+        let content = Content {
+            text: "Hello".into(),
+            html: "<p>Hello</p>".into(),
+            ics: "BEGIN:VCALENDAR\r\nMETHOD:CANCEL\r\nEND:VCALENDAR\r\n".into(),
+            method: Method::Cancel,
+        };
+        let message = mailer
+            .message(&Outgoing {
+                to: "Paula <paula@example.org>".parse().unwrap(),
+                subject: "Appointment cancelled: Consultation",
+                message_id: "<a.cancelled.v2.b@carebook.dev>",
+                content: &content,
+            })
+            .unwrap();
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        assert!(
+            raw.contains("Message-ID: <a.cancelled.v2.b@carebook.dev>"),
+            "{raw}"
+        );
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(
+            raw.contains("Content-Type: text/calendar; method=CANCEL"),
+            "{raw}"
+        );
+        assert!(raw.contains("filename=\"appointment.ics\""), "{raw}");
+        assert!(
+            raw.contains("From: Carebook <no-reply@carebook.dev>"),
+            "{raw}"
+        );
+    }
+
+    #[test]
+    fn permanent_and_transient_failures_are_told_apart_by_code_only() {
+        assert_eq!(SendError::Permanent("smtp-550".into()).code(), "smtp-550");
+        assert_eq!(
+            SendError::Transient("connection".into()).code(),
+            "connection"
+        );
+    }
+}

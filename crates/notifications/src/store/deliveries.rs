@@ -1,0 +1,244 @@
+//! The delivery log: one row per email, claimed by the worker with a lease.
+
+use chrono::{DateTime, Utc};
+use sqlx::{types::Json, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::{appointment::Appointment, kinds::Kind, kinds::Recipient};
+
+pub struct NewDelivery<'a> {
+    pub appointment: &'a Appointment,
+    pub kind: Kind,
+    pub recipient_id: Uuid,
+    pub recipient: Recipient,
+    pub subject: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// The Message-ID of a delivery: derived from its unique key, so every attempt
+/// (and a duplicate after a crash) carries the same one.
+pub fn message_id(appointment_id: Uuid, kind: Kind, version: i32, recipient_id: Uuid) -> String {
+    format!(
+        "<{appointment_id}.{}.v{version}.{recipient_id}@carebook.dev>",
+        kind.key()
+    )
+}
+
+/// Record the email to send; nothing happens when it already exists (same
+/// appointment, kind, version and recipient). True when created.
+pub async fn insert(conn: &mut PgConnection, d: &NewDelivery<'_>) -> Result<bool, sqlx::Error> {
+    let a = d.appointment;
+    let created = sqlx::query(
+        "INSERT INTO deliveries (id, appointment_id, kind, version, recipient_id, recipient_role, status,
+                                 subject, snapshot, message_id, next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $10)
+         ON CONFLICT ON CONSTRAINT deliveries_once DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(a.appointment_id)
+    .bind(d.kind.key())
+    .bind(a.version)
+    .bind(d.recipient_id)
+    .bind(d.recipient.as_str())
+    .bind(d.subject)
+    .bind(Json(a))
+    .bind(message_id(a.appointment_id, d.kind, a.version, d.recipient_id))
+    .bind(d.now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1;
+    Ok(created)
+}
+
+/// A delivery the worker holds a lease on.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub kind: String,
+    pub version: i32,
+    pub recipient_id: Uuid,
+    pub recipient_role: String,
+    pub subject: String,
+    pub snapshot: Json<Appointment>,
+    pub message_id: String,
+    /// This attempt's number (1 for the first).
+    pub attempts: i32,
+}
+
+/// Lease up to `limit` deliveries due at `now` until `lease_until`: pending ones
+/// whose retry time came, and `sending` ones whose holder's lease ran out (it
+/// crashed, perhaps after sending). One statement, committed at once, so the
+/// lease holds while the SMTP transaction runs outside any database transaction.
+pub async fn claim(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    lease_until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    sqlx::query_as(
+        "UPDATE deliveries d SET status = 'sending', lease_until = $2, attempts = d.attempts + 1, updated_at = now()
+         FROM (SELECT id FROM deliveries
+               WHERE (status = 'pending' AND next_attempt_at <= $1)
+                  OR (status = 'sending' AND lease_until <= $1)
+               ORDER BY next_attempt_at, id
+               LIMIT $3 FOR UPDATE SKIP LOCKED) due
+         WHERE d.id = due.id
+         RETURNING d.id, d.kind, d.version, d.recipient_id, d.recipient_role, d.subject, d.snapshot,
+                   d.message_id, d.attempts",
+    )
+    .bind(now)
+    .bind(lease_until)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settle {
+    Sent,
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
+    /// No longer worth sending (a reminder of a changed or cancelled appointment).
+    Cancelled {
+        reason: String,
+    },
+}
+
+/// Record the outcome of attempt `attempt` (started at `started`) and the
+/// delivery's new state. A retry or failure only applies while this attempt
+/// still holds the row; `sent` always does (the email went out).
+pub async fn settle(
+    pool: &PgPool,
+    id: Uuid,
+    attempt: i32,
+    started: DateTime<Utc>,
+    now: DateTime<Utc>,
+    outcome: &Settle,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let (label, error) = match outcome {
+        Settle::Sent => {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'sent', sent_at = $2, lease_until = NULL,
+                   last_error = NULL, updated_at = now()
+                 WHERE id = $1 AND status <> 'sent'",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            ("sent", None)
+        }
+        Settle::Retry { at, error } => {
+            sqlx::query(
+                "UPDATE deliveries SET status = 'pending', next_attempt_at = $3, lease_until = NULL,
+                   last_error = $4, updated_at = now()
+                 WHERE id = $1 AND status = 'sending' AND attempts = $2",
+            )
+            .bind(id)
+            .bind(attempt)
+            .bind(at)
+            .bind(error)
+            .execute(&mut *tx)
+            .await?;
+            ("retry", Some(error))
+        }
+        Settle::Failed { error } => {
+            set_final(&mut tx, id, attempt, "failed", error).await?;
+            ("failed", Some(error))
+        }
+        Settle::Cancelled { reason } => {
+            set_final(&mut tx, id, attempt, "cancelled", reason).await?;
+            ("cancelled", Some(reason))
+        }
+    };
+    sqlx::query(
+        "INSERT INTO delivery_attempts (delivery_id, attempt, started_at, finished_at, outcome, error)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+    )
+    .bind(id)
+    .bind(attempt)
+    .bind(started)
+    .bind(now)
+    .bind(label)
+    .bind(error)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+async fn set_final(
+    conn: &mut PgConnection,
+    id: Uuid,
+    attempt: i32,
+    status: &str,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE deliveries SET status = $3, lease_until = NULL, last_error = $4, updated_at = now()
+         WHERE id = $1 AND status = 'sending' AND attempts = $2",
+    )
+    .bind(id)
+    .bind(attempt)
+    .bind(status)
+    .bind(error)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A delivery as its recipient sees it in the list.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: Uuid,
+    pub appointment_id: Uuid,
+    pub kind: String,
+    pub version: i32,
+    pub status: String,
+    pub subject: String,
+    pub attempts: i32,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// A recipient's deliveries, newest first, after the keyset `before` (an id).
+pub async fn list_for(
+    pool: &PgPool,
+    recipient_id: Uuid,
+    before: Option<Uuid>,
+    limit: i64,
+) -> Result<Vec<DeliveryRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, appointment_id, kind, version, status, subject, attempts, created_at, sent_at
+         FROM deliveries
+         WHERE recipient_id = $1 AND ($2::uuid IS NULL OR id < $2)
+         ORDER BY id DESC LIMIT $3",
+    )
+    .bind(recipient_id)
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Numbers for the gauges: deliveries waiting, failed for good, and how long
+/// the oldest unsent one has waited (the delivery queue's lag).
+pub async fn stats(pool: &PgPool, now: DateTime<Utc>) -> Result<(i64, i64, f64), sqlx::Error> {
+    let (pending, failed, lag): (i64, i64, Option<f64>) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM deliveries WHERE status IN ('pending', 'sending')),
+                (SELECT count(*) FROM deliveries WHERE status = 'failed'),
+                (SELECT EXTRACT(EPOCH FROM $1 - min(created_at))::float8 FROM deliveries
+                  WHERE status IN ('pending', 'sending'))",
+    )
+    .bind(now)
+    .fetch_one(pool)
+    .await?;
+    Ok((pending, failed, lag.unwrap_or(0.0).max(0.0)))
+}

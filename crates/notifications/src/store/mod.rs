@@ -1,0 +1,6 @@
+//! Notifications' SQL, one module per table.
+
+pub mod appointments;
+pub mod deliveries;
+pub mod people;
+pub mod reminders;

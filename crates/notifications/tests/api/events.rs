@@ -1,0 +1,201 @@
+//! The consumers: redelivered events change nothing, poison messages are
+//! dead-lettered, stale versions are ignored, people are kept up to date.
+
+use platform::{events::Envelope, testing::eventually};
+use serde_json::json;
+
+use crate::{
+    helpers::{metric, spawn_app, specs, WAIT},
+    maildev::MailDev,
+};
+
+#[tokio::test]
+async fn the_same_event_delivered_three_times_sends_one_email_per_recipient() {
+    let mail = MailDev::start().await;
+    let app = spawn_app(&mail).await;
+    let b = app.booking(3).await;
+    let booked = b.booked();
+    for _ in 0..3 {
+        app.publish(&booked).await;
+    }
+    // A different event saying the same thing (same appointment and version).
+    let mut again = b.booked();
+    again.id = uuid::Uuid::now_v7();
+    app.publish(&again).await;
+
+    eventually(WAIT, "all four messages consumed", || async {
+        let m = app.metrics().await;
+        let seen = metric(
+            &m,
+            "events_consumed_total{consumer=\"notifications.appointments\"",
+        );
+        (seen >= 4.0).then_some(())
+    })
+    .await;
+    let metrics = app.metrics().await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "events_consumed_total{consumer=\"notifications.appointments\",outcome=\"Duplicate\"}"
+        ),
+        2.0,
+        "{metrics}"
+    );
+    app.settled(b.appointment_id).await;
+    assert_eq!(app.deliveries(b.appointment_id).await.len(), 2);
+    let emails = mail.emails().await;
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    assert_eq!(
+        emails.iter().filter(|e| e.is_to(&b.patient.email)).count(),
+        1
+    );
+    assert_eq!(
+        emails.iter().filter(|e| e.is_to(&b.provider.email)).count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn poison_messages_land_in_the_dead_letter_queue_and_the_rest_flows() {
+    let mail = MailDev::start().await;
+    let app = spawn_app(&mail).await;
+    let [appointments, people] = specs(&app.config);
+    let b = app.booking(3).await;
+
+    app.publish_raw("appointment.booked", b"not json").await;
+    let mut unknown_version = b.booked();
+    unknown_version.version = 2;
+    app.publish(&unknown_version).await;
+    let mut missing_field = b.booked();
+    missing_field.data.as_object_mut().unwrap().remove("start");
+    app.publish(&missing_field).await;
+    let mut bad_zone = b.booked();
+    bad_zone.data["time_zone"] = json!("Mars/Olympus");
+    app.publish(&bad_zone).await;
+    let bad_person = Envelope::new(
+        "user.registered",
+        1,
+        "identity",
+        &json!({"user_id": "nope"}),
+    )
+    .unwrap();
+    app.publish(&bad_person).await;
+    // A valid event behind them still goes through.
+    app.publish(&b.booked()).await;
+
+    mail.wait_for(2, "the valid booking's emails", |e| {
+        e.subject().starts_with("Appointment confirmed")
+    })
+    .await;
+    let dead = std::sync::Mutex::new(Vec::new());
+    let queue = appointments.dead_letter_queue();
+    eventually(WAIT, "four poison messages in the DLQ", || async {
+        while let Some(m) = app.take(&queue).await {
+            dead.lock().unwrap().push(m);
+        }
+        (dead.lock().unwrap().len() >= 4).then_some(())
+    })
+    .await;
+    let dead = dead.into_inner().unwrap();
+    assert_eq!(dead.len(), 4);
+    assert!(dead.iter().any(|m| m == b"not json"));
+    let person = eventually(WAIT, "the bad registration in its DLQ", || async {
+        app.take(&people.dead_letter_queue()).await
+    })
+    .await;
+    let person: Envelope = serde_json::from_slice(&person).unwrap();
+    assert_eq!(person.id, bad_person.id);
+    assert_eq!(app.ready_messages(&appointments.queue).await, 0);
+    assert_eq!(app.deliveries(b.appointment_id).await.len(), 2);
+}
+
+#[tokio::test]
+async fn an_older_version_arriving_after_a_newer_one_sends_nothing() {
+    let mail = MailDev::start().await;
+    let app = spawn_app(&mail).await;
+    let b = app.booking(3).await;
+    app.publish(&b.cancelled(2, "")).await;
+    mail.wait_for(2, "the cancellations", |e| {
+        e.subject().starts_with("Appointment cancelled")
+    })
+    .await;
+    app.publish(&b.booked()).await;
+    eventually(WAIT, "the late booking consumed", || async {
+        let m = app.metrics().await;
+        (metric(
+            &m,
+            "events_consumed_total{consumer=\"notifications.appointments\"",
+        ) >= 2.0)
+            .then_some(())
+    })
+    .await;
+    app.settled(b.appointment_id).await;
+    let kinds: Vec<String> = app
+        .deliveries(b.appointment_id)
+        .await
+        .into_iter()
+        .map(|d| d.0)
+        .collect();
+    assert_eq!(kinds, ["cancelled", "cancelled"]);
+    assert!(app.reminders(b.appointment_id).await.is_empty());
+    assert_eq!(mail.emails().await.len(), 2);
+}
+
+#[tokio::test]
+async fn profile_updates_change_names_and_addresses_but_older_ones_do_not() {
+    let mail = MailDev::start().await;
+    let app = spawn_app(&mail).await;
+    let b = app.booking(3).await;
+    let newer = Envelope::new(
+        "patient.updated",
+        1,
+        "directory",
+        &json!({"patient_id": b.patient.id, "name": "Paula P. Newname", "email": "paula.new@example.org", "preferred_provider_id": null}),
+    )
+    .unwrap();
+    let mut older = Envelope::new(
+        "patient.updated",
+        1,
+        "directory",
+        &json!({"patient_id": b.patient.id, "name": "Old Name", "email": "old@example.org", "preferred_provider_id": null}),
+    )
+    .unwrap();
+    older.occurred_at = newer.occurred_at - chrono::Duration::minutes(5);
+    let provider = Envelope::new(
+        "provider.updated",
+        1,
+        "directory",
+        &json!({"provider_id": b.provider.id, "name": "Dr. Lena Vogel-Berg", "specialty": "Family medicine",
+                "time_zone": "Europe/Berlin", "accepting_new_patients": true}),
+    )
+    .unwrap();
+    for e in [&newer, &older, &provider] {
+        app.publish(e).await;
+    }
+    eventually(WAIT, "the profile events consumed", || async {
+        let m = app.metrics().await;
+        (metric(
+            &m,
+            "events_consumed_total{consumer=\"notifications.people\"",
+        ) >= 5.0)
+            .then_some(())
+    })
+    .await;
+    app.publish(&b.booked()).await;
+    let emails = mail
+        .wait_for(2, "the confirmations", |e| {
+            e.subject().starts_with("Appointment confirmed")
+        })
+        .await;
+    let to_patient = emails
+        .iter()
+        .find(|e| e.is_to("paula.new@example.org"))
+        .expect("sent to the new address");
+    assert!(to_patient.text().contains("Hello Paula P. Newname,"));
+    assert!(to_patient.text().contains("Dr. Lena Vogel-Berg"));
+    let to_provider = emails
+        .iter()
+        .find(|e| e.is_to(&b.provider.email))
+        .expect("the provider keeps the registered address");
+    assert!(to_provider.text().contains("Paula P. Newname"));
+}
