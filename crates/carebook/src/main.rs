@@ -43,10 +43,15 @@ enum Command {
         #[arg(long)]
         dir: PathBuf,
     },
-    /// Manage the access-token signing keys.
+    /// Manage the access-token signing keys and the records master keys.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// Check the records audit log's hash chain.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
     },
 }
 
@@ -60,6 +65,20 @@ enum KeysCommand {
     /// Write a new signing key that signs from the next start on; old keys keep
     /// verifying until their files are removed (after the access-token lifetime).
     Rotate,
+    /// Write a new records master key into RECORDS_MASTER_KEYS_DIR (current from
+    /// the next start); with --if-missing only when the directory has none.
+    GenerateRecords {
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// Re-wrap every records data key under the current master key (online).
+    RotateRecords,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify every entry of the records audit log; exits non-zero on a break.
+    Verify,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -71,6 +90,7 @@ enum Target {
     Scheduling,
     Notifications,
     Billing,
+    Records,
 }
 
 /// The services `serve all` runs (the gateway routes to them).
@@ -90,7 +110,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve { target } => serve(target).await,
         Command::Migrate { target } => migrate(target).await,
         Command::SeedDemo => seed_demo().await,
+        Command::Keys {
+            command: KeysCommand::GenerateRecords { if_missing },
+        } => records_key(if_missing),
+        Command::Keys {
+            command: KeysCommand::RotateRecords,
+        } => rotate_records().await,
         Command::Keys { command } => keys(command),
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => audit_verify().await,
         Command::Backup { dir } => {
             let manifest = platform::backup::backup(&backup_targets()?, &dir).await?;
             for e in &manifest.entries {
@@ -161,6 +190,12 @@ async fn serve(target: Target) -> anyhow::Result<()> {
         let token = cancel.clone();
         running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
     }
+    if matches!(target, Target::All | Target::Records) {
+        let config = records::Config::from_env()?;
+        let service = records::build(&config).await.context("starting records")?;
+        let token = cancel.clone();
+        running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
+    }
     if matches!(target, Target::All | Target::Gateway) {
         let mut config = gateway::Config::from_env()?;
         if target == Target::All {
@@ -189,46 +224,65 @@ async fn serve(target: Target) -> anyhow::Result<()> {
 }
 
 async fn migrate(target: Target) -> anyhow::Result<()> {
-    if matches!(target, Target::All | Target::Identity) {
-        let config = identity::Config::from_env()?;
-        let c = &config.common;
-        platform::db::prepare(&c.database_url, 2, &identity::MIGRATIONS)
-            .await
-            .context("migrating identity")?;
-        tracing::info!("identity migrated");
+    let wants = |t: Target| target == Target::All || target == t;
+    if wants(Target::Identity) {
+        let c = identity::Config::from_env()?.common;
+        migrate_one(&c, &identity::MIGRATIONS, Vec::new()).await?;
     }
-    if matches!(target, Target::All | Target::Directory) {
-        let config = directory::Config::from_env()?;
-        let c = &config.common;
-        platform::db::prepare(&c.database_url, 2, &directory::MIGRATIONS)
-            .await
-            .context("migrating directory")?;
-        tracing::info!("directory migrated");
+    if wants(Target::Directory) {
+        let c = directory::Config::from_env()?.common;
+        let consumers = vec![directory::events::registrations_spec(&c.queue_prefix)];
+        migrate_one(&c, &directory::MIGRATIONS, consumers).await?;
     }
-    if matches!(target, Target::All | Target::Scheduling) {
-        let config = scheduling::Config::from_env()?;
-        let c = &config.common;
-        platform::db::prepare(&c.database_url, 2, &scheduling::MIGRATIONS)
-            .await
-            .context("migrating scheduling")?;
-        tracing::info!("scheduling migrated");
+    if wants(Target::Scheduling) {
+        let c = scheduling::Config::from_env()?.common;
+        let consumers = vec![scheduling::consumers::spec(&c.queue_prefix)];
+        migrate_one(&c, &scheduling::MIGRATIONS, consumers).await?;
     }
-    if matches!(target, Target::All | Target::Notifications) {
-        let config = notifications::Config::from_env()?;
-        let c = &config.common;
-        platform::db::prepare(&c.database_url, 2, &notifications::MIGRATIONS)
-            .await
-            .context("migrating notifications")?;
-        tracing::info!("notifications migrated");
+    if wants(Target::Notifications) {
+        let c = notifications::Config::from_env()?.common;
+        let consumers = vec![
+            notifications::consumers::appointments_spec(&c.queue_prefix),
+            notifications::consumers::people_spec(&c.queue_prefix),
+        ];
+        migrate_one(&c, &notifications::MIGRATIONS, consumers).await?;
     }
-    if matches!(target, Target::All | Target::Billing) {
-        let config = billing::Config::from_env()?;
-        let c = &config.common;
-        platform::db::prepare(&c.database_url, 2, &billing::MIGRATIONS)
-            .await
-            .context("migrating billing")?;
-        tracing::info!("billing migrated");
+    if wants(Target::Billing) {
+        let c = billing::Config::from_env()?.common;
+        let consumers = vec![billing::consumers::spec(&c.queue_prefix)];
+        migrate_one(&c, &billing::MIGRATIONS, consumers).await?;
     }
+    if wants(Target::Records) {
+        let c = records::Config::from_env()?.common;
+        let consumers = vec![
+            records::consumers::care_spec(&c.queue_prefix),
+            records::consumers::patients_spec(&c.queue_prefix),
+        ];
+        migrate_one(&c, &records::MIGRATIONS, consumers).await?;
+    }
+    Ok(())
+}
+
+/// Create and migrate a service's database and declare its consumers' queues,
+/// so events published before the service first runs wait for it.
+async fn migrate_one(
+    common: &platform::config::CommonConfig,
+    migrations: &sqlx::migrate::Migrator,
+    consumers: Vec<platform::events::ConsumerSpec>,
+) -> anyhow::Result<()> {
+    platform::db::prepare(&common.database_url, 2, migrations)
+        .await
+        .with_context(|| format!("migrating {}", common.service))?;
+    if !consumers.is_empty() {
+        let broker = platform::events::Broker::connect(&common.amqp_url, &common.events_exchange)
+            .await
+            .with_context(|| format!("declaring {}'s queues", common.service))?;
+        for spec in &consumers {
+            platform::events::consumer::declare(&broker, spec).await?;
+        }
+        broker.close().await;
+    }
+    tracing::info!(service = %common.service, "migrated");
     Ok(())
 }
 
@@ -268,6 +322,55 @@ fn backup_targets() -> anyhow::Result<Vec<platform::backup::Target>> {
             })
         })
         .collect()
+}
+
+fn records_key(if_missing: bool) -> anyhow::Result<()> {
+    let dir = std::env::var("RECORDS_MASTER_KEYS_DIR")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .context("set RECORDS_MASTER_KEYS_DIR to the directory holding the records master keys")?;
+    if if_missing && records::keys::MasterKeys::from_dir(&dir).is_ok() {
+        println!("records master key present in {}", dir.display());
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dir)?;
+    let id = chrono::Utc::now().format("%Y%m%dT%H%M%S").to_string();
+    let entry = records::keys::generate(&id)?;
+    let material = entry.split_once(':').map(|(_, m)| m).unwrap_or_default();
+    let path = dir.join(format!("{id}.key"));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    std::io::Write::write_all(
+        &mut options.open(&path)?,
+        format!("{material}\n").as_bytes(),
+    )?;
+    println!("new records master key {}", path.display());
+    Ok(())
+}
+
+async fn rotate_records() -> anyhow::Result<()> {
+    let config = records::Config::from_env()?;
+    let pool = platform::db::connect(&config.common.database_url, 2).await?;
+    let report = records::keys::rotate(&pool, &config.master_keys, 500).await?;
+    println!("{report:?}");
+    for (key, rows) in records::keys::usage(&pool).await? {
+        println!("key {key}: {rows} data keys");
+    }
+    Ok(())
+}
+
+async fn audit_verify() -> anyhow::Result<()> {
+    let config = records::Config::from_env()?;
+    let pool = platform::db::connect(&config.common.database_url, 2).await?;
+    let entries = records::audit::verify(&pool).await?;
+    println!("audit log intact: {entries} entries verified");
+    Ok(())
 }
 
 fn signing_keys_dir() -> anyhow::Result<PathBuf> {

@@ -139,6 +139,32 @@ pub async fn run(
     tracing::info!(consumer = %spec.name, "consumer stopped");
 }
 
+/// Declare a consumer's queue, dead-letter queue and bindings. `carebook migrate`
+/// calls this for every consumer, so events published before a service first
+/// runs (the demo seed's, a new deployment's) wait in its queue.
+pub async fn declare(broker: &Broker, spec: &ConsumerSpec) -> lapin::Result<()> {
+    let channel = broker.channel().await?;
+    declare_on(broker, &channel, spec).await?;
+    channel.close(200, "declared").await
+}
+
+async fn declare_on(
+    broker: &Broker,
+    channel: &lapin::Channel,
+    spec: &ConsumerSpec,
+) -> lapin::Result<()> {
+    broker
+        .declare_queue(
+            channel,
+            &QueueTopology {
+                queue: &spec.queue,
+                bindings: &spec.bindings,
+                delivery_limit: spec.delivery_limit,
+            },
+        )
+        .await
+}
+
 /// Declare the queue and process deliveries until the stream ends or we are cancelled.
 pub async fn consume(
     broker: &Broker,
@@ -148,6 +174,7 @@ pub async fn consume(
     cancel: &CancellationToken,
 ) -> lapin::Result<()> {
     let channel = broker.channel().await?;
+    declare_on(broker, &channel, spec).await?;
     broker
         .declare_queue(
             &channel,

@@ -1,0 +1,5 @@
+//! Records' SQL, one module per table group.
+
+pub mod audit;
+pub mod care;
+pub mod entries;
