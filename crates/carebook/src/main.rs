@@ -226,21 +226,21 @@ async fn serve(target: Target) -> anyhow::Result<()> {
 async fn migrate(target: Target) -> anyhow::Result<()> {
     let wants = |t: Target| target == Target::All || target == t;
     if wants(Target::Identity) {
-        let c = identity::Config::from_env()?.common;
+        let c = common_config("identity")?;
         migrate_one(&c, &identity::MIGRATIONS, Vec::new()).await?;
     }
     if wants(Target::Directory) {
-        let c = directory::Config::from_env()?.common;
+        let c = common_config("directory")?;
         let consumers = vec![directory::events::registrations_spec(&c.queue_prefix)];
         migrate_one(&c, &directory::MIGRATIONS, consumers).await?;
     }
     if wants(Target::Scheduling) {
-        let c = scheduling::Config::from_env()?.common;
+        let c = common_config("scheduling")?;
         let consumers = vec![scheduling::consumers::spec(&c.queue_prefix)];
         migrate_one(&c, &scheduling::MIGRATIONS, consumers).await?;
     }
     if wants(Target::Notifications) {
-        let c = notifications::Config::from_env()?.common;
+        let c = common_config("notifications")?;
         let consumers = vec![
             notifications::consumers::appointments_spec(&c.queue_prefix),
             notifications::consumers::people_spec(&c.queue_prefix),
@@ -248,12 +248,12 @@ async fn migrate(target: Target) -> anyhow::Result<()> {
         migrate_one(&c, &notifications::MIGRATIONS, consumers).await?;
     }
     if wants(Target::Billing) {
-        let c = billing::Config::from_env()?.common;
+        let c = common_config("billing")?;
         let consumers = vec![billing::consumers::spec(&c.queue_prefix)];
         migrate_one(&c, &billing::MIGRATIONS, consumers).await?;
     }
     if wants(Target::Records) {
-        let c = records::Config::from_env()?.common;
+        let c = common_config("records")?;
         let consumers = vec![
             records::consumers::care_spec(&c.queue_prefix),
             records::consumers::patients_spec(&c.queue_prefix),
@@ -261,6 +261,15 @@ async fn migrate(target: Target) -> anyhow::Result<()> {
         migrate_one(&c, &records::MIGRATIONS, consumers).await?;
     }
     Ok(())
+}
+
+/// The settings every service shares, without the service's own (migrating
+/// records needs no master keys, notifications no SMTP server).
+fn common_config(service: &str) -> anyhow::Result<platform::config::CommonConfig> {
+    let mut env = platform::config::Env::for_service(service);
+    let common = platform::config::CommonConfig::load(&mut env, 0);
+    env.finish()?;
+    Ok(common)
 }
 
 /// Create and migrate a service's database and declare its consumers' queues,
