@@ -100,6 +100,7 @@ const SERVED_IN_PROCESS: &[&str] = &[
     "scheduling",
     "notifications",
     "billing",
+    "records",
 ];
 
 #[tokio::main]
