@@ -6,6 +6,7 @@
 //! Iteration counts: `BENCH_LOGINS`, `BENCH_CONCURRENT_LOGINS`, `BENCH_CLIENTS`,
 //! `BENCH_ARGON2`, `BENCH_VERIFY_SECS`, `BENCH_VERIFY_SAMPLE`, `BENCH_ME`.
 
+use platform::bench::{ms, print_table, setting, us, Row};
 use std::{
     sync::{
         atomic::{AtomicUsize, Ordering},
@@ -26,94 +27,6 @@ const PASSWORD: &str = "a long enough passphrase";
 const WARM_UP: usize = 5;
 /// Matches the semaphore a small deployment runs with; the bench host has about as many cores.
 const HASH_CONCURRENCY: usize = 2;
-
-/// A positive count from the environment, or `default`.
-fn setting(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => match v.trim().parse() {
-            Ok(n) if n > 0 => n,
-            _ => panic!("{name} must be a positive integer, got {v:?}"),
-        },
-        Err(_) => default,
-    }
-}
-
-/// Nearest-rank percentile of sorted `samples` (`p` in 0..=100).
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    assert!(!sorted.is_empty(), "percentile of no samples");
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-fn us(d: Duration) -> String {
-    format!("{:.2} µs", d.as_secs_f64() * 1e6)
-}
-
-/// One row of the results table.
-struct Row {
-    what: String,
-    n: usize,
-    p50: String,
-    p90: String,
-    p99: String,
-    max: String,
-    rate: String,
-}
-
-impl Row {
-    fn latencies(
-        what: String,
-        mut samples: Vec<Duration>,
-        wall: Duration,
-        unit: &str,
-        fmt: fn(Duration) -> String,
-    ) -> Self {
-        samples.sort_unstable();
-        let n = samples.len();
-        Self {
-            what,
-            n,
-            p50: fmt(percentile(&samples, 50.0)),
-            p90: fmt(percentile(&samples, 90.0)),
-            p99: fmt(percentile(&samples, 99.0)),
-            max: fmt(percentile(&samples, 100.0)),
-            rate: format!("{:.1} {unit}/s", n as f64 / wall.as_secs_f64()),
-        }
-    }
-}
-
-fn print_table(rows: &[Row]) {
-    let header = Row {
-        what: "measurement".into(),
-        n: 0,
-        p50: "p50".into(),
-        p90: "p90".into(),
-        p99: "p99".into(),
-        max: "max".into(),
-        rate: "throughput".into(),
-    };
-    let w = rows
-        .iter()
-        .chain([&header])
-        .map(|r| r.what.chars().count())
-        .max()
-        .unwrap_or(0);
-    let line = |r: &Row, n: &str| {
-        println!(
-            "{:<w$}  {:>6}  {:>11}  {:>11}  {:>11}  {:>11}  {:>18}",
-            r.what, n, r.p50, r.p90, r.p99, r.max, r.rate
-        )
-    };
-    line(&header, "n");
-    println!("{}", "-".repeat(w + 2 + 6 + 4 * 13 + 20));
-    for r in rows {
-        line(r, &r.n.to_string());
-    }
-}
 
 struct Bench {
     base: String,
@@ -230,8 +143,8 @@ async fn main() {
         samples.push(took);
         token = t;
     }
-    rows.push(Row::latencies(
-        "POST /auth/login, sequential".into(),
+    rows.push(Row::latencies_with(
+        "POST /auth/login, sequential",
         samples,
         start.elapsed(),
         "logins",
@@ -261,7 +174,7 @@ async fn main() {
     for task in tasks {
         samples.extend(task.await.expect("login client finishes"));
     }
-    rows.push(Row::latencies(
+    rows.push(Row::latencies_with(
         format!("POST /auth/login, {clients} concurrent clients"),
         samples,
         start.elapsed(),
@@ -283,8 +196,8 @@ async fn main() {
         samples.push(t.elapsed());
         assert!(matches!(ok, Ok(true)), "argon2 verifies the bench password");
     }
-    rows.push(Row::latencies(
-        "argon2id verify alone, in-process".into(),
+    rows.push(Row::latencies_with(
+        "argon2id verify alone, in-process",
         samples,
         start.elapsed(),
         "verifies",
@@ -319,7 +232,7 @@ async fn main() {
         samples.push(t.elapsed());
         std::hint::black_box(claims.expect("token verifies"));
     }
-    let mut verify_row = Row::latencies(
+    let mut verify_row = Row::latencies_with(
         format!("access-token verify, in-process ({verify_sample}-call sample)"),
         samples,
         wall,
@@ -339,8 +252,8 @@ async fn main() {
     for _ in 0..me_requests {
         samples.push(bench.me(&token).await);
     }
-    let me_row = Row::latencies(
-        "GET /auth/me, sequential".into(),
+    let me_row = Row::latencies_with(
+        "GET /auth/me, sequential",
         samples,
         start.elapsed(),
         "requests",

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod backup;
+pub mod bench;
 pub mod cache;
 pub mod config;
 pub mod db;

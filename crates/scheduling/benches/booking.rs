@@ -15,6 +15,7 @@
 //! Counts: `BENCH_SLOT_QUERIES` (500), `BENCH_RATE` (200 bookings/s),
 //! `BENCH_SECONDS` (10), `BENCH_ROUNDS` (1000), `BENCH_CLIENTS` (32).
 
+use platform::bench::{ms, print_table, setting, Row};
 use std::{
     collections::BTreeMap,
     sync::Arc,
@@ -49,84 +50,6 @@ const WARM_UP: usize = 40;
 /// Outlives the whole run, whatever the counts.
 const TOKEN_TTL_SECONDS: i64 = 3600;
 const PROBLEM_PREFIX: &str = "https://carebook.dev/problems/";
-
-/// A positive count from the environment, or `default`.
-fn setting(name: &str, default: usize) -> usize {
-    match std::env::var(name) {
-        Ok(v) => match v.trim().parse() {
-            Ok(n) if n > 0 => n,
-            _ => panic!("{name} must be a positive integer, got {v:?}"),
-        },
-        Err(_) => default,
-    }
-}
-
-/// Nearest-rank percentile of sorted `samples` (`p` in 0..=100).
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    assert!(!sorted.is_empty(), "percentile of no samples");
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-/// One row of a results table.
-struct Row {
-    what: String,
-    n: usize,
-    p50: String,
-    p90: String,
-    p99: String,
-    max: String,
-    rate: String,
-}
-
-impl Row {
-    fn latencies(what: impl Into<String>, mut samples: Vec<Duration>, wall: Duration) -> Self {
-        samples.sort_unstable();
-        let n = samples.len();
-        Self {
-            what: what.into(),
-            n,
-            p50: ms(percentile(&samples, 50.0)),
-            p90: ms(percentile(&samples, 90.0)),
-            p99: ms(percentile(&samples, 99.0)),
-            max: ms(percentile(&samples, 100.0)),
-            rate: format!("{:.1} req/s", n as f64 / wall.as_secs_f64()),
-        }
-    }
-}
-
-fn print_table(rows: &[Row]) {
-    let header = Row {
-        what: "measurement".into(),
-        n: 0,
-        p50: "p50".into(),
-        p90: "p90".into(),
-        p99: "p99".into(),
-        max: "max".into(),
-        rate: "throughput".into(),
-    };
-    let w = rows
-        .iter()
-        .chain([&header])
-        .map(|r| r.what.chars().count())
-        .max()
-        .unwrap_or(0);
-    let line = |r: &Row, n: &str| {
-        println!(
-            "{:<w$}  {:>6}  {:>10}  {:>10}  {:>10}  {:>10}  {:>13}",
-            r.what, n, r.p50, r.p90, r.p99, r.max, r.rate
-        )
-    };
-    line(&header, "n");
-    println!("{}", "-".repeat(w + 2 + 6 + 4 * 12 + 15));
-    for r in rows {
-        line(r, &r.n.to_string());
-    }
-}
 
 /// A user the bench acts as: id and a valid access token.
 #[derive(Clone)]
