@@ -1,4 +1,4 @@
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use chrono::Utc;
 use directory::Config;
@@ -22,7 +22,6 @@ use platform::{
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use uuid::Uuid;
 
 /// Long enough for a loaded CI machine; polls end as soon as the condition holds.
@@ -414,69 +413,7 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// A TCP proxy in front of Redis that can be cut (every connection dropped,
-/// new ones closed at once) and restored: a Redis outage for one service only.
-pub struct RedisProxy {
-    pub addr: SocketAddr,
-    up: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl RedisProxy {
-    pub async fn start() -> Self {
-        let redis_url = platform::testing::redis_url();
-        let target = redis_url
-            .trim_start_matches("redis://")
-            .split('/')
-            .next()
-            .unwrap()
-            .to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (up, rx) = watch::channel(true);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
-                    continue;
-                };
-                if !*rx.borrow() {
-                    drop(inbound);
-                    continue;
-                }
-                let mut rx = rx.clone();
-                let target = target.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = rx.wait_for(|up| !*up) => {}
-                    }
-                });
-            }
-        });
-        Self { addr, up, task }
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://{}", self.addr)
-    }
-
-    pub fn cut(&self) {
-        self.up.send_replace(false);
-    }
-
-    pub fn restore(&self) {
-        self.up.send_replace(true);
-    }
-}
-
-impl Drop for RedisProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+pub use platform::testing::RedisProxy;
 
 /// Read `/patients/me` until Redis holds the profile under `key` with `name`.
 pub async fn eventually_cached(app: &TestApp, token: &str, key: &str, name: &str) {

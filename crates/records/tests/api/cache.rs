@@ -133,7 +133,7 @@ async fn without_redis_records_are_read_from_the_database_and_never_go_stale() {
         .unwrap();
     assert_eq!(texts(&list), ["before the outage"]);
 
-    proxy.set_up(false);
+    proxy.cut();
     let r = app.get(&patient, &notes(patient.id)).await;
     assert_eq!(r.status(), StatusCode::OK);
     app.note(&provider, patient.id, "during the outage").await;
@@ -146,7 +146,7 @@ async fn without_redis_records_are_read_from_the_database_and_never_go_stale() {
     assert_eq!(texts(&list), ["during the outage", "before the outage"]);
 
     // Redis returns still holding the old list: it must not be served.
-    proxy.set_up(true);
+    proxy.restore();
     for _ in 0..20 {
         let list: Value = app
             .get(&patient, &notes(patient.id))

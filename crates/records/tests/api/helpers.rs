@@ -1,4 +1,4 @@
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use identity::{tokens::access_claims, SigningKeys};
@@ -18,7 +18,6 @@ use records::{keys::MasterKeys, Config};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 use uuid::Uuid;
 
 /// Long enough for a loaded CI machine; polls end as soon as the condition holds.
@@ -385,61 +384,4 @@ pub async fn assert_problem(r: Response, status: StatusCode, kind: &str) -> Valu
     body
 }
 
-/// A TCP proxy to Redis that can be cut, to simulate an outage.
-pub struct RedisProxy {
-    pub addr: SocketAddr,
-    up: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-impl RedisProxy {
-    pub async fn start() -> Self {
-        let redis_url = platform::testing::redis_url();
-        let target = redis_url
-            .trim_start_matches("redis://")
-            .split('/')
-            .next()
-            .unwrap()
-            .to_owned();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (up, rx) = watch::channel(true);
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else {
-                    continue;
-                };
-                if !*rx.borrow() {
-                    drop(inbound);
-                    continue;
-                }
-                let mut rx = rx.clone();
-                let target = target.clone();
-                tokio::spawn(async move {
-                    let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
-                        _ = rx.wait_for(|up| !*up) => {}
-                    }
-                });
-            }
-        });
-        Self { addr, up, task }
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://{}", self.addr)
-    }
-
-    pub fn set_up(&self, up: bool) {
-        let _ = self.up.send(up);
-    }
-}
-
-impl Drop for RedisProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+pub use platform::testing::RedisProxy;
