@@ -15,18 +15,20 @@
 //! The service starts without Redis and connects once it is reachable.
 
 use std::{
-    sync::{Arc, LazyLock, Mutex, RwLock},
-    time::{Duration, Instant},
+    sync::{Arc, LazyLock},
+    time::Duration,
 };
 
-use platform::{cache::Cache, config::CommonConfig, shutdown::CancellationToken};
+use platform::{
+    cache::{Cache, LazyCache},
+    config::CommonConfig,
+    shutdown::CancellationToken,
+};
 use serde::{de::DeserializeOwned, Serialize};
 use uuid::Uuid;
 
 /// No cache operation may hold up a request longer than this.
 const OP_TIMEOUT: Duration = Duration::from_millis(500);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const RECONNECT_EVERY: Duration = Duration::from_secs(5);
 /// Generations outlive any reader that could still hold an older one.
 const GENERATION_TTL_MS: u64 = 24 * 60 * 60 * 1000;
 
@@ -71,13 +73,8 @@ pub struct BalanceCache {
 }
 
 struct Inner {
-    redis: RwLock<Option<Cache>>,
-    url: String,
-    prefix: String,
-    service: String,
+    redis: LazyCache,
     ttl: Duration,
-    /// Reads and fills skip Redis until then (after a failed invalidation).
-    distrust_until: Mutex<Option<Instant>>,
 }
 
 fn count(outcome: &'static str) {
@@ -88,93 +85,34 @@ fn count(outcome: &'static str) {
 impl BalanceCache {
     /// Connect if Redis answers now; otherwise start without it (see [`Self::keep_connecting`]).
     pub async fn connect(common: &CommonConfig, ttl: Duration) -> Self {
-        let cache = Self {
+        Self {
             inner: Arc::new(Inner {
-                redis: RwLock::new(None),
-                url: common.redis_url.clone(),
-                prefix: common.redis_prefix.clone(),
-                service: common.service.clone(),
+                redis: LazyCache::connect(common).await,
                 ttl,
-                distrust_until: Mutex::new(None),
             }),
-        };
-        cache.try_connect().await;
-        cache
+        }
     }
 
     /// The Redis handle, once connected (it reconnects by itself after that).
     pub fn redis(&self) -> Option<Cache> {
-        self.inner.redis.read().ok().and_then(|r| r.clone())
-    }
-
-    async fn try_connect(&self) -> bool {
-        let i = &self.inner;
-        match tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            Cache::connect(&i.url, &i.prefix, &i.service),
-        )
-        .await
-        {
-            Ok(Ok(cache)) => {
-                if let Ok(mut slot) = i.redis.write() {
-                    *slot = Some(cache);
-                }
-                true
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "Redis unreachable; balances are read from the database");
-                false
-            }
-            Err(_) => {
-                tracing::warn!("Redis did not answer; balances are read from the database");
-                false
-            }
-        }
+        self.inner.redis.get()
     }
 
     /// Background worker: until connected (or cancelled), retry every few seconds.
     pub async fn keep_connecting(self, cancel: CancellationToken) {
-        while self.redis().is_none() {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(RECONNECT_EVERY) => {}
-            }
-            if self.try_connect().await {
-                tracing::info!("Redis connected; balance cache in use");
-            }
-        }
-    }
-
-    fn distrusted(&self) -> bool {
-        let Ok(mut until) = self.inner.distrust_until.lock() else {
-            return true;
-        };
-        match *until {
-            Some(t) if Instant::now() < t => true,
-            Some(_) => {
-                *until = None;
-                false
-            }
-            None => false,
-        }
+        self.inner.redis.clone().keep_connecting(cancel).await
     }
 
     fn distrust_for_one_ttl(&self) {
-        if let Ok(mut until) = self.inner.distrust_until.lock() {
-            *until = Some(Instant::now() + self.inner.ttl);
-        }
+        self.inner.redis.distrust_for(self.inner.ttl);
     }
 
     fn usable(&self) -> Option<Cache> {
-        if self.distrusted() {
-            count("bypass");
-            return None;
-        }
-        let redis = self.redis();
-        if redis.is_none() {
-            count("unavailable");
-        }
-        redis
+        self.inner
+            .redis
+            .usable()
+            .map_err(|why| count(why.as_str()))
+            .ok()
     }
 
     fn ttl_ms(&self) -> u64 {

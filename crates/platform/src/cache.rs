@@ -47,3 +47,123 @@ impl Cache {
             .map(|_| ())
     }
 }
+
+/// A Redis connection a service can start and run without. It connects when
+/// Redis answers (a worker keeps trying after a failed start), and it can be
+/// distrusted for a while — after an invalidation failed, entries written
+/// before it may be stale, so reads and fills skip Redis until they expired.
+#[derive(Clone)]
+pub struct LazyCache {
+    inner: std::sync::Arc<LazyInner>,
+}
+
+struct LazyInner {
+    redis: std::sync::RwLock<Option<Cache>>,
+    url: String,
+    prefix: String,
+    service: String,
+    distrust_until: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// Why the cache cannot be used right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unusable {
+    /// Not connected (Redis was down at start and still is).
+    Unavailable,
+    /// An invalidation failed recently; entries may be stale.
+    Distrusted,
+}
+
+impl Unusable {
+    /// The `outcome` label for cache metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unusable::Unavailable => "unavailable",
+            Unusable::Distrusted => "bypass",
+        }
+    }
+}
+
+const LAZY_CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const LAZY_RECONNECT_EVERY: Duration = Duration::from_secs(5);
+
+impl LazyCache {
+    /// Connect if Redis answers now; otherwise start without it (see [`Self::keep_connecting`]).
+    pub async fn connect(common: &crate::config::CommonConfig) -> Self {
+        let cache = Self {
+            inner: std::sync::Arc::new(LazyInner {
+                redis: std::sync::RwLock::new(None),
+                url: common.redis_url.clone(),
+                prefix: common.redis_prefix.clone(),
+                service: common.service.clone(),
+                distrust_until: std::sync::Mutex::new(None),
+            }),
+        };
+        cache.try_connect().await;
+        cache
+    }
+
+    /// The Redis handle, once connected (it reconnects by itself after that).
+    pub fn get(&self) -> Option<Cache> {
+        self.inner.redis.read().ok().and_then(|r| r.clone())
+    }
+
+    async fn try_connect(&self) -> bool {
+        let i = &self.inner;
+        match tokio::time::timeout(
+            LAZY_CONNECT_TIMEOUT,
+            Cache::connect(&i.url, &i.prefix, &i.service),
+        )
+        .await
+        {
+            Ok(Ok(cache)) => {
+                if let Ok(mut slot) = i.redis.write() {
+                    *slot = Some(cache);
+                }
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(service = %i.service, error = %e, "Redis unreachable; reading from the database");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(service = %i.service, "Redis did not answer; reading from the database");
+                false
+            }
+        }
+    }
+
+    /// Background worker: until connected (or cancelled), retry every few seconds.
+    pub async fn keep_connecting(self, cancel: tokio_util::sync::CancellationToken) {
+        while self.get().is_none() {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(LAZY_RECONNECT_EVERY) => {}
+            }
+            if self.try_connect().await {
+                tracing::info!(service = %self.inner.service, "Redis connected; cache in use");
+            }
+        }
+    }
+
+    /// Redis for reads and fills, unless not connected or distrusted.
+    pub fn usable(&self) -> Result<Cache, Unusable> {
+        let Ok(mut until) = self.inner.distrust_until.lock() else {
+            return Err(Unusable::Distrusted);
+        };
+        match *until {
+            Some(t) if std::time::Instant::now() < t => return Err(Unusable::Distrusted),
+            Some(_) => *until = None,
+            None => {}
+        }
+        drop(until);
+        self.get().ok_or(Unusable::Unavailable)
+    }
+
+    /// Skip Redis for `period` (one entry TTL after a failed invalidation).
+    pub fn distrust_for(&self, period: Duration) {
+        if let Ok(mut until) = self.inner.distrust_until.lock() {
+            *until = Some(std::time::Instant::now() + period);
+        }
+    }
+}
