@@ -16,11 +16,15 @@
 //! service starts without Redis and connects once it answers.
 
 use std::{
-    sync::{Arc, Mutex, RwLock},
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use platform::{cache::Cache, config::CommonConfig, shutdown::CancellationToken};
+use platform::{
+    cache::{Cache, LazyCache},
+    config::CommonConfig,
+    shutdown::CancellationToken,
+};
 use redis::AsyncCommands;
 use serde::{de::DeserializeOwned, Serialize};
 use uuid::Uuid;
@@ -29,8 +33,6 @@ use uuid::Uuid;
 const OP_TIMEOUT: Duration = Duration::from_millis(250);
 /// After a failure, skip Redis this long.
 const BACKOFF: Duration = Duration::from_secs(1);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-const RECONNECT_EVERY: Duration = Duration::from_secs(5);
 /// Generations outlive every entry filled under them.
 const GENERATION_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -40,13 +42,8 @@ pub struct RecordCache {
 }
 
 struct Inner {
-    redis: RwLock<Option<Cache>>,
-    url: String,
-    prefix: String,
-    service: String,
+    redis: LazyCache,
     ttl: Duration,
-    /// Reads and fills skip Redis until then (after a failed invalidation).
-    distrust_until: Mutex<Option<Instant>>,
     /// Everything skips Redis until then (after any failure).
     resting_until: Mutex<Option<Instant>>,
 }
@@ -85,62 +82,23 @@ fn set_until(cell: &Mutex<Option<Instant>>, d: Duration) {
 impl RecordCache {
     /// Connect if Redis answers now; otherwise start without it.
     pub async fn connect(common: &CommonConfig, ttl: Duration) -> Self {
-        let cache = Self {
+        Self {
             inner: Arc::new(Inner {
-                redis: RwLock::new(None),
-                url: common.redis_url.clone(),
-                prefix: common.redis_prefix.clone(),
-                service: common.service.clone(),
+                redis: LazyCache::connect(common).await,
                 ttl,
-                distrust_until: Mutex::new(None),
                 resting_until: Mutex::new(None),
             }),
-        };
-        cache.try_connect().await;
-        cache
-    }
-
-    async fn try_connect(&self) -> bool {
-        let i = &self.inner;
-        match tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            Cache::connect(&i.url, &i.prefix, &i.service),
-        )
-        .await
-        {
-            Ok(Ok(cache)) => {
-                if let Ok(mut slot) = i.redis.write() {
-                    *slot = Some(cache);
-                }
-                true
-            }
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "Redis unreachable; records are read from the database");
-                false
-            }
-            Err(_) => {
-                tracing::warn!("Redis did not answer; records are read from the database");
-                false
-            }
         }
     }
 
     /// Background worker: until connected (or cancelled), retry every few seconds.
     pub async fn keep_connecting(self, cancel: CancellationToken) {
-        while self.redis().is_none() {
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(RECONNECT_EVERY) => {}
-            }
-            if self.try_connect().await {
-                tracing::info!("Redis connected; record cache in use");
-            }
-        }
+        self.inner.redis.clone().keep_connecting(cancel).await
     }
 
     /// The Redis handle, once connected.
     pub fn redis(&self) -> Option<Cache> {
-        self.inner.redis.read().ok().and_then(|r| r.clone())
+        self.inner.redis.get()
     }
 
     fn ttl_ms(&self) -> u64 {
@@ -149,19 +107,15 @@ impl RecordCache {
 
     /// Redis for reads and fills, unless down, resting or distrusted.
     fn usable(&self) -> Option<Cache> {
-        if !until_passed(&self.inner.distrust_until) {
-            count("bypass");
-            return None;
-        }
         if !until_passed(&self.inner.resting_until) {
             count("unavailable");
             return None;
         }
-        let redis = self.redis();
-        if redis.is_none() {
-            count("unavailable");
-        }
-        redis
+        self.inner
+            .redis
+            .usable()
+            .map_err(|why| count(why.as_str()))
+            .ok()
     }
 
     fn failed(&self, what: &str, error: &str) {
@@ -275,6 +229,6 @@ impl RecordCache {
     }
 
     fn distrust_for_one_ttl(&self) {
-        set_until(&self.inner.distrust_until, self.inner.ttl);
+        self.inner.redis.distrust_for(self.inner.ttl);
     }
 }
