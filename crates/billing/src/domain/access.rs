@@ -10,51 +10,10 @@
 //! - Insurance details on an invoice are shown to those who may see the
 //!   patient's account, not to providers (they do not need member ids).
 
-use platform::auth::{Claims, Role};
+use platform::auth::Role;
 use uuid::Uuid;
 
-/// The caller, as far as access decisions go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Actor {
-    pub user_id: Uuid,
-    pub role: Role,
-    /// Set for patients: the patient id they act as.
-    pub patient_id: Option<Uuid>,
-    /// Set for providers: the provider id they act as.
-    pub provider_id: Option<Uuid>,
-}
-
-impl From<&Claims> for Actor {
-    fn from(c: &Claims) -> Self {
-        Self {
-            user_id: c.sub,
-            role: c.role,
-            // An id claimed for another role never grants anything.
-            patient_id: c.patient_id.filter(|_| c.role == Role::Patient),
-            provider_id: c.provider_id.filter(|_| c.role == Role::Provider),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
-    Allow,
-    Deny,
-}
-
-impl Decision {
-    fn from_bool(allowed: bool) -> Self {
-        if allowed {
-            Decision::Allow
-        } else {
-            Decision::Deny
-        }
-    }
-
-    pub fn allowed(self) -> bool {
-        self == Decision::Allow
-    }
-}
+pub use platform::auth::{Actor, Decision};
 
 /// What the caller may do with one invoice.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -112,6 +71,7 @@ pub fn list_scope(actor: &Actor) -> ListScope {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform::auth::Claims;
     use InvoiceAccess::{Manage, None as Hidden, Read};
 
     fn actor(role: Role, id: Uuid) -> Actor {

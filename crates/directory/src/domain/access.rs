@@ -7,46 +7,10 @@
 //!   refused with 403 *before* any lookup, so the answer never reveals whether
 //!   a patient exists.
 
-use platform::auth::{Claims, Role};
+use platform::auth::Role;
 use uuid::Uuid;
 
-/// The caller, as far as access decisions go.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Actor {
-    pub user_id: Uuid,
-    pub role: Role,
-    /// Set for patients: the patient id they act as.
-    pub patient_id: Option<Uuid>,
-    /// Set for providers: the provider id they act as.
-    pub provider_id: Option<Uuid>,
-}
-
-impl From<&Claims> for Actor {
-    fn from(c: &Claims) -> Self {
-        Self {
-            user_id: c.sub,
-            role: c.role,
-            patient_id: c.patient_id.filter(|_| c.role == Role::Patient),
-            provider_id: c.provider_id.filter(|_| c.role == Role::Provider),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Decision {
-    Allow,
-    Deny,
-}
-
-impl Decision {
-    fn from_bool(allowed: bool) -> Self {
-        if allowed {
-            Decision::Allow
-        } else {
-            Decision::Deny
-        }
-    }
-}
+pub use platform::auth::{Actor, Decision};
 
 fn is_office(role: Role) -> bool {
     matches!(role, Role::Staff | Role::Admin)
@@ -70,6 +34,7 @@ pub fn own_patient_id(actor: &Actor) -> Option<Uuid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use platform::auth::Claims;
     use Decision::{Allow, Deny};
 
     fn actor(role: Role, id: Uuid) -> Actor {

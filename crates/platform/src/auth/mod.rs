@@ -1,10 +1,12 @@
 //! Zero-trust authentication: every service verifies the access token itself,
 //! against the identity service's published keys, and decides access itself.
 
+pub mod actor;
 pub mod claims;
 pub mod extractor;
 pub mod verifier;
 
+pub use actor::{Actor, Decision};
 pub use claims::{Claims, Role};
 pub use extractor::AuthUser;
 pub use verifier::{KeySource, TokenError, Verifier};

@@ -20,11 +20,7 @@ pub const MIN_BREAK_GLASS_REASON: usize = 15;
 /// Longest accepted break-glass reason.
 pub const MAX_BREAK_GLASS_REASON: usize = 1000;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Actor {
-    pub user_id: Uuid,
-    pub role: Role,
-}
+pub use platform::auth::Actor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
@@ -315,10 +311,7 @@ mod tests {
                             }
                         };
                         for action in [Action::Read, Action::Write] {
-                            let actor = Actor {
-                                user_id: actor_id,
-                                role,
-                            };
+                            let actor = Actor::new(actor_id, role);
                             let got =
                                 decide(actor, patient_id, relationship, break_glass, action, now);
                             let want = expected(role, target, rel, glass, action);
@@ -370,7 +363,7 @@ mod tests {
     fn who_may_break_the_glass_and_read_the_access_log() {
         let me = Uuid::now_v7();
         let other = Uuid::now_v7();
-        let a = |role| Actor { user_id: me, role };
+        let a = |role| Actor::new(me, role);
         assert_eq!(may_break_glass(a(Role::Provider), other), Ok(()));
         assert_eq!(
             may_break_glass(a(Role::Provider), me),

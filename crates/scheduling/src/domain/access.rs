@@ -3,11 +3,7 @@
 use platform::auth::Role;
 use uuid::Uuid;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Actor {
-    pub user_id: Uuid,
-    pub role: Role,
-}
+pub use platform::auth::Actor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operation {
@@ -60,47 +56,14 @@ mod tests {
         );
         let actors = [
             (
-                Actor {
-                    user_id: patient,
-                    role: Role::Patient,
-                },
+                Actor::new(patient, Role::Patient),
                 [true, true, true, false],
             ),
-            (
-                Actor {
-                    user_id: other_patient,
-                    role: Role::Patient,
-                },
-                [false; 4],
-            ),
-            (
-                Actor {
-                    user_id: provider,
-                    role: Role::Provider,
-                },
-                [true; 4],
-            ),
-            (
-                Actor {
-                    user_id: other_provider,
-                    role: Role::Provider,
-                },
-                [false; 4],
-            ),
-            (
-                Actor {
-                    user_id: staff,
-                    role: Role::Staff,
-                },
-                [true; 4],
-            ),
-            (
-                Actor {
-                    user_id: staff,
-                    role: Role::Admin,
-                },
-                [true; 4],
-            ),
+            (Actor::new(other_patient, Role::Patient), [false; 4]),
+            (Actor::new(provider, Role::Provider), [true; 4]),
+            (Actor::new(other_provider, Role::Provider), [false; 4]),
+            (Actor::new(staff, Role::Staff), [true; 4]),
+            (Actor::new(staff, Role::Admin), [true; 4]),
         ];
         let ops = [
             Operation::View,
@@ -118,61 +81,13 @@ mod tests {
     #[test]
     fn booking_and_calendar_rights() {
         let (me, you) = (Uuid::now_v7(), Uuid::now_v7());
-        assert!(may_book_for(
-            Actor {
-                user_id: me,
-                role: Role::Patient
-            },
-            me
-        ));
-        assert!(!may_book_for(
-            Actor {
-                user_id: me,
-                role: Role::Patient
-            },
-            you
-        ));
-        assert!(may_book_for(
-            Actor {
-                user_id: me,
-                role: Role::Staff
-            },
-            you
-        ));
-        assert!(!may_book_for(
-            Actor {
-                user_id: me,
-                role: Role::Provider
-            },
-            you
-        ));
-        assert!(may_manage_calendar(
-            Actor {
-                user_id: me,
-                role: Role::Provider
-            },
-            me
-        ));
-        assert!(!may_manage_calendar(
-            Actor {
-                user_id: me,
-                role: Role::Provider
-            },
-            you
-        ));
-        assert!(may_manage_calendar(
-            Actor {
-                user_id: me,
-                role: Role::Staff
-            },
-            you
-        ));
-        assert!(!may_manage_calendar(
-            Actor {
-                user_id: me,
-                role: Role::Patient
-            },
-            me
-        ));
+        assert!(may_book_for(Actor::new(me, Role::Patient), me));
+        assert!(!may_book_for(Actor::new(me, Role::Patient), you));
+        assert!(may_book_for(Actor::new(me, Role::Staff), you));
+        assert!(!may_book_for(Actor::new(me, Role::Provider), you));
+        assert!(may_manage_calendar(Actor::new(me, Role::Provider), me));
+        assert!(!may_manage_calendar(Actor::new(me, Role::Provider), you));
+        assert!(may_manage_calendar(Actor::new(me, Role::Staff), you));
+        assert!(!may_manage_calendar(Actor::new(me, Role::Patient), me));
     }
 }

@@ -56,10 +56,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 pub(crate) fn actor(user: &AuthUser) -> Actor {
-    Actor {
-        user_id: user.claims().sub,
-        role: user.role(),
-    }
+    Actor::from(user)
 }
 
 #[derive(OpenApi)]
