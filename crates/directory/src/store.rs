@@ -95,22 +95,30 @@ pub async fn insert_provider(
     id: Uuid,
     p: &ProviderProfile,
 ) -> Result<Option<ProviderRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let sql = format!(
         "INSERT INTO providers (id, name, specialty, bio, languages, location, time_zone, accepting_new_patients)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (id) DO NOTHING
          RETURNING {PROVIDER_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&p.name)
-    .bind(&p.specialty)
-    .bind(&p.bio)
-    .bind(&p.languages)
-    .bind(&p.location)
-    .bind(p.time_zone.name())
-    .bind(p.accepting_new_patients)
-    .fetch_optional(conn)
-    .await
+    );
+    with_provider(&sql, id, p).fetch_optional(conn).await
+}
+
+/// `sql` with $1 = the provider id and $2..$8 = the profile's columns in table order.
+fn with_provider<'q>(
+    sql: &'q str,
+    id: Uuid,
+    p: &'q ProviderProfile,
+) -> sqlx::query::QueryAs<'q, Postgres, ProviderRow, sqlx::postgres::PgArguments> {
+    sqlx::query_as(sql)
+        .bind(id)
+        .bind(&p.name)
+        .bind(&p.specialty)
+        .bind(&p.bio)
+        .bind(&p.languages)
+        .bind(&p.location)
+        .bind(p.time_zone.name())
+        .bind(p.accepting_new_patients)
 }
 
 /// Replace a provider's profile; `None` if there is no such provider.
@@ -119,22 +127,13 @@ pub async fn update_provider(
     id: Uuid,
     p: &ProviderProfile,
 ) -> Result<Option<ProviderRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let sql = format!(
         "UPDATE providers SET name = $2, specialty = $3, bio = $4, languages = $5, location = $6,
                 time_zone = $7, accepting_new_patients = $8, version = version + 1, updated_at = now()
          WHERE id = $1
          RETURNING {PROVIDER_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&p.name)
-    .bind(&p.specialty)
-    .bind(&p.bio)
-    .bind(&p.languages)
-    .bind(&p.location)
-    .bind(p.time_zone.name())
-    .bind(p.accepting_new_patients)
-    .fetch_optional(conn)
-    .await
+    );
+    with_provider(&sql, id, p).fetch_optional(conn).await
 }
 
 /// The demo clinic's provider: inserted, or — if the profile was only ever
@@ -145,7 +144,7 @@ pub async fn seed_provider(
     id: Uuid,
     p: &ProviderProfile,
 ) -> Result<Option<ProviderRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let sql = format!(
         "INSERT INTO providers (id, name, specialty, bio, languages, location, time_zone, accepting_new_patients)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (id) DO UPDATE SET specialty = EXCLUDED.specialty, bio = EXCLUDED.bio,
@@ -156,17 +155,8 @@ pub async fn seed_provider(
                IS DISTINCT FROM
                (EXCLUDED.specialty, EXCLUDED.bio, EXCLUDED.languages, EXCLUDED.location, EXCLUDED.time_zone)
          RETURNING {PROVIDER_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(&p.name)
-    .bind(&p.specialty)
-    .bind(&p.bio)
-    .bind(&p.languages)
-    .bind(&p.location)
-    .bind(p.time_zone.name())
-    .bind(p.accepting_new_patients)
-    .fetch_optional(conn)
-    .await
+    );
+    with_provider(&sql, id, p).fetch_optional(conn).await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
