@@ -48,26 +48,7 @@ mod tests {
     use super::*;
 
     fn env(extra: &[(&str, &str)]) -> Env {
-        let mut pairs = vec![
-            (
-                "CAREBOOK_POSTGRES_URL",
-                "postgres://postgres@127.0.0.1:5432",
-            ),
-            ("CAREBOOK_REDIS_URL", "redis://127.0.0.1:6379"),
-            ("CAREBOOK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-            (
-                "CAREBOOK_JWKS_URL",
-                "http://127.0.0.1:8081/.well-known/jwks.json",
-            ),
-        ];
-        pairs.extend_from_slice(extra);
-        Env::from_map(
-            "billing",
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect(),
-        )
+        platform::testing::local_env("billing", extra)
     }
 
     #[test]

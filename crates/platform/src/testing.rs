@@ -31,6 +31,28 @@ pub fn amqp_url() -> String {
     )
 }
 
+/// Settings for `service` as on a developer machine, with `extra` added or
+/// overriding (for config tests).
+pub fn local_env(service: &str, extra: &[(&str, &str)]) -> crate::config::Env {
+    let mut vars: std::collections::HashMap<String, String> = [
+        (
+            "CAREBOOK_POSTGRES_URL",
+            "postgres://postgres@127.0.0.1:5432",
+        ),
+        ("CAREBOOK_REDIS_URL", "redis://127.0.0.1:6379"),
+        ("CAREBOOK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+        (
+            "CAREBOOK_JWKS_URL",
+            "http://127.0.0.1:8081/.well-known/jwks.json",
+        ),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    crate::config::Env::from_map(service, vars)
+}
+
 /// One test's isolated slice of the backing services. Dropping it (also when the
 /// test panics) deletes the database, the exchanges, the tracked queues and the
 /// Redis keys under its prefix.

@@ -78,25 +78,7 @@ mod tests {
     use base64::{engine::general_purpose::STANDARD, Engine};
 
     fn env(extra: &[(&str, &str)]) -> Env {
-        let mut vars: std::collections::HashMap<String, String> = [
-            (
-                "CAREBOOK_POSTGRES_URL",
-                "postgres://postgres@127.0.0.1:5432",
-            ),
-            ("CAREBOOK_REDIS_URL", "redis://127.0.0.1:6379"),
-            ("CAREBOOK_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-            (
-                "CAREBOOK_JWKS_URL",
-                "http://127.0.0.1:8081/.well-known/jwks.json",
-            ),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-        for (k, v) in extra {
-            vars.insert(k.to_string(), v.to_string());
-        }
-        Env::from_map("records", vars)
+        platform::testing::local_env("records", extra)
     }
 
     #[test]
