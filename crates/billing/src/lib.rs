@@ -104,12 +104,7 @@ pub async fn build_with(
         cache: None,
         broker: Some(broker.clone()),
     };
-    let shell = Shell {
-        service: "billing",
-        max_body_bytes: config.common.max_body_bytes,
-        request_timeout: config.common.request_timeout,
-        openapi: routes::ApiDoc::openapi(),
-    };
+    let shell = Shell::new("billing", &config.common, routes::ApiDoc::openapi());
     let relay = state.relay.clone();
     let balances = state.balances.clone();
     let handler = consumers::AppointmentsHandler::new(

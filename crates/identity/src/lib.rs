@@ -101,12 +101,7 @@ pub async fn build_with_keys(config: &Config, keys: SigningKeys) -> anyhow::Resu
         cache: None,
         broker: Some(broker.clone()),
     };
-    let shell = Shell {
-        service: "identity",
-        max_body_bytes: config.common.max_body_bytes,
-        request_timeout: config.common.request_timeout,
-        openapi: routes::ApiDoc::openapi(),
-    };
+    let shell = Shell::new("identity", &config.common, routes::ApiDoc::openapi());
     let router = service_router(shell, routes::router(state), readiness);
     Ok(Service::new("identity", router)
         .with_worker(move |cancel| relay.run(cancel))

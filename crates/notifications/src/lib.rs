@@ -104,12 +104,7 @@ pub async fn build_with(
         cache: None,
         broker: Some(broker.clone()),
     };
-    let shell = Shell {
-        service: "notifications",
-        max_body_bytes: config.common.max_body_bytes,
-        request_timeout: config.common.request_timeout,
-        openapi: routes::ApiDoc::openapi(),
-    };
+    let shell = Shell::new("notifications", &config.common, routes::ApiDoc::openapi());
     let appointments = Arc::new(consumers::AppointmentsHandler {
         clock,
         reminder_offsets: config.reminder_offsets.clone(),

@@ -42,6 +42,22 @@ pub struct Shell {
     pub openapi: utoipa::openapi::OpenApi,
 }
 
+impl Shell {
+    /// The shell of `service` with its shared settings' limits.
+    pub fn new(
+        service: &'static str,
+        common: &crate::config::CommonConfig,
+        openapi: utoipa::openapi::OpenApi,
+    ) -> Self {
+        Self {
+            service,
+            max_body_bytes: common.max_body_bytes,
+            request_timeout: common.request_timeout,
+            openapi,
+        }
+    }
+}
+
 /// Wrap a service's API routes with the shared routes and layers.
 pub fn service_router(shell: Shell, api: Router, readiness: Readiness) -> Router {
     // Install the recorder before the first request is measured.

@@ -123,12 +123,7 @@ pub async fn build_with(
         cache: None,
         broker: Some(broker.clone()),
     };
-    let shell = Shell {
-        service: "records",
-        max_body_bytes: config.common.max_body_bytes,
-        request_timeout: config.common.request_timeout,
-        openapi: routes::ApiDoc::openapi(),
-    };
+    let shell = Shell::new("records", &config.common, routes::ApiDoc::openapi());
     let router = service_router(shell, routes::router(state), readiness);
     Ok(Service::new("records", router)
         .with_worker(move |cancel| relay.run(cancel))

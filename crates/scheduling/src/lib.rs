@@ -85,12 +85,7 @@ pub async fn build_with_verifier(
         cache: Some(cache),
         broker: Some(broker.clone()),
     };
-    let shell = Shell {
-        service: "scheduling",
-        max_body_bytes: config.common.max_body_bytes,
-        request_timeout: config.common.request_timeout,
-        openapi: routes::ApiDoc::openapi(),
-    };
+    let shell = Shell::new("scheduling", &config.common, routes::ApiDoc::openapi());
     let relay = state.relay.clone();
     let handler = Arc::new(consumers::PeopleHandler {
         slots: state.slots.clone(),
