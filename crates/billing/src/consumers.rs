@@ -5,12 +5,11 @@
 //! `invoices_one_per_appointment_reason` constraint makes the same fact under a
 //! different event id a no-op too.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use platform::events::{ConsumerSpec, Envelope, EventHandler, HandleError, OutboxRelay};
-use sqlx::{PgConnection, PgPool};
-use uuid::Uuid;
+use sqlx::PgConnection;
 
 use crate::{
     balance_cache::BalanceCache,
@@ -43,13 +42,7 @@ pub fn spec(queue_prefix: &str) -> ConsumerSpec {
     )
 }
 
-/// How long to wait for the consumer's transaction to commit before doing the
-/// after-commit work anyway.
-const COMMIT_WAIT: Duration = Duration::from_secs(5);
-const COMMIT_POLL: Duration = Duration::from_millis(20);
-
 pub struct AppointmentsHandler {
-    pub pool: PgPool,
     pub balances: BalanceCache,
     pub relay: OutboxRelay,
     /// Tax rate of the lines billing issues (basis points).
@@ -57,46 +50,12 @@ pub struct AppointmentsHandler {
 }
 
 impl AppointmentsHandler {
-    pub fn new(
-        pool: PgPool,
-        balances: BalanceCache,
-        relay: OutboxRelay,
-        tax_rate_bp: u32,
-    ) -> Arc<Self> {
+    pub fn new(balances: BalanceCache, relay: OutboxRelay, tax_rate_bp: u32) -> Arc<Self> {
         Arc::new(Self {
-            pool,
             balances,
             relay,
             tax_rate_bp,
         })
-    }
-
-    /// The platform commits the handler's transaction after `handle` returns
-    /// and offers no after-commit hook, so the work that must follow the commit
-    /// (deleting the cached balance, waking the relay) waits for the event's
-    /// `processed_events` row to become visible. Deleting before the commit
-    /// would let a concurrent reader cache the old balance again.
-    fn after_commit(&self, event_id: Uuid, patient_id: Uuid) {
-        let (pool, balances, relay) =
-            (self.pool.clone(), self.balances.clone(), self.relay.clone());
-        tokio::spawn(async move {
-            let deadline = tokio::time::Instant::now() + COMMIT_WAIT;
-            loop {
-                let visible: Result<bool, _> = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM processed_events WHERE consumer = $1 AND event_id = $2)",
-                )
-                .bind(NAME)
-                .bind(event_id)
-                .fetch_one(&pool)
-                .await;
-                if matches!(visible, Ok(true)) || tokio::time::Instant::now() >= deadline {
-                    break;
-                }
-                tokio::time::sleep(COMMIT_POLL).await;
-            }
-            relay.wake();
-            balances.invalidate(patient_id).await;
-        });
     }
 }
 
@@ -182,7 +141,6 @@ impl EventHandler for AppointmentsHandler {
                     .increment(1);
                 tracing::info!(invoice_id = %invoice.id, appointment_id = %e.appointment_id,
                     reason = charge.reason.as_str(), "invoice issued");
-                self.after_commit(event.id, e.patient_id);
             }
             None => {
                 tracing::info!(appointment_id = %e.appointment_id, reason = charge.reason.as_str(),
@@ -190,5 +148,14 @@ impl EventHandler for AppointmentsHandler {
             }
         }
         Ok(())
+    }
+
+    /// A new invoice changes the patient's balance and leaves an event in the
+    /// outbox; both are acted on only once committed.
+    async fn after_commit(&self, event: &Envelope) {
+        if let Ok(e) = event.data_as::<AppointmentEvent>() {
+            self.relay.wake();
+            self.balances.invalidate(e.patient_id).await;
+        }
     }
 }

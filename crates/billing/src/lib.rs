@@ -108,7 +108,6 @@ pub async fn build_with(
     let relay = state.relay.clone();
     let balances = state.balances.clone();
     let handler = consumers::AppointmentsHandler::new(
-        state.db.clone(),
         state.balances.clone(),
         state.relay.clone(),
         config.tax_rate_bp,

@@ -57,8 +57,6 @@ impl EventHandler for PeopleHandler {
                     event.occurred_at,
                 )
                 .await?;
-                // A new time zone moves every slot; the TTL covers the instant before commit.
-                self.slots.invalidate(p.provider_id).await;
             }
             (kind, version) => {
                 return Err(HandleError::Malformed(format!(
@@ -67,5 +65,15 @@ impl EventHandler for PeopleHandler {
             }
         }
         Ok(())
+    }
+
+    /// A provider's new time zone moves every slot: abandon their cached days
+    /// once the change is committed.
+    async fn after_commit(&self, event: &Envelope) {
+        if event.event_type == "provider.updated" {
+            if let Ok(p) = event.data_as::<ProviderUpdated>() {
+                self.slots.invalidate(p.provider_id).await;
+            }
+        }
     }
 }

@@ -50,6 +50,11 @@ impl From<serde_json::Error> for HandleError {
 #[async_trait]
 pub trait EventHandler: Send + Sync + 'static {
     async fn handle(&self, conn: &mut PgConnection, event: &Envelope) -> Result<(), HandleError>;
+
+    /// Work that must follow the commit of the event's effect — invalidating a
+    /// cache, waking the outbox relay. Runs only once the transaction committed,
+    /// so a concurrent reader cannot re-cache the state from before it.
+    async fn after_commit(&self, _event: &Envelope) {}
 }
 
 /// One consumer: its name (`notifications.appointments`), queue and bindings.
@@ -111,6 +116,7 @@ pub async fn apply_once(
     }
     handler.handle(&mut tx, event).await?;
     tx.commit().await?;
+    handler.after_commit(event).await;
     Ok(Outcome::Applied)
 }
 
