@@ -12,6 +12,7 @@ pub mod routes;
 pub mod seed;
 pub mod sessions;
 pub mod store;
+pub mod testing;
 pub mod tokens;
 
 use std::{sync::Arc, time::Duration};

@@ -2,15 +2,14 @@ use std::{sync::Arc, time::Duration};
 
 use billing::{payment_provider::PaymentProvider, Config};
 use chrono::{Duration as Span, Utc};
-use identity::{tokens::access_claims, SigningKeys};
+use identity::testing::TestIssuer;
 use lapin::{
     options::{BasicPublishOptions, QueueDeclareOptions},
     types::FieldTable,
     BasicProperties,
 };
 use platform::{
-    auth::{KeySource, Role, Verifier},
-    config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
+    auth::Role,
     events::{broker::QueueTopology, Broker, ConsumerSpec, Envelope},
     shutdown::CancellationToken,
     testing::{eventually, TestBacking},
@@ -30,7 +29,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub db: PgPool,
-    pub keys: SigningKeys,
+    pub keys: TestIssuer,
     pub config: Config,
     pub backing: TestBacking,
     cancel: CancellationToken,
@@ -52,13 +51,8 @@ pub async fn spawn_app_with(
     payments: Option<Arc<dyn PaymentProvider>>,
 ) -> TestApp {
     let backing = TestBacking::new("billing");
-    let pem = SigningKeys::generate_pem().unwrap();
-    let keys = SigningKeys::from_pems([("k", pem)]).unwrap();
-    let verifier = Arc::new(Verifier::new(
-        KeySource::Static(keys.jwks().clone()),
-        DEFAULT_ISSUER,
-        DEFAULT_AUDIENCE,
-    ));
+    let keys = TestIssuer::new();
+    let verifier = keys.verifier();
     let mut config = Config {
         common: backing.config.clone(),
         balance_cache_ttl: Duration::from_secs(60),
@@ -189,10 +183,9 @@ impl TestApp {
 
     pub fn user(&self, role: Role) -> User {
         let id = Uuid::now_v7();
-        let claims = access_claims(id, role, DEFAULT_ISSUER, DEFAULT_AUDIENCE, Utc::now(), 600);
         User {
             id,
-            token: self.keys.sign(&claims).unwrap(),
+            token: self.keys.token(id, role),
         }
     }
 

@@ -1,9 +1,8 @@
 use std::{sync::Arc, time::Duration};
 
-use chrono::Utc;
 use directory::Config;
 use futures_util::StreamExt;
-use identity::{tokens::access_claims, SigningKeys};
+use identity::testing::TestIssuer;
 use lapin::{
     options::{
         BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
@@ -13,8 +12,7 @@ use lapin::{
     BasicProperties, Consumer,
 };
 use platform::{
-    auth::{KeySource, Role, Verifier},
-    config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
+    auth::{Role, Verifier},
     events::{Broker, Envelope},
     shutdown::CancellationToken,
     testing::{eventually, TestBacking},
@@ -34,7 +32,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: PgPool,
     pub config: Config,
-    pub keys: Arc<SigningKeys>,
+    pub keys: Arc<TestIssuer>,
     /// Deletes the database, queues and exchanges when the test ends.
     _backing: TestBacking,
     cancel: CancellationToken,
@@ -71,8 +69,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     };
     adjust(&mut config);
     backing.track_queue(&directory::events::registrations_spec(&config.common.queue_prefix).queue);
-    let keys =
-        Arc::new(SigningKeys::from_pems([("test", SigningKeys::generate_pem().unwrap())]).unwrap());
+    let keys = Arc::new(TestIssuer::new());
     let service = directory::build_with_verifier(&config, verifier(&keys))
         .await
         .expect("directory starts");
@@ -91,12 +88,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
-pub fn verifier(keys: &SigningKeys) -> Arc<Verifier> {
-    Arc::new(Verifier::new(
-        KeySource::Static(keys.jwks().clone()),
-        DEFAULT_ISSUER,
-        DEFAULT_AUDIENCE,
-    ))
+pub fn verifier(keys: &TestIssuer) -> Arc<Verifier> {
+    keys.verifier()
 }
 
 impl TestApp {
@@ -106,8 +99,7 @@ impl TestApp {
 
     /// An access token as identity would issue it to user `id` with `role`.
     pub fn token(&self, role: Role, id: Uuid) -> String {
-        let claims = access_claims(id, role, DEFAULT_ISSUER, DEFAULT_AUDIENCE, Utc::now(), 600);
-        self.keys.sign(&claims).unwrap()
+        self.keys.token(id, role)
     }
 
     pub fn staff(&self) -> String {

@@ -1,7 +1,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Duration as Span, DurationRound, Utc};
-use identity::{tokens::access_claims, SigningKeys};
+use identity::testing::TestIssuer;
 use lapin::{
     options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions},
     types::FieldTable,
@@ -13,8 +13,7 @@ use notifications::{
     consumers, Config,
 };
 use platform::{
-    auth::{KeySource, Role, Verifier},
-    config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
+    auth::Role,
     events::{broker::QueueTopology, Broker, ConsumerSpec, Envelope},
     shutdown::CancellationToken,
     testing::{eventually, TestBacking},
@@ -39,7 +38,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub db: PgPool,
-    pub keys: SigningKeys,
+    pub keys: TestIssuer,
     pub config: Config,
     pub clock: Arc<SettableClock>,
     pub broker: Broker,
@@ -62,13 +61,8 @@ pub async fn spawn_app(mail: &MailDev) -> TestApp {
 
 pub async fn spawn_app_with(mail: &MailDev, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let backing = TestBacking::new("notifications");
-    let pem = SigningKeys::generate_pem().unwrap();
-    let keys = SigningKeys::from_pems([("k", pem)]).unwrap();
-    let verifier = Arc::new(Verifier::new(
-        KeySource::Static(keys.jwks().clone()),
-        DEFAULT_ISSUER,
-        DEFAULT_AUDIENCE,
-    ));
+    let keys = TestIssuer::new();
+    let verifier = keys.verifier();
     let mut config = Config::new(backing.config.clone(), SmtpConfig::local(mail.smtp_port));
     config.worker.poll_interval = Duration::from_millis(50);
     config.worker.retry.base = Duration::from_millis(100);
@@ -147,8 +141,7 @@ impl TestApp {
     }
 
     pub fn token(&self, id: Uuid, role: Role) -> String {
-        let claims = access_claims(id, role, DEFAULT_ISSUER, DEFAULT_AUDIENCE, Utc::now(), 600);
-        self.keys.sign(&claims).unwrap()
+        self.keys.token(id, role)
     }
 
     pub async fn get(&self, token: &str, path: &str) -> Response {

@@ -1,15 +1,14 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
-use identity::{tokens::access_claims, SigningKeys};
+use identity::testing::TestIssuer;
 use lapin::{
     options::{BasicPublishOptions, QueueDeclareOptions},
     types::FieldTable,
     BasicProperties,
 };
 use platform::{
-    auth::{KeySource, Role, Verifier},
-    config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
+    auth::{Role, Verifier},
     events::{Broker, Envelope},
     shutdown::CancellationToken,
     testing::{eventually, TestBacking},
@@ -30,7 +29,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: PgPool,
     pub config: Config,
-    pub signing: Arc<SigningKeys>,
+    pub signing: Arc<TestIssuer>,
     _backing: TestBacking,
     cancel: CancellationToken,
 }
@@ -82,8 +81,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let prefix = &config.common.queue_prefix;
     backing.track_queue(&records::consumers::care_spec(prefix).queue);
     backing.track_queue(&records::consumers::patients_spec(prefix).queue);
-    let signing =
-        Arc::new(SigningKeys::from_pems([("test", SigningKeys::generate_pem().unwrap())]).unwrap());
+    let signing = Arc::new(TestIssuer::new());
     let service = records::build_with_verifier(&config, verifier(&signing))
         .await
         .expect("records starts");
@@ -102,12 +100,8 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
-pub fn verifier(keys: &SigningKeys) -> Arc<Verifier> {
-    Arc::new(Verifier::new(
-        KeySource::Static(keys.jwks().clone()),
-        DEFAULT_ISSUER,
-        DEFAULT_AUDIENCE,
-    ))
+pub fn verifier(keys: &TestIssuer) -> Arc<Verifier> {
+    keys.verifier()
 }
 
 /// A user as the tests see them: id and a valid token.
@@ -124,10 +118,9 @@ impl TestApp {
 
     /// A user with `role` and a token as identity would issue it.
     pub fn user_with_id(&self, role: Role, id: Uuid) -> User {
-        let claims = access_claims(id, role, DEFAULT_ISSUER, DEFAULT_AUDIENCE, Utc::now(), 600);
         User {
             id,
-            token: self.signing.sign(&claims).unwrap(),
+            token: self.signing.token(id, role),
         }
     }
 

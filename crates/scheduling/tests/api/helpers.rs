@@ -1,13 +1,8 @@
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Datelike, Duration as Span, NaiveTime, TimeZone, Utc, Weekday};
-use identity::{tokens::access_claims, SigningKeys};
-use platform::{
-    auth::{KeySource, Role, Verifier},
-    config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
-    shutdown::CancellationToken,
-    testing::TestBacking,
-};
+use identity::testing::TestIssuer;
+use platform::{auth::Role, shutdown::CancellationToken, testing::TestBacking};
 use reqwest::{Response, StatusCode};
 use scheduling::{store::readmodel, Config};
 use serde_json::{json, Value};
@@ -18,7 +13,7 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub db: PgPool,
-    pub keys: SigningKeys,
+    pub keys: TestIssuer,
     pub backing: TestBacking,
     cancel: CancellationToken,
 }
@@ -31,13 +26,8 @@ impl Drop for TestApp {
 
 pub async fn spawn_app() -> TestApp {
     let backing = TestBacking::new("scheduling");
-    let pem = SigningKeys::generate_pem().unwrap();
-    let keys = SigningKeys::from_pems([("k", pem)]).unwrap();
-    let verifier = Arc::new(Verifier::new(
-        KeySource::Static(keys.jwks().clone()),
-        DEFAULT_ISSUER,
-        DEFAULT_AUDIENCE,
-    ));
+    let keys = TestIssuer::new();
+    let verifier = keys.verifier();
     let config = Config {
         common: backing.config.clone(),
         slot_cache_ttl: Duration::from_secs(60),
@@ -81,10 +71,9 @@ impl TestApp {
 
     pub fn user(&self, role: Role) -> User {
         let id = Uuid::now_v7();
-        let claims = access_claims(id, role, DEFAULT_ISSUER, DEFAULT_AUDIENCE, Utc::now(), 600);
         User {
             id,
-            token: self.keys.sign(&claims).unwrap(),
+            token: self.keys.token(id, role),
         }
     }
 
