@@ -5,9 +5,10 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{extract::State, response::IntoResponse};
 use platform::extract::Json;
+use serde_json::Value;
 use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder};
 
-use crate::Gateway;
+use crate::{domain::routing::RouteTable, Gateway};
 
 pub async fn aggregated(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
     let mut doc: OpenApi = OpenApiBuilder::new()
@@ -20,7 +21,10 @@ pub async fn aggregated(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
                 )),
         )
         .build();
-    for pool in gw.pools.values() {
+    // By name, so the same services always give the same document.
+    let mut pools: Vec<_> = gw.pools.values().collect();
+    pools.sort_by(|a, b| a.service.cmp(&b.service));
+    for pool in pools {
         let Some(replica) = pool.replicas().iter().find(|r| r.is_healthy()) else {
             continue;
         };
@@ -32,7 +36,7 @@ pub async fn aggregated(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
             .await;
         match fetched {
             Ok(r) => match r.json::<OpenApi>().await {
-                Ok(part) => doc.merge(part),
+                Ok(part) => merge(&mut doc, part, &pool.service, &gw.routes),
                 Err(e) => {
                     tracing::warn!(service = %pool.service, error = %e, "unreadable OpenAPI document")
                 }
@@ -42,5 +46,194 @@ pub async fn aggregated(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
             }
         }
     }
+    // Every routed request passes the gateway's rate limiter first.
+    platform::openapi::add_to_every_operation(
+        &mut doc,
+        429,
+        "Rate limit exceeded (`rate-limited`); retry after `Retry-After` seconds",
+    );
     Json(doc)
+}
+
+/// Add `service`'s document to `doc`: only the paths the gateway routes to that
+/// service, and with its schemas renamed where another service already uses the
+/// name for a different schema (`Status` of appointments and of record entries),
+/// so neither document's references silently point at the other's schema.
+fn merge(doc: &mut OpenApi, mut part: OpenApi, service: &str, routes: &RouteTable) {
+    part.paths
+        .paths
+        .retain(|path, _| routes.find(path).is_some_and(|r| r.service == service));
+    let clashing: Vec<String> = match (&doc.components, &part.components) {
+        (Some(ours), Some(theirs)) => theirs
+            .schemas
+            .iter()
+            .filter(|(name, schema)| {
+                ours.schemas.get(*name).is_some_and(|existing| {
+                    serde_json::to_value(existing).ok() != serde_json::to_value(schema).ok()
+                })
+            })
+            .map(|(name, _)| name.clone())
+            .collect(),
+        _ => Vec::new(),
+    };
+    if !clashing.is_empty() {
+        match rename_schemas(&part, &clashing, service) {
+            Ok(renamed) => part = renamed,
+            Err(e) => {
+                tracing::warn!(%service, error = %e, "could not rename clashing schemas");
+            }
+        }
+    }
+    doc.merge(part);
+}
+
+/// `part` with each schema in `names` called `<Service><Name>`, references included.
+fn rename_schemas(
+    part: &OpenApi,
+    names: &[String],
+    service: &str,
+) -> Result<OpenApi, serde_json::Error> {
+    let prefix: String = service
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_ascii_uppercase().to_string() + chars.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    let new_name = |name: &str| format!("{prefix}{name}");
+    let mut value = serde_json::to_value(part)?;
+    if let Some(schemas) = value
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for name in names {
+            if let Some(schema) = schemas.remove(name) {
+                schemas.insert(new_name(name), schema);
+            }
+        }
+    }
+    let refs: Vec<(String, String)> = names
+        .iter()
+        .map(|n| {
+            (
+                format!("#/components/schemas/{n}"),
+                format!("#/components/schemas/{}", new_name(n)),
+            )
+        })
+        .collect();
+    rewrite_refs(&mut value, &refs);
+    serde_json::from_value(value)
+}
+
+fn rewrite_refs(value: &mut Value, refs: &[(String, String)]) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match v {
+                    Value::String(s) if key == "$ref" => {
+                        if let Some((_, to)) = refs.iter().find(|(from, _)| from == s) {
+                            *s = to.clone();
+                        }
+                    }
+                    other => rewrite_refs(other, refs),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_refs(v, refs)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(paths: &[&str], status_enum: &[&str]) -> OpenApi {
+        let paths: serde_json::Map<String, Value> = paths
+            .iter()
+            .map(|p| {
+                let op = serde_json::json!({"get": {"responses": {"200": {"description": "", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}}}}});
+                (p.to_string(), op)
+            })
+            .collect();
+        serde_json::from_value(serde_json::json!({
+            "openapi": "3.1.0",
+            "info": {"title": "t", "version": "1"},
+            "paths": paths,
+            "components": {"schemas": {
+                "Status": {"type": "string", "enum": status_enum},
+                "ProblemBody": {"type": "object"},
+            }},
+        }))
+        .unwrap()
+    }
+
+    fn routes() -> RouteTable {
+        RouteTable::parse(
+            crate::domain::routing::DEFAULT_ROUTES,
+            Duration::from_secs(1),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_schema_name_two_services_use_differently_keeps_both() {
+        let mut doc = OpenApiBuilder::new().build();
+        merge(
+            &mut doc,
+            part(&["/api/v1/appointments/{id}"], &["booked", "cancelled"]),
+            "scheduling",
+            &routes(),
+        );
+        merge(
+            &mut doc,
+            part(
+                &["/api/v1/patients/{id}/records/{kind}"],
+                &["active", "entered_in_error"],
+            ),
+            "records",
+            &routes(),
+        );
+        let v = serde_json::to_value(&doc).unwrap();
+        let schemas = &v["components"]["schemas"];
+        assert_eq!(schemas["Status"]["enum"][0], "booked");
+        assert_eq!(schemas["RecordsStatus"]["enum"][0], "active");
+        assert!(
+            schemas.get("RecordsProblemBody").is_none(),
+            "identical schemas are shared"
+        );
+        let schema_of = |path: &str| {
+            v["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+                ["$ref"]
+                .clone()
+        };
+        assert_eq!(
+            schema_of("/api/v1/appointments/{id}"),
+            "#/components/schemas/Status"
+        );
+        assert_eq!(
+            schema_of("/api/v1/patients/{id}/records/{kind}"),
+            "#/components/schemas/RecordsStatus"
+        );
+    }
+
+    #[test]
+    fn only_paths_routed_to_the_service_are_published() {
+        let mut doc = OpenApiBuilder::new().build();
+        merge(
+            &mut doc,
+            part(
+                &["/api/v1/appointments", "/api/v1/invoices", "/internal/x"],
+                &["booked"],
+            ),
+            "scheduling",
+            &routes(),
+        );
+        let paths: Vec<&String> = doc.paths.paths.keys().collect();
+        assert_eq!(paths, ["/api/v1/appointments"]);
+    }
 }

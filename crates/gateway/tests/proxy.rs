@@ -618,7 +618,10 @@ async fn the_openapi_document_merges_every_service() {
         .await
         .unwrap();
     assert_eq!(doc["info"]["title"], "Carebook API");
-    assert!(doc["paths"]["/api/v1/auth/login"]["post"].is_object());
+    let login = &doc["paths"]["/api/v1/auth/login"]["post"];
+    assert!(login.is_object());
+    // The gateway's own refusal is documented on every operation, as problem+json.
+    assert!(login["responses"]["429"]["content"]["application/problem+json"].is_object());
     let page = reqwest::get(format!("{gw}/docs")).await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.headers()["content-security-policy"]

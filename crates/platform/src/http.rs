@@ -62,7 +62,7 @@ impl Shell {
 pub fn service_router(shell: Shell, api: Router, readiness: Readiness) -> Router {
     // Install the recorder before the first request is measured.
     metrics::handle();
-    let openapi = with_bearer_scheme(shell.openapi.clone());
+    let openapi = crate::openapi::complete(shell.openapi.clone());
     let ops = Router::new()
         .route(
             "/healthz",
@@ -105,19 +105,6 @@ pub fn service_router(shell: Shell, api: Router, readiness: Readiness) -> Router
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-}
-
-/// Declare the `bearer` scheme the operations' `security(("bearer" = []))` name.
-fn with_bearer_scheme(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-    let scheme = HttpBuilder::new()
-        .scheme(HttpAuthScheme::Bearer)
-        .bearer_format("JWT")
-        .build();
-    doc.components
-        .get_or_insert_with(Default::default)
-        .add_security_scheme("bearer", SecurityScheme::Http(scheme));
-    doc
 }
 
 /// Headers every API response carries, unless a handler set its own.

@@ -13,6 +13,7 @@ pub mod events;
 pub mod extract;
 pub mod http;
 pub mod metrics;
+pub mod openapi;
 pub mod problem;
 pub mod service;
 pub mod shutdown;

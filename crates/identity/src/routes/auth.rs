@@ -38,7 +38,7 @@ pub struct RefreshRequest {
 
 /// Register a patient account.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = Account), (status = 409, body = platform::problem::ProblemBody), (status = 422, body = platform::problem::ProblemBody)))]
+    responses((status = 201, body = Account), (status = 403, body = platform::problem::ProblemBody), (status = 409, body = platform::problem::ProblemBody), (status = 422, body = platform::problem::ProblemBody)))]
 pub async fn register(
     State(state): State<AppState>,
     Json(body): Json<RegisterRequest>,
@@ -96,7 +96,7 @@ pub async fn logout(
 
 /// The caller's own account.
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = Account), (status = 401, body = platform::problem::ProblemBody)))]
+    responses((status = 200, body = Account), (status = 401, body = platform::problem::ProblemBody), (status = 404, body = platform::problem::ProblemBody)))]
 pub async fn me(State(state): State<AppState>, user: AuthUser) -> Result<Json<Account>, Error> {
     let mut conn = state.db.acquire().await?;
     let row = store::user_by_id(&mut conn, user.claims().sub)

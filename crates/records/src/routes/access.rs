@@ -49,7 +49,7 @@ pub struct AccessLogQuery {
 /// (the patient themselves, admins).
 #[utoipa::path(get, path = "/api/v1/patients/{id}/records/access-log", operation_id = "record_access_log", tag = "records", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Patient id"), AccessLogQuery),
-    responses((status = 200, body = AccessLog), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
+    responses((status = 200, body = AccessLog), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
 pub async fn access_log(
     State(state): State<AppState>,
     user: AuthUser,

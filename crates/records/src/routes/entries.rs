@@ -9,6 +9,10 @@ use platform::{
     problem::ProblemBody,
 };
 use serde::Deserialize;
+use utoipa::openapi::{
+    schema::{ObjectBuilder, Schema, Type},
+    RefOr,
+};
 use uuid::Uuid;
 
 use super::actor;
@@ -22,6 +26,21 @@ use crate::{
 fn kind(segment: &str) -> Result<Kind, Error> {
     Kind::from_segment(segment).ok_or(Error::UnknownKind)
 }
+
+/// The `{kind}` path segment, documented as exactly the segments [`Kind`]
+/// accepts (any other is 404), so clients and fuzzers see the real choices.
+pub struct KindSegment;
+
+impl utoipa::PartialSchema for KindSegment {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(Kind::ALL.map(Kind::segment)))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for KindSegment {}
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -37,8 +56,8 @@ pub struct ListQuery {
 /// The latest version of each entry of one kind, newest first. `kind` is one of
 /// `encounters`, `notes`, `diagnoses`, `allergies`, `medications`, `vitals`.
 #[utoipa::path(get, path = "/api/v1/patients/{id}/records/{kind}", operation_id = "list_entries", tag = "records", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Patient id"), ("kind" = String, Path, description = "encounters | notes | diagnoses | allergies | medications | vitals"), ListQuery),
-    responses((status = 200, body = EntryList), (status = 403, body = ProblemBody), (status = 500, description = "record-integrity-error", body = ProblemBody)))]
+    params(("id" = Uuid, Path, description = "Patient id"), ("kind" = inline(KindSegment), Path), ListQuery),
+    responses((status = 200, body = EntryList), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody), (status = 500, description = "record-integrity-error", body = ProblemBody)))]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -69,9 +88,9 @@ pub async fn list(
 /// is the kind's fields; notes over 20,000 characters, invalid ICD-10 codes,
 /// units, ranges and dates are 422.
 #[utoipa::path(post, path = "/api/v1/patients/{id}/records/{kind}", operation_id = "create_entry", tag = "records", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Patient id"), ("kind" = String, Path, description = "encounters | notes | diagnoses | allergies | medications | vitals")),
+    params(("id" = Uuid, Path, description = "Patient id"), ("kind" = inline(KindSegment), Path)),
     request_body = EntryData,
-    responses((status = 201, body = EntryView), (status = 400, body = ProblemBody), (status = 403, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    responses((status = 201, body = EntryView), (status = 400, body = ProblemBody), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -94,7 +113,7 @@ pub async fn create(
 
 /// The latest version of one entry.
 #[utoipa::path(get, path = "/api/v1/patients/{id}/records/{kind}/{entry_id}", operation_id = "get_entry", tag = "records", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Patient id"), ("kind" = String, Path), ("entry_id" = Uuid, Path)),
+    params(("id" = Uuid, Path, description = "Patient id"), ("kind" = inline(KindSegment), Path), ("entry_id" = Uuid, Path)),
     responses((status = 200, body = EntryView), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
 pub async fn get(
     State(state): State<AppState>,
@@ -125,7 +144,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i32>, Error> {
 /// `If-Match` with the version you edited to be told (412) if someone else
 /// edited it first.
 #[utoipa::path(put, path = "/api/v1/patients/{id}/records/{kind}/{entry_id}", operation_id = "amend_entry", tag = "records", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Patient id"), ("kind" = String, Path), ("entry_id" = Uuid, Path),
+    params(("id" = Uuid, Path, description = "Patient id"), ("kind" = inline(KindSegment), Path), ("entry_id" = Uuid, Path),
         ("If-Match" = Option<String>, Header, description = "The version the edit is based on")),
     request_body = EntryData,
     responses((status = 200, body = EntryView), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
@@ -161,7 +180,7 @@ pub struct EnteredInErrorRequest {
 
 /// Mark an entry entered in error: a new version, flagged; nothing is deleted.
 #[utoipa::path(post, path = "/api/v1/patients/{id}/records/{kind}/{entry_id}/entered-in-error", operation_id = "enter_entry_in_error", tag = "records", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Patient id"), ("kind" = String, Path), ("entry_id" = Uuid, Path)),
+    params(("id" = Uuid, Path, description = "Patient id"), ("kind" = inline(KindSegment), Path), ("entry_id" = Uuid, Path)),
     request_body = EnteredInErrorRequest,
     responses((status = 200, body = EntryView), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody)))]
 pub async fn enter_in_error(
@@ -185,7 +204,7 @@ pub async fn enter_in_error(
 
 /// Every version of one entry, oldest first.
 #[utoipa::path(get, path = "/api/v1/patients/{id}/records/{kind}/{entry_id}/history", operation_id = "entry_history", tag = "records", security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "Patient id"), ("kind" = String, Path), ("entry_id" = Uuid, Path)),
+    params(("id" = Uuid, Path, description = "Patient id"), ("kind" = inline(KindSegment), Path), ("entry_id" = Uuid, Path)),
     responses((status = 200, body = EntryList), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody)))]
 pub async fn history(
     State(state): State<AppState>,

@@ -59,7 +59,7 @@ fn idempotency_key(
 /// Book an appointment. Send an `Idempotency-Key` header to make retries safe.
 #[utoipa::path(post, path = "/api/v1/appointments", tag = "scheduling", request_body = BookRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response")),
-    responses((status = 201, body = Appointment), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    responses((status = 201, body = Appointment), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody), (status = 422, body = ProblemBody)))]
 pub async fn book(
     State(state): State<AppState>,
     user: AuthUser,
@@ -113,7 +113,7 @@ fn decode_cursor(c: &str) -> Result<(DateTime<Utc>, Uuid), Error> {
 
 /// Appointments the caller may see: patients their own, providers their schedule, staff all.
 #[utoipa::path(get, path = "/api/v1/appointments", tag = "scheduling", params(ListParams), security(("bearer" = [])),
-    responses((status = 200, body = AppointmentList)))]
+    responses((status = 200, body = AppointmentList), (status = 422, body = ProblemBody)))]
 pub async fn list(
     State(state): State<AppState>,
     user: AuthUser,
@@ -184,7 +184,7 @@ pub struct RescheduleRequest {
 
 /// Move to another free slot: same id, history kept.
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/reschedule", tag = "scheduling", request_body = RescheduleRequest, security(("bearer" = [])),
-    responses((status = 200, body = Appointment), (status = 409, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    responses((status = 200, body = Appointment), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody), (status = 422, body = ProblemBody)))]
 pub async fn reschedule(
     State(state): State<AppState>,
     user: AuthUser,
@@ -198,7 +198,7 @@ pub async fn reschedule(
 
 /// The patient arrived (provider, staff).
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/check-in", tag = "scheduling", security(("bearer" = [])),
-    responses((status = 200, body = Appointment), (status = 409, body = ProblemBody)))]
+    responses((status = 200, body = Appointment), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody)))]
 pub async fn check_in(
     State(state): State<AppState>,
     user: AuthUser,
@@ -211,7 +211,7 @@ pub async fn check_in(
 
 /// The visit is over (provider, staff).
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/complete", tag = "scheduling", security(("bearer" = [])),
-    responses((status = 200, body = Appointment), (status = 409, body = ProblemBody)))]
+    responses((status = 200, body = Appointment), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody)))]
 pub async fn complete(
     State(state): State<AppState>,
     user: AuthUser,
@@ -224,7 +224,7 @@ pub async fn complete(
 
 /// The patient did not come (provider, staff).
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/no-show", tag = "scheduling", security(("bearer" = [])),
-    responses((status = 200, body = Appointment), (status = 409, body = ProblemBody)))]
+    responses((status = 200, body = Appointment), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody)))]
 pub async fn no_show(
     State(state): State<AppState>,
     user: AuthUser,

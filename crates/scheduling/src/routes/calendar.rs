@@ -169,7 +169,7 @@ fn validate_type(provider_id: Uuid, b: NewAppointmentType) -> Result<TypeRow, Er
 
 /// Offer a new appointment type (the provider, staff).
 #[utoipa::path(post, path = "/api/v1/providers/{id}/appointment-types", tag = "scheduling", request_body = NewAppointmentType, security(("bearer" = [])),
-    responses((status = 201, body = AppointmentTypeView), (status = 403, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    responses((status = 201, body = AppointmentTypeView), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
 pub async fn create_type(
     State(state): State<AppState>,
     user: AuthUser,
@@ -258,7 +258,7 @@ fn parse_availability(b: AvailabilityBody) -> Result<Availability, Error> {
 
 /// The provider's weekly rules.
 #[utoipa::path(get, path = "/api/v1/providers/{id}/availability", tag = "scheduling", security(("bearer" = [])),
-    responses((status = 200, body = AvailabilityBody)))]
+    responses((status = 200, body = AvailabilityBody), (status = 404, body = ProblemBody)))]
 pub async fn get_availability(
     State(state): State<AppState>,
     _user: AuthUser,
@@ -282,7 +282,7 @@ pub async fn get_availability(
 
 /// Replace the weekly rules (and set the listed dates' overrides).
 #[utoipa::path(put, path = "/api/v1/providers/{id}/availability", tag = "scheduling", request_body = AvailabilityBody, security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    responses((status = 204), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
 pub async fn put_availability(
     State(state): State<AppState>,
     user: AuthUser,
@@ -306,7 +306,7 @@ pub struct TimeOffBody {
 
 /// Block time off (holidays, sick leave).
 #[utoipa::path(post, path = "/api/v1/providers/{id}/time-off", tag = "scheduling", request_body = TimeOffBody, security(("bearer" = [])),
-    responses((status = 201), (status = 403, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    responses((status = 201), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
 pub async fn add_time_off(
     State(state): State<AppState>,
     user: AuthUser,
