@@ -91,10 +91,22 @@ enum Target {
     Notifications,
     Billing,
     Records,
+    Portal,
 }
 
 /// The services `serve all` runs (the gateway routes to them).
 const SERVED_IN_PROCESS: &[&str] = &[
+    "identity",
+    "directory",
+    "scheduling",
+    "notifications",
+    "billing",
+    "records",
+    "portal",
+];
+
+/// The services that own a database (the portal keeps only sessions, in Redis).
+const WITH_DATABASE: &[&str] = &[
     "identity",
     "directory",
     "scheduling",
@@ -196,6 +208,14 @@ async fn serve(target: Target) -> anyhow::Result<()> {
         let service = records::build(&config).await.context("starting records")?;
         let token = cancel.clone();
         running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
+    }
+    if matches!(target, Target::All | Target::Portal) {
+        let config = portal::Config::from_env()?;
+        let service = portal::build(&config)
+            .await
+            .context("starting the portal")?;
+        let token = cancel.clone();
+        running.spawn(async move { service.bind_and_run(config.bind, token).await });
     }
     if matches!(target, Target::All | Target::Gateway) {
         let mut config = gateway::Config::from_env()?;
@@ -320,7 +340,7 @@ async fn seed_demo() -> anyhow::Result<()> {
 
 /// Every service database this binary serves.
 fn backup_targets() -> anyhow::Result<Vec<platform::backup::Target>> {
-    SERVED_IN_PROCESS
+    WITH_DATABASE
         .iter()
         .map(|service| {
             let mut env = platform::config::Env::for_service(service);
