@@ -25,7 +25,7 @@ pub async fn demo(
     );
 
     let verifier = platform::auth::Verifier::from_config(&scheduling.common.auth);
-    let (state, _, broker) = scheduling::connect(scheduling, verifier).await?;
+    let (state, broker) = scheduling::connect(scheduling, verifier).await?;
     let calendars = scheduling::seed::demo(&state).await;
     broker.close().await;
     tracing::info!(
