@@ -16,8 +16,11 @@ const TIME_LIMIT: Duration = Duration::from_secs(300);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn patients_and_admins_do_their_jobs_in_the_browser() {
+    // Debian's Chromium (scripts/test installs it); CAREBOOK_CHROMIUM names another installed one.
+    let chromium =
+        std::env::var("CAREBOOK_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
     for needed in [
-        "/usr/bin/chromium",
+        chromium.as_str(),
         concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/../../tools/node_modules/playwright-core"
@@ -34,6 +37,7 @@ async fn patients_and_admins_do_their_jobs_in_the_browser() {
         .arg(SCRIPT)
         .env("CAREBOOK_URL", &stack.gateway)
         .env("SCREENSHOT_DIR", &shots)
+        .env("CHROMIUM_PATH", &chromium)
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
