@@ -170,6 +170,8 @@ try {
   // The week view, on desktop and on a phone.
   await p1.goto("/providers");
   await p1.getByRole("link", { name: "Dr. Lena Vogel" }).first().click();
+  await p1.waitForURL(/\/providers\/[0-9a-f-]{36}$/);
+  await p1.getByRole("heading", { name: "Choose an appointment type" }).waitFor();
   await shot(p1, "provider");
   await p1.getByRole("link", { name: "See free times" }).first().click();
   await weekWithSlots(p1);
