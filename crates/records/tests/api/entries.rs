@@ -65,17 +65,28 @@ async fn every_kind_is_written_and_read_back() {
             ]}),
         ),
     ];
+    // Every kind's entry is what the OpenAPI document says an entry is (the
+    // kind's fields flattened beside id, version and author).
+    let entry_schema = app.schema("EntryView").await;
+    let list_schema = app.schema("EntryList").await;
+    let encounters = app.get(&patient, &path(patient.id, "encounters")).await;
+    let encounters: Value = encounters.json().await.unwrap();
+    assert!(list_schema.is_valid(&encounters), "{encounters}");
     for (segment, body) in cases {
         let r = app.post(&provider, &path(patient.id, segment), &body).await;
         assert_eq!(r.status(), StatusCode::CREATED, "{segment}");
         let created: Value = r.json().await.unwrap();
         assert_eq!(created["version"], 1);
         assert_eq!(created["status"], "active");
+        if let Err(e) = entry_schema.validate(&created) {
+            panic!("{segment}: {created} does not match the schema: {e}");
+        }
         let r = app.get(&patient, &path(patient.id, segment)).await;
         assert_eq!(r.status(), StatusCode::OK);
         let list: Value = r.json().await.unwrap();
         assert_eq!(list["items"].as_array().unwrap().len(), 1, "{segment}");
         assert_eq!(list["items"][0], created, "{segment}");
+        assert!(list_schema.is_valid(&list), "{segment}: {list}");
     }
     let diagnoses: Value = app
         .get(&patient, &path(patient.id, "diagnoses"))

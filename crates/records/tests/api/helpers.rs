@@ -227,6 +227,22 @@ impl TestApp {
         broker.close().await;
     }
 
+    /// A validator for component schema `name` of the document this service
+    /// serves at `/openapi.json`: responses must match what it promises.
+    pub async fn schema(&self, name: &str) -> jsonschema::Validator {
+        let doc: Value = reqwest::get(format!("{}/openapi.json", self.base))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let root = serde_json::json!({
+            "$ref": format!("#/components/schemas/{name}"),
+            "components": doc["components"],
+        });
+        jsonschema::draft202012::new(&root).expect("the document's schemas compile")
+    }
+
     pub async fn get(&self, user: &User, path: &str) -> Response {
         self.client
             .get(self.url(path))
