@@ -32,13 +32,16 @@ pub struct Answer {
 impl Caller {
     /// Log in as demo user `who` (`patient1`, `staff`, …).
     pub async fn demo(stack: &Stack, who: &'static str) -> Self {
+        let email = format!("{who}@demo.carebook.test");
+        Self::login(stack, who, &email, demo::DEMO_PASSWORD).await
+    }
+
+    /// Log in with an email and password; `who` names the caller in messages.
+    pub async fn login(stack: &Stack, who: &'static str, email: &str, password: &str) -> Self {
         let http = reqwest::Client::new();
         let r = http
             .post(stack.url("/api/v1/auth/login"))
-            .json(&json!({
-                "email": format!("{who}@demo.carebook.test"),
-                "password": demo::DEMO_PASSWORD,
-            }))
+            .json(&json!({ "email": email, "password": password }))
             .send()
             .await
             .expect("login request");
