@@ -40,6 +40,7 @@ pub struct ListParams {
     /// Staff: invoices of one provider's appointments.
     pub provider_id: Option<Uuid>,
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -25,6 +25,7 @@ pub struct ListQuery {
     /// Words that must all appear in the name, specialty or bio (case-insensitive).
     pub q: Option<String>,
     /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

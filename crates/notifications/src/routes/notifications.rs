@@ -14,6 +14,7 @@ use crate::{error::Error, store::deliveries, AppState};
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct ListParams {
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

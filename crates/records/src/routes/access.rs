@@ -41,6 +41,7 @@ pub async fn break_glass(
 #[into_params(parameter_in = Query)]
 pub struct AccessLogQuery {
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }

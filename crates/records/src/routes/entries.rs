@@ -46,6 +46,7 @@ impl utoipa::ToSchema for KindSegment {}
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,

@@ -77,6 +77,7 @@ pub struct ListParams {
     pub provider_id: Option<Uuid>,
     pub patient_id: Option<Uuid>,
     /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
