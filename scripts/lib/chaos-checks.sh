@@ -69,7 +69,7 @@ sent_message_ids() {
 
 # Message-IDs MailDev received, one per line, sorted, duplicates kept.
 maildev_message_ids() {
-  curl -sf --max-time 30 "$SANDBOX_MAIL_API/email" | jq -r '.[].messageId' |
+  curl -sf --max-time 30 "$SANDBOX_MAIL_API/email" | jq -r '.[].headers["message-id"] // empty' |
     sed 's/^<\{0,1\}/</; s/>\{0,1\}$/>/' | sort
 }
 
@@ -97,10 +97,11 @@ count_unpublished() {
   echo "$total"
 }
 
-# Messages waiting in the stack's queues (ready + unacked), dead-letter queues apart.
-count_queued() {
+# "queue count" for every queue of the stack holding messages (ready + unacked),
+# dead-letter queues apart.
+queued_messages() {
   sandbox_rabbitmqctl -q list_queues name messages 2>/dev/null |
-    awk -v p="$STACK_PREFIX." 'index($1, p) == 1 && $1 !~ /\.dlq$/ && $1 !~ /unrouted/ { n += $2 } END { print n + 0 }'
+    awk -v p="$STACK_PREFIX." 'index($1, p) == 1 && $1 !~ /\.dlq$/ && $1 !~ /unrouted/ && $2 > 0 { print $1, $2 }'
 }
 
 # "queue count" for every dead-letter queue of the stack.

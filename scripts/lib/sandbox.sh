@@ -152,10 +152,12 @@ sandbox_rabbit_api() {
 
 # ---- MailDev -------------------------------------------------------------------
 
+# Its own mail directory: without one MailDev writes to the machine-wide /tmp/maildev.
 sandbox_maildev_up() {
   ensure_node_tools
   nohup "$ROOT/tools/node_modules/.bin/maildev" --ip 127.0.0.1 --web-ip 127.0.0.1 \
-    -s "$SANDBOX_SMTP_PORT" -w "$SANDBOX_MAIL_WEB_PORT" >"$SANDBOX_DIR/maildev.log" 2>&1 &
+    -s "$SANDBOX_SMTP_PORT" -w "$SANDBOX_MAIL_WEB_PORT" --mail-directory "$SANDBOX_DIR/mail" \
+    >"$SANDBOX_DIR/maildev.log" 2>&1 &
   echo $! >"$SANDBOX_DIR/maildev.pid"
   wait_until 30 "MailDev on :$SANDBOX_MAIL_WEB_PORT" curl -sf "$SANDBOX_MAIL_API/email"
 }
@@ -187,7 +189,8 @@ sandbox_up() {
   export CAREBOOK_SMTP_HOST=127.0.0.1 CAREBOOK_SMTP_PORT="$SANDBOX_SMTP_PORT"
 }
 
-# Stop everything sandbox_up started and delete its directory. Safe to call twice.
+# Stop everything sandbox_up started and delete its directory (kept, logs and
+# all, when SANDBOX_KEEP=1). Safe to call twice.
 sandbox_down() {
   [ -n "$SANDBOX_DIR" ] && [ -d "$SANDBOX_DIR" ] || return 0
   sandbox_stop_rabbitmq || true
@@ -196,6 +199,10 @@ sandbox_down() {
   if [ -s "$SANDBOX_DIR/pg/data/postmaster.pid" ]; then sandbox_stop_postgres || true; fi
   # Give the killed processes a moment to release their files, then remove them.
   sleep 0.5
-  rm -rf "$SANDBOX_DIR"
+  if [ "${SANDBOX_KEEP:-0}" = 1 ]; then
+    echo "kept $SANDBOX_DIR (SANDBOX_KEEP=1)" >&2
+  else
+    rm -rf "$SANDBOX_DIR"
+  fi
   SANDBOX_DIR=""
 }
