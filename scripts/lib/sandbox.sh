@@ -40,7 +40,7 @@ pid_alive() { [ -s "$1" ] && kill -0 "$(head -1 "$1")" 2>/dev/null; }
 
 # ---- PostgreSQL ------------------------------------------------------------
 
-pg_bin() { printf "%s\n" /usr/lib/postgresql/*/bin | sort -V | tail -1; }
+pg_bin() { find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin -type d 2>/dev/null | sort -V | tail -1; }
 
 # PostgreSQL refuses to run as root: run its tools as the postgres OS user then.
 as_pg_owner() {
@@ -163,6 +163,16 @@ sandbox_maildev_up() {
 }
 
 # ---- all of it -------------------------------------------------------------------
+
+# Install the servers when missing (their packages also start the machine's own
+# instances, which the sandbox leaves alone).
+sandbox_install() {
+  if [ ! -x "$(pg_bin)/initdb" ]; then log "installing PostgreSQL"; apt_install postgresql; fi
+  command -v redis-server >/dev/null || { log "installing Redis"; apt_install redis-server; }
+  [ -x "$(rabbit_tool rabbitmq-server)" ] || { log "installing RabbitMQ"; apt_install rabbitmq-server; }
+  command -v curl >/dev/null || apt_install curl
+  command -v psql >/dev/null || apt_install postgresql-client
+}
 
 sandbox_ports_free() {
   local port busy=0
