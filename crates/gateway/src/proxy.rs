@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc, time::Instant};
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request, State},
-    http::{header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri},
+    http::{header, request::Parts, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri},
     response::{IntoResponse, Response},
 };
 use http_body_util::Limited;
@@ -407,6 +407,8 @@ fn rate_limit_headers(headers: &mut HeaderMap, class: RouteClass, quota: Quota, 
 
 #[cfg(test)]
 mod tests {
+    use axum::http::Method;
+
     use super::*;
 
     #[test]
