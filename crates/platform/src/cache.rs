@@ -97,12 +97,18 @@ const LAZY_RECONNECT_EVERY: Duration = Duration::from_secs(5);
 impl LazyCache {
     /// Connect if Redis answers now; otherwise start without it (see [`Self::keep_connecting`]).
     pub async fn connect(common: &crate::config::CommonConfig) -> Self {
+        Self::connect_to(&common.redis_url, &common.redis_prefix, &common.service).await
+    }
+
+    /// [`Self::connect`] for a process without the shared settings (the portal
+    /// has no database or broker, only Redis).
+    pub async fn connect_to(url: &str, prefix: &str, service: &str) -> Self {
         let cache = Self {
             inner: std::sync::Arc::new(LazyInner {
                 redis: std::sync::RwLock::new(None),
-                url: common.redis_url.clone(),
-                prefix: common.redis_prefix.clone(),
-                service: common.service.clone(),
+                url: url.to_owned(),
+                prefix: prefix.to_owned(),
+                service: service.to_owned(),
                 distrust_until: std::sync::Mutex::new(None),
             }),
         };
@@ -130,11 +136,11 @@ impl LazyCache {
                 true
             }
             Ok(Err(e)) => {
-                tracing::warn!(service = %i.service, error = %e, "Redis unreachable; reading from the database");
+                tracing::warn!(service = %i.service, error = %e, "Redis unreachable; working without it until it answers");
                 false
             }
             Err(_) => {
-                tracing::warn!(service = %i.service, "Redis did not answer; reading from the database");
+                tracing::warn!(service = %i.service, "Redis did not answer; working without it until it answers");
                 false
             }
         }

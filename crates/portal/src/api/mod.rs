@@ -1,0 +1,265 @@
+//! The portal's only way to data: the public API behind the gateway, called
+//! with the signed-in user's bearer token. Requests are plain data
+//! ([`ApiRequest`]) so a call can be repeated after a token refresh.
+
+pub mod models;
+
+use std::time::Duration;
+
+use reqwest::{header, Method, StatusCode};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// One call to the API.
+#[derive(Clone, Debug)]
+pub struct ApiRequest {
+    pub method: Method,
+    /// Path and nothing else (`/api/v1/appointments`); ids are formatted in by callers.
+    pub path: String,
+    pub query: Vec<(&'static str, String)>,
+    pub body: Option<serde_json::Value>,
+    pub idempotency_key: Option<String>,
+}
+
+impl ApiRequest {
+    fn new(method: Method, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            query: Vec::new(),
+            body: None,
+            idempotency_key: None,
+        }
+    }
+
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new(Method::GET, path)
+    }
+
+    pub fn delete(path: impl Into<String>) -> Self {
+        Self::new(Method::DELETE, path)
+    }
+
+    pub fn post(path: impl Into<String>, body: &impl Serialize) -> Self {
+        Self::new(Method::POST, path).json(body)
+    }
+
+    pub fn put(path: impl Into<String>, body: &impl Serialize) -> Self {
+        Self::new(Method::PUT, path).json(body)
+    }
+
+    fn json(mut self, body: &impl Serialize) -> Self {
+        // Our own request types always serialize; `Null` would be a 422 we'd see in tests.
+        self.body = Some(serde_json::to_value(body).unwrap_or(serde_json::Value::Null));
+        self
+    }
+
+    /// Add a query parameter (skipped when `value` is empty).
+    pub fn query(mut self, name: &'static str, value: impl ToString) -> Self {
+        let value = value.to_string();
+        if !value.is_empty() {
+            self.query.push((name, value));
+        }
+        self
+    }
+
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+}
+
+/// Where the browser's request came from, passed on so the gateway limits and
+/// logs per person, not per portal replica.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    /// `X-Forwarded-For` as the portal passes it on: what it received plus its peer.
+    pub forwarded_for: Option<String>,
+    pub request_id: Option<String>,
+}
+
+/// The problem+json body of an API error (RFC 9457), as far as the portal reads it.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct ProblemBody {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub detail: Option<String>,
+    #[serde(default)]
+    pub errors: Vec<FieldProblem>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct FieldProblem {
+    pub field: String,
+    pub message: String,
+}
+
+impl ProblemBody {
+    /// The stable last segment of the `type` URI (`slot-taken`).
+    pub fn code(&self) -> &str {
+        self.kind.rsplit('/').next().unwrap_or_default()
+    }
+}
+
+/// Why an API call did not give what was asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// The API answered with an error status (and, usually, a problem body).
+    #[error("API answered {status}")]
+    Status {
+        status: StatusCode,
+        problem: Option<ProblemBody>,
+        retry_after: Option<u64>,
+    },
+    /// The API could not be reached or did not answer in time.
+    #[error("API unreachable: {0}")]
+    Unreachable(String),
+    /// The API answered 2xx with a body we could not read.
+    #[error("unexpected API response: {0}")]
+    Unexpected(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> Option<StatusCode> {
+        match self {
+            ApiError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    pub fn problem(&self) -> Option<&ProblemBody> {
+        match self {
+            ApiError::Status { problem, .. } => problem.as_ref(),
+            _ => None,
+        }
+    }
+
+    pub fn is_unauthorized(&self) -> bool {
+        self.status() == Some(StatusCode::UNAUTHORIZED)
+    }
+}
+
+/// The HTTP client for the gateway (pooled; cheap to clone).
+#[derive(Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl ApiClient {
+    pub fn new(base: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(2))
+            // Redirects from the API are never expected; following one could leak the token.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// Send `req`, with `token` as bearer when given; the body of a 2xx answer
+    /// is returned as is (empty for 204).
+    pub async fn send(
+        &self,
+        req: &ApiRequest,
+        token: Option<&str>,
+        origin: &Origin,
+    ) -> Result<Answer, ApiError> {
+        let url = format!("{}{}", self.base, req.path);
+        let mut builder = self
+            .http
+            .request(req.method.clone(), url)
+            .header(header::ACCEPT, "application/json");
+        if !req.query.is_empty() {
+            builder = builder.query(&req.query);
+        }
+        if let Some(body) = &req.body {
+            builder = builder.json(body);
+        }
+        if let Some(token) = token {
+            builder = builder.bearer_auth(token);
+        }
+        if let Some(key) = &req.idempotency_key {
+            builder = builder.header("idempotency-key", key);
+        }
+        if let Some(xff) = &origin.forwarded_for {
+            builder = builder.header("x-forwarded-for", xff);
+        }
+        if let Some(id) = &origin.request_id {
+            builder = builder.header("x-request-id", id);
+        }
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| ApiError::Unreachable(without_url(e)))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.parse().ok());
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ApiError::Unreachable(without_url(e)))?;
+        if status.is_success() {
+            return Ok(Answer(bytes.to_vec()));
+        }
+        Err(ApiError::Status {
+            status,
+            problem: serde_json::from_slice(&bytes).ok(),
+            retry_after,
+        })
+    }
+
+    /// [`Self::send`] and read the answer as JSON.
+    pub async fn json<T: DeserializeOwned>(
+        &self,
+        req: &ApiRequest,
+        token: Option<&str>,
+        origin: &Origin,
+    ) -> Result<T, ApiError> {
+        self.send(req, token, origin).await?.json()
+    }
+}
+
+/// reqwest's errors name the URL, which may carry search terms: keep only the kind.
+fn without_url(e: reqwest::Error) -> String {
+    e.without_url().to_string()
+}
+
+/// A successful answer's raw body (empty for 204).
+#[derive(Debug)]
+pub struct Answer(Vec<u8>);
+
+impl Answer {
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        serde_json::from_slice(&self.0).map_err(|e| ApiError::Unexpected(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_query_values_are_left_out() {
+        let req = ApiRequest::get("/api/v1/providers")
+            .query("q", "")
+            .query("specialty", "cardiology");
+        assert_eq!(req.query, vec![("specialty", "cardiology".to_owned())]);
+    }
+
+    #[test]
+    fn problem_code_is_the_last_segment_of_its_type() {
+        let p: ProblemBody = serde_json::from_str(
+            r#"{"type":"https://carebook.dev/problems/slot-taken","title":"Slot taken","status":409}"#,
+        )
+        .unwrap();
+        assert_eq!(p.code(), "slot-taken");
+    }
+}

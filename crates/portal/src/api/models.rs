@@ -1,0 +1,323 @@
+//! The API's request and response bodies, as far as the portal uses them
+//! (field names from ARCHITECTURE.md and each service's `routes/`). Unknown
+//! fields are ignored so the API can grow without breaking the portal.
+
+use chrono::{DateTime, Utc};
+use platform::auth::Role;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// `{items, next_cursor}`, the shape of every list.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    #[serde(default)]
+    pub next_cursor: Option<String>,
+}
+
+// identity
+
+#[derive(Serialize)]
+pub struct Credentials<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct Registration<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub name: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct NewAccount<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub name: &'a str,
+    pub role: Role,
+}
+
+#[derive(Serialize)]
+pub struct RefreshToken<'a> {
+    pub refresh_token: &'a str,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Account {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    #[serde(default)]
+    pub patient_id: Option<Uuid>,
+    #[serde(default)]
+    pub provider_id: Option<Uuid>,
+}
+
+// directory
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct Provider {
+    pub id: Uuid,
+    pub name: String,
+    pub specialty: String,
+    #[serde(default)]
+    pub bio: String,
+    #[serde(default)]
+    pub languages: Vec<String>,
+    #[serde(default)]
+    pub location: String,
+    pub time_zone: String,
+    #[serde(default)]
+    pub accepting_new_patients: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct PatientProfile {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(default)]
+    pub preferred_provider_id: Option<Uuid>,
+}
+
+#[derive(Serialize)]
+pub struct PreferredProvider {
+    pub provider_id: Uuid,
+}
+
+// scheduling
+
+/// Money as scheduling and billing send it.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+pub struct Money {
+    pub amount_minor: i64,
+    pub currency: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct AppointmentType {
+    pub id: Uuid,
+    pub provider_id: Uuid,
+    pub name: String,
+    pub duration_minutes: i32,
+    pub price: Money,
+    /// `in_person` or `telehealth`.
+    pub mode: String,
+    #[serde(default)]
+    pub min_notice_minutes: i32,
+    #[serde(default)]
+    pub horizon_days: i32,
+    #[serde(default)]
+    pub cancellation_window_minutes: i32,
+    pub late_cancel_fee: Option<Money>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+pub struct Slot {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentStatus {
+    Booked,
+    CheckedIn,
+    Completed,
+    Cancelled,
+    NoShow,
+}
+
+impl AppointmentStatus {
+    pub fn label(self) -> &'static str {
+        match self {
+            AppointmentStatus::Booked => "Booked",
+            AppointmentStatus::CheckedIn => "Checked in",
+            AppointmentStatus::Completed => "Completed",
+            AppointmentStatus::Cancelled => "Cancelled",
+            AppointmentStatus::NoShow => "No-show",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Appointment {
+    pub id: Uuid,
+    pub patient_id: Uuid,
+    pub provider_id: Uuid,
+    pub appointment_type_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub status: AppointmentStatus,
+    #[serde(default)]
+    pub cancel_reason: Option<String>,
+    #[serde(default)]
+    pub late_cancellation: bool,
+}
+
+#[derive(Serialize)]
+pub struct Booking {
+    pub provider_id: Uuid,
+    pub appointment_type_id: Uuid,
+    pub start: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+pub struct Cancellation<'a> {
+    pub reason: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct Reschedule {
+    pub start: DateTime<Utc>,
+}
+
+// billing
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Totals {
+    pub net: Money,
+    pub tax: Money,
+    pub gross: Money,
+    pub paid: Money,
+    pub due: Money,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct InvoiceSummary {
+    pub id: Uuid,
+    pub number: i64,
+    pub patient_id: Uuid,
+    pub provider_id: Uuid,
+    pub appointment_id: Uuid,
+    /// `completed`, `late_cancellation`, `no_show`.
+    pub reason: String,
+    /// `draft`, `issued`, `paid`, `void`.
+    pub status: String,
+    pub totals: Totals,
+    #[serde(default)]
+    pub issued_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct InvoiceLine {
+    /// `charge` or `credit`.
+    pub kind: String,
+    pub description: String,
+    pub amount: Money,
+    pub tax_rate_bp: u32,
+    pub tax: Money,
+    pub gross: Money,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct InvoicePayment {
+    /// `payment` or `refund`.
+    pub kind: String,
+    pub amount: Money,
+    pub method: String,
+    #[serde(default)]
+    pub reference: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct BilledAppointment {
+    pub appointment_type_name: String,
+    pub start: DateTime<Utc>,
+    pub time_zone: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct InvoiceDetail {
+    #[serde(flatten)]
+    pub summary: InvoiceSummary,
+    pub lines: Vec<InvoiceLine>,
+    pub payments: Vec<InvoicePayment>,
+    #[serde(default)]
+    pub void_reason: Option<String>,
+    #[serde(default)]
+    pub appointment: Option<BilledAppointment>,
+}
+
+// records
+
+/// The record kinds a patient reads, in the order the page shows them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    Notes,
+    Diagnoses,
+    Allergies,
+    Medications,
+    Vitals,
+}
+
+impl RecordKind {
+    pub const SHOWN: [RecordKind; 5] = [
+        RecordKind::Notes,
+        RecordKind::Diagnoses,
+        RecordKind::Allergies,
+        RecordKind::Medications,
+        RecordKind::Vitals,
+    ];
+
+    /// The path segment of `/api/v1/patients/{id}/records/{kind}`.
+    pub fn segment(self) -> &'static str {
+        match self {
+            RecordKind::Notes => "notes",
+            RecordKind::Diagnoses => "diagnoses",
+            RecordKind::Allergies => "allergies",
+            RecordKind::Medications => "medications",
+            RecordKind::Vitals => "vitals",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            RecordKind::Notes => "Clinical notes",
+            RecordKind::Diagnoses => "Diagnoses",
+            RecordKind::Allergies => "Allergies",
+            RecordKind::Medications => "Medications",
+            RecordKind::Vitals => "Vital signs",
+        }
+    }
+}
+
+/// One version of a record entry: the common fields plus the kind's own, kept
+/// as JSON and turned into display rows by [`crate::domain::record`].
+#[derive(Clone, Debug, Deserialize)]
+pub struct RecordEntry {
+    pub id: Uuid,
+    pub version: i32,
+    /// `active` or `entered_in_error`.
+    pub status: String,
+    pub author_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub status_reason: Option<String>,
+    #[serde(flatten)]
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct AccessLogEntry {
+    pub at: DateTime<Utc>,
+    pub actor_id: Uuid,
+    pub role: String,
+    pub action: String,
+    #[serde(default)]
+    pub kind: Option<String>,
+    pub outcome: String,
+    #[serde(default)]
+    pub break_glass: bool,
+}

@@ -1,0 +1,193 @@
+//! Pages: minijinja templates compiled into the binary (deployment needs no
+//! template directory), every value HTML-escaped (`.html` templates
+//! auto-escape), one base layout every page extends.
+
+use axum::{
+    http::{header, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde::Serialize;
+
+/// A page's values for [`Pages::render`]: like minijinja's `context!`, with
+/// every value serialized (our view structs derive `Serialize`).
+#[macro_export]
+macro_rules! page {
+    ($($key:ident $(=> $value:expr)?),* $(,)?) => {
+        ::minijinja::context! {
+            $($key => ::minijinja::value::Serde($crate::page!(@value $key $(=> $value)?))),*
+        }
+    };
+    (@value $key:ident => $value:expr) => { $value };
+    (@value $key:ident) => { $key };
+}
+
+/// Every template, by name. A syntax error fails the start (and the tests).
+const TEMPLATES: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("macros.html", include_str!("../templates/macros.html")),
+    ("error.html", include_str!("../templates/error.html")),
+    ("home.html", include_str!("../templates/home.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("register.html", include_str!("../templates/register.html")),
+    ("week.html", include_str!("../templates/week.html")),
+    (
+        "patient/providers.html",
+        include_str!("../templates/patient/providers.html"),
+    ),
+    (
+        "patient/provider.html",
+        include_str!("../templates/patient/provider.html"),
+    ),
+    (
+        "patient/book.html",
+        include_str!("../templates/patient/book.html"),
+    ),
+    (
+        "patient/appointments.html",
+        include_str!("../templates/patient/appointments.html"),
+    ),
+    (
+        "patient/appointment.html",
+        include_str!("../templates/patient/appointment.html"),
+    ),
+    (
+        "patient/reschedule.html",
+        include_str!("../templates/patient/reschedule.html"),
+    ),
+    (
+        "patient/invoices.html",
+        include_str!("../templates/patient/invoices.html"),
+    ),
+    (
+        "patient/invoice.html",
+        include_str!("../templates/patient/invoice.html"),
+    ),
+    (
+        "patient/record.html",
+        include_str!("../templates/patient/record.html"),
+    ),
+    (
+        "patient/access_log.html",
+        include_str!("../templates/patient/access_log.html"),
+    ),
+    (
+        "admin/users.html",
+        include_str!("../templates/admin/users.html"),
+    ),
+];
+
+/// The compiled templates.
+pub struct Pages {
+    env: Environment<'static>,
+}
+
+impl Pages {
+    /// Compile every template; `asset_version` busts browser caches of our static files.
+    pub fn new(asset_version: &str) -> Result<Self, minijinja::Error> {
+        let mut env = Environment::new();
+        // A misspelt variable is an error in tests, not a silently empty page.
+        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+        env.add_global("asset_version", asset_version.to_owned());
+        for (name, source) in TEMPLATES {
+            env.add_template(name, source)?;
+        }
+        Ok(Self { env })
+    }
+
+    /// Render template `name` with the layout's values and the page's own.
+    pub fn render(
+        &self,
+        name: &str,
+        layout: &Layout,
+        page: Value,
+    ) -> Result<String, minijinja::Error> {
+        let ctx = minijinja::context! { layout => minijinja::value::Serde(layout), ..page };
+        self.env.get_template(name)?.render(ctx)
+    }
+
+    /// [`Self::render`] as an HTML response; a template failure is a plain 500
+    /// (logged without the page's data).
+    pub fn respond(
+        &self,
+        status: StatusCode,
+        name: &str,
+        layout: &Layout,
+        page: Value,
+    ) -> Response {
+        match self.render(name, layout, page) {
+            Ok(html) => html_response(status, html),
+            Err(e) => {
+                tracing::error!(template = name, error = %e.kind(), "template failed");
+                html_response(StatusCode::INTERNAL_SERVER_ERROR, FALLBACK_ERROR.to_owned())
+            }
+        }
+    }
+}
+
+/// Shown if even the error page cannot be rendered.
+const FALLBACK_ERROR: &str = "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Error – Carebook</title></head><body><h1>Something went wrong</h1><p>Please try again in a moment.</p><p><a href=\"/\">Home</a></p></body></html>";
+
+pub fn html_response(status: StatusCode, html: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
+        html,
+    )
+        .into_response()
+}
+
+/// What the base layout shows around every page.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Layout {
+    /// The session's CSRF token, for every form and for htmx (`hx-headers`).
+    pub csrf: String,
+    pub user: Option<UserView>,
+    pub flash: Option<crate::session::Flash>,
+    pub nav: Vec<NavItem>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct UserView {
+    pub name: String,
+    /// `patient`, `provider`, `staff`, `admin`.
+    pub role: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NavItem {
+    pub href: &'static str,
+    pub label: &'static str,
+    /// This page is under the item (`aria-current="page"`).
+    pub current: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles() {
+        Pages::new("test").unwrap();
+    }
+
+    #[test]
+    fn values_are_escaped() {
+        let pages = Pages::new("test").unwrap();
+        let html = pages
+            .render(
+                "error.html",
+                &Layout::default(),
+                crate::page! { title => "<b>x</b>", message => "<script>alert(1)</script>" },
+            )
+            .unwrap();
+        assert!(
+            html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<script>alert"), "{html}");
+    }
+}

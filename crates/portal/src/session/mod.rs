@@ -1,0 +1,232 @@
+//! Browser sessions: an opaque random id in an HttpOnly cookie, the state in
+//! Redis under a hash of that id. The state holds the user's API tokens (never
+//! sent to the browser), their role and ids, the CSRF token of their forms and
+//! a one-time message for the next page.
+
+pub mod cookie;
+pub mod csrf;
+pub mod store;
+
+use std::fmt;
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{DateTime, Utc};
+use platform::auth::Role;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+pub use store::{SessionStore, StoreError};
+
+/// A session id: 256 random bits, base64url. Only the browser has it; Redis
+/// keys hold its SHA-256, so a Redis dump gives no usable cookie.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SessionId(String);
+
+impl SessionId {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        Self(URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// An id from a cookie; `None` unless it has the shape we issue.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = raw.len() == 43
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// What the Redis key carries instead of the id.
+    pub fn digest(&self) -> String {
+        Sha256::digest(self.0.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionId(..)")
+    }
+}
+
+/// What a session remembers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SessionData {
+    /// The synchronizer token every form and htmx request must echo.
+    pub csrf: String,
+    pub created_at: DateTime<Utc>,
+    /// Set once the visitor logged in.
+    pub user: Option<SignedIn>,
+    /// Shown once, on the next page.
+    pub flash: Option<Flash>,
+}
+
+impl SessionData {
+    /// A visitor's session before login: just a CSRF token for the login form.
+    pub fn anonymous(now: DateTime<Utc>) -> Self {
+        Self {
+            csrf: csrf::new_token(),
+            created_at: now,
+            user: None,
+            flash: None,
+        }
+    }
+
+    /// A fresh session for a user who just logged in (new id, new CSRF token:
+    /// nothing from before the login carries over).
+    pub fn signed_in(user: SignedIn, now: DateTime<Utc>) -> Self {
+        Self {
+            user: Some(user),
+            ..Self::anonymous(now)
+        }
+    }
+}
+
+/// The logged-in user.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SignedIn {
+    pub user_id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub role: Role,
+    pub patient_id: Option<Uuid>,
+    pub provider_id: Option<Uuid>,
+    pub tokens: Tokens,
+}
+
+/// The user's API tokens; never logged, never sent to the browser.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Tokens {
+    pub access: String,
+    pub refresh: String,
+    pub access_expires_at: DateTime<Utc>,
+}
+
+impl Tokens {
+    pub fn from_pair(pair: &crate::api::models::TokenPair, now: DateTime<Utc>) -> Self {
+        let lifetime = i64::try_from(pair.expires_in).unwrap_or(0);
+        Self {
+            access: pair.access_token.clone(),
+            refresh: pair.refresh_token.clone(),
+            access_expires_at: now + chrono::Duration::seconds(lifetime),
+        }
+    }
+
+    /// Refresh a little before expiry, so a token never lapses mid-request.
+    pub fn needs_refresh(&self, now: DateTime<Utc>) -> bool {
+        now + chrono::Duration::seconds(30) >= self.access_expires_at
+    }
+}
+
+impl fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tokens")
+            .field("access_expires_at", &self.access_expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlashKind {
+    Success,
+    Info,
+}
+
+/// A one-time message for the next page ("Appointment cancelled").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Flash {
+    pub kind: FlashKind,
+    pub text: String,
+}
+
+impl Flash {
+    pub fn success(text: impl Into<String>) -> Self {
+        Self {
+            kind: FlashKind::Success,
+            text: text.into(),
+        }
+    }
+
+    pub fn info(text: impl Into<String>) -> Self {
+        Self {
+            kind: FlashKind::Info,
+            text: text.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_random_well_formed_and_stored_only_as_a_digest() {
+        let a = SessionId::generate();
+        let b = SessionId::generate();
+        assert_ne!(a, b);
+        assert_eq!(SessionId::parse(a.as_str()), Some(a.clone()));
+        assert_eq!(a.digest().len(), 64);
+        assert!(!a.digest().contains(a.as_str()));
+        assert_eq!(format!("{a:?}"), "SessionId(..)");
+    }
+
+    #[test]
+    fn ids_of_another_shape_are_refused() {
+        for bad in [
+            "",
+            "short",
+            &"a".repeat(44),
+            &format!("{}=", "a".repeat(42)),
+            &"é".repeat(43),
+        ] {
+            assert!(SessionId::parse(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tokens_refresh_shortly_before_they_expire_and_never_print() {
+        let now: DateTime<Utc> = "2026-05-04T09:00:00Z".parse().unwrap();
+        let tokens = Tokens {
+            access: "secret-access".into(),
+            refresh: "secret-refresh".into(),
+            access_expires_at: now + chrono::Duration::minutes(10),
+        };
+        assert!(!tokens.needs_refresh(now));
+        assert!(tokens.needs_refresh(now + chrono::Duration::seconds(571)));
+        let printed = format!("{tokens:?}");
+        assert!(!printed.contains("secret"), "{printed}");
+    }
+
+    #[test]
+    fn logging_in_starts_over_with_a_new_csrf_token() {
+        let now = Utc::now();
+        let before = SessionData::anonymous(now);
+        let user = SignedIn {
+            user_id: Uuid::nil(),
+            name: "P".into(),
+            email: "p@example.test".into(),
+            role: Role::Patient,
+            patient_id: Some(Uuid::nil()),
+            provider_id: None,
+            tokens: Tokens {
+                access: "a".into(),
+                refresh: "r".into(),
+                access_expires_at: now,
+            },
+        };
+        let after = SessionData::signed_in(user, now);
+        assert_ne!(before.csrf, after.csrf);
+        assert!(after.user.is_some());
+    }
+}
