@@ -111,13 +111,15 @@ dead_letter_counts() {
 }
 
 # Every replica (and the gateway) answers /readyz with its database, Redis and
-# broker up; the gateway sees every replica of every pool healthy.
+# broker up; the gateway sees every replica of the stack's services healthy.
 all_ready() {
   local svc replica _pid body
   while read -r svc replica _pid; do
     body=$(curl -sf --max-time 2 "$(stack_url "$svc" "$replica")/readyz") || return 1
     if [ "$svc" = gateway ]; then
-      jq -e '.redis == true and ([.upstreams[] | .healthy == .replicas] | all)' <<<"$body" >/dev/null || return 1
+      jq -e --arg services "${STACK_SERVICES[*]}" '.redis == true and ([.upstreams | to_entries[]
+        | select(.key as $k | $services | split(" ") | index($k)) | .value.healthy == .value.replicas] | all)' \
+        <<<"$body" >/dev/null || return 1
     else
       jq -e '.status == "ready" and ([.database, .redis, .broker] | map(. == "up" or . == "unused") | all)' \
         <<<"$body" >/dev/null || return 1

@@ -430,11 +430,26 @@ mod tests {
             b.body(()).unwrap().into_parts().0
         };
         assert_eq!(held_body_length(&parts(&[])), Some(0));
-        assert_eq!(held_body_length(&parts(&[("content-length", "120")])), Some(120));
-        assert_eq!(held_body_length(&parts(&[("content-length", "65536")])), Some(65536));
-        assert_eq!(held_body_length(&parts(&[("content-length", "65537")])), None);
-        assert_eq!(held_body_length(&parts(&[("content-length", "many")])), None);
-        assert_eq!(held_body_length(&parts(&[("transfer-encoding", "chunked")])), None);
+        assert_eq!(
+            held_body_length(&parts(&[("content-length", "120")])),
+            Some(120)
+        );
+        assert_eq!(
+            held_body_length(&parts(&[("content-length", "65536")])),
+            Some(65536)
+        );
+        assert_eq!(
+            held_body_length(&parts(&[("content-length", "65537")])),
+            None
+        );
+        assert_eq!(
+            held_body_length(&parts(&[("content-length", "many")])),
+            None
+        );
+        assert_eq!(
+            held_body_length(&parts(&[("transfer-encoding", "chunked")])),
+            None
+        );
     }
 
     #[test]

@@ -260,7 +260,10 @@ async fn a_post_a_stopped_replica_refused_goes_to_another_replica_once() {
 
     b.cancel.cancel();
     eventually(Duration::from_secs(5), "b to stop listening", || async {
-        tokio::net::TcpStream::connect(b.addr).await.err().map(|_| ())
+        tokio::net::TcpStream::connect(b.addr)
+            .await
+            .err()
+            .map(|_| ())
     })
     .await;
     // Round robin sends one of the first two to b, whose connection is refused.
@@ -276,7 +279,11 @@ async fn a_post_a_stopped_replica_refused_goes_to_another_replica_once() {
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["replica"], "a");
     }
-    assert_eq!(a.hits.load(Ordering::SeqCst), 4, "each POST reached a exactly once");
+    assert_eq!(
+        a.hits.load(Ordering::SeqCst),
+        4,
+        "each POST reached a exactly once"
+    );
     let ready: Value = http
         .get(format!("{gw}/readyz"))
         .send()
