@@ -58,6 +58,34 @@ pub fn noun(kind: RecordKind) -> &'static str {
     }
 }
 
+/// The fields of each kind's form, as the API names them in its errors.
+pub fn field_names(kind: RecordKind) -> &'static [&'static str] {
+    match kind {
+        RecordKind::Notes => &["text"],
+        RecordKind::Diagnoses => &["code", "description", "onset", "clinical_status"],
+        RecordKind::Allergies => &["substance", "reaction", "severity", "onset"],
+        RecordKind::Medications => &[
+            "name",
+            "dose",
+            "frequency",
+            "start_date",
+            "end_date",
+            "instructions",
+        ],
+        RecordKind::Vitals => &[
+            "measured_at",
+            "heart_rate",
+            "systolic",
+            "diastolic",
+            "temperature",
+            "respiratory_rate",
+            "spo2",
+            "weight",
+            "height",
+        ],
+    }
+}
+
 /// A new form's starting values: vitals measured now, a medication started today.
 pub fn defaults(kind: RecordKind, now: DateTime<Utc>, tz: Tz) -> FormValues {
     let mut v = FormValues::new();
@@ -272,16 +300,9 @@ pub fn values(kind: RecordKind, data: &Map<String, Value>, tz: Tz) -> FormValues
     };
     match kind {
         RecordKind::Notes => copy(&["text", "encounter_id"]),
-        RecordKind::Diagnoses => copy(&["code", "description", "onset", "clinical_status"]),
-        RecordKind::Allergies => copy(&["substance", "reaction", "severity", "onset"]),
-        RecordKind::Medications => copy(&[
-            "name",
-            "dose",
-            "frequency",
-            "start_date",
-            "end_date",
-            "instructions",
-        ]),
+        RecordKind::Diagnoses | RecordKind::Allergies | RecordKind::Medications => {
+            copy(field_names(kind))
+        }
         RecordKind::Vitals => {
             if let Some(at) = data
                 .get("measured_at")
@@ -498,5 +519,9 @@ mod tests {
         assert_eq!(v["start_date"], "2026-05-04");
         assert_eq!(kind_from_segment("allergies"), Some(RecordKind::Allergies));
         assert_eq!(kind_from_segment("encounters"), None);
+        // Every vital sign the form asks for is one of the form's fields.
+        for (k, _, _) in VITALS {
+            assert!(field_names(RecordKind::Vitals).contains(&k), "{k}");
+        }
     }
 }
