@@ -47,14 +47,25 @@ pub fn kind_from_segment(segment: &str) -> Option<RecordKind> {
         .find(|k| k.segment() == segment)
 }
 
-/// "note", "diagnosis", …: for "Add a note".
+/// "note", "diagnosis", …: for "Note added".
 pub fn noun(kind: RecordKind) -> &'static str {
     match kind {
         RecordKind::Notes => "note",
         RecordKind::Diagnoses => "diagnosis",
         RecordKind::Allergies => "allergy",
         RecordKind::Medications => "medication",
-        RecordKind::Vitals => "set of vital signs",
+        RecordKind::Vitals => "vital signs",
+    }
+}
+
+/// "a note", "an allergy", "vital signs": for "Add a note".
+pub fn a_noun(kind: RecordKind) -> &'static str {
+    match kind {
+        RecordKind::Notes => "a note",
+        RecordKind::Diagnoses => "a diagnosis",
+        RecordKind::Allergies => "an allergy",
+        RecordKind::Medications => "a medication",
+        RecordKind::Vitals => "vital signs",
     }
 }
 
@@ -280,10 +291,7 @@ pub fn form_field(kind: RecordKind, path: &str, form: &FormValues) -> Option<Str
 fn shown(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
-            _ => n.to_string(),
-        }),
+        Value::Number(n) => Some(super::record::number(n)),
         _ => None,
     }
 }

@@ -124,7 +124,6 @@ pub(crate) struct VisitRow {
     patient: String,
     /// The provider's way to the chart; staff's to the appointment page.
     patient_href: String,
-    provider: String,
     kind: String,
     status: AppointmentStatus,
     status_label: &'static str,
@@ -177,9 +176,6 @@ impl Rows {
             } else {
                 format!("/patients/{}/chart", a.patient_id)
             },
-            provider: provider
-                .map(|p| p.name)
-                .unwrap_or_else(|| "Unknown provider".to_owned()),
             kind: kind
                 .map(|t| t.name)
                 .unwrap_or_else(|| "Appointment".to_owned()),

@@ -141,7 +141,7 @@ pub async fn show(mut ctx: Ctx, Path(patient_id): Path<Uuid>) -> Result<Response
         sections.push(Section {
             kind: kind.segment(),
             title: kind.title(),
-            noun: chart::noun(kind),
+            noun: chart::a_noun(kind),
             entries,
         });
     }
@@ -255,7 +255,7 @@ fn new_entry_page(
             choices => CHOICES,
             patient => patient_reference(patient_id),
             kind => kind.segment(),
-            noun => chart::noun(kind),
+            noun => chart::a_noun(kind),
             title => kind.title(),
             zone => zone.name(),
         },
@@ -397,7 +397,6 @@ async fn entry_page(
             entered_in_error => latest.status == "entered_in_error",
             patient => patient_reference(patient_id),
             kind => kind.segment(),
-            noun => chart::noun(kind),
             title => kind.title(),
             zone => zone.name(),
         },

@@ -219,7 +219,11 @@ pub async fn pay(
                 .is_some_and(|s| s.is_client_error() && !matches!(s.as_u16(), 401 | 404)) =>
         {
             let status = e.status().unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            let fb = feedback::from_api(&e).for_form(&["amount", "method", "reference"]);
+            let mut fb = feedback::from_api(&e).for_form(&["amount", "method", "reference"]);
+            if e.problem().map(|p| p.code()) == Some("payment-exceeds-balance") {
+                let due = money::format(&invoice.summary.totals.due);
+                fb = fb.field("amount", format!("At most {due}."));
+            }
             invoice_page(&mut ctx, id, Some(form), fb, status).await
         }
         Err(e) => Err(e.into()),
