@@ -13,7 +13,7 @@
 #
 # Stages: chef (toolchain + cargo-chef) → planner (dependency recipe) → cacher
 # (builds only the dependencies; cached until Cargo.toml/Cargo.lock change) →
-# builder (builds the workspace on top) ; docs (Swagger UI assets from npm) ;
+# builder (builds the workspace on top) ; docs (Swagger UI and htmx from npm) ;
 # runtime (Debian slim, non-root, the binary and the assets).
 
 FROM rust:1.95.0-slim-bookworm AS chef
@@ -34,8 +34,9 @@ COPY . .
 RUN cargo build --release --locked --bin carebook \
     && install -m 0755 target/release/carebook /usr/local/bin/carebook
 
-# The gateway serves Swagger UI at /docs from the swagger-ui-dist npm package,
-# pinned by tools/package-lock.json. No install scripts run: only files are needed.
+# The gateway serves Swagger UI at /docs from the swagger-ui-dist npm package and
+# the portal serves htmx from htmx.org, both pinned by tools/package-lock.json.
+# No install scripts run: only files are needed.
 FROM node:22-bookworm-slim AS docs
 WORKDIR /tools
 COPY tools/package.json tools/package-lock.json ./
@@ -76,13 +77,15 @@ RUN printf '#!/bin/sh\nexec /usr/local/bin/carebook serve %s "$@"\n' "${SERVICE}
         > /usr/local/bin/carebook-healthcheck \
     && chmod 0755 /usr/local/bin/carebook-serve /usr/local/bin/carebook-healthcheck
 COPY --from=docs /tools/node_modules/swagger-ui-dist /usr/share/carebook/swagger-ui-dist
+COPY --from=docs /tools/node_modules/htmx.org/dist/htmx.min.js /usr/share/carebook/htmx/htmx.min.js
 
 # CAREBOOK_BIND is the fallback of <SERVICE>_BIND: the one service this image
 # runs listens on all interfaces; carebook-healthcheck follows its port.
 ENV CAREBOOK_BIND=0.0.0.0:${PORT} \
     CAREBOOK_LOG_FORMAT=json \
     IDENTITY_SIGNING_KEYS_DIR=/var/lib/carebook/keys \
-    GATEWAY_DOCS_DIR=/usr/share/carebook/swagger-ui-dist
+    GATEWAY_DOCS_DIR=/usr/share/carebook/swagger-ui-dist \
+    PORTAL_HTMX_DIR=/usr/share/carebook/htmx
 
 LABEL org.opencontainers.image.title="carebook-${SERVICE}" \
       org.opencontainers.image.description="Carebook ${SERVICE} service" \

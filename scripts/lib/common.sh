@@ -66,12 +66,21 @@ ensure_backing_services() {
   ensure_rabbitmq
 }
 
+# tools/: MailDev, the Swagger UI and htmx assets, playwright-core. Reinstalled
+# whenever the lockfile is newer than what npm last installed.
 ensure_node_tools() {
   if ! command -v npm >/dev/null; then log "installing Node.js"; apt_install nodejs npm; fi
-  if [ ! -x "$ROOT/tools/node_modules/.bin/maildev" ]; then
-    log "installing MailDev (npm)"
+  local installed="$ROOT/tools/node_modules/.package-lock.json"
+  if [ ! -f "$installed" ] || [ "$ROOT/tools/package-lock.json" -nt "$installed" ]; then
+    log "installing tools/ (npm ci)"
     (cd "$ROOT/tools" && npm ci --no-audit --no-fund --loglevel=error)
   fi
+}
+
+# Debian's Chromium for the browser tests (playwright-core drives it; no browser
+# is ever downloaded).
+ensure_browser() {
+  if [ ! -x /usr/bin/chromium ]; then log "installing Chromium (Debian)"; apt_install chromium; fi
 }
 
 # MailDev: SMTP on 1025, web UI and REST API on 1080.

@@ -35,6 +35,9 @@ pub enum Error {
     /// The payment provider could not be reached; nothing was recorded.
     #[error("payment provider unavailable: {0}")]
     ProviderUnavailable(String),
+    /// The `Idempotency-Key` was used before for a different request.
+    #[error("idempotency key reused")]
+    IdempotencyKeyReused,
     /// One or more fields failed validation.
     #[error("invalid request")]
     Invalid(Vec<Invalid>),
@@ -170,6 +173,11 @@ impl From<Error> for Problem {
                 tracing::warn!(error = %cause, "payment provider unavailable");
                 Problem::unavailable("Payments cannot be taken right now; nothing was recorded.")
             }
+            Error::IdempotencyKeyReused => unprocessable(
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                "This Idempotency-Key was already used for a different request.",
+            ),
             Error::Invalid(fields) => fields.into_iter().fold(
                 Problem::validation("One or more fields are not valid; see `errors`."),
                 |p, f| p.with_field(f.field, f.message),

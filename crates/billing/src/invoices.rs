@@ -6,7 +6,10 @@
 //! The patient's cached balance is deleted after commit.
 
 use chrono::{DateTime, Utc};
-use platform::events::{outbox, Envelope, HandleError};
+use platform::{
+    events::{outbox, Envelope, HandleError},
+    idempotency::{self, IdempotencyKey},
+};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -524,9 +527,14 @@ pub async fn pay(
     actor: Actor,
     id: Uuid,
     m: MoneyMovement,
+    key: Option<&IdempotencyKey>,
 ) -> Result<InvoiceDetail, Error> {
     let mut tx = state.db.begin().await?;
     let row = lock_managed(&mut tx, &actor, id).await?;
+    if already_done(&mut tx, &actor, key).await? {
+        drop(tx);
+        return detail(&state.db, &actor, &row).await;
+    }
     let b = books(&mut tx, id).await?;
     check_payment(row.status, row.currency, &b.totals, &m.amount)?;
     let after = b.totals_with(
@@ -571,11 +579,44 @@ pub async fn pay(
     )
     .await?;
     let row = save(&mut tx, &actor, &row, &after).await?;
+    remember(&mut tx, &actor, key, id).await?;
     tx.commit().await?;
     committed(state, &row).await;
     metrics::counter!("payments_recorded_total", "kind" => "payment").increment(1);
     tracing::info!(invoice_id = %id, payment_id = %transfer.payment_id, status = row.status.as_str(), "payment recorded");
     detail(&state.db, &actor, &row).await
+}
+
+/// Whether a request with this `Idempotency-Key` was already carried out (a
+/// retry records nothing and answers with the invoice as it is now). Runs under
+/// the invoice's lock, so a concurrent retry waits for the first to commit.
+async fn already_done(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    key: Option<&IdempotencyKey>,
+) -> Result<bool, Error> {
+    let Some(k) = key else {
+        return Ok(false);
+    };
+    match idempotency::claim(tx, actor.user_id, &k.key, &k.request_hash).await? {
+        idempotency::Claim::Fresh => Ok(false),
+        idempotency::Claim::Replay { .. } => Ok(true),
+        idempotency::Claim::Mismatch => Err(Error::IdempotencyKeyReused),
+    }
+}
+
+/// Mark the key's request done, in the transaction of its effect.
+async fn remember(
+    tx: &mut PgConnection,
+    actor: &Actor,
+    key: Option<&IdempotencyKey>,
+    invoice: Uuid,
+) -> Result<(), Error> {
+    if let Some(k) = key {
+        let body = serde_json::json!({ "invoice_id": invoice });
+        idempotency::save(tx, actor.user_id, &k.key, 201, &body).await?;
+    }
+    Ok(())
 }
 
 /// Return money the patient paid beyond what the invoice asks for (staff).
@@ -584,9 +625,14 @@ pub async fn refund(
     actor: Actor,
     id: Uuid,
     m: MoneyMovement,
+    key: Option<&IdempotencyKey>,
 ) -> Result<InvoiceDetail, Error> {
     let mut tx = state.db.begin().await?;
     let row = lock_managed(&mut tx, &actor, id).await?;
+    if already_done(&mut tx, &actor, key).await? {
+        drop(tx);
+        return detail(&state.db, &actor, &row).await;
+    }
     let b = books(&mut tx, id).await?;
     check_refund(row.status, row.currency, &b.totals, &m.amount)?;
     let after = b.totals_with(
@@ -630,6 +676,7 @@ pub async fn refund(
     )
     .await?;
     let row = save(&mut tx, &actor, &row, &after).await?;
+    remember(&mut tx, &actor, key, id).await?;
     tx.commit().await?;
     committed(state, &row).await;
     metrics::counter!("payments_recorded_total", "kind" => "refund").increment(1);

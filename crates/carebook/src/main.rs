@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use carebook::{SERVED_IN_PROCESS, WITH_DATABASE};
 use clap::{Parser, Subcommand, ValueEnum};
 use platform::shutdown::{cancel_on_signal, CancellationToken};
 
@@ -91,17 +92,8 @@ enum Target {
     Notifications,
     Billing,
     Records,
+    Portal,
 }
-
-/// The services `serve all` runs (the gateway routes to them).
-const SERVED_IN_PROCESS: &[&str] = &[
-    "identity",
-    "directory",
-    "scheduling",
-    "notifications",
-    "billing",
-    "records",
-];
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -197,6 +189,14 @@ async fn serve(target: Target) -> anyhow::Result<()> {
         let token = cancel.clone();
         running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
     }
+    if matches!(target, Target::All | Target::Portal) {
+        let config = portal::Config::from_env()?;
+        let service = portal::build(&config)
+            .await
+            .context("starting the portal")?;
+        let token = cancel.clone();
+        running.spawn(async move { service.bind_and_run(config.bind, token).await });
+    }
     if matches!(target, Target::All | Target::Gateway) {
         let mut config = gateway::Config::from_env()?;
         if target == Target::All {
@@ -225,41 +225,24 @@ async fn serve(target: Target) -> anyhow::Result<()> {
 }
 
 async fn migrate(target: Target) -> anyhow::Result<()> {
-    let wants = |t: Target| target == Target::All || target == t;
-    if wants(Target::Identity) {
-        let c = common_config("identity")?;
-        migrate_one(&c, &identity::MIGRATIONS, Vec::new()).await?;
-    }
-    if wants(Target::Directory) {
-        let c = common_config("directory")?;
-        let consumers = vec![directory::events::registrations_spec(&c.queue_prefix)];
-        migrate_one(&c, &directory::MIGRATIONS, consumers).await?;
-    }
-    if wants(Target::Scheduling) {
-        let c = common_config("scheduling")?;
-        let consumers = vec![scheduling::consumers::spec(&c.queue_prefix)];
-        migrate_one(&c, &scheduling::MIGRATIONS, consumers).await?;
-    }
-    if wants(Target::Notifications) {
-        let c = common_config("notifications")?;
-        let consumers = vec![
-            notifications::consumers::appointments_spec(&c.queue_prefix),
-            notifications::consumers::people_spec(&c.queue_prefix),
-        ];
-        migrate_one(&c, &notifications::MIGRATIONS, consumers).await?;
-    }
-    if wants(Target::Billing) {
-        let c = common_config("billing")?;
-        let consumers = vec![billing::consumers::spec(&c.queue_prefix)];
-        migrate_one(&c, &billing::MIGRATIONS, consumers).await?;
-    }
-    if wants(Target::Records) {
-        let c = common_config("records")?;
-        let consumers = vec![
-            records::consumers::care_spec(&c.queue_prefix),
-            records::consumers::patients_spec(&c.queue_prefix),
-        ];
-        migrate_one(&c, &records::MIGRATIONS, consumers).await?;
+    let targets = [
+        ("identity", Target::Identity, &identity::MIGRATIONS),
+        ("directory", Target::Directory, &directory::MIGRATIONS),
+        ("scheduling", Target::Scheduling, &scheduling::MIGRATIONS),
+        (
+            "notifications",
+            Target::Notifications,
+            &notifications::MIGRATIONS,
+        ),
+        ("billing", Target::Billing, &billing::MIGRATIONS),
+        ("records", Target::Records, &records::MIGRATIONS),
+    ];
+    for (service, t, migrations) in targets {
+        if target == Target::All || target == t {
+            let c = common_config(service)?;
+            let consumers = carebook::consumer_specs(service, &c.queue_prefix);
+            migrate_one(&c, migrations, consumers).await?;
+        }
     }
     Ok(())
 }
@@ -297,30 +280,20 @@ async fn migrate_one(
 }
 
 async fn seed_demo() -> anyhow::Result<()> {
-    let config = identity::Config::from_env()?;
-    let keys = identity::SigningKeys::load_dir(&config.signing_keys_dir)?;
-    let (state, broker) = identity::connect(&config, keys).await?;
-    let created = identity::seed::demo_users(&state).await;
-    broker.close().await;
-    let created = created?;
-    let config = directory::Config::from_env()?;
-    let (state, broker) = directory::connect(&config).await?;
-    let profiles = directory::seed::demo(&state).await;
-    broker.close().await;
-    tracing::info!(changed = profiles?, "demo profiles seeded");
-    let config = scheduling::Config::from_env()?;
-    let verifier = platform::auth::Verifier::from_config(&config.common.auth);
-    let (state, _, broker) = scheduling::connect(&config, verifier).await?;
-    let calendars = scheduling::seed::demo(&state).await;
-    broker.close().await;
-    tracing::info!(changed = calendars?, "demo calendars seeded");
-    tracing::info!(created, "demo users seeded");
-    Ok(())
+    let identity = identity::Config::from_env()?;
+    let keys = identity::SigningKeys::load_dir(&identity.signing_keys_dir)?;
+    carebook::seed::demo(
+        &identity,
+        keys,
+        &directory::Config::from_env()?,
+        &scheduling::Config::from_env()?,
+    )
+    .await
 }
 
 /// Every service database this binary serves.
 fn backup_targets() -> anyhow::Result<Vec<platform::backup::Target>> {
-    SERVED_IN_PROCESS
+    WITH_DATABASE
         .iter()
         .map(|service| {
             let mut env = platform::config::Env::for_service(service);

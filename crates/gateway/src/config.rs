@@ -20,6 +20,7 @@ pub const SERVICE_PORTS: &[(&str, u16)] = &[
     ("notifications", 8084),
     ("billing", 8085),
     ("records", 8086),
+    ("portal", 8087),
 ];
 
 #[derive(Clone, Debug)]

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod events;
 pub mod extract;
 pub mod http;
+pub mod idempotency;
 pub mod metrics;
 pub mod problem;
 pub mod service;

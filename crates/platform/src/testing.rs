@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 use crate::config::{AuthConfig, CommonConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 
+pub mod maildev;
+
 fn var(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
@@ -64,7 +66,14 @@ pub struct TestBacking {
 impl TestBacking {
     pub fn new(service: &str) -> Self {
         let id = Uuid::new_v4().simple().to_string();
-        let short = &id[..12];
+        Self::grouped(service, &id[..12])
+    }
+
+    /// A slice for one of several services of a test that run together: each has its
+    /// own database, and all of the `group` share the events exchange, queue prefix
+    /// and Redis prefix, as services of one deployment do.
+    pub fn grouped(service: &str, group: &str) -> Self {
+        let short = group;
         init_logs();
         Self {
             config: CommonConfig {

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 
 const CSS: &str = include_str!("../static/portal.css");
 const JS: &str = include_str!("../static/portal.js");
+const ICON: &str = include_str!("../static/favicon.svg");
 
 pub struct Assets {
     htmx: Option<Vec<u8>>,
@@ -31,6 +32,7 @@ impl Assets {
         let mut hash = Sha256::new();
         hash.update(CSS);
         hash.update(JS);
+        hash.update(ICON);
         hash.update(htmx.as_deref().unwrap_or_default());
         let version = hash
             .finalize()
@@ -55,6 +57,15 @@ pub fn router<S: Clone + Send + Sync + 'static>(assets: Arc<Assets>) -> Router<S
         .route(
             "/static/portal.js",
             get(|| async { respond("text/javascript; charset=utf-8", JS.as_bytes().to_vec()) }),
+        )
+        .route(
+            "/static/favicon.svg",
+            get(|| async { respond("image/svg+xml", ICON.as_bytes().to_vec()) }),
+        )
+        // Browsers ask for it whatever the page says.
+        .route(
+            "/favicon.ico",
+            get(|| async { respond("image/svg+xml", ICON.as_bytes().to_vec()) }),
         )
         .route(
             "/static/htmx.min.js",

@@ -11,9 +11,10 @@
   } catch (e) {
     // Old browsers: times stay in the provider's zone and UTC.
   }
-  // After an htmx swap, move focus to the new page's heading for screen readers.
+  // After a boosted page change, move focus to the new page's content for
+  // screen readers (not after a partial swap such as the next week's slots).
   document.addEventListener("htmx:afterSettle", function (event) {
-    if (event.detail && event.detail.boosted) {
+    if (event.detail && event.detail.boosted && event.detail.target === document.body) {
       var main = document.getElementById("main");
       if (main) { main.focus({ preventScroll: false }); }
     }

@@ -26,7 +26,7 @@ use chrono::{DateTime, Days, Utc};
 use identity::{tokens::access_claims, SigningKeys};
 use platform::{
     auth::{KeySource, Role, Verifier},
-    cache::Cache,
+    cache::{Cache, LazyCache},
     config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
     testing::TestBacking,
 };
@@ -709,7 +709,7 @@ async fn main() {
     let cache = Cache::connect(&c.redis_url, &c.redis_prefix, &c.service)
         .await
         .expect("connect to Redis");
-    let slot_cache = SlotCache::new(cache.clone(), SLOT_CACHE_TTL.as_secs());
+    let slot_cache = SlotCache::new(LazyCache::connect(c).await, SLOT_CACHE_TTL.as_secs());
     let bench = Arc::new(Bench {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),

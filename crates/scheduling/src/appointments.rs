@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
+use platform::idempotency::{self, IdempotencyKey};
 use platform::{
     auth::Role,
     events::{outbox, Envelope},
@@ -22,7 +23,7 @@ use crate::{
     error::Error,
     events::{self, AppointmentEvent},
     store::{
-        appointments as store, appointments::AppointmentRow, availability, idempotency, readmodel,
+        appointments as store, appointments::AppointmentRow, availability, readmodel,
         types::TypeRow,
     },
     AppState,
@@ -66,12 +67,6 @@ pub struct BookingRequest {
     pub appointment_type_id: Uuid,
     pub start: DateTime<Utc>,
     pub patient_id: Uuid,
-}
-
-/// The Idempotency-Key of a request and a hash of what was asked.
-pub struct IdempotencyKey {
-    pub key: String,
-    pub request_hash: Vec<u8>,
 }
 
 /// Check `start` against the provider's calendar for this type.

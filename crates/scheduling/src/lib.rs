@@ -18,7 +18,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use platform::{
     auth::Verifier,
-    cache::Cache,
+    cache::LazyCache,
     events::{consumer, Broker, OutboxRelay},
     http::{service_router, Readiness, Shell},
     service::Service,
@@ -50,14 +50,14 @@ impl FromRef<AppState> for Arc<Verifier> {
 pub async fn connect(
     config: &Config,
     verifier: Arc<Verifier>,
-) -> anyhow::Result<(AppState, Cache, Broker)> {
+) -> anyhow::Result<(AppState, Broker)> {
     let c = &config.common;
     let db =
         platform::db::prepare(&c.database_url, c.database_max_connections, &MIGRATIONS).await?;
-    let cache = Cache::connect(&c.redis_url, &c.redis_prefix, &c.service).await?;
+    let cache = LazyCache::connect(c).await;
     let broker = Broker::connect(&c.amqp_url, &c.events_exchange).await?;
     let relay = OutboxRelay::new(db.clone(), broker.clone(), c.outbox_poll_interval);
-    let slots = SlotCache::new(cache.clone(), config.slot_cache_ttl.as_secs());
+    let slots = SlotCache::new(cache, config.slot_cache_ttl.as_secs());
     Ok((
         AppState {
             db,
@@ -65,7 +65,6 @@ pub async fn connect(
             relay,
             slots,
         },
-        cache,
         broker,
     ))
 }
@@ -79,14 +78,17 @@ pub async fn build_with_verifier(
     config: &Config,
     verifier: Arc<Verifier>,
 ) -> anyhow::Result<Service> {
-    let (state, cache, broker) = connect(config, verifier).await?;
+    let (state, broker) = connect(config, verifier).await?;
+    // Redis is left out on purpose: slots are computed from the database without
+    // it, so a cache outage must not take every replica out of rotation.
     let readiness = Readiness {
         db: state.db.clone(),
-        cache: Some(cache),
+        cache: None,
         broker: Some(broker.clone()),
     };
     let shell = Shell::new("scheduling", &config.common, routes::ApiDoc::openapi());
     let relay = state.relay.clone();
+    let slots = state.slots.clone();
     let handler = Arc::new(consumers::PeopleHandler {
         slots: state.slots.clone(),
     });
@@ -95,6 +97,7 @@ pub async fn build_with_verifier(
     let router = service_router(shell, routes::router(state), readiness);
     Ok(Service::new("scheduling", router)
         .with_worker(move |cancel| relay.run(cancel))
+        .with_worker(move |cancel| slots.keep_connecting(cancel))
         .with_worker(move |cancel| {
             consumer::run(consumer_broker, consumer_db, spec, handler, cancel)
         })

@@ -7,19 +7,42 @@
 //! per-provider generation: any change to a provider's availability, time off
 //! or types bumps it, so all its cached days are abandoned at once, and a reader
 //! that computed slots before the change wrote them under the old generation,
-//! where no one looks again. Redis errors make the cache a miss.
+//! where no one looks again. Redis errors make the cache a miss, and a failed
+//! invalidation makes this process skip the cache for one TTL (entries it may
+//! have missed expire by then). The service starts without Redis and connects
+//! once it is reachable.
+
+use std::{future::Future, time::Duration};
 
 use chrono::NaiveDate;
+use platform::{
+    cache::{Cache, LazyCache},
+    shutdown::CancellationToken,
+};
 use redis::AsyncCommands;
 use uuid::Uuid;
 
 use crate::domain::slots::Slot;
-use platform::cache::Cache;
+
+/// No cache operation may hold up a request longer than this.
+const OP_TIMEOUT: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct SlotCache {
-    cache: Cache,
+    cache: LazyCache,
     ttl_seconds: u64,
+}
+
+/// Run a Redis operation within [`OP_TIMEOUT`]; a timeout is an error like any other.
+async fn bounded<T>(op: impl Future<Output = redis::RedisResult<T>>) -> redis::RedisResult<T> {
+    tokio::time::timeout(OP_TIMEOUT, op)
+        .await
+        .unwrap_or_else(|_| {
+            Err(redis::RedisError::from((
+                redis::ErrorKind::IoError,
+                "slot cache operation timed out",
+            )))
+        })
 }
 
 fn hit(name: &'static str) {
@@ -27,29 +50,37 @@ fn hit(name: &'static str) {
 }
 
 impl SlotCache {
-    pub fn new(cache: Cache, ttl_seconds: u64) -> Self {
+    pub fn new(cache: LazyCache, ttl_seconds: u64) -> Self {
         Self {
             cache,
             ttl_seconds: ttl_seconds.max(1),
         }
     }
 
-    fn generation_key(&self, provider: Uuid) -> String {
-        self.cache.key("slots-generation", &provider.to_string())
+    /// Background worker: connect to Redis if it was down at start.
+    pub async fn keep_connecting(self, cancel: CancellationToken) {
+        self.cache.keep_connecting(cancel).await
     }
 
-    fn day_key(&self, provider: Uuid, generation: u64, type_id: Uuid, day: NaiveDate) -> String {
-        self.cache
-            .key("slots", &format!("{provider}:{generation}:{type_id}:{day}"))
+    fn generation_key(cache: &Cache, provider: Uuid) -> String {
+        cache.key("slots-generation", &provider.to_string())
     }
 
-    /// The provider's current generation; `None` when Redis is unavailable.
+    fn day_key(
+        cache: &Cache,
+        provider: Uuid,
+        generation: u64,
+        type_id: Uuid,
+        day: NaiveDate,
+    ) -> String {
+        cache.key("slots", &format!("{provider}:{generation}:{type_id}:{day}"))
+    }
+
+    /// The provider's current generation; `None` when the cache cannot be used.
     pub async fn generation(&self, provider: Uuid) -> Option<u64> {
-        let mut conn = self.cache.conn();
-        match conn
-            .get::<_, Option<u64>>(self.generation_key(provider))
-            .await
-        {
+        let cache = self.cache.usable().ok()?;
+        let mut conn = cache.conn();
+        match bounded(conn.get::<_, Option<u64>>(Self::generation_key(&cache, provider))).await {
             Ok(g) => Some(g.unwrap_or(0)),
             Err(e) => {
                 tracing::warn!(%provider, error = %e, "slot cache unavailable");
@@ -66,13 +97,16 @@ impl SlotCache {
         type_id: Uuid,
         days: &[NaiveDate],
     ) -> Vec<Option<Vec<Slot>>> {
+        let Ok(cache) = self.cache.usable() else {
+            return vec![None; days.len()];
+        };
         let keys: Vec<String> = days
             .iter()
-            .map(|d| self.day_key(provider, generation, type_id, *d))
+            .map(|d| Self::day_key(&cache, provider, generation, type_id, *d))
             .collect();
-        let mut conn = self.cache.conn();
+        let mut conn = cache.conn();
         let raw: Vec<Option<String>> =
-            match redis::cmd("MGET").arg(&keys).query_async(&mut conn).await {
+            match bounded(redis::cmd("MGET").arg(&keys).query_async(&mut conn)).await {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::warn!(%provider, error = %e, "slot cache read failed");
@@ -113,22 +147,30 @@ impl SlotCache {
         let Ok(value) = serde_json::to_string(&pairs) else {
             return;
         };
-        let mut conn = self.cache.conn();
-        let key = self.day_key(provider, generation, type_id, day);
-        if let Err(e) = conn.set_ex::<_, _, ()>(key, value, self.ttl_seconds).await {
+        let Ok(cache) = self.cache.usable() else {
+            return;
+        };
+        let mut conn = cache.conn();
+        let key = Self::day_key(&cache, provider, generation, type_id, day);
+        if let Err(e) = bounded(conn.set_ex::<_, _, ()>(key, value, self.ttl_seconds)).await {
             tracing::warn!(%provider, error = %e, "slot cache write failed");
         }
     }
 
     /// Abandon every cached day of `provider` (after any calendar change commits).
     pub async fn invalidate(&self, provider: Uuid) {
-        let mut conn = self.cache.conn();
-        if let Err(e) = conn
-            .incr::<_, _, u64>(self.generation_key(provider), 1)
-            .await
-        {
-            // The TTL bounds how long a stale day can be served; the database still decides bookings.
+        // Never connected: nothing was cached, so nothing can be stale.
+        let Some(cache) = self.cache.get() else {
+            return;
+        };
+        let mut conn = cache.conn();
+        let key = Self::generation_key(&cache, provider);
+        if let Err(e) = bounded(conn.incr::<_, _, u64>(key, 1)).await {
+            // Entries the bump missed may be served until they expire: skip the
+            // cache here until then. Other replicas are bounded by the same TTL.
             tracing::warn!(%provider, error = %e, "slot cache invalidation failed");
+            self.cache
+                .distrust_for(Duration::from_secs(self.ttl_seconds));
         }
     }
 }

@@ -1,7 +1,12 @@
-use axum::{extract::State, http::StatusCode, response::IntoResponse};
+use axum::{
+    extract::State,
+    http::{HeaderMap, StatusCode},
+    response::IntoResponse,
+};
 use platform::{
     auth::AuthUser,
     extract::{Json, Path, Query},
+    idempotency::IdempotencyKey,
     problem::ProblemBody,
 };
 use serde::{Deserialize, Serialize};
@@ -145,33 +150,58 @@ impl PaymentRequest {
     }
 }
 
+/// The `Idempotency-Key` of a payment or refund: the same key for the same
+/// invoice, amount, method and reference is one movement of money.
+fn money_key(
+    headers: &HeaderMap,
+    kind: &str,
+    invoice: Uuid,
+    body: &PaymentRequest,
+) -> Result<Option<IdempotencyKey>, Error> {
+    let canonical = format!(
+        "{kind}|{invoice}|{}|{}|{:?}|{}",
+        body.amount.amount_minor,
+        body.amount.currency,
+        body.method,
+        body.reference.as_deref().unwrap_or("")
+    );
+    IdempotencyKey::from_headers(headers, &canonical)
+        .map_err(|e| Error::invalid("Idempotency-Key", e.to_string()))
+}
+
 /// Record a payment (staff). Partial payments are fine; each refusal has its
 /// own problem type (`payment-exceeds-balance`, `currency-mismatch`,
 /// `invalid-amount`, `invoice-void`, `invoice-paid`) and changes nothing.
 #[utoipa::path(post, path = "/api/v1/invoices/{id}/payments", tag = "invoices", request_body = PaymentRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key records nothing again")),
     responses((status = 201, body = InvoiceDetail), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
 pub async fn pay(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
+    headers: HeaderMap,
     Json(body): Json<PaymentRequest>,
 ) -> Result<impl IntoResponse, Error> {
+    let key = money_key(&headers, "pay", id, &body)?;
     let m = body.parse()?;
-    let invoice = app::pay(&state, actor(&user), id, m).await?;
+    let invoice = app::pay(&state, actor(&user), id, m, key.as_ref()).await?;
     Ok((StatusCode::CREATED, Json(invoice)))
 }
 
 /// Return money paid beyond what the invoice asks for after credits (staff).
 #[utoipa::path(post, path = "/api/v1/invoices/{id}/refunds", tag = "invoices", request_body = PaymentRequest, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key records nothing again")),
     responses((status = 201, body = InvoiceDetail), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
 pub async fn refund(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
+    headers: HeaderMap,
     Json(body): Json<PaymentRequest>,
 ) -> Result<impl IntoResponse, Error> {
+    let key = money_key(&headers, "refund", id, &body)?;
     let m = body.parse()?;
-    let invoice = app::refund(&state, actor(&user), id, m).await?;
+    let invoice = app::refund(&state, actor(&user), id, m, key.as_ref()).await?;
     Ok((StatusCode::CREATED, Json(invoice)))
 }
 

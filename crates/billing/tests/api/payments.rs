@@ -488,3 +488,68 @@ async fn concurrent_payments_never_overpay() {
     assert_eq!(invoice["totals"]["paid"], money(6000, "EUR"));
     assert_eq!(app.outbox("invoice.paid").await.len(), 1);
 }
+
+/// Record a payment as `staff` with an `Idempotency-Key`.
+async fn pay_once(
+    app: &TestApp,
+    staff: &crate::helpers::User,
+    id: Uuid,
+    key: &str,
+    amount: i64,
+) -> reqwest::Response {
+    app.client
+        .post(app.url(&format!("/api/v1/invoices/{id}/payments")))
+        .bearer_auth(&staff.token)
+        .header("idempotency-key", key)
+        .json(&json!({"amount": {"amount_minor": amount, "currency": "EUR"}, "method": "card"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_retried_payment_with_its_idempotency_key_is_recorded_once() {
+    let app = spawn_app().await;
+    let (patient, provider, staff) = (
+        app.user(Role::Patient),
+        app.user(Role::Provider),
+        app.user(Role::Staff),
+    );
+    let id = app
+        .completed_invoice(&Visit::new(&patient, &provider))
+        .await;
+
+    // The first answer was lost; the desk retries, even twice at once.
+    let first = pay_once(&app, &staff, id, "desk-42", 2000).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let (a, b) = tokio::join!(
+        pay_once(&app, &staff, id, "desk-42", 2000),
+        pay_once(&app, &staff, id, "desk-42", 2000)
+    );
+    for retry in [a, b] {
+        assert_eq!(retry.status(), StatusCode::CREATED);
+        let body: Value = retry.json().await.unwrap();
+        assert_eq!(body["totals"]["paid"], money(2000, "EUR"));
+    }
+    let payments = app
+        .count("SELECT count(*) FROM payments WHERE invoice_id = $1", id)
+        .await;
+    assert_eq!(payments, 1);
+
+    // The same key for another amount is a mistake, not a retry.
+    assert_problem(
+        pay_once(&app, &staff, id, "desk-42", 3000).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency-key-reused",
+    )
+    .await;
+    // A new key is a new payment.
+    assert_eq!(
+        pay_once(&app, &staff, id, "desk-43", 1000).await.status(),
+        StatusCode::CREATED
+    );
+    let payments = app
+        .count("SELECT count(*) FROM payments WHERE invoice_id = $1", id)
+        .await;
+    assert_eq!(payments, 2);
+}

@@ -113,6 +113,8 @@ pub const DEFAULT_ROUTES: &[&str] = &[
     "/api/v1/appointments=scheduling",
     "/api/v1/invoices=billing",
     "/api/v1/notifications=notifications",
+    // Everything else is the web portal; it authenticates with its own session.
+    "/=portal:public",
 ];
 
 impl RouteTable {
@@ -129,14 +131,19 @@ impl RouteTable {
         Ok(Self::new(routes))
     }
 
-    /// The route for `path` (without query), if any.
+    /// The route for `path` (without query), if any. A catch-all route (`/`)
+    /// never takes `/api/...`: an unknown API path stays a problem+json 404
+    /// rather than becoming a web page.
     pub fn find(&self, path: &str) -> Option<&Route> {
         // `..` or `.` segments are never routed: no path tricks past the table.
         let segs: Vec<&str> = segments(path).collect();
         if segs.iter().any(|s| *s == ".." || *s == ".") {
             return None;
         }
-        self.routes.iter().find(|r| r.matches(&segs))
+        let api = segs.first() == Some(&"api");
+        self.routes
+            .iter()
+            .find(|r| r.matches(&segs) && !(api && r.pattern.is_empty()))
     }
 
     /// Every service named by a route.
@@ -197,12 +204,30 @@ mod tests {
     }
 
     #[test]
-    fn unknown_and_dot_segment_paths_are_not_routed() {
+    fn unknown_api_and_dot_segment_paths_are_not_routed() {
         let t = table();
         assert!(t.find("/api/v2/providers").is_none());
-        assert!(t.find("/").is_none());
+        assert!(t.find("/api").is_none());
         assert!(t.find("/api/v1/auth/../admin/users").is_none());
         assert!(t.find("/api/v1/authx").is_none());
+        assert!(t.find("/appointments/../api/v1/admin/users").is_none());
+    }
+
+    #[test]
+    fn every_other_path_goes_to_the_public_portal() {
+        let t = table();
+        for path in [
+            "/",
+            "/login",
+            "/appointments/x/cancel",
+            "/static/portal.css",
+            "/apix",
+        ] {
+            let route = t.find(path).unwrap();
+            assert_eq!(route.service, "portal", "{path}");
+            assert!(route.public, "{path}");
+        }
+        assert!(!t.find("/api/v1/appointments").unwrap().public);
     }
 
     #[test]

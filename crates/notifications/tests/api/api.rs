@@ -4,7 +4,9 @@ use platform::auth::Role;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::{helpers::spawn_app, maildev::MailDev};
+use platform::testing::maildev::MailDev;
+
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn the_list_shows_the_callers_own_emails_with_their_status_page_by_page() {

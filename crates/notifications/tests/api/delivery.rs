@@ -3,10 +3,8 @@
 use icalendar::parser::{read_calendar, unfold};
 use platform::testing::eventually;
 
-use crate::{
-    helpers::{ics_lines, ics_utc, metric, spawn_app, WAIT},
-    maildev::MailDev,
-};
+use crate::helpers::{ics_lines, ics_utc, metric, spawn_app, WAIT};
+use platform::testing::maildev::MailDev;
 
 #[tokio::test]
 async fn a_booking_emails_the_patient_and_the_provider_a_calendar_request() {

@@ -4,10 +4,8 @@
 use platform::{events::Envelope, testing::eventually};
 use serde_json::json;
 
-use crate::{
-    helpers::{metric, spawn_app, specs, WAIT},
-    maildev::MailDev,
-};
+use crate::helpers::{metric, spawn_app, specs, WAIT};
+use platform::testing::maildev::MailDev;
 
 #[tokio::test]
 async fn the_same_event_delivered_three_times_sends_one_email_per_recipient() {

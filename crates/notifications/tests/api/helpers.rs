@@ -30,7 +30,7 @@ use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::maildev::MailDev;
+use platform::testing::maildev::MailDev;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 

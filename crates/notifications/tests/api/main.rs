@@ -5,5 +5,4 @@ mod api;
 mod delivery;
 mod events;
 mod helpers;
-mod maildev;
 mod reminders;

@@ -3,10 +3,8 @@
 use chrono::Duration;
 use platform::testing::eventually;
 
-use crate::{
-    helpers::{spawn_app, WAIT},
-    maildev::MailDev,
-};
+use crate::helpers::{spawn_app, WAIT};
+use platform::testing::maildev::MailDev;
 
 #[tokio::test]
 async fn reminders_go_out_24_and_2_hours_before_as_the_clock_reaches_them() {

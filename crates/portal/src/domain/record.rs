@@ -188,9 +188,9 @@ mod tests {
 
     #[test]
     fn entries_in_error_are_flagged_with_the_reason() {
-        let e = entry(&format!(
-            r#"{{"id":"018f0000-0000-7000-8000-0000000000aa","version":3,"status":"entered_in_error","status_reason":"wrong patient","author_id":"018f0000-0000-7000-8000-000000000011","created_at":"2026-05-04T09:00:00Z","text":"x"}}"#
-        ));
+        let e = entry(
+            r#"{"id":"018f0000-0000-7000-8000-0000000000aa","version":3,"status":"entered_in_error","status_reason":"wrong patient","author_id":"018f0000-0000-7000-8000-000000000011","created_at":"2026-05-04T09:00:00Z","text":"x"}"#,
+        );
         let v = view(RecordKind::Notes, &e);
         assert!(v.entered_in_error);
         assert_eq!(v.status_reason.as_deref(), Some("wrong patient"));

@@ -131,13 +131,19 @@ fn cell(slot: &Slot, day: NaiveDate, zones: Zones) -> SlotCell {
             format!("{clock} ({})", viewer_day.format("%a"))
         }
     });
+    // The accessible name holds every time the button shows (WCAG 2.5.3).
+    let span = time::span(slot.start, slot.end, zones.provider);
+    let label = match &viewer {
+        Some(v) => format!("{span} ({v} your time)"),
+        None => span,
+    };
     SlotCell {
         start: slot
             .start
             .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         local: time::clock(slot.start, zones.provider),
         viewer,
-        label: time::span(slot.start, slot.end, zones.provider),
+        label,
     }
 }
 
@@ -218,7 +224,10 @@ mod tests {
         assert_eq!(g[1].slots[0].viewer.as_deref(), Some("23:30 (Mon)"));
         assert_eq!(g[0].slots[0].viewer.as_deref(), Some("07:00"));
         assert_eq!(g[0].slots[0].start, "2026-05-04T07:00:00Z");
-        assert_eq!(g[0].slots[0].label, "Mon 4 May 2026, 09:00–09:30 CEST");
+        assert_eq!(
+            g[0].slots[0].label,
+            "Mon 4 May 2026, 09:00–09:30 CEST (07:00 your time)"
+        );
     }
 
     #[test]

@@ -221,7 +221,11 @@ async fn checked_body(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
-    let given = from_header.or_else(|| is_form.then(|| csrf::from_form(&bytes)).flatten());
+    // The form's own field first: it was rendered with the page it came from.
+    let given = is_form
+        .then(|| csrf::from_form(&bytes))
+        .flatten()
+        .or(from_header);
     let expected = visit
         .session
         .as_ref()

@@ -1,18 +1,18 @@
 use axum::{extract::State, http::HeaderMap, response::IntoResponse};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
+use platform::idempotency::IdempotencyKey;
 use platform::{
     auth::AuthUser,
     extract::{Json, Path, Query},
     problem::ProblemBody,
 };
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::actor;
 use crate::{
-    appointments::{self as app, Appointment, BookingRequest, IdempotencyKey},
+    appointments::{self as app, Appointment, BookingRequest},
     domain::lifecycle::{Action, Status},
     error::Error,
     store::appointments::ListFilter,
@@ -35,14 +35,6 @@ fn idempotency_key(
     patient_id: Uuid,
     body: &BookRequest,
 ) -> Result<Option<IdempotencyKey>, Error> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    let key = value
-        .to_str()
-        .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 200 && k.chars().all(|c| c.is_ascii_graphic()))
-        .ok_or_else(|| Error::invalid("Idempotency-Key", "1 to 200 visible ASCII characters"))?;
     let canonical = format!(
         "{}|{}|{}|{}",
         body.provider_id,
@@ -50,10 +42,8 @@ fn idempotency_key(
         body.start.timestamp_micros(),
         patient_id
     );
-    Ok(Some(IdempotencyKey {
-        key: key.to_owned(),
-        request_hash: Sha256::digest(canonical.as_bytes()).to_vec(),
-    }))
+    IdempotencyKey::from_headers(headers, &canonical)
+        .map_err(|_| Error::invalid("Idempotency-Key", "1 to 200 visible ASCII characters"))
 }
 
 /// Book an appointment. Send an `Idempotency-Key` header to make retries safe.

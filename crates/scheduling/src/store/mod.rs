@@ -2,6 +2,5 @@
 
 pub mod appointments;
 pub mod availability;
-pub mod idempotency;
 pub mod readmodel;
 pub mod types;

@@ -25,13 +25,19 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// The service with its settings adjusted first (Redis address, cache TTL).
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let backing = TestBacking::new("scheduling");
     let keys = TestIssuer::new();
     let verifier = keys.verifier();
-    let config = Config {
+    let mut config = Config {
         common: backing.config.clone(),
         slot_cache_ttl: Duration::from_secs(60),
     };
+    adjust(&mut config);
     let service = scheduling::build_with_verifier(&config, verifier)
         .await
         .expect("scheduling starts");

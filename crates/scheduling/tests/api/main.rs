@@ -1,6 +1,7 @@
 //! Scheduling's HTTP API against real PostgreSQL, Redis and RabbitMQ.
 
 mod booking;
+mod cache;
 mod events;
 mod helpers;
 mod lifecycle;

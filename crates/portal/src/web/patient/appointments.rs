@@ -82,16 +82,33 @@ pub async fn list(mut ctx: Ctx) -> Result<Response, PageError> {
                 .query("limit", 100),
         )
         .await?;
+    let (ahead, mut history): (Vec<&Appointment>, Vec<&Appointment>) = recent
+        .items
+        .iter()
+        .filter(|a| a.end > now)
+        .chain(earlier.items.iter().filter(|a| a.end <= now))
+        .partition(|a| is_upcoming(a, now));
+    history.sort_by_key(|a| std::cmp::Reverse(a.start));
     let mut dir = Directory::default();
     let mut upcoming = Vec::new();
-    for a in recent.items.iter().filter(|a| a.end > now) {
+    for a in ahead {
         upcoming.push(view(&mut ctx, &mut dir, a).await?);
     }
     let mut past = Vec::new();
-    for a in earlier.items.iter().rev().filter(|a| a.end <= now) {
+    for a in history {
         past.push(view(&mut ctx, &mut dir, a).await?);
     }
     Ok(ctx.render("patient/appointments.html", crate::page! { upcoming, past }))
+}
+
+/// Still ahead and still on: booked or checked in, not yet over. Everything
+/// else (over, cancelled, completed, missed) is history.
+fn is_upcoming(a: &Appointment, now: DateTime<Utc>) -> bool {
+    a.end > now
+        && matches!(
+            a.status,
+            AppointmentStatus::Booked | AppointmentStatus::CheckedIn
+        )
 }
 
 /// What the page says about cancelling now.
@@ -354,6 +371,31 @@ mod tests {
             now,
         );
         assert_eq!(by_staff.late_fee, None);
+    }
+
+    #[test]
+    fn cancelled_and_finished_visits_are_history() {
+        let now: DateTime<Utc> = "2026-05-04T09:00:00Z".parse().unwrap();
+        assert!(is_upcoming(
+            &appointment("2026-05-06T09:00:00Z", AppointmentStatus::Booked),
+            now
+        ));
+        assert!(is_upcoming(
+            &appointment("2026-05-04T08:45:00Z", AppointmentStatus::CheckedIn),
+            now
+        ));
+        assert!(!is_upcoming(
+            &appointment("2026-05-06T09:00:00Z", AppointmentStatus::Cancelled),
+            now
+        ));
+        assert!(!is_upcoming(
+            &appointment("2026-05-06T09:00:00Z", AppointmentStatus::Completed),
+            now
+        ));
+        assert!(!is_upcoming(
+            &appointment("2026-05-04T08:00:00Z", AppointmentStatus::Booked),
+            now
+        ));
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use platform::testing::eventually;
+use super::eventually;
 use serde_json::Value;
 
 fn binary() -> PathBuf {

@@ -1,0 +1,47 @@
+//! What the `carebook` binary runs, as a library: the system tests start the very
+//! same services, queues and demo data the binary does.
+
+pub mod seed;
+pub mod stack;
+
+use platform::events::ConsumerSpec;
+
+/// The services `serve all` runs in one process (the gateway routes to them).
+pub const SERVED_IN_PROCESS: &[&str] = &[
+    "identity",
+    "directory",
+    "scheduling",
+    "notifications",
+    "billing",
+    "records",
+    "portal",
+];
+
+/// The services that own a database (the portal keeps only sessions, in Redis).
+pub const WITH_DATABASE: &[&str] = &[
+    "identity",
+    "directory",
+    "scheduling",
+    "notifications",
+    "billing",
+    "records",
+];
+
+/// The queues `service` consumes from, so `migrate` can declare them before the
+/// service first runs and events published meanwhile wait for it.
+pub fn consumer_specs(service: &str, queue_prefix: &str) -> Vec<ConsumerSpec> {
+    match service {
+        "directory" => vec![directory::events::registrations_spec(queue_prefix)],
+        "scheduling" => vec![scheduling::consumers::spec(queue_prefix)],
+        "notifications" => vec![
+            notifications::consumers::appointments_spec(queue_prefix),
+            notifications::consumers::people_spec(queue_prefix),
+        ],
+        "billing" => vec![billing::consumers::spec(queue_prefix)],
+        "records" => vec![
+            records::consumers::care_spec(queue_prefix),
+            records::consumers::patients_spec(queue_prefix),
+        ],
+        _ => Vec::new(),
+    }
+}

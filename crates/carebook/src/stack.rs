@@ -1,0 +1,225 @@
+//! The whole system in one test process: every service on a port of its own with
+//! its own database, one events exchange, a real MailDev for mail, the web
+//! portal and the gateway in front, started from the same configuration types and `build` functions as
+//! `carebook serve`. System tests (the journey, the authorization matrix, the
+//! browser tests) drive it over HTTP through the gateway, as a client would.
+//! Dropping the stack stops the services and deletes everything it created.
+
+use std::{collections::HashMap, path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use platform::{
+    config::Env,
+    service::Service,
+    shutdown::CancellationToken,
+    testing::{maildev::MailDev, TestBacking},
+};
+
+/// A running Carebook with the demo clinic seeded.
+pub struct Stack {
+    /// Base URL of the gateway, the only address clients use (`http://127.0.0.1:port`).
+    pub gateway: String,
+    /// The SMTP sink notifications sends to.
+    pub mail: MailDev,
+    services: HashMap<&'static str, String>,
+    cancel: CancellationToken,
+    keys_dir: PathBuf,
+    // Declared last: dropped after the services were told to stop.
+    backings: Vec<TestBacking>,
+}
+
+impl Stack {
+    /// Start every service and the gateway, and seed the demo clinic.
+    pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(&[]).await
+    }
+
+    /// As [`Stack::start`], with extra gateway settings (`GATEWAY_RATE_API`, …).
+    pub async fn start_with(gateway_env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let group = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let mail = MailDev::start().await;
+        let keys_dir = std::env::temp_dir().join(format!("carebook-stack-{group}"));
+        identity::SigningKeys::generate_into(&keys_dir).context("signing key")?;
+        let mut stack = Self {
+            gateway: String::new(),
+            mail,
+            services: HashMap::new(),
+            cancel: CancellationToken::new(),
+            keys_dir,
+            backings: Vec::new(),
+        };
+        let common = |stack: &mut Self, service: &str| {
+            let backing = TestBacking::grouped(service, &group);
+            for spec in crate::consumer_specs(service, &backing.config.queue_prefix) {
+                backing.track_queue(&spec.queue);
+            }
+            let mut common = backing.config.clone();
+            if let Some(identity) = stack.services.get("identity") {
+                common.auth.jwks_url = format!("{identity}/.well-known/jwks.json");
+            }
+            stack.backings.push(backing);
+            common
+        };
+
+        let identity = identity::Config {
+            common: common(&mut stack, "identity"),
+            signing_keys_dir: stack.keys_dir.clone(),
+            access_ttl: Duration::from_secs(600),
+            refresh_ttl: Duration::from_secs(3600),
+            hash_concurrency: 2,
+        };
+        stack
+            .run("identity", identity::build(&identity).await?)
+            .await?;
+
+        let directory = directory::Config {
+            common: common(&mut stack, "directory"),
+            cache_ttl: Duration::from_secs(300),
+        };
+        let scheduling = scheduling::Config {
+            common: common(&mut stack, "scheduling"),
+            slot_cache_ttl: Duration::from_secs(60),
+        };
+        let notifications = notifications::Config::new(
+            common(&mut stack, "notifications"),
+            notifications::config::SmtpConfig::local(stack.mail.smtp_port),
+        );
+        let billing = billing::Config {
+            common: common(&mut stack, "billing"),
+            balance_cache_ttl: Duration::from_secs(60),
+            tax_rate_bp: 0,
+        };
+        let mut records_common = common(&mut stack, "records");
+        records_common.max_body_bytes = 256 * 1024;
+        let records = records::Config {
+            common: records_common,
+            master_keys: records::keys::MasterKeys::parse(&records::keys::generate("stack")?)?,
+            cache_ttl: Duration::from_secs(300),
+            break_glass: chrono::Duration::minutes(60),
+        };
+        stack
+            .run("directory", directory::build(&directory).await?)
+            .await?;
+        stack
+            .run("scheduling", scheduling::build(&scheduling).await?)
+            .await?;
+        stack
+            .run("notifications", notifications::build(&notifications).await?)
+            .await?;
+        stack
+            .run("billing", billing::build(&billing).await?)
+            .await?;
+        stack
+            .run("records", records::build(&records).await?)
+            .await?;
+
+        let keys = identity::SigningKeys::load_dir(&stack.keys_dir)?;
+        crate::seed::demo(&identity, keys, &directory, &scheduling).await?;
+
+        // The portal and the gateway point at each other: the portal's port is
+        // taken first, so the gateway's route table knows where `/` goes.
+        let portal_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        stack.services.insert(
+            "portal",
+            format!("http://{}", portal_listener.local_addr()?),
+        );
+        let gateway = gateway::Config::load(Env::from_map(
+            "gateway",
+            stack.gateway_env(&directory.common, gateway_env),
+        ))?;
+        stack
+            .run("gateway", gateway::build(&gateway).await?)
+            .await?;
+        stack.gateway = stack.services["gateway"].clone();
+
+        let portal = portal::Config::load(Env::from_map(
+            "portal",
+            Self::portal_env(&stack.gateway, &directory.common),
+        ))?;
+        stack.serve(portal_listener, portal::build(&portal).await?);
+        Ok(stack)
+    }
+
+    /// The portal's settings: the gateway as its API, the stack's Redis prefix.
+    fn portal_env(
+        gateway: &str,
+        shared: &platform::config::CommonConfig,
+    ) -> HashMap<String, String> {
+        [
+            ("PORTAL_API_URL", gateway),
+            ("PORTAL_REDIS_URL", shared.redis_url.as_str()),
+            ("PORTAL_REDIS_PREFIX", shared.redis_prefix.as_str()),
+            (
+                "PORTAL_HTMX_DIR",
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../tools/node_modules/htmx.org/dist"
+                ),
+            ),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// The gateway's settings: every upstream at its one replica here.
+    fn gateway_env(
+        &self,
+        shared: &platform::config::CommonConfig,
+        extra: &[(&str, &str)],
+    ) -> HashMap<String, String> {
+        let mut vars: HashMap<String, String> = self
+            .services
+            .iter()
+            .map(|(service, url)| {
+                (
+                    format!("GATEWAY_UPSTREAMS_{}", service.to_uppercase()),
+                    url.clone(),
+                )
+            })
+            .collect();
+        vars.insert("GATEWAY_REDIS_URL".into(), shared.redis_url.clone());
+        vars.insert("GATEWAY_REDIS_PREFIX".into(), shared.redis_prefix.clone());
+        vars.insert("GATEWAY_JWKS_URL".into(), shared.auth.jwks_url.clone());
+        vars.insert(
+            "GATEWAY_DOCS_DIR".into(),
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../tools/node_modules/swagger-ui-dist"
+            )
+            .into(),
+        );
+        vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        vars
+    }
+
+    async fn run(&mut self, name: &'static str, service: Service) -> anyhow::Result<()> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        self.serve(listener, service);
+        self.services.insert(name, format!("http://{addr}"));
+        Ok(())
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener, service: Service) {
+        let stop = self.cancel.clone();
+        tokio::spawn(async move { service.run(listener, stop).await });
+    }
+
+    /// `path` on the gateway.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway)
+    }
+
+    /// Base URL of one service, for checks that must bypass the gateway.
+    pub fn service_url(&self, service: &str) -> Option<&str> {
+        self.services.get(service).map(String::as_str)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        let _ = std::fs::remove_dir_all(&self.keys_dir);
+    }
+}

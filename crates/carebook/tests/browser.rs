@@ -1,0 +1,55 @@
+//! The web portal in a real browser: the whole stack (every service, the
+//! portal, the gateway) on the real backing services, and
+//! `tools/browser/portal.mjs` driving Debian's Chromium through the gateway
+//! with playwright-core. The script's own checks decide; screenshots go to
+//! `<target>/tmp/screenshots/portal`.
+
+use std::{path::Path, process::Stdio, time::Duration};
+
+use carebook::stack::Stack;
+
+const SCRIPT: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tools/browser/portal.mjs"
+);
+const TIME_LIMIT: Duration = Duration::from_secs(300);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn patients_and_admins_do_their_jobs_in_the_browser() {
+    // Debian's Chromium (scripts/test installs it); CAREBOOK_CHROMIUM names another installed one.
+    let chromium =
+        std::env::var("CAREBOOK_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
+    for needed in [
+        chromium.as_str(),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../tools/node_modules/playwright-core"
+        ),
+    ] {
+        assert!(
+            Path::new(needed).exists(),
+            "{needed} is missing: run scripts/test (it installs Chromium and tools/ with npm)"
+        );
+    }
+    let stack = Stack::start().await.expect("the stack starts");
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/portal");
+    let mut node = tokio::process::Command::new("node")
+        .arg(SCRIPT)
+        .env("CAREBOOK_URL", &stack.gateway)
+        .env("SCREENSHOT_DIR", &shots)
+        .env("CHROMIUM_PATH", &chromium)
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node runs (scripts/test installs Node.js)");
+    let status = tokio::time::timeout(TIME_LIMIT, node.wait())
+        .await
+        .expect("the browser test finishes within five minutes")
+        .expect("node exits");
+    assert!(
+        status.success(),
+        "browser checks failed (screenshots in {})",
+        shots.display()
+    );
+}
