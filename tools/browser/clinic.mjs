@@ -235,6 +235,27 @@ try {
   await shot(doc, "provider-note-history");
   step("amending the note makes version 2; version 1 stays in the history");
 
+  // Vitals typed into the wrong chart are marked entered in error: struck through, never deleted.
+  await doc.goto(chartUrl);
+  await doc.locator("#vitals h3 a").first().click();
+  await doc.waitForURL(/\/vitals\/[0-9a-f-]{36}$/);
+  await doc.getByLabel("Why is it wrong?").fill("Measured on another patient");
+  await submit(doc, doc.getByRole("button", { name: "Mark as entered in error" }));
+  assert.match(await flash(doc), /Marked as entered in error/);
+  await doc.goto(chartUrl);
+  const struck = doc.locator("#vitals li.entry.in-error");
+  assert.match(await struck.textContent(), /Entered in error: Measured on another patient/);
+  step("vitals marked entered in error stay in the chart, struck through, with the reason");
+
+  // The patients in care, and opening a chart by id.
+  await doc.goto("/patients");
+  await doc.locator(`#patients a[href="${chartUrl}"]`).waitFor();
+  await doc.getByLabel("Patient id").fill("Paula");
+  await submit(doc, doc.getByRole("button", { name: "Open chart" }));
+  assert.match(await doc.locator("#f-patient_id-error").textContent(), /full patient id/);
+  await shot(doc, "provider-patients");
+  step("the patients in care are listed; a malformed id is explained");
+
   // Complete the visit.
   await doc.goto(`/schedule?date=${day}`);
   await doc.locator(`#visit-${visit.id}`).getByRole("button", { name: /^Complete/ }).click();
@@ -325,6 +346,11 @@ try {
 
   // Book for Pedro with Dr. Vogel, move it, cancel it with a reason.
   await desk.goto("/bookings");
+  await desk.getByLabel("Or the patient id").fill("018f0000-0000-7000-8000-0000000000ff");
+  await desk.getByLabel("Provider").selectOption({ label: "Dr. Lena Vogel (Family medicine)" });
+  await submit(desk, desk.getByRole("button", { name: "Continue" }));
+  assert.equal((await desk.locator("#f-patient_ref-error").textContent()).trim(), "No patient has this id.");
+  await desk.getByLabel("Or the patient id").fill("");
   await desk.getByLabel("Patient seen lately").selectOption({ label: "Pedro Patient" });
   await desk.getByLabel("Provider").selectOption({ label: "Dr. Lena Vogel (Family medicine)" });
   await desk.getByRole("button", { name: "Continue" }).click();
