@@ -1,21 +1,29 @@
 //! The web portal in a real browser: the whole stack (every service, the
-//! portal, the gateway) on the real backing services, and
-//! `tools/browser/portal.mjs` driving Debian's Chromium through the gateway
-//! with playwright-core. The script's own checks decide; screenshots go to
-//! `<target>/tmp/screenshots/portal`.
+//! portal, the gateway) on the real backing services, and a script under
+//! `tools/browser/` driving Debian's Chromium through the gateway with
+//! playwright-core: `portal.mjs` for patients and admins, `clinic.mjs` for
+//! providers and staff. The scripts' own checks decide; screenshots go to
+//! `<target>/tmp/screenshots/<script>`.
 
 use std::{path::Path, process::Stdio, time::Duration};
 
 use carebook::stack::Stack;
 
-const SCRIPT: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../tools/browser/portal.mjs"
-);
+const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/browser");
 const TIME_LIMIT: Duration = Duration::from_secs(300);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn patients_and_admins_do_their_jobs_in_the_browser() {
+    run_in_browser("portal").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn providers_and_staff_do_their_jobs_in_the_browser() {
+    run_in_browser("clinic").await;
+}
+
+/// Run `tools/browser/<name>.mjs` against a fresh stack.
+async fn run_in_browser(name: &str) {
     // Debian's Chromium (scripts/test installs it); CAREBOOK_CHROMIUM names another installed one.
     let chromium =
         std::env::var("CAREBOOK_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_owned());
@@ -32,9 +40,9 @@ async fn patients_and_admins_do_their_jobs_in_the_browser() {
         );
     }
     let stack = Stack::start().await.expect("the stack starts");
-    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots/portal");
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("screenshots/{name}"));
     let mut node = tokio::process::Command::new("node")
-        .arg(SCRIPT)
+        .arg(Path::new(SCRIPTS).join(format!("{name}.mjs")))
         .env("CAREBOOK_URL", &stack.gateway)
         .env("SCREENSHOT_DIR", &shots)
         .env("CHROMIUM_PATH", &chromium)

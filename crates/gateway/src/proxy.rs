@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc, time::Instant};
 use axum::{
     body::Body,
     extract::{ConnectInfo, Request, State},
-    http::{header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri},
+    http::{header, request::Parts, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri},
     response::{IntoResponse, Response},
 };
 use http_body_util::Limited;
@@ -172,19 +172,42 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// A request may be retried on another replica only if repeating it is harmless
-/// and there is no body to replay.
-fn replayable(parts: &Parts) -> bool {
-    let idempotent = matches!(
-        parts.method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
-    );
-    let bodiless = !parts.headers.contains_key(header::TRANSFER_ENCODING)
-        && parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .is_none_or(|v| v.as_bytes() == b"0");
-    idempotent && bodiless
+/// Bodies up to this size are read before the request is sent, so the request
+/// can be sent again: larger ones (uploads) and chunked ones are streamed.
+const HELD_BODY_LIMIT: u64 = 64 * 1024;
+
+/// The length of a body small enough to hold; `None` when it must be streamed.
+/// A request with neither `Content-Length` nor `Transfer-Encoding` has no body.
+fn held_body_length(parts: &Parts) -> Option<u64> {
+    if parts.headers.contains_key(header::TRANSFER_ENCODING) {
+        return None;
+    }
+    match parts.headers.get(header::CONTENT_LENGTH) {
+        None => Some(0),
+        Some(v) => v
+            .to_str()
+            .ok()?
+            .parse::<u64>()
+            .ok()
+            .filter(|n| *n <= HELD_BODY_LIMIT),
+    }
+}
+
+/// The request body: held in memory (and so sendable again), or a stream that
+/// can be sent once.
+enum Payload {
+    Held(axum::body::Bytes),
+    Streamed(Option<Body>),
+}
+
+impl Payload {
+    /// The body for the next attempt; `None` once a stream was spent.
+    fn next(&mut self) -> Option<Body> {
+        match self {
+            Payload::Held(bytes) => Some(Body::from(bytes.clone())),
+            Payload::Streamed(body) => body.take(),
+        }
+    }
 }
 
 async fn send(
@@ -198,17 +221,25 @@ async fn send(
         return upstream_down(&route.service, "not configured");
     };
     let (parts, body) = req.into_parts();
-    let retry = replayable(&parts);
-    let mut body = Some(Body::new(Limited::new(body, gw.max_body_bytes as usize)));
+    let mut payload = match held_body_length(&parts) {
+        Some(length) => match axum::body::to_bytes(body, length as usize).await {
+            Ok(bytes) => Payload::Held(bytes),
+            Err(_) => {
+                return Problem::bad_request("The request body could not be read.").into_response()
+            }
+        },
+        None => Payload::Streamed(Some(Body::new(Limited::new(
+            body,
+            gw.max_body_bytes as usize,
+        )))),
+    };
     let mut tried = Vec::new();
     for _attempt in 0..3 {
         let Some(guard) = pool.acquire(&tried) else {
             break;
         };
-        let body = match body.take() {
-            Some(b) => b,
-            None if retry => Body::empty(),
-            None => break,
+        let Some(body) = payload.next() else {
+            break;
         };
         let upstream = match upstream_request(&parts, &guard, body, client, peer_trusted) {
             Some(r) => r,
@@ -216,13 +247,13 @@ async fn send(
         };
         match tokio::time::timeout(route.timeout, gw.client.request(upstream)).await {
             Ok(Ok(response)) => return relay_response(response, guard),
+            // No connection, so the replica never saw the request: sending it to
+            // another is safe whatever the method (a booking POST to a replica
+            // that just stopped must not fail).
             Ok(Err(e)) if e.is_connect() => {
                 metrics::counter!("gateway_upstream_errors_total", "service" => route.service.clone(), "kind" => "connect").increment(1);
                 guard.0.eject();
                 tried.push(guard.0.clone());
-                if !retry {
-                    break;
-                }
             }
             Ok(Err(e)) => {
                 metrics::counter!("gateway_upstream_errors_total", "service" => route.service.clone(), "kind" => "io").increment(1);
@@ -376,6 +407,8 @@ fn rate_limit_headers(headers: &mut HeaderMap, class: RouteClass, quota: Quota, 
 
 #[cfg(test)]
 mod tests {
+    use axum::http::Method;
+
     use super::*;
 
     #[test]
@@ -388,18 +421,35 @@ mod tests {
     }
 
     #[test]
-    fn only_bodiless_idempotent_requests_are_retried() {
-        let parts = |method: Method, len: Option<&str>| {
-            let mut b = Request::builder().method(method).uri("/x");
-            if let Some(l) = len {
-                b = b.header(header::CONTENT_LENGTH, l);
+    fn small_bodies_are_held_and_large_or_chunked_ones_streamed() {
+        let parts = |headers: &[(&str, &str)]| {
+            let mut b = Request::builder().method(Method::POST).uri("/x");
+            for (name, value) in headers {
+                b = b.header(*name, *value);
             }
             b.body(()).unwrap().into_parts().0
         };
-        assert!(replayable(&parts(Method::GET, None)));
-        assert!(replayable(&parts(Method::DELETE, Some("0"))));
-        assert!(!replayable(&parts(Method::PUT, Some("12"))));
-        assert!(!replayable(&parts(Method::POST, None)));
+        assert_eq!(held_body_length(&parts(&[])), Some(0));
+        assert_eq!(
+            held_body_length(&parts(&[("content-length", "120")])),
+            Some(120)
+        );
+        assert_eq!(
+            held_body_length(&parts(&[("content-length", "65536")])),
+            Some(65536)
+        );
+        assert_eq!(
+            held_body_length(&parts(&[("content-length", "65537")])),
+            None
+        );
+        assert_eq!(
+            held_body_length(&parts(&[("content-length", "many")])),
+            None
+        );
+        assert_eq!(
+            held_body_length(&parts(&[("transfer-encoding", "chunked")])),
+            None
+        );
     }
 
     #[test]

@@ -243,6 +243,63 @@ async fn requests_spread_over_replicas_and_a_dead_replica_is_ejected() {
 }
 
 #[tokio::test]
+async fn a_post_a_stopped_replica_refused_goes_to_another_replica_once() {
+    let (id, a, b) = (identity().await, echo("a").await, echo("b").await);
+    let mut cfg = config(
+        &id,
+        &[&a, &b],
+        &platform::testing::redis_url(),
+        &prefix(),
+        100,
+    );
+    // Only the request path may notice that b is gone.
+    cfg.health_interval = Duration::from_secs(3600);
+    let (gw, _stop) = start_gateway(&cfg).await;
+    let http = reqwest::Client::new();
+    let token = register_and_login(&http, &gw, "refused@example.org").await;
+
+    b.cancel.cancel();
+    eventually(Duration::from_secs(5), "b to stop listening", || async {
+        tokio::net::TcpStream::connect(b.addr)
+            .await
+            .err()
+            .map(|_| ())
+    })
+    .await;
+    // Round robin sends one of the first two to b, whose connection is refused.
+    for i in 0..4 {
+        let r = http
+            .post(format!("{gw}/api/v1/echo/bookings"))
+            .bearer_auth(&token)
+            .json(&json!({"attempt": i}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["replica"], "a");
+    }
+    assert_eq!(
+        a.hits.load(Ordering::SeqCst),
+        4,
+        "each POST reached a exactly once"
+    );
+    let ready: Value = http
+        .get(format!("{gw}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        ready["upstreams"]["echo"],
+        json!({"healthy": 1, "replicas": 2}),
+        "b was tried and ejected"
+    );
+}
+
+#[tokio::test]
 async fn forged_and_missing_tokens_never_reach_a_service() {
     let (id, a) = (identity().await, echo("a").await);
     let (gw, _stop) = start_gateway(&config(

@@ -14,10 +14,17 @@ pub struct Cache {
 impl Cache {
     pub async fn connect(url: &str, prefix: &str, service: &str) -> redis::RedisResult<Self> {
         let client = redis::Client::open(url)?;
+        // No connection retries: the manager's backoff starts at 1 s and grows to
+        // 60 s, and every command waits on the reconnection in progress — so after
+        // an outage the cache stayed unusable for up to a minute, each command
+        // timing out meanwhile (event consumers fell behind by one timeout per
+        // event). Without retries a failed reconnection fails the command at once
+        // and the next command tries again: misses during the outage are quick,
+        // and the first command after Redis returns reconnects.
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Duration::from_secs(1))
             .set_response_timeout(Duration::from_secs(1))
-            .set_number_of_retries(2);
+            .set_number_of_retries(0);
         let conn = ConnectionManager::new_with_config(client, config).await?;
         Ok(Self {
             conn,

@@ -18,6 +18,8 @@ pub struct ApiRequest {
     pub query: Vec<(&'static str, String)>,
     pub body: Option<serde_json::Value>,
     pub idempotency_key: Option<String>,
+    /// `If-Match`: the version an edit is based on (records' amendments).
+    pub if_match: Option<String>,
 }
 
 impl ApiRequest {
@@ -28,6 +30,7 @@ impl ApiRequest {
             query: Vec::new(),
             body: None,
             idempotency_key: None,
+            if_match: None,
         }
     }
 
@@ -64,6 +67,12 @@ impl ApiRequest {
 
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Self {
         self.idempotency_key = Some(key.into());
+        self
+    }
+
+    /// Edit only if `version` is still the latest (412 otherwise).
+    pub fn if_match(mut self, version: i32) -> Self {
+        self.if_match = Some(format!("\"{version}\""));
         self
     }
 }
@@ -186,6 +195,9 @@ impl ApiClient {
         }
         if let Some(key) = &req.idempotency_key {
             builder = builder.header("idempotency-key", key);
+        }
+        if let Some(version) = &req.if_match {
+            builder = builder.header(header::IF_MATCH, version);
         }
         if let Some(xff) = &origin.forwarded_for {
             builder = builder.header("x-forwarded-for", xff);

@@ -321,3 +321,52 @@ pub struct AccessLogEntry {
     #[serde(default)]
     pub break_glass: bool,
 }
+
+// provider and staff pages
+
+/// A patient's profile as staff read it (`GET /patients/{id}`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct PatientCard {
+    pub id: Uuid,
+    pub name: String,
+    #[serde(default)]
+    pub email: String,
+}
+
+/// Staff book for a patient: the booking plus whom it is for.
+#[derive(Serialize)]
+pub struct BookingFor {
+    pub provider_id: Uuid,
+    pub appointment_type_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub patient_id: Uuid,
+}
+
+#[derive(Serialize)]
+pub struct TimeOff<'a> {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+pub struct Reason<'a> {
+    pub reason: &'a str,
+}
+
+/// Emergency access to a record (`POST /patients/{id}/records/break-glass`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct BreakGlassGrant {
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A payment staff record (`POST /invoices/{id}/payments`).
+#[derive(Serialize)]
+pub struct Payment<'a> {
+    pub amount: Money,
+    /// `cash`, `card`, `bank_transfer`, `insurance`, `other`.
+    pub method: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<&'a str>,
+}

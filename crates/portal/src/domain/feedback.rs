@@ -32,6 +32,17 @@ impl Feedback {
         self.message.is_none() && self.fields.is_empty()
     }
 
+    /// Add `text` to the main message (once).
+    fn also(mut self, text: &str) -> Self {
+        let text = sentence(text);
+        self.message = Some(match self.message.take() {
+            Some(m) if m.contains(&text) => m,
+            Some(m) => format!("{m} {text}"),
+            None => text,
+        });
+        self
+    }
+
     /// Keep field messages only for fields the form has; fold the others into
     /// the main message so nothing the API said is lost.
     pub fn for_form(mut self, form_fields: &[&str]) -> Self {
@@ -40,11 +51,7 @@ impl Feedback {
             .partition(|(k, _)| form_fields.contains(&k.as_str()));
         self.fields = keep;
         for (_, text) in fold {
-            self.message = Some(match self.message.take() {
-                Some(m) if m.contains(&text) => m,
-                Some(m) => format!("{m} {}", sentence(&text)),
-                None => sentence(&text),
-            });
+            self = self.also(&text);
         }
         if self.message.is_none() && !self.fields.is_empty() {
             self.message = Some("Please correct the highlighted fields.".to_owned());
@@ -57,6 +64,13 @@ const TRY_AGAIN: &str = "The service is briefly unavailable. Please try again in
 
 /// The friendly form of an API failure.
 pub fn from_api(err: &ApiError) -> Feedback {
+    from_api_mapped(err, |path| Some(field_name(path)))
+}
+
+/// [`from_api`] with the form's own reading of the API's field paths (a list
+/// item's path to the input it came from); a path mapped to `None` is about
+/// the whole form and joins the main message.
+pub fn from_api_mapped(err: &ApiError, form_field: impl Fn(&str) -> Option<String>) -> Feedback {
     match err {
         ApiError::Unreachable(_) | ApiError::Unexpected(_) => Feedback::message(TRY_AGAIN),
         ApiError::Status {
@@ -71,7 +85,12 @@ pub fn from_api(err: &ApiError) -> Feedback {
             }
             let mut fb = Feedback::message(message(p, status.as_u16(), *retry_after));
             for e in &p.errors {
-                fb.fields.insert(field_name(&e.field), sentence(&e.message));
+                match form_field(&e.field) {
+                    Some(field) => {
+                        fb.fields.insert(field, sentence(&e.message));
+                    }
+                    None => fb = fb.also(&e.message),
+                }
             }
             fb
         }
@@ -98,6 +117,16 @@ fn message(p: &ProblemBody, status: u16, retry_after: Option<u64>) -> String {
         }
         "patient-double-booked" => "You already have an appointment at that time.".to_owned(),
         "forbidden" => "You are not allowed to do that.".to_owned(),
+        // Its detail lists the fields by their API paths; the fields carry the messages.
+        "validation-error" if !p.errors.is_empty() && p.detail.is_some() => {
+            "Please correct the highlighted fields.".to_owned()
+        }
+        "illegal-transition" => {
+            "That step is no longer possible: the appointment has moved on. The page shows where it stands now.".to_owned()
+        }
+        "version-mismatch" | "version-conflict" => {
+            "Someone changed this entry after you opened it. Its latest version is shown; please make your change again.".to_owned()
+        }
         "not-found" => "We could not find that. It may have been removed.".to_owned(),
         "unauthorized" | "invalid-refresh-token" | "refresh-token-reused" => {
             "Your session has ended. Please log in again.".to_owned()
@@ -241,5 +270,37 @@ mod tests {
             from_api(&err).message.as_deref(),
             Some("Too many requests. Wait 42 seconds and try again.")
         );
+    }
+
+    #[test]
+    fn list_items_land_where_the_form_says_and_the_rest_joins_the_message() {
+        let fb = from_api_mapped(
+            &problem(
+                422,
+                "validation-error",
+                Some("readings[1].value: must be between 20 and 200; readings: diastolic must be below systolic"),
+                &[
+                    ("readings[1].value", "must be between 20 and 200"),
+                    ("readings", "diastolic must be below systolic"),
+                ],
+            ),
+            |path| (path != "readings").then(|| "diastolic".to_owned()),
+        );
+        assert_eq!(fb.fields["diastolic"], "Must be between 20 and 200.");
+        assert_eq!(
+            fb.message.as_deref(),
+            Some("Please correct the highlighted fields. Diastolic must be below systolic.")
+        );
+    }
+
+    #[test]
+    fn a_step_the_appointment_has_passed_reads_plainly() {
+        let fb = from_api(&problem(
+            409,
+            "illegal-transition",
+            Some("The appointment is checked_in; that change is not possible."),
+            &[],
+        ));
+        assert!(!fb.message.unwrap().contains("checked_in"));
     }
 }

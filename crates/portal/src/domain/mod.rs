@@ -1,8 +1,13 @@
 //! The portal's pure parts: how times, weeks, money, record entries and API
-//! failures are shown. No I/O; unit-tested.
+//! failures are shown, and how the clinic's forms (availability, record
+//! entries, payments) are read. No I/O; unit-tested.
 
+pub mod availability;
+pub mod chart;
 pub mod feedback;
+pub mod local_time;
 pub mod money;
 pub mod record;
+pub mod schedule;
 pub mod time;
 pub mod week;

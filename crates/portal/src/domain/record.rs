@@ -21,8 +21,16 @@ pub struct EntryView {
 fn text(data: &Map<String, Value>, key: &str) -> Option<String> {
     match data.get(key)? {
         Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) => Some(number(n)),
         _ => None,
+    }
+}
+
+/// A number as people write it: `72`, not the `72.0` records stores for a float.
+pub fn number(n: &serde_json::Number) -> String {
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", f as i64),
+        _ => n.to_string(),
     }
 }
 
@@ -166,7 +174,7 @@ mod tests {
         let v = view(
             RecordKind::Vitals,
             &entry(&format!(
-                r#"{{{COMMON},"measured_at":"2026-05-04T09:00:00Z","readings":[{{"type":"heart_rate","value":72,"unit":"/min"}},{{"type":"spo2","value":98.5,"unit":"%"}}]}}"#
+                r#"{{{COMMON},"measured_at":"2026-05-04T09:00:00Z","readings":[{{"type":"heart_rate","value":72.0,"unit":"/min"}},{{"type":"spo2","value":98.5,"unit":"%"}}]}}"#
             )),
         );
         assert_eq!(

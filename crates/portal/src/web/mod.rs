@@ -9,6 +9,9 @@ pub mod context;
 pub mod error;
 pub mod nav;
 pub mod patient;
+pub mod provider;
+pub mod staff;
+pub mod visits;
 
 use axum::{
     extract::{FromRequest, FromRequestParts, Request},
@@ -33,6 +36,9 @@ pub fn router(state: AppState) -> Router {
         .route("/register", get(auth::register_form).post(auth::register))
         .route("/logout", post(auth::logout))
         .merge(patient::routes())
+        .merge(provider::routes())
+        .merge(staff::routes())
+        .route("/visits/{id}/{step}", post(visits::step))
         .merge(admin::routes())
         .fallback(|| async { PageError::NotFound })
         .method_not_allowed_fallback(|| async { PageError::NotFound })

@@ -14,8 +14,17 @@ fn entries(role: Option<Role>) -> &'static [(&'static str, &'static str)] {
             ("/invoices", "Invoices"),
             ("/record", "My record"),
         ],
+        Some(Role::Provider) => &[
+            ("/schedule", "Schedule"),
+            ("/patients", "Patients"),
+            ("/availability", "Availability"),
+        ],
+        Some(Role::Staff) => &[
+            ("/clinic", "Clinic day"),
+            ("/bookings", "Book for a patient"),
+            ("/billing", "Invoices"),
+        ],
         Some(Role::Admin) => &[("/admin/users", "Create accounts")],
-        Some(Role::Provider) | Some(Role::Staff) => &[("/", "Home")],
     }
 }
 
@@ -23,8 +32,9 @@ fn entries(role: Option<Role>) -> &'static [(&'static str, &'static str)] {
 pub fn home(role: Role) -> &'static str {
     match role {
         Role::Patient => "/appointments",
+        Role::Provider => "/schedule",
+        Role::Staff => "/clinic",
         Role::Admin => "/admin/users",
-        Role::Provider | Role::Staff => "/",
     }
 }
 

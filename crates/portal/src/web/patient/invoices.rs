@@ -16,7 +16,7 @@ use crate::{
 };
 
 #[derive(Serialize)]
-struct InvoiceRow {
+pub(crate) struct InvoiceRow {
     id: Uuid,
     number: i64,
     provider: String,
@@ -28,7 +28,7 @@ struct InvoiceRow {
     issued: String,
 }
 
-fn reason_label(reason: &str) -> &'static str {
+pub(crate) fn reason_label(reason: &str) -> &'static str {
     match reason {
         "completed" => "Visit",
         "late_cancellation" => "Late cancellation fee",
@@ -37,7 +37,7 @@ fn reason_label(reason: &str) -> &'static str {
     }
 }
 
-fn status_label(status: &str) -> &'static str {
+pub(crate) fn status_label(status: &str) -> &'static str {
     match status {
         "draft" => "Draft",
         "issued" => "Due",
@@ -47,7 +47,7 @@ fn status_label(status: &str) -> &'static str {
     }
 }
 
-async fn row(
+pub(crate) async fn row(
     ctx: &mut Ctx,
     dir: &mut Directory,
     i: &InvoiceSummary,
@@ -101,10 +101,28 @@ struct PaymentRow {
     at: String,
 }
 
-pub async fn show(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, PageError> {
-    let invoice: InvoiceDetail = ctx.get(format!("/api/v1/invoices/{id}")).await?;
+/// One invoice as its page shows it (patients' and staff's alike).
+#[derive(Serialize)]
+pub(crate) struct InvoiceView {
+    invoice: InvoiceRow,
+    lines: Vec<LineRow>,
+    payments: Vec<PaymentRow>,
+    net: String,
+    tax: String,
+    gross: String,
+    paid: String,
+    due: String,
+    owed: bool,
+    void_reason: Option<String>,
+    visit: Option<String>,
+}
+
+pub(crate) async fn invoice_view(
+    ctx: &mut Ctx,
+    invoice: &InvoiceDetail,
+) -> Result<InvoiceView, CallError> {
     let mut dir = Directory::default();
-    let summary = row(&mut ctx, &mut dir, &invoice.summary).await?;
+    let summary = row(ctx, &mut dir, &invoice.summary).await?;
     let zone = invoice
         .appointment
         .as_ref()
@@ -134,17 +152,32 @@ pub async fn show(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, PageEr
         })
         .collect();
     let t = &invoice.summary.totals;
+    Ok(InvoiceView {
+        invoice: summary,
+        lines,
+        payments,
+        net: money::format(&t.net),
+        tax: money::format(&t.tax),
+        gross: money::format(&t.gross),
+        paid: money::format(&t.paid),
+        due: money::format(&t.due),
+        owed: t.due.amount_minor > 0,
+        void_reason: invoice.void_reason.clone(),
+        visit: invoice.appointment.as_ref().map(|a| {
+            format!(
+                "{}, {}",
+                a.appointment_type_name,
+                time::date_time(a.start, zone)
+            )
+        }),
+    })
+}
+
+pub async fn show(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, PageError> {
+    let invoice: InvoiceDetail = ctx.get(format!("/api/v1/invoices/{id}")).await?;
+    let view = invoice_view(&mut ctx, &invoice).await?;
     Ok(ctx.render(
         "patient/invoice.html",
-        crate::page! {
-            invoice => summary, lines, payments,
-            net => money::format(&t.net), tax => money::format(&t.tax),
-            gross => money::format(&t.gross), paid => money::format(&t.paid),
-            due => money::format(&t.due), owed => t.due.amount_minor > 0,
-            void_reason => invoice.void_reason,
-            visit => invoice.appointment.as_ref().map(|a| format!(
-                "{}, {}", a.appointment_type_name, time::date_time(a.start, zone)
-            )),
-        },
+        minijinja::Value::from(minijinja::value::Serde(&view)),
     ))
 }

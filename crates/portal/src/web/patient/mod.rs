@@ -2,8 +2,8 @@
 //! invoices and their record.
 
 mod appointments;
-mod booking;
-mod invoices;
+pub(crate) mod booking;
+pub(crate) mod invoices;
 mod providers;
 mod record;
 

@@ -1,0 +1,530 @@
+//! A patient's chart as their provider works with it: entries by kind, adding
+//! one, an entry's versions, amending it (a new version; If-Match so a
+//! concurrent edit is not overwritten) and marking it entered in error.
+//! Records refuses a provider without a care relationship (403); the chart
+//! then offers break-glass: emergency access with a stated reason, flagged in
+//! the audit and in the patient's access log.
+
+use std::collections::HashMap;
+
+use axum::{http::StatusCode, response::Response};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::me;
+use crate::{
+    api::{
+        models::{BreakGlassGrant, Page, Reason, RecordEntry, RecordKind},
+        ApiError, ApiRequest,
+    },
+    domain::{
+        chart::{self, FormValues, CLINICAL_STATUSES, SEVERITIES, VITALS},
+        feedback::{self, Feedback},
+        record, time,
+    },
+    session::Flash,
+    web::{
+        patient::Directory, see_other, visits::patient_reference, CallError, Ctx, Form, PageError,
+        Path,
+    },
+};
+
+/// Shortest break-glass reason records accepts (characters).
+const MIN_BREAK_GLASS_REASON: usize = 15;
+
+fn records_path(patient_id: Uuid, kind: RecordKind) -> String {
+    format!("/api/v1/patients/{patient_id}/records/{}", kind.segment())
+}
+
+fn chart_path(patient_id: Uuid) -> String {
+    format!("/patients/{patient_id}/chart")
+}
+
+fn entry_path(patient_id: Uuid, kind: RecordKind, entry_id: Uuid) -> String {
+    format!("/patients/{patient_id}/chart/{}/{entry_id}", kind.segment())
+}
+
+fn kind_of(segment: &str) -> Result<RecordKind, PageError> {
+    chart::kind_from_segment(segment).ok_or(PageError::NotFound)
+}
+
+fn is_forbidden(e: &CallError) -> bool {
+    matches!(e, CallError::Api(e) if e.status().is_some_and(|s| s.as_u16() == 403))
+}
+
+/// A refusal a form can explain next to its fields.
+fn form_refusal(e: &ApiError) -> bool {
+    e.status()
+        .is_some_and(|s| s.is_client_error() && !matches!(s.as_u16(), 401 | 403 | 404))
+}
+
+/// The form's posted fields, without the CSRF token.
+fn posted(form: HashMap<String, String>) -> FormValues {
+    form.into_iter()
+        .filter(|(k, _)| k != "csrf_token")
+        .collect()
+}
+
+/// An entry version as a list shows it.
+#[derive(Serialize)]
+struct EntryRow {
+    id: Uuid,
+    #[serde(flatten)]
+    view: record::EntryView,
+    author: String,
+    written: String,
+    href: String,
+}
+
+/// Who wrote an entry: the provider reading it, or a colleague from the directory.
+async fn author(ctx: &mut Ctx, dir: &mut Directory, id: Uuid) -> Result<String, CallError> {
+    if id == ctx.user.user_id {
+        return Ok("You".to_owned());
+    }
+    Ok(dir
+        .provider(ctx, id)
+        .await?
+        .map(|p| p.name)
+        .unwrap_or_else(|| "A clinician".to_owned()))
+}
+
+async fn entry_row(
+    ctx: &mut Ctx,
+    dir: &mut Directory,
+    patient_id: Uuid,
+    kind: RecordKind,
+    e: &RecordEntry,
+    zone: chrono_tz::Tz,
+) -> Result<EntryRow, CallError> {
+    Ok(EntryRow {
+        id: e.id,
+        view: record::view(kind, e),
+        author: author(ctx, dir, e.author_id).await?,
+        written: time::date_time(e.created_at, zone),
+        href: entry_path(patient_id, kind, e.id),
+    })
+}
+
+#[derive(Serialize)]
+struct Section {
+    kind: &'static str,
+    title: &'static str,
+    noun: &'static str,
+    entries: Vec<EntryRow>,
+}
+
+pub async fn show(mut ctx: Ctx, Path(patient_id): Path<Uuid>) -> Result<Response, PageError> {
+    let (_, zone) = me(&mut ctx).await?;
+    let mut dir = Directory::default();
+    let mut sections = Vec::new();
+    for kind in RecordKind::SHOWN {
+        let req = ApiRequest::get(records_path(patient_id, kind))
+            .query("limit", 100)
+            .query("include_entered_in_error", true);
+        let page: Page<RecordEntry> = match ctx.call(req).await {
+            Ok(page) => page,
+            Err(e) if is_forbidden(&e) => {
+                return break_glass_page(
+                    &ctx,
+                    patient_id,
+                    StatusCode::FORBIDDEN,
+                    "",
+                    Feedback::default(),
+                );
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut entries = Vec::new();
+        for e in &page.items {
+            entries.push(entry_row(&mut ctx, &mut dir, patient_id, kind, e, zone).await?);
+        }
+        sections.push(Section {
+            kind: kind.segment(),
+            title: kind.title(),
+            noun: chart::a_noun(kind),
+            entries,
+        });
+    }
+    Ok(ctx.render(
+        "provider/chart.html",
+        crate::page! {
+            sections, patient_id,
+            patient => patient_reference(patient_id),
+            zone => zone.name(),
+        },
+    ))
+}
+
+fn break_glass_page(
+    ctx: &Ctx,
+    patient_id: Uuid,
+    status: StatusCode,
+    reason: &str,
+    feedback: Feedback,
+) -> Result<Response, PageError> {
+    Ok(ctx.render_with(
+        status,
+        "provider/break_glass.html",
+        crate::page! {
+            patient_id, reason, feedback,
+            patient => patient_reference(patient_id),
+            min_reason => MIN_BREAK_GLASS_REASON,
+        },
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct ReasonForm {
+    #[serde(default)]
+    reason: String,
+}
+
+pub async fn break_glass(
+    mut ctx: Ctx,
+    Path(patient_id): Path<Uuid>,
+    Form(form): Form<ReasonForm>,
+) -> Result<Response, PageError> {
+    let (_, zone) = me(&mut ctx).await?;
+    let reason = form.reason.trim();
+    if reason.chars().count() < MIN_BREAK_GLASS_REASON {
+        let fb = Feedback::message("Say why you need emergency access.").field(
+            "reason",
+            format!("At least {MIN_BREAK_GLASS_REASON} characters: what is the emergency?"),
+        );
+        return break_glass_page(
+            &ctx,
+            patient_id,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            reason,
+            fb,
+        );
+    }
+    let req = ApiRequest::post(
+        format!("/api/v1/patients/{patient_id}/records/break-glass"),
+        &Reason { reason },
+    );
+    match ctx.call::<BreakGlassGrant>(req).await {
+        Ok(grant) => {
+            ctx.flash(Flash::success(format!(
+                "Emergency access granted until {}. Every view is flagged in the audit and in the patient's access log.",
+                time::date_time(grant.expires_at, zone)
+            )))
+            .await?;
+            Ok(see_other(&chart_path(patient_id)))
+        }
+        Err(CallError::Api(e))
+            if e.status()
+                .is_some_and(|s| s.is_client_error() && s.as_u16() != 401) =>
+        {
+            let status = e.status().unwrap_or(StatusCode::FORBIDDEN);
+            let fb = feedback::from_api(&e).for_form(&["reason"]);
+            break_glass_page(&ctx, patient_id, status, reason, fb)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The choices and vital signs every entry form may show.
+#[derive(Serialize)]
+struct FormChoices {
+    severities: &'static [(&'static str, &'static str)],
+    statuses: &'static [(&'static str, &'static str)],
+    vitals: &'static [(&'static str, &'static str, &'static str)],
+}
+
+const CHOICES: FormChoices = FormChoices {
+    severities: &SEVERITIES,
+    statuses: &CLINICAL_STATUSES,
+    vitals: &VITALS,
+};
+
+fn new_entry_page(
+    ctx: &Ctx,
+    patient_id: Uuid,
+    kind: RecordKind,
+    values: &FormValues,
+    feedback: Feedback,
+    status: StatusCode,
+    zone: chrono_tz::Tz,
+) -> Response {
+    ctx.render_with(
+        status,
+        "provider/entry_new.html",
+        crate::page! {
+            patient_id, values, feedback,
+            choices => CHOICES,
+            patient => patient_reference(patient_id),
+            kind => kind.segment(),
+            noun => chart::a_noun(kind),
+            title => kind.title(),
+            zone => zone.name(),
+        },
+    )
+}
+
+pub async fn new_entry(
+    mut ctx: Ctx,
+    Path((patient_id, segment)): Path<(Uuid, String)>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    let (_, zone) = me(&mut ctx).await?;
+    let values = chart::defaults(kind, chrono::Utc::now(), zone);
+    Ok(new_entry_page(
+        &ctx,
+        patient_id,
+        kind,
+        &values,
+        Feedback::default(),
+        StatusCode::OK,
+        zone,
+    ))
+}
+
+/// What the API said about a form of `kind`, each message next to its field.
+fn form_feedback(e: &ApiError, kind: RecordKind, form: &FormValues) -> Feedback {
+    feedback::from_api_mapped(e, |path| chart::form_field(kind, path, form))
+        .for_form(chart::field_names(kind))
+}
+
+pub async fn create(
+    mut ctx: Ctx,
+    Path((patient_id, segment)): Path<(Uuid, String)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    let (_, zone) = me(&mut ctx).await?;
+    let form = posted(form);
+    let body = match chart::body(kind, &form, zone) {
+        Ok(body) => body,
+        Err(fb) => {
+            return Ok(new_entry_page(
+                &ctx,
+                patient_id,
+                kind,
+                &form,
+                fb,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                zone,
+            ))
+        }
+    };
+    let req = ApiRequest::post(records_path(patient_id, kind), &body);
+    match ctx.call::<RecordEntry>(req).await {
+        Ok(_) => {
+            ctx.flash(Flash::success(format!(
+                "{} added to the record.",
+                capitalised(chart::noun(kind))
+            )))
+            .await?;
+            Ok(see_other(&format!(
+                "{}#{}",
+                chart_path(patient_id),
+                kind.segment()
+            )))
+        }
+        Err(CallError::Api(e)) if form_refusal(&e) => {
+            let status = e.status().unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let fb = form_feedback(&e, kind, &form);
+            Ok(new_entry_page(
+                &ctx, patient_id, kind, &form, fb, status, zone,
+            ))
+        }
+        Err(e) if is_forbidden(&e) => {
+            // Access ended meanwhile: the chart says so and offers break-glass.
+            ctx.flash(Flash::info(
+                "Nothing was saved: you no longer have access to this record.",
+            ))
+            .await?;
+            Ok(see_other(&chart_path(patient_id)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// What the entry page shows besides the entry: the typed amendment (after a
+/// refusal) and the messages for each of its two forms.
+#[derive(Default)]
+struct EntryPageState {
+    typed: Option<FormValues>,
+    amend: Feedback,
+    in_error: Feedback,
+    reason: String,
+}
+
+async fn entry_page(
+    ctx: &mut Ctx,
+    patient_id: Uuid,
+    kind: RecordKind,
+    entry_id: Uuid,
+    state: EntryPageState,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let (_, zone) = me(ctx).await?;
+    let path = format!("{}/{entry_id}", records_path(patient_id, kind));
+    let latest: RecordEntry = match ctx.get(path.clone()).await {
+        Ok(e) => e,
+        Err(e) if is_forbidden(&e) => return Ok(see_other(&chart_path(patient_id))),
+        Err(e) => return Err(e.into()),
+    };
+    let history: Page<RecordEntry> = ctx.get(format!("{path}/history")).await?;
+    let mut dir = Directory::default();
+    let current = entry_row(ctx, &mut dir, patient_id, kind, &latest, zone).await?;
+    let mut versions = Vec::new();
+    for v in history.items.iter().rev() {
+        versions.push(entry_row(ctx, &mut dir, patient_id, kind, v, zone).await?);
+    }
+    let values = state
+        .typed
+        .unwrap_or_else(|| chart::values(kind, &latest.data, zone));
+    Ok(ctx.render_with(
+        status,
+        "provider/entry.html",
+        crate::page! {
+            patient_id, current, versions, values,
+            feedback => state.amend,
+            error_feedback => state.in_error,
+            reason => state.reason,
+            choices => CHOICES,
+            version => latest.version,
+            entered_in_error => latest.status == "entered_in_error",
+            patient => patient_reference(patient_id),
+            kind => kind.segment(),
+            title => kind.title(),
+            zone => zone.name(),
+        },
+    ))
+}
+
+pub async fn entry(
+    mut ctx: Ctx,
+    Path((patient_id, segment, entry_id)): Path<(Uuid, String, Uuid)>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    entry_page(
+        &mut ctx,
+        patient_id,
+        kind,
+        entry_id,
+        EntryPageState::default(),
+        StatusCode::OK,
+    )
+    .await
+}
+
+pub async fn amend(
+    mut ctx: Ctx,
+    Path((patient_id, segment, entry_id)): Path<(Uuid, String, Uuid)>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    let (_, zone) = me(&mut ctx).await?;
+    let mut form = posted(form);
+    let version = form
+        .remove("version")
+        .and_then(|v| v.trim().parse::<i32>().ok())
+        .ok_or(PageError::BadRequest)?;
+    let refused = |typed: Option<FormValues>, amend: Feedback| EntryPageState {
+        typed,
+        amend,
+        ..Default::default()
+    };
+    let body = match chart::body(kind, &form, zone) {
+        Ok(body) => body,
+        Err(fb) => {
+            let state = refused(Some(form), fb);
+            return entry_page(
+                &mut ctx,
+                patient_id,
+                kind,
+                entry_id,
+                state,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    let req = ApiRequest::put(
+        format!("{}/{entry_id}", records_path(patient_id, kind)),
+        &body,
+    )
+    .if_match(version);
+    match ctx.call::<RecordEntry>(req).await {
+        Ok(e) => {
+            ctx.flash(Flash::success(format!(
+                "Saved as version {}. Earlier versions stay in the history.",
+                e.version
+            )))
+            .await?;
+            Ok(see_other(&entry_path(patient_id, kind, entry_id)))
+        }
+        Err(CallError::Api(e)) if form_refusal(&e) => {
+            let status = e.status().unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            // Someone else's newer version: show it, not what was typed over the old one.
+            let stale = matches!(status.as_u16(), 409 | 412);
+            let fb = form_feedback(&e, kind, &form);
+            let state = refused((!stale).then_some(form), fb);
+            entry_page(&mut ctx, patient_id, kind, entry_id, state, status).await
+        }
+        Err(e) if is_forbidden(&e) => Ok(see_other(&chart_path(patient_id))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn enter_in_error(
+    mut ctx: Ctx,
+    Path((patient_id, segment, entry_id)): Path<(Uuid, String, Uuid)>,
+    Form(form): Form<ReasonForm>,
+) -> Result<Response, PageError> {
+    let kind = kind_of(&segment)?;
+    me(&mut ctx).await?;
+    let reason = form.reason.trim();
+    let refused = |fb: Feedback| EntryPageState {
+        in_error: fb,
+        reason: reason.to_owned(),
+        ..Default::default()
+    };
+    if reason.is_empty() {
+        let fb = Feedback::message("Say why the entry is wrong.")
+            .field("reason", "Say why the entry is wrong.");
+        return entry_page(
+            &mut ctx,
+            patient_id,
+            kind,
+            entry_id,
+            refused(fb),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let req = ApiRequest::post(
+        format!(
+            "{}/{entry_id}/entered-in-error",
+            records_path(patient_id, kind)
+        ),
+        &Reason { reason },
+    );
+    match ctx.call::<RecordEntry>(req).await {
+        Ok(_) => {
+            ctx.flash(Flash::success(
+                "Marked as entered in error. It stays in the record, struck through.",
+            ))
+            .await?;
+            Ok(see_other(&entry_path(patient_id, kind, entry_id)))
+        }
+        Err(CallError::Api(e)) if form_refusal(&e) => {
+            let status = e.status().unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            let fb = feedback::from_api(&e).for_form(&["reason"]);
+            entry_page(&mut ctx, patient_id, kind, entry_id, refused(fb), status).await
+        }
+        Err(e) if is_forbidden(&e) => Ok(see_other(&chart_path(patient_id))),
+        Err(e) => Err(e.into()),
+    }
+}

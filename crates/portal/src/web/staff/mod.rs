@@ -1,0 +1,38 @@
+//! Front-desk staff's pages: the clinic's day across every provider (with the
+//! visit steps), booking for a patient, moving or cancelling an appointment,
+//! and invoices with recording payments. Staff see every appointment and
+//! invoice, and patients' names, but never clinical records.
+
+mod appointments;
+mod booking;
+mod day;
+mod invoices;
+
+use axum::{
+    routing::{get, post},
+    Router,
+};
+
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/clinic", get(day::show))
+        .route("/clinic/appointments/{id}", get(appointments::show))
+        .route(
+            "/clinic/appointments/{id}/cancel",
+            post(appointments::cancel),
+        )
+        .route(
+            "/clinic/appointments/{id}/reschedule",
+            get(appointments::reschedule_week).post(appointments::reschedule),
+        )
+        .route("/bookings", get(booking::start).post(booking::book))
+        .route(
+            "/bookings/{patient_id}/{provider_id}/{type_id}",
+            get(booking::week),
+        )
+        .route("/billing", get(invoices::list))
+        .route("/billing/{id}", get(invoices::show))
+        .route("/billing/{id}/payments", post(invoices::pay))
+}
