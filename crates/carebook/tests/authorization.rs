@@ -265,6 +265,7 @@ async fn every_route_refuses_exactly_whom_it_should() {
         Caller::anonymous(&stack),
     ];
     let mut fixture = set_up(&callers).await;
+    let doc = callers[6].read("/openapi.json").await;
 
     let mut failures = Vec::new();
     let mut cases = 0;
@@ -298,6 +299,12 @@ async fn every_route_refuses_exactly_whom_it_should() {
                     answer.text.chars().take(200).collect::<String>()
                 ));
             }
+            if let Err(e) = documented(&doc, row, &answer) {
+                failures.push(format!(
+                    "{} {} as {}: {e}",
+                    row.method, row.path, caller.name
+                ));
+            }
         }
     }
     assert!(
@@ -307,6 +314,66 @@ async fn every_route_refuses_exactly_whom_it_should() {
         failures.join("\n")
     );
     assert_eq!(cases, MATRIX.len() * CALLERS.len());
+}
+
+/// Every answer is one the gateway's OpenAPI document declares for the
+/// operation: its status, and its content type when it has a body.
+fn documented(doc: &Value, row: &Row, answer: &support::Answer) -> Result<(), String> {
+    let Some(operation) = operation_of(doc, row) else {
+        // The gateway's own routes (health, docs, the document itself).
+        return if row.path.starts_with("/api/") {
+            Err("not in the OpenAPI document".to_owned())
+        } else {
+            Ok(())
+        };
+    };
+    let status = answer.status.as_u16().to_string();
+    let response = &operation["responses"][&status];
+    if !response.is_object() {
+        return Err(format!("{status} is not documented"));
+    }
+    let sent = answer
+        .headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_owned());
+    match (sent, response["content"].as_object()) {
+        (Some(sent), Some(content)) if !answer.text.is_empty() && !content.contains_key(&sent) => {
+            Err(format!(
+                "{status} sent as {sent}, documented as {:?}",
+                content.keys().collect::<Vec<_>>()
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The document's operation for a row: the path whose segments equal the row's,
+/// placeholder for placeholder; failing that, one whose parameter stands for a
+/// literal of the row (`{kind}` for `notes`).
+fn operation_of<'a>(doc: &'a Value, row: &Row) -> Option<&'a Value> {
+    let ours: Vec<&str> = row
+        .path
+        .split('?')
+        .next()
+        .unwrap_or_default()
+        .split('/')
+        .collect();
+    let is_param = |s: &str| s.starts_with('{');
+    let paths = doc["paths"].as_object()?;
+    let matching = |loose: bool| {
+        paths.iter().find(|(path, _)| {
+            let theirs: Vec<&str> = path.split('/').collect();
+            theirs.len() == ours.len()
+                && theirs
+                    .iter()
+                    .zip(&ours)
+                    .all(|(t, o)| t == o || (is_param(t) && (loose || is_param(o))))
+        })
+    };
+    let (_, item) = matching(false).or_else(|| matching(true))?;
+    Some(&item[row.method.to_lowercase()]).filter(|op| op.is_object())
 }
 
 /// Patient A's appointments with provider A (one kept booked, one for state
