@@ -46,8 +46,8 @@ pub fn complete(mut doc: OpenApi) -> OpenApi {
     doc
 }
 
-/// Add `response` for `status` to every operation that has none (the gateway's
-/// 429, say), as problem+json.
+/// Document a problem+json answer with `status` on every operation that has
+/// none for it (the gateway's 429, say).
 pub fn add_to_every_operation(doc: &mut OpenApi, status: u16, description: &str) {
     for item in doc.paths.paths.values_mut() {
         for (_, op) in operations_mut(item) {
