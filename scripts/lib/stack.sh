@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Run the real Carebook system as separate processes (one per service replica
 # plus the gateway) from a built `carebook` binary, isolated from other stacks
 # on the same PostgreSQL, Redis and RabbitMQ by a name prefix and a port range.
