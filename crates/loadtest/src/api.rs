@@ -78,10 +78,17 @@ impl Api {
         }
         if status != expect {
             let body = response.text().await.unwrap_or_default();
-            bail!("{what}: {status} {}", body.chars().take(300).collect::<String>());
+            bail!(
+                "{what}: {status} {}",
+                body.chars().take(300).collect::<String>()
+            );
         }
         let bytes = response.bytes().await.with_context(|| what.to_owned())?;
-        let body = if bytes.is_empty() { b"null".as_slice() } else { &bytes };
+        let body = if bytes.is_empty() {
+            b"null".as_slice()
+        } else {
+            &bytes
+        };
         Ok(Outcome::Done(
             serde_json::from_slice(body).with_context(|| format!("{what}: unexpected body"))?,
         ))
@@ -113,7 +120,12 @@ impl Api {
         self.must(rb, "refresh", StatusCode::OK).await
     }
 
-    pub async fn register_patient(&self, email: &str, password: &str, name: &str) -> anyhow::Result<Account> {
+    pub async fn register_patient(
+        &self,
+        email: &str,
+        password: &str,
+        name: &str,
+    ) -> anyhow::Result<Account> {
         let rb = self
             .request(Method::POST, "/api/v1/auth/register", None)
             .json(&json!({ "email": email, "password": password, "name": name }));
@@ -129,7 +141,9 @@ impl Api {
     ) -> anyhow::Result<Account> {
         let rb = self
             .request(Method::POST, "/api/v1/admin/users", Some(admin))
-            .json(&json!({ "email": email, "password": password, "name": name, "role": "provider" }));
+            .json(
+                &json!({ "email": email, "password": password, "name": name, "role": "provider" }),
+            );
         self.must(rb, "create provider account", StatusCode::CREATED)
             .await
     }
@@ -143,7 +157,11 @@ impl Api {
         specialty: &str,
     ) -> anyhow::Result<Outcome<Value>> {
         let rb = self
-            .request(Method::PUT, &format!("/api/v1/providers/{provider}"), Some(staff))
+            .request(
+                Method::PUT,
+                &format!("/api/v1/providers/{provider}"),
+                Some(staff),
+            )
             .json(&json!({
                 "name": name,
                 "specialty": specialty,
@@ -153,7 +171,8 @@ impl Api {
                 "time_zone": "UTC",
                 "accepting_new_patients": true,
             }));
-        self.send(rb, "update provider profile", StatusCode::OK).await
+        self.send(rb, "update provider profile", StatusCode::OK)
+            .await
     }
 
     /// The benchmark's appointment type (404 until scheduling knows the provider).

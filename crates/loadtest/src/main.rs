@@ -80,7 +80,11 @@ struct Cli {
     #[arg(long, default_value = "staff@demo.carebook.test")]
     staff_email: String,
     /// Password of the demo accounts (see README).
-    #[arg(long, env = "CAREBOOK_DEMO_PASSWORD", default_value = "Carebook-demo-2026!")]
+    #[arg(
+        long,
+        env = "CAREBOOK_DEMO_PASSWORD",
+        default_value = "Carebook-demo-2026!"
+    )]
     demo_password: String,
 }
 
@@ -102,12 +106,15 @@ fn parse_duration(raw: &str) -> Result<Duration, String> {
 fn watched(cli: &Cli) -> anyhow::Result<Vec<Watched>> {
     let mut list = Vec::new();
     if let Some(path) = &cli.pids {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let parts: Vec<&str> = line.split_whitespace().collect();
             let [name, replica, pid] = parts[..] else {
-                anyhow::bail!("{}: expected `name replica pid`, got {line:?}", path.display());
+                anyhow::bail!(
+                    "{}: expected `name replica pid`, got {line:?}",
+                    path.display()
+                );
             };
             list.push(Watched {
                 label: format!("{name} {replica}"),
@@ -131,15 +138,20 @@ fn watched(cli: &Cli) -> anyhow::Result<Vec<Watched>> {
     Ok(list)
 }
 
-async fn timed(world: &Arc<World>, cli: &Cli, sampler: &Sampler, rate: f64, duration: Duration) -> anyhow::Result<(RunFigures, Usage)> {
+async fn timed(
+    world: &Arc<World>,
+    cli: &Cli,
+    sampler: &Sampler,
+    rate: f64,
+    duration: Duration,
+) -> anyhow::Result<(RunFigures, Usage)> {
     let phase = sampler.begin();
     let metrics = scenario::execute(world.clone(), &cli.base_url, &Run { rate, duration }).await?;
     let usage = sampler.end(&phase);
-    let seconds = match metrics.duration {
-        0 => duration.as_secs_f64(),
-        d => d as f64,
-    };
-    Ok((report::summarize(&metrics, rate, seconds, &world.lateness), usage))
+    Ok((
+        report::summarize(&metrics, rate, duration.as_secs_f64(), &world.lateness),
+        usage,
+    ))
 }
 
 #[tokio::main]
@@ -199,12 +211,21 @@ async fn main() -> anyhow::Result<()> {
 
 /// Raise the rate step by step until p99 passes the limit; the knee is the
 /// first rate that does.
-async fn knee(world: &Arc<World>, cli: &Cli, sampler: &Sampler, fresh: &Usage, idle: &Usage) -> anyhow::Result<()> {
+async fn knee(
+    world: &Arc<World>,
+    cli: &Cli,
+    sampler: &Sampler,
+    fresh: &Usage,
+    idle: &Usage,
+) -> anyhow::Result<()> {
     let mut steps: Vec<(RunFigures, Usage)> = Vec::new();
     let mut rate = cli.rate;
     let mut knee_at = None;
     while rate <= cli.knee_max {
-        println!("knee step: {rate:.0} req/s for {:?}", cli.knee_step_duration);
+        println!(
+            "knee step: {rate:.0} req/s for {:?}",
+            cli.knee_step_duration
+        );
         let (figures, usage) = timed(world, cli, sampler, rate, cli.knee_step_duration).await?;
         println!(
             "  achieved {:.1} req/s, p50 {} ms, p95 {} ms, p99 {} ms, errors {:.3} %, late sends {:.2} %",

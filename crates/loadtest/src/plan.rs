@@ -212,11 +212,7 @@ mod tests {
     use super::*;
 
     fn plan(providers: usize, users: usize) -> SlotPlan {
-        SlotPlan::starting_after(
-            "2026-11-25T13:37:00Z".parse().unwrap(),
-            providers,
-            users,
-        )
+        SlotPlan::starting_after("2026-11-25T13:37:00Z".parse().unwrap(), providers, users)
     }
 
     #[test]
@@ -285,7 +281,10 @@ mod tests {
             .iter()
             .map(|o| o.weight())
             .sum();
-        assert_eq!((total, reads, Op::Book.weight(), Op::Cancel.weight()), (10, 7, 2, 1));
+        assert_eq!(
+            (total, reads, Op::Book.weight(), Op::Cancel.weight()),
+            (10, 7, 2, 1)
+        );
     }
 
     #[test]

@@ -16,12 +16,26 @@ pub struct Watched {
     pub pid: i32,
 }
 
-/// CPU ticks used so far and resident memory now; `None` once it is gone.
-fn read(pid: i32) -> Option<(u64, u64)> {
+/// A process's CPU ticks used so far and its resident memory now (KiB).
+#[derive(Clone, Copy)]
+struct Reading {
+    ticks: u64,
+    rss: u64,
+    /// The private part of `rss` (heap, stacks), without mapped files such as
+    /// the binary's code, which every process of the same binary shares.
+    anon: u64,
+}
+
+/// `None` once the process is gone.
+fn read(pid: i32) -> Option<Reading> {
     let p = Process::new(pid).ok()?;
     let stat = p.stat().ok()?;
-    let rss = p.status().ok()?.vmrss.unwrap_or(0);
-    Some((stat.utime + stat.stime, rss))
+    let status = p.status().ok()?;
+    Some(Reading {
+        ticks: stat.utime + stat.stime,
+        rss: status.vmrss.unwrap_or(0),
+        anon: status.rssanon.unwrap_or(0),
+    })
 }
 
 /// Busy and total ticks of all CPUs together.
@@ -64,6 +78,7 @@ pub struct ProcessUsage {
     /// Percent of one core, averaged over the phase.
     pub cpu_percent: f64,
     pub rss_end_kib: u64,
+    pub rss_anon_end_kib: u64,
     pub rss_peak_kib: u64,
 }
 
@@ -86,7 +101,8 @@ impl Sampler {
             let pids: Vec<i32> = watched.iter().map(|w| w.pid).collect();
             tokio::spawn(async move {
                 loop {
-                    let now: Vec<u64> = pids.iter().map(|p| read(*p).map_or(0, |r| r.1)).collect();
+                    let now: Vec<u64> =
+                        pids.iter().map(|p| read(*p).map_or(0, |r| r.rss)).collect();
                     if let Ok(mut peaks) = peaks.lock() {
                         for (peak, rss) in peaks.iter_mut().zip(now) {
                             *peak = (*peak).max(rss);
@@ -109,7 +125,11 @@ impl Sampler {
         }
         Phase {
             started: Instant::now(),
-            ticks: self.watched.iter().map(|w| read(w.pid).map(|r| r.0)).collect(),
+            ticks: self
+                .watched
+                .iter()
+                .map(|w| read(w.pid).map(|r| r.ticks))
+                .collect(),
             machine: machine_ticks(),
         }
     }
@@ -125,14 +145,15 @@ impl Sampler {
             .map(|(i, w)| {
                 let now = read(w.pid);
                 let used = match (phase.ticks[i], now) {
-                    (Some(before), Some((after, _))) => after.saturating_sub(before),
+                    (Some(before), Some(r)) => r.ticks.saturating_sub(before),
                     _ => 0,
                 };
-                let rss_end_kib = now.map_or(0, |r| r.1);
+                let rss_end_kib = now.map_or(0, |r| r.rss);
                 ProcessUsage {
                     label: w.label.clone(),
                     cpu_percent: used as f64 / tick / seconds * 100.0,
                     rss_end_kib,
+                    rss_anon_end_kib: now.map_or(0, |r| r.anon),
                     rss_peak_kib: peaks.get(i).copied().unwrap_or(0).max(rss_end_kib),
                 }
             })

@@ -119,7 +119,12 @@ fn figures(
     }
 }
 
-pub fn summarize(metrics: &GooseMetrics, target_rate: f64, seconds: f64, lateness: &Lateness) -> RunFigures {
+pub fn summarize(
+    metrics: &GooseMetrics,
+    target_rate: f64,
+    seconds: f64,
+    lateness: &Lateness,
+) -> RunFigures {
     let seconds = seconds.max(0.001);
     let mut ops = Vec::new();
     let mut all_timing = GooseRequestMetricTimingData {
@@ -135,8 +140,11 @@ pub fn summarize(metrics: &GooseMetrics, target_rate: f64, seconds: f64, latenes
         let Some(agg) = metrics.requests.values().find(|a| a.path == op.name()) else {
             continue;
         };
-        let statuses: BTreeMap<u16, usize> =
-            agg.status_code_counts.iter().map(|(k, v)| (*k, *v)).collect();
+        let statuses: BTreeMap<u16, usize> = agg
+            .status_code_counts
+            .iter()
+            .map(|(k, v)| (*k, *v))
+            .collect();
         let f = figures(op.name(), &agg.raw_data, &statuses, op == Op::Book, seconds);
         merge(&mut all_timing, &agg.raw_data);
         for (k, v) in &statuses {
@@ -183,7 +191,9 @@ pub fn run_table(r: &RunFigures) -> String {
         "Target {:.0} req/s for {:.0} s: achieved {:.1} req/s.\n",
         r.target_rate, r.seconds, r.overall.rps
     );
-    out.push_str("| operation | requests | req/s | p50 ms | p95 ms | p99 ms | errors | 409 slot-taken |\n");
+    out.push_str(
+        "| operation | requests | req/s | p50 ms | p95 ms | p99 ms | errors | 409 slot-taken |\n",
+    );
     out.push_str("|---|---|---|---|---|---|---|---|\n");
     for f in &r.ops {
         op_row(&mut out, f);
@@ -222,27 +232,30 @@ fn mib(kib: u64) -> f64 {
 /// Per process: idle RSS (fresh, and after warm-up), CPU and peak RSS under load.
 pub fn process_table(fresh: &Usage, idle: &Usage, load: &Usage, idle_limit_mib: f64) -> String {
     let mut out = String::new();
-    out.push_str("| process | CPU % of a core (load) | CPU % (idle) | RSS fresh MiB | RSS idle after warm-up MiB | RSS peak under load MiB |\n");
+    out.push_str("| process | CPU % of a core (load) | CPU % (idle) | RSS fresh MiB | RSS idle after warm-up MiB (private) | RSS peak under load MiB |\n");
     out.push_str("|---|---|---|---|---|---|\n");
     for (i, p) in load.processes.iter().enumerate() {
         let fresh_rss = fresh.processes.get(i).map_or(0, |f| f.rss_end_kib);
-        let (idle_rss, idle_cpu) = idle
-            .processes
-            .get(i)
-            .map_or((0, 0.0), |f| (f.rss_end_kib, f.cpu_percent));
-        let flag = if mib(idle_rss) > idle_limit_mib && p.label != "load generator" && !p.label.starts_with("maildev") {
+        let (idle_rss, idle_anon, idle_cpu) = idle.processes.get(i).map_or((0, 0, 0.0), |f| {
+            (f.rss_end_kib, f.rss_anon_end_kib, f.cpu_percent)
+        });
+        let flag = if mib(idle_rss) > idle_limit_mib
+            && p.label != "load generator"
+            && !p.label.starts_with("maildev")
+        {
             " ⚠"
         } else {
             ""
         };
         let _ = writeln!(
             out,
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1}{flag} | {:.1} |",
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1}{flag} ({:.1}) | {:.1} |",
             p.label,
             p.cpu_percent,
             idle_cpu,
             mib(fresh_rss),
             mib(idle_rss),
+            mib(idle_anon),
             mib(p.rss_peak_kib)
         );
     }
@@ -329,7 +342,10 @@ mod tests {
         let mut all = timing(&[]);
         merge(&mut all, &timing(&[(3, 10)]));
         merge(&mut all, &timing(&[(1, 10), (200, 1)]));
-        assert_eq!((all.counter, all.minimum_time, all.maximum_time), (21, 1, 200));
+        assert_eq!(
+            (all.counter, all.minimum_time, all.maximum_time),
+            (21, 1, 200)
+        );
         assert_eq!(all.times[&3], 10);
     }
 

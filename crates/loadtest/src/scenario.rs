@@ -25,7 +25,15 @@ pub struct Run {
 struct Context {
     world: Arc<World>,
     pacing: Pacing,
+    /// Sends planned after this are not made: goose lets a user finish the
+    /// transaction it is in when the run time is up, which would add a tail
+    /// of up to one interval beyond the measured window.
+    last_send: Instant,
 }
+
+/// Goose starts every user within this long (`--hatch-rate` = users), then
+/// resets its metrics and starts counting the run time.
+const RAMP: Duration = Duration::from_secs(1);
 
 /// Per goose user: when its next request is due.
 struct Schedule {
@@ -38,20 +46,26 @@ pub async fn execute(world: Arc<World>, base_url: &str, run: &Run) -> anyhow::Re
     let ctx = Arc::new(Context {
         world,
         pacing: Pacing::new(users, run.rate),
+        last_send: Instant::now() + RAMP + run.duration,
     });
     let mut scenario = scenario!("patients");
     for op in Op::ALL {
-        scenario = scenario.register_transaction(transaction(ctx.clone(), op).set_weight(op.weight())?);
+        scenario =
+            scenario.register_transaction(transaction(ctx.clone(), op).set_weight(op.weight())?);
     }
     // Goose's own options, as on its command line: all users start within a
     // second, its metrics reset once they have, and it listens on no port.
     let seconds = run.duration.as_secs().max(1).to_string();
     let users_arg = users.to_string();
     let args = [
-        "--host", base_url,
-        "--users", &users_arg,
-        "--hatch-rate", &users_arg,
-        "--run-time", &seconds,
+        "--host",
+        base_url,
+        "--users",
+        &users_arg,
+        "--hatch-rate",
+        &users_arg,
+        "--run-time",
+        &seconds,
         "--no-telnet",
         "--no-websocket",
         "--no-print-metrics",
@@ -76,7 +90,8 @@ fn transaction(ctx: Arc<Context>, op: Op) -> Transaction {
 }
 
 /// Wait until this user's next send is due, then move its schedule on.
-async fn pace(ctx: &Context, user: &mut GooseUser) {
+/// False when the send falls after the run's end and must not be made.
+async fn pace(ctx: &Context, user: &mut GooseUser) -> bool {
     let index = user.weighted_users_index;
     let now = Instant::now();
     let due = match user.get_session_data::<Schedule>() {
@@ -84,10 +99,16 @@ async fn pace(ctx: &Context, user: &mut GooseUser) {
         None => now + ctx.pacing.offset(index),
     };
     tokio::time::sleep_until(due).await;
-    ctx.world.lateness.record(Instant::now().saturating_duration_since(due));
     user.set_session_data(Schedule {
         next: due + ctx.pacing.interval,
     });
+    if due > ctx.last_send {
+        return false;
+    }
+    ctx.world
+        .lateness
+        .record(Instant::now().saturating_duration_since(due));
+    true
 }
 
 #[derive(Deserialize)]
@@ -96,7 +117,9 @@ struct Booked {
 }
 
 async fn perform(ctx: &Context, op: Op, user: &mut GooseUser) -> TransactionResult {
-    pace(ctx, user).await;
+    if !pace(ctx, user).await {
+        return Ok(());
+    }
     let world = &ctx.world;
     let index = user.weighted_users_index % world.patients.len();
     let patient = &world.patients[index];
@@ -104,12 +127,21 @@ async fn perform(ctx: &Context, op: Op, user: &mut GooseUser) -> TransactionResu
     let token = patient.access_token();
     let (method, path, body, expect) = match op {
         Op::Search => {
-            let n = patient.searches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let n = patient
+                .searches
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let query = plan::search_query(index, n);
-            (GooseMethod::Get, format!("/api/v1/providers?{query}"), None, 200)
+            (
+                GooseMethod::Get,
+                format!("/api/v1/providers?{query}"),
+                None,
+                200,
+            )
         }
         Op::Slots => {
-            let next = patient.next_booking.load(std::sync::atomic::Ordering::Relaxed);
+            let next = patient
+                .next_booking
+                .load(std::sync::atomic::Ordering::Relaxed);
             let (from, to) = world.plan.search_window(index, next);
             let path = format!(
                 "/api/v1/providers/{}/slots?appointment_type_id={}&from={}&to={}",
@@ -120,15 +152,27 @@ async fn perform(ctx: &Context, op: Op, user: &mut GooseUser) -> TransactionResu
             );
             (GooseMethod::Get, path, None, 200)
         }
-        Op::OwnAppointments => (GooseMethod::Get, "/api/v1/appointments".to_owned(), None, 200),
+        Op::OwnAppointments => (
+            GooseMethod::Get,
+            "/api/v1/appointments".to_owned(),
+            None,
+            200,
+        ),
         Op::Book => {
-            let turn = patient.next_booking.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let turn = patient
+                .next_booking
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let body = json!({
                 "provider_id": home.id,
                 "appointment_type_id": home.type_id,
                 "start": world.plan.slot(index, turn),
             });
-            (GooseMethod::Post, "/api/v1/appointments".to_owned(), Some((body, turn)), 201)
+            (
+                GooseMethod::Post,
+                "/api/v1/appointments".to_owned(),
+                Some((body, turn)),
+                201,
+            )
         }
         Op::Cancel => match patient.take_oldest_booking() {
             Some(id) => (
@@ -146,11 +190,16 @@ async fn perform(ctx: &Context, op: Op, user: &mut GooseUser) -> TransactionResu
             }
         },
     };
-    let mut builder = user.get_request_builder(&method, &path)?.bearer_auth(&*token);
+    let mut builder = user
+        .get_request_builder(&method, &path)?
+        .bearer_auth(&*token);
     if let Some((json, turn)) = &body {
         builder = builder.json(json);
         if op == Op::Book {
-            builder = builder.header("idempotency-key", format!("load-{}-{index}-{turn}", world.tag));
+            builder = builder.header(
+                "idempotency-key",
+                format!("load-{}-{index}-{turn}", world.tag),
+            );
         }
     }
     let request = GooseRequest::builder()

@@ -25,11 +25,24 @@ impl Drop for TestApp {
 }
 
 pub async fn spawn_app() -> TestApp {
+    spawn(None).await
+}
+
+/// The service with at most `connections` database connections.
+pub async fn spawn_app_with_pool(connections: u32) -> TestApp {
+    spawn(Some(connections)).await
+}
+
+async fn spawn(connections: Option<u32>) -> TestApp {
     let backing = TestBacking::new("scheduling");
     let keys = TestIssuer::new();
     let verifier = keys.verifier();
+    let mut common = backing.config.clone();
+    if let Some(n) = connections {
+        common.database_max_connections = n;
+    }
     let config = Config {
-        common: backing.config.clone(),
+        common,
         slot_cache_ttl: Duration::from_secs(60),
     };
     let service = scheduling::build_with_verifier(&config, verifier)

@@ -3,7 +3,7 @@ use platform::auth::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, ten_am_local};
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with_pool, ten_am_local};
 
 #[tokio::test]
 async fn cancelling_frees_the_slot_at_once() {
@@ -310,4 +310,53 @@ async fn lists_page_with_a_cursor() {
     let mut unique = seen.clone();
     unique.dedup();
     assert_eq!(unique, seen);
+}
+
+/// Each change holds a transaction; reading the type or the provider on a
+/// second connection meanwhile starved the pool under load (every connection
+/// held by a request waiting for another, until the acquire timed out).
+#[tokio::test]
+async fn lifecycle_changes_need_only_one_database_connection() {
+    let app = spawn_app_with_pool(1).await;
+    let clinic = app.clinic(chrono_tz::UTC).await;
+    let patient = app.patient().await;
+    let book = |day| app.book(&patient, &clinic, ten_am_local(clinic.tz, day));
+    let first: Value = book(5).await.json().await.unwrap();
+    let second: Value = book(6).await.json().await.unwrap();
+    let changes = [
+        (
+            &patient,
+            format!(
+                "/api/v1/appointments/{}/cancel",
+                first["id"].as_str().unwrap()
+            ),
+            json!({"reason": "better"}),
+        ),
+        (
+            &patient,
+            format!(
+                "/api/v1/appointments/{}/reschedule",
+                second["id"].as_str().unwrap()
+            ),
+            json!({"start": ten_am_local(clinic.tz, 7)}),
+        ),
+        (
+            &clinic.provider,
+            format!(
+                "/api/v1/appointments/{}/check-in",
+                second["id"].as_str().unwrap()
+            ),
+            json!({}),
+        ),
+    ];
+    for (user, path, body) in changes {
+        let started = std::time::Instant::now();
+        let r = app.post(user, &path, &body).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{path} waited {:?} for a connection",
+            started.elapsed()
+        );
+    }
 }
