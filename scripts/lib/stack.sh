@@ -102,6 +102,10 @@ stack_init() {
   export IDENTITY_SIGNING_KEYS_DIR="$STACK_DIR/keys"
   export RECORDS_MASTER_KEYS_DIR="$STACK_DIR/records-keys"
   export GATEWAY_DOCS_DIR="$ROOT/tools/node_modules/swagger-ui-dist"
+  # glibc malloc as the images run it (Dockerfile): few arenas, and large blocks
+  # (argon2's 19 MiB) mapped and returned at once instead of kept in an arena.
+  export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
+  export MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-1048576}
   for svc in "${STACK_SERVICES[@]}"; do
     export "${svc^^}_DATABASE_URL=${STACK_POSTGRES_URL%/}/${STACK_PREFIX}_$svc"
     export "GATEWAY_UPSTREAMS_${svc^^}=$(stack_replica_urls "$svc")"

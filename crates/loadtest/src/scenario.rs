@@ -1,7 +1,10 @@
 //! The goose scenario: one virtual user per patient, each sending on its own
 //! fixed schedule (see [`Pacing`]) a round-robin of the weighted operations.
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use goose::{config::GooseConfiguration, prelude::*};
 use gumdrop::Options;
@@ -25,15 +28,14 @@ pub struct Run {
 struct Context {
     world: Arc<World>,
     pacing: Pacing,
+    duration: Duration,
     /// Sends planned after this are not made: goose lets a user finish the
     /// transaction it is in when the run time is up, which would add a tail
-    /// of up to one interval beyond the measured window.
-    last_send: Instant,
+    /// of up to one interval beyond the measured window. Set when the last
+    /// user starts, which is when goose resets its metrics and starts
+    /// counting the run time.
+    last_send: OnceLock<Instant>,
 }
-
-/// Goose starts every user within this long (`--hatch-rate` = users), then
-/// resets its metrics and starts counting the run time.
-const RAMP: Duration = Duration::from_secs(1);
 
 /// Per goose user: when its next request is due.
 struct Schedule {
@@ -46,7 +48,8 @@ pub async fn execute(world: Arc<World>, base_url: &str, run: &Run) -> anyhow::Re
     let ctx = Arc::new(Context {
         world,
         pacing: Pacing::new(users, run.rate),
-        last_send: Instant::now() + RAMP + run.duration,
+        duration: run.duration,
+        last_send: OnceLock::new(),
     });
     let mut scenario = scenario!("patients");
     for op in Op::ALL {
@@ -96,13 +99,18 @@ async fn pace(ctx: &Context, user: &mut GooseUser) -> bool {
     let now = Instant::now();
     let due = match user.get_session_data::<Schedule>() {
         Some(s) => s.next,
-        None => now + ctx.pacing.offset(index),
+        None => {
+            if index + 1 == ctx.pacing.users {
+                let _ = ctx.last_send.set(now + ctx.duration);
+            }
+            now + ctx.pacing.offset(index)
+        }
     };
     tokio::time::sleep_until(due).await;
     user.set_session_data(Schedule {
         next: due + ctx.pacing.interval,
     });
-    if due > ctx.last_send {
+    if ctx.last_send.get().is_some_and(|last| due > *last) {
         return false;
     }
     ctx.world
