@@ -18,7 +18,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use crate::{
-    procstat::{Sampler, Usage, Watched},
+    procstat::{Group, Sampler, Usage, Watched},
     report::RunFigures,
     scenario::Run,
     world::World,
@@ -73,6 +73,10 @@ struct Cli {
     /// Another process to watch, `label=pid`.
     #[arg(long)]
     watch: Vec<String>,
+    /// Count the PostgreSQL backends of databases named with this prefix
+    /// (e.g. `cbload_`) as one row.
+    #[arg(long)]
+    postgres_databases: Option<String>,
     #[arg(long, default_value_t = 8)]
     setup_concurrency: usize,
     #[arg(long, default_value = "admin@demo.carebook.test")]
@@ -157,7 +161,15 @@ async fn timed(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let sampler = Sampler::start(watched(&cli)?);
+    let groups = cli
+        .postgres_databases
+        .iter()
+        .map(|prefix| Group {
+            label: format!("postgres backends of {prefix}*"),
+            database_prefix: prefix.clone(),
+        })
+        .collect();
+    let sampler = Sampler::start(watched(&cli)?, groups);
 
     let phase = sampler.begin();
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -3,6 +3,7 @@
 //! the whole machine's busy time from `/proc/stat`, per phase of the run.
 
 use std::{
+    collections::HashMap,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -14,6 +15,50 @@ use procfs::{process::Process, Current, CurrentSI, KernelStats, LoadAverage};
 pub struct Watched {
     pub label: String,
     pub pid: i32,
+}
+
+/// PostgreSQL backends counted together: those serving databases whose name
+/// starts with `database_prefix`. PostgreSQL names the database in a backend's
+/// title (`postgres: 15/main: postgres cbload_scheduling 127.0.0.1(…) idle`), so
+/// our backends are told apart from everyone else's on a shared server.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub label: String,
+    pub database_prefix: String,
+}
+
+/// Each member's CPU ticks when the phase began (0 for one that appeared
+/// during it) and when last seen.
+type Members = HashMap<i32, (u64, u64)>;
+
+fn serves(title: &str, database_prefix: &str) -> bool {
+    title.starts_with("postgres: ")
+        && title
+            .split_whitespace()
+            .any(|word| word.starts_with(database_prefix))
+}
+
+fn scan(database_prefix: &str) -> Vec<(i32, u64)> {
+    let Ok(all) = procfs::process::all_processes() else {
+        return Vec::new();
+    };
+    all.filter_map(Result::ok)
+        .filter(|p| {
+            p.cmdline()
+                .is_ok_and(|args| serves(&args.join(" "), database_prefix))
+        })
+        .filter_map(|p| Some((p.pid, read(p.pid)?.ticks)))
+        .collect()
+}
+
+/// Note new members and every member's latest ticks.
+fn refresh(members: &mut Members, database_prefix: &str) {
+    for (pid, ticks) in scan(database_prefix) {
+        members
+            .entry(pid)
+            .and_modify(|m| m.1 = ticks)
+            .or_insert((0, ticks));
+    }
 }
 
 /// A process's CPU ticks used so far and its resident memory now (KiB).
@@ -61,6 +106,8 @@ fn machine_ticks() -> (u64, u64) {
 pub struct Sampler {
     watched: Vec<Watched>,
     peaks: Arc<Mutex<Vec<u64>>>,
+    groups: Vec<Group>,
+    members: Arc<Mutex<Vec<Members>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -94,11 +141,14 @@ pub struct Usage {
 const SAMPLE_EVERY: Duration = Duration::from_millis(500);
 
 impl Sampler {
-    pub fn start(watched: Vec<Watched>) -> Self {
+    pub fn start(watched: Vec<Watched>, groups: Vec<Group>) -> Self {
         let peaks = Arc::new(Mutex::new(vec![0; watched.len()]));
+        let members = Arc::new(Mutex::new(vec![Members::new(); groups.len()]));
         let task = {
             let peaks = peaks.clone();
+            let members = members.clone();
             let pids: Vec<i32> = watched.iter().map(|w| w.pid).collect();
+            let needles: Vec<String> = groups.iter().map(|g| g.database_prefix.clone()).collect();
             tokio::spawn(async move {
                 loop {
                     let now: Vec<u64> =
@@ -108,6 +158,11 @@ impl Sampler {
                             *peak = (*peak).max(rss);
                         }
                     }
+                    if let Ok(mut members) = members.lock() {
+                        for (m, needle) in members.iter_mut().zip(&needles) {
+                            refresh(m, needle);
+                        }
+                    }
                     tokio::time::sleep(SAMPLE_EVERY).await;
                 }
             })
@@ -115,6 +170,8 @@ impl Sampler {
         Self {
             watched,
             peaks,
+            groups,
+            members,
             task,
         }
     }
@@ -122,6 +179,14 @@ impl Sampler {
     pub fn begin(&self) -> Phase {
         if let Ok(mut peaks) = self.peaks.lock() {
             peaks.iter_mut().for_each(|p| *p = 0);
+        }
+        if let Ok(mut members) = self.members.lock() {
+            for (m, g) in members.iter_mut().zip(&self.groups) {
+                m.clear();
+                for (pid, ticks) in scan(&g.database_prefix) {
+                    m.insert(pid, (ticks, ticks));
+                }
+            }
         }
         Phase {
             started: Instant::now(),
@@ -158,6 +223,23 @@ impl Sampler {
                 }
             })
             .collect();
+        let mut processes: Vec<ProcessUsage> = processes;
+        if let Ok(mut members) = self.members.lock() {
+            for (m, g) in members.iter_mut().zip(&self.groups) {
+                refresh(m, &g.database_prefix);
+                let used: u64 = m
+                    .values()
+                    .map(|(first, last)| last.saturating_sub(*first))
+                    .sum();
+                processes.push(ProcessUsage {
+                    label: format!("{} ({} processes)", g.label, m.len()),
+                    cpu_percent: used as f64 / tick / seconds * 100.0,
+                    rss_end_kib: 0,
+                    rss_anon_end_kib: 0,
+                    rss_peak_kib: 0,
+                });
+            }
+        }
         let (busy, total) = machine_ticks();
         let (busy0, total0) = phase.machine;
         let machine_busy_percent = match total.saturating_sub(total0) {
@@ -175,5 +257,23 @@ impl Sampler {
 impl Drop for Sampler {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::serves;
+
+    #[test]
+    fn backends_are_told_apart_by_their_database() {
+        let ours = "postgres: 15/main: postgres cbload_scheduling 127.0.0.1(50412) idle";
+        assert!(serves(ours, "cbload_"));
+        assert!(!serves(ours, "carebook_"));
+        assert!(!serves("postgres: 15/main: checkpointer", "cbload_"));
+        // Not a backend, though its arguments name the prefix.
+        assert!(!serves(
+            "carebook-load --postgres-databases cbload_",
+            "cbload_"
+        ));
     }
 }

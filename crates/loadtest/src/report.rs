@@ -235,6 +235,16 @@ pub fn process_table(fresh: &Usage, idle: &Usage, load: &Usage, idle_limit_mib: 
     out.push_str("| process | CPU % of a core (load) | CPU % (idle) | RSS fresh MiB | RSS idle after warm-up MiB (private) | RSS peak under load MiB |\n");
     out.push_str("|---|---|---|---|---|---|\n");
     for (i, p) in load.processes.iter().enumerate() {
+        if p.rss_peak_kib == 0 {
+            // A group (database backends): CPU only, its memory is mostly shared buffers.
+            let idle_cpu = idle.processes.get(i).map_or(0.0, |f| f.cpu_percent);
+            let _ = writeln!(
+                out,
+                "| {} | {:.1} | {:.1} | – | – | – |",
+                p.label, p.cpu_percent, idle_cpu
+            );
+            continue;
+        }
         let fresh_rss = fresh.processes.get(i).map_or(0, |f| f.rss_end_kib);
         let (idle_rss, idle_anon, idle_cpu) = idle.processes.get(i).map_or((0, 0, 0.0), |f| {
             (f.rss_end_kib, f.rss_anon_end_kib, f.cpu_percent)
@@ -271,24 +281,32 @@ pub fn process_table(fresh: &Usage, idle: &Usage, load: &Usage, idle_limit_mib: 
 pub fn servers_cpu(u: &Usage) -> f64 {
     u.processes
         .iter()
-        .filter(|p| p.label != "load generator" && !p.label.starts_with("maildev"))
+        .filter(|p| {
+            p.label != "load generator" && !p.label.starts_with("maildev") && p.rss_peak_kib > 0
+        })
         .map(|p| p.cpu_percent)
         .sum()
 }
 
 pub fn knee_table(steps: &[(RunFigures, Usage)]) -> String {
     let mut out = String::new();
-    out.push_str("| target req/s | achieved req/s | p50 ms | p95 ms | p99 ms | errors | late sends | servers CPU % | load gen CPU % | machine busy % |\n");
-    out.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    out.push_str("| target req/s | achieved req/s | p50 ms | p95 ms | p99 ms | errors | late sends | servers CPU % | our DB backends CPU % | load gen CPU % | machine busy % |\n");
+    out.push_str("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (r, u) in steps {
         let generator = u
             .processes
             .iter()
             .find(|p| p.label == "load generator")
             .map_or(0.0, |p| p.cpu_percent);
+        let database: f64 = u
+            .processes
+            .iter()
+            .filter(|p| p.rss_peak_kib == 0)
+            .map(|p| p.cpu_percent)
+            .sum();
         let _ = writeln!(
             out,
-            "| {:.0} | {:.1} | {} | {} | {} | {:.3} % | {:.2} % | {:.0} | {:.0} | {:.0} |",
+            "| {:.0} | {:.1} | {} | {} | {} | {:.3} % | {:.2} % | {:.0} | {:.0} | {:.0} | {:.0} |",
             r.target_rate,
             r.overall.rps,
             r.overall.p50_ms,
@@ -297,6 +315,7 @@ pub fn knee_table(steps: &[(RunFigures, Usage)]) -> String {
             r.overall.error_percent(),
             r.late_percent(),
             servers_cpu(u),
+            database,
             generator,
             u.machine_busy_percent
         );
