@@ -70,7 +70,7 @@ struct Cli {
     /// Processes to watch, one `name replica pid` per line (`stack_pids` output).
     #[arg(long)]
     pids: Option<PathBuf>,
-    /// Another process to watch, `label=pid`.
+    /// Another process to watch, `label=pid` (not held to the idle-memory target).
     #[arg(long)]
     watch: Vec<String>,
     /// Count the PostgreSQL backends of databases named with this prefix
@@ -123,6 +123,7 @@ fn watched(cli: &Cli) -> anyhow::Result<Vec<Watched>> {
             list.push(Watched {
                 label: format!("{name} {replica}"),
                 pid: pid.parse().with_context(|| format!("pid in {line:?}"))?,
+                ours: true,
             });
         }
     }
@@ -133,11 +134,13 @@ fn watched(cli: &Cli) -> anyhow::Result<Vec<Watched>> {
         list.push(Watched {
             label: label.to_owned(),
             pid: pid.parse().with_context(|| format!("--watch {w:?}"))?,
+            ours: false,
         });
     }
     list.push(Watched {
         label: "load generator".to_owned(),
         pid: std::process::id() as i32,
+        ours: false,
     });
     Ok(list)
 }

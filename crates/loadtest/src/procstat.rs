@@ -15,6 +15,9 @@ use procfs::{process::Process, Current, CurrentSI, KernelStats, LoadAverage};
 pub struct Watched {
     pub label: String,
     pub pid: i32,
+    /// One of the system's own processes (not the load generator, the mail
+    /// sink or a shared backing service): these the idle-memory target is for.
+    pub ours: bool,
 }
 
 /// PostgreSQL backends counted together: those serving databases whose name
@@ -127,6 +130,9 @@ pub struct ProcessUsage {
     pub rss_end_kib: u64,
     pub rss_anon_end_kib: u64,
     pub rss_peak_kib: u64,
+    pub ours: bool,
+    /// Several processes counted together (CPU only).
+    pub group: bool,
 }
 
 /// Every watched process and the machine over one phase.
@@ -220,6 +226,8 @@ impl Sampler {
                     rss_end_kib,
                     rss_anon_end_kib: now.map_or(0, |r| r.anon),
                     rss_peak_kib: peaks.get(i).copied().unwrap_or(0).max(rss_end_kib),
+                    ours: w.ours,
+                    group: false,
                 }
             })
             .collect();
@@ -237,6 +245,8 @@ impl Sampler {
                     rss_end_kib: 0,
                     rss_anon_end_kib: 0,
                     rss_peak_kib: 0,
+                    ours: false,
+                    group: true,
                 });
             }
         }

@@ -235,7 +235,7 @@ pub fn process_table(fresh: &Usage, idle: &Usage, load: &Usage, idle_limit_mib: 
     out.push_str("| process | CPU % of a core (load) | CPU % (idle) | RSS fresh MiB | RSS idle after warm-up MiB (private) | RSS peak under load MiB |\n");
     out.push_str("|---|---|---|---|---|---|\n");
     for (i, p) in load.processes.iter().enumerate() {
-        if p.rss_peak_kib == 0 {
+        if p.group {
             // A group (database backends): CPU only, its memory is mostly shared buffers.
             let idle_cpu = idle.processes.get(i).map_or(0.0, |f| f.cpu_percent);
             let _ = writeln!(
@@ -249,10 +249,7 @@ pub fn process_table(fresh: &Usage, idle: &Usage, load: &Usage, idle_limit_mib: 
         let (idle_rss, idle_anon, idle_cpu) = idle.processes.get(i).map_or((0, 0, 0.0), |f| {
             (f.rss_end_kib, f.rss_anon_end_kib, f.cpu_percent)
         });
-        let flag = if mib(idle_rss) > idle_limit_mib
-            && p.label != "load generator"
-            && !p.label.starts_with("maildev")
-        {
+        let flag = if mib(idle_rss) > idle_limit_mib && p.ours {
             " ⚠"
         } else {
             ""
@@ -281,9 +278,7 @@ pub fn process_table(fresh: &Usage, idle: &Usage, load: &Usage, idle_limit_mib: 
 pub fn servers_cpu(u: &Usage) -> f64 {
     u.processes
         .iter()
-        .filter(|p| {
-            p.label != "load generator" && !p.label.starts_with("maildev") && p.rss_peak_kib > 0
-        })
+        .filter(|p| p.ours)
         .map(|p| p.cpu_percent)
         .sum()
 }
@@ -301,7 +296,7 @@ pub fn knee_table(steps: &[(RunFigures, Usage)]) -> String {
         let database: f64 = u
             .processes
             .iter()
-            .filter(|p| p.rss_peak_kib == 0)
+            .filter(|p| p.group)
             .map(|p| p.cpu_percent)
             .sum();
         let _ = writeln!(
