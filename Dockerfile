@@ -81,8 +81,13 @@ COPY --from=docs /tools/node_modules/htmx.org/dist/htmx.min.js /usr/share/carebo
 
 # CAREBOOK_BIND is the fallback of <SERVICE>_BIND: the one service this image
 # runs listens on all interfaces; carebook-healthcheck follows its port.
+# glibc malloc: two arenas, and blocks of 1 MiB or more (argon2's 19 MiB) mapped
+# and unmapped per use; by default an idle identity kept ~1 GiB after 500
+# logins (scripts/load, docs/performance.md).
 ENV CAREBOOK_BIND=0.0.0.0:${PORT} \
     CAREBOOK_LOG_FORMAT=json \
+    MALLOC_ARENA_MAX=2 \
+    MALLOC_MMAP_THRESHOLD_=1048576 \
     IDENTITY_SIGNING_KEYS_DIR=/var/lib/carebook/keys \
     GATEWAY_DOCS_DIR=/usr/share/carebook/swagger-ui-dist \
     PORTAL_HTMX_DIR=/usr/share/carebook/htmx

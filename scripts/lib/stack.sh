@@ -1,9 +1,11 @@
+# shellcheck shell=bash
 # Run the real Carebook system as separate processes (one per service replica
 # plus the gateway) from a built `carebook` binary, isolated from other stacks
 # on the same PostgreSQL, Redis and RabbitMQ by a name prefix and a port range.
 # Source it (after scripts/lib/common.sh), set the STACK_* variables, then:
 #
-#   stack_init          # derive ports and env, generate keys, migrate, seed the demo clinic
+#   stack_init          # stack_env, generate keys, migrate, seed the demo clinic
+#   stack_env           # only derive and export the env (to attach to a running stack)
 #   stack_start_all     # every replica of every service, then the gateway; waits for /readyz
 #   stack_pids          # "service replica pid" per running process
 #   stack_kill scheduling 2 KILL; stack_start scheduling 2
@@ -56,9 +58,9 @@ stack_replica_urls() {
   echo "${urls[*]}"
 }
 
-# Derive and export the environment every process shares, then generate keys,
-# migrate and seed the demo clinic.
-stack_init() {
+# Derive and export the environment every process shares (also how another
+# shell attaches to a running stack: same STACK_* settings, then stack_env).
+stack_env() {
   : "${STACK_BIN:?set STACK_BIN to a built carebook binary}"
   : "${STACK_PREFIX:?set STACK_PREFIX (names of databases, queues, keys)}"
   : "${STACK_PORT_BASE:?set STACK_PORT_BASE (first of 100 ports)}"
@@ -77,14 +79,6 @@ stack_init() {
   if [ "$STACK_REPLICAS" -lt 1 ] || [ "$STACK_REPLICAS" -gt 9 ]; then
     echo "stack: STACK_REPLICAS must be 1..9" >&2; return 1
   fi
-  local svc p r
-  for svc in gateway "${STACK_SERVICES[@]}"; do
-    for ((r = 1; r <= STACK_REPLICAS; r++)); do
-      p=$(stack_port "$svc" "$r")
-      if port_open 127.0.0.1 "$p"; then echo "stack: port $p is in use" >&2; return 1; fi
-      [ "$svc" = gateway ] && break
-    done
-  done
   mkdir -p "$STACK_DIR/logs" "$STACK_DIR/pids"
 
   export CAREBOOK_POSTGRES_URL=$STACK_POSTGRES_URL
@@ -101,13 +95,30 @@ stack_init() {
   export IDENTITY_SIGNING_KEYS_DIR="$STACK_DIR/keys"
   export RECORDS_MASTER_KEYS_DIR="$STACK_DIR/records-keys"
   export GATEWAY_DOCS_DIR="$ROOT/tools/node_modules/swagger-ui-dist"
+  # glibc malloc as the images run it (Dockerfile): few arenas, and large blocks
+  # (argon2's 19 MiB) mapped and returned at once instead of kept in an arena.
+  export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
+  export MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-1048576}
   for svc in "${STACK_SERVICES[@]}"; do
     export "${svc^^}_DATABASE_URL=${STACK_POSTGRES_URL%/}/${STACK_PREFIX}_$svc"
     export "GATEWAY_UPSTREAMS_${svc^^}=$(stack_replica_urls "$svc")"
   done
   GATEWAY_BIND="127.0.0.1:$(stack_port gateway)"
   export GATEWAY_BIND
+}
 
+# stack_env, check the ports are free, then generate keys, migrate and seed the
+# demo clinic.
+stack_init() {
+  stack_env || return 1
+  local svc p r
+  for svc in gateway "${STACK_SERVICES[@]}"; do
+    for ((r = 1; r <= STACK_REPLICAS; r++)); do
+      p=$(stack_port "$svc" "$r")
+      if port_open 127.0.0.1 "$p"; then echo "stack: port $p is in use" >&2; return 1; fi
+      [ "$svc" = gateway ] && break
+    done
+  done
   "$STACK_BIN" keys generate --if-missing >/dev/null
   "$STACK_BIN" keys generate-records --if-missing >/dev/null
   "$STACK_BIN" migrate all >"$STACK_DIR/logs/migrate.log" 2>&1 \

@@ -233,6 +233,17 @@ async fn lock_for(
     Ok(row)
 }
 
+/// The provider, read on the transaction's own connection: waiting for a
+/// second connection while holding one starves the pool under load.
+async fn provider_in(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+) -> Result<readmodel::ProviderRow, Error> {
+    readmodel::provider(tx, id)
+        .await?
+        .ok_or(Error::ProviderNotFound)
+}
+
 /// Cancel, applying the type's late-cancellation policy.
 pub async fn cancel(
     state: &AppState,
@@ -247,7 +258,7 @@ pub async fn cancel(
     let mut tx = state.db.begin().await?;
     let row = lock_for(&mut tx, actor, id, Operation::Cancel).await?;
     let status = next(row.status(), Action::Cancel)?;
-    let t = crate::store::types::by_id(&state.db, row.appointment_type_id)
+    let t = crate::store::types::by_id(&mut *tx, row.appointment_type_id)
         .await?
         .ok_or(Error::TypeNotFound)?;
     let policy = Duration::minutes(t.cancellation_window_minutes.into());
@@ -274,7 +285,7 @@ pub async fn cancel(
         Some(reason),
     )
     .await?;
-    let tz = calendar::provider(state, row.provider_id).await?.time_zone;
+    let tz = provider_in(&mut tx, row.provider_id).await?.time_zone;
     let mut data = event_data(&row, &t, &tz, status, version, actor.user_id);
     data.reason = (!reason.is_empty()).then(|| reason.to_owned());
     data.late = outcome.late;
@@ -357,7 +368,7 @@ pub async fn reschedule(
         Some("rescheduled"),
     )
     .await?;
-    let tz = calendar::provider(state, row.provider_id).await?.time_zone;
+    let tz = provider_in(&mut tx, row.provider_id).await?.time_zone;
     let moved = AppointmentRow {
         start: slot.start,
         end: slot.end,
@@ -389,10 +400,10 @@ pub async fn record_visit(
         end: row.end,
     };
     store::record_history(&mut tx, &row, version, status, during, actor.user_id, None).await?;
-    let t = crate::store::types::by_id(&state.db, row.appointment_type_id)
+    let t = crate::store::types::by_id(&mut *tx, row.appointment_type_id)
         .await?
         .ok_or(Error::TypeNotFound)?;
-    let tz = calendar::provider(state, row.provider_id).await?.time_zone;
+    let tz = provider_in(&mut tx, row.provider_id).await?.time_zone;
     let mut data = event_data(&row, &t, &tz, status, version, actor.user_id);
     let kind = match status {
         Status::CheckedIn => events::CHECKED_IN,

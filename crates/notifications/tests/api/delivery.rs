@@ -306,3 +306,49 @@ async fn an_unusable_address_fails_at_once_and_the_other_recipient_still_gets_ma
     assert_eq!(failed, ("failed".into(), 1, Some("invalid-address".into())));
     assert_eq!(mail.emails().await.len(), 1);
 }
+
+/// The worker's claim: each delivery leased to one claimer at a time, and a
+/// lease that ran out (its holder crashed) claimed again, before newer work.
+#[tokio::test]
+async fn a_claim_leases_each_delivery_once_until_its_lease_runs_out() {
+    let mail = MailDev::start().await;
+    // The service's own worker waits an hour between rounds: this test claims.
+    let app = crate::helpers::spawn_app_with(&mail, |c| {
+        c.worker.poll_interval = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let b = app.booking(3).await;
+    app.publish(&b.booked()).await;
+    eventually(WAIT, "two deliveries recorded", || async {
+        (app.deliveries(b.appointment_id).await.len() == 2).then_some(())
+    })
+    .await;
+    let claim = |now: chrono::DateTime<chrono::Utc>, limit| {
+        notifications::store::deliveries::claim(
+            &app.db,
+            now,
+            now + chrono::Duration::seconds(60),
+            limit,
+        )
+    };
+    let now = chrono::Utc::now();
+    let first = claim(now, 1).await.unwrap();
+    let second = claim(now, 1).await.unwrap();
+    assert_eq!((first.len(), second.len()), (1, 1));
+    assert_ne!(
+        first[0].id, second[0].id,
+        "a leased delivery is not claimed twice"
+    );
+    assert!(claim(now, 8).await.unwrap().is_empty(), "both are leased");
+
+    let later = now + chrono::Duration::seconds(61);
+    let mut again: Vec<_> = claim(later, 8).await.unwrap();
+    again.sort_by_key(|c| c.id);
+    let mut expected = vec![first[0].id, second[0].id];
+    expected.sort();
+    assert_eq!(again.iter().map(|c| c.id).collect::<Vec<_>>(), expected);
+    assert!(
+        again.iter().all(|c| c.attempts == 2),
+        "a second attempt each"
+    );
+}

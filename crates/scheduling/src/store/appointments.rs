@@ -230,26 +230,38 @@ pub struct ListFilter {
     pub limit: i64,
 }
 
+/// Only the filters given reach the SQL, so each combination is its own
+/// prepared statement with a plan that fits it. The `($1 IS NULL OR
+/// patient_id = $1)` form it replaces let PostgreSQL settle on a generic plan
+/// that scanned the whole table for every patient's list (seen under load).
 pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<AppointmentRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "{SELECT} WHERE ($1::uuid IS NULL OR patient_id = $1)
-           AND ($2::uuid IS NULL OR provider_id = $2)
-           AND ($3::text IS NULL OR status = $3)
-           AND ($4::timestamptz IS NULL OR lower(during) >= $4)
-           AND ($5::timestamptz IS NULL OR lower(during) < $5)
-           AND ($6::timestamptz IS NULL OR (lower(during), id) > ($6, $7::uuid))
-         ORDER BY lower(during), id LIMIT $8"
-    ))
-    .bind(f.patient_id)
-    .bind(f.provider_id)
-    .bind(f.status.map(|s| s.as_str()))
-    .bind(f.from)
-    .bind(f.to)
-    .bind(f.after.map(|a| a.0))
-    .bind(f.after.map(|a| a.1))
-    .bind(f.limit)
-    .fetch_all(pool)
-    .await
+    let mut q = sqlx::QueryBuilder::new(SELECT);
+    q.push(" WHERE true");
+    if let Some(patient) = f.patient_id {
+        q.push(" AND patient_id = ").push_bind(patient);
+    }
+    if let Some(provider) = f.provider_id {
+        q.push(" AND provider_id = ").push_bind(provider);
+    }
+    if let Some(status) = f.status {
+        q.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(from) = f.from {
+        q.push(" AND lower(during) >= ").push_bind(from);
+    }
+    if let Some(to) = f.to {
+        q.push(" AND lower(during) < ").push_bind(to);
+    }
+    if let Some((start, id)) = f.after {
+        q.push(" AND (lower(during), id) > (")
+            .push_bind(start)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
+    }
+    q.push(" ORDER BY lower(during), id LIMIT ")
+        .push_bind(f.limit);
+    q.build_query_as().fetch_all(pool).await
 }
 
 /// Active appointments that overlap `[from, to)` for a provider (tests, benchmarks).

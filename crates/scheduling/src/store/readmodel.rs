@@ -11,10 +11,14 @@ pub struct ProviderRow {
     pub time_zone: String,
 }
 
-pub async fn provider(pool: &PgPool, id: Uuid) -> Result<Option<ProviderRow>, sqlx::Error> {
+/// On the pool, or on a transaction's connection (see `types::by_id`).
+pub async fn provider(
+    db: impl sqlx::PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<ProviderRow>, sqlx::Error> {
     sqlx::query_as("SELECT id, name, time_zone FROM providers WHERE id = $1")
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await
 }
 

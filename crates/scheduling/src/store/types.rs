@@ -66,12 +66,17 @@ pub async fn for_provider(pool: &PgPool, provider_id: Uuid) -> Result<Vec<TypeRo
         .await
 }
 
-pub async fn by_id(pool: &PgPool, id: Uuid) -> Result<Option<TypeRow>, sqlx::Error> {
+/// On the pool, or on a transaction's connection (a caller holding one must not
+/// wait for a second: under load every connection can be such a holder).
+pub async fn by_id(
+    db: impl sqlx::PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<TypeRow>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM appointment_types WHERE id = $1"
     ))
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(db)
     .await
 }
 

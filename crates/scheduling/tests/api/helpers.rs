@@ -28,7 +28,12 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
-/// The service with its settings adjusted first (Redis address, cache TTL).
+/// The service with at most `connections` database connections.
+pub async fn spawn_app_with_pool(connections: u32) -> TestApp {
+    spawn_app_with(|c| c.common.database_max_connections = connections).await
+}
+
+/// The service with its settings adjusted first (Redis address, cache TTL, pool).
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let backing = TestBacking::new("scheduling");
     let keys = TestIssuer::new();

@@ -3,7 +3,7 @@ use platform::auth::Role;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, ten_am_local};
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with_pool, ten_am_local};
 
 #[tokio::test]
 async fn cancelling_frees_the_slot_at_once() {
@@ -310,4 +310,136 @@ async fn lists_page_with_a_cursor() {
     let mut unique = seen.clone();
     unique.dedup();
     assert_eq!(unique, seen);
+}
+
+/// Each change holds a transaction; reading the type or the provider on a
+/// second connection meanwhile starved the pool under load (every connection
+/// held by a request waiting for another, until the acquire timed out).
+#[tokio::test]
+async fn lifecycle_changes_need_only_one_database_connection() {
+    let app = spawn_app_with_pool(1).await;
+    let clinic = app.clinic(chrono_tz::UTC).await;
+    let patient = app.patient().await;
+    let book = |day| app.book(&patient, &clinic, ten_am_local(clinic.tz, day));
+    let first: Value = book(5).await.json().await.unwrap();
+    let second: Value = book(6).await.json().await.unwrap();
+    let changes = [
+        (
+            &patient,
+            format!(
+                "/api/v1/appointments/{}/cancel",
+                first["id"].as_str().unwrap()
+            ),
+            json!({"reason": "better"}),
+        ),
+        (
+            &patient,
+            format!(
+                "/api/v1/appointments/{}/reschedule",
+                second["id"].as_str().unwrap()
+            ),
+            json!({"start": ten_am_local(clinic.tz, 7)}),
+        ),
+        (
+            &clinic.provider,
+            format!(
+                "/api/v1/appointments/{}/check-in",
+                second["id"].as_str().unwrap()
+            ),
+            json!({}),
+        ),
+    ];
+    for (user, path, body) in changes {
+        let started = std::time::Instant::now();
+        let r = app.post(user, &path, &body).await;
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{path} waited {:?} for a connection",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn lists_filter_by_status_time_and_patient() {
+    let app = spawn_app().await;
+    let clinic = app.clinic(chrono_tz::UTC).await;
+    let patient = app.patient().await;
+    let other = app.patient().await;
+    let staff = app.user(Role::Staff);
+    // The clinic works every day: consecutive days at 10:00 UTC are all bookable.
+    let first = ten_am_local(clinic.tz, 5);
+    let at_day = |k: i64| first + Duration::days(k);
+    let mut ids = Vec::new();
+    for k in 0..3 {
+        let a: Value = app
+            .book(&patient, &clinic, at_day(k))
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(a["id"].as_str().unwrap().to_owned());
+    }
+    let r = app.book(&other, &clinic, at_day(3)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = app
+        .post(
+            &patient,
+            &format!("/api/v1/appointments/{}/cancel", ids[1]),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    let list = |user, query: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .get(user, &format!("/api/v1/appointments?{query}"))
+                .await;
+            assert_eq!(r.status(), StatusCode::OK, "{query}");
+            let body: Value = r.json().await.unwrap();
+            body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    let at = |k| urlencoding(at_day(k).to_rfc3339());
+    assert_eq!(
+        list(&patient, String::new()).await,
+        ids,
+        "own, in start order"
+    );
+    assert_eq!(
+        list(&patient, "status=booked".into()).await,
+        [ids[0].clone(), ids[2].clone()]
+    );
+    assert_eq!(
+        list(&patient, "status=cancelled".into()).await,
+        [ids[1].clone()]
+    );
+    assert_eq!(
+        list(&patient, format!("from={}&to={}", at(1), at(2))).await,
+        [ids[1].clone()],
+        "from inclusive, to exclusive"
+    );
+    assert_eq!(
+        list(&staff, format!("patient_id={}&status=booked", patient.id)).await,
+        [ids[0].clone(), ids[2].clone()]
+    );
+    assert_eq!(
+        list(&staff, format!("provider_id={}", clinic.provider.id))
+            .await
+            .len(),
+        4
+    );
+}
+
+/// A time for a query string (`+` in an offset would read as a space).
+fn urlencoding(s: String) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
 }
