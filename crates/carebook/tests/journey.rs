@@ -157,13 +157,33 @@ async fn a_new_patient_books_is_seen_billed_and_reads_their_record() {
         .as_str()
         .expect("a free slot")
         .to_owned();
-    let (status, booked) = patient
-        .post(
-            "/api/v1/appointments",
-            json!({ "provider_id": provider_id, "appointment_type_id": type_id, "start": start }),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{booked}");
+    // Scheduling learns of the new patient by event; until then it answers
+    // `patient-not-found`, and the retry is safe under the same Idempotency-Key.
+    let body =
+        json!({ "provider_id": provider_id, "appointment_type_id": type_id, "start": start });
+    let booked = eventually(WAIT, "scheduling to know the new patient", || async {
+        let r = patient
+            .http
+            .post(format!("{}/api/v1/appointments", patient.base))
+            .bearer_auth(&patient.token)
+            .header("idempotency-key", "journey-booking")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let booked: Value = r.json().await.unwrap();
+        if status == StatusCode::NOT_FOUND
+            && booked["type"]
+                .as_str()
+                .is_some_and(|t| t.ends_with("/patient-not-found"))
+        {
+            return None;
+        }
+        assert_eq!(status, StatusCode::CREATED, "{booked}");
+        Some(booked)
+    })
+    .await;
     assert_eq!(booked["status"], "booked");
     let appointment = booked["id"].as_str().unwrap().to_owned();
     let mine = patient.read("/api/v1/appointments").await;
