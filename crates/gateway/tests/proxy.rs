@@ -500,17 +500,9 @@ async fn wait_port(port: u16) {
     .await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[tokio::test]
 async fn without_redis_api_traffic_is_limited_locally_and_login_fails_closed() {
-    let port = free_port();
+    let port = platform::testing::reserved_port();
     let mut redis = PrivateRedis::start(port);
     wait_port(port).await;
     let (id, a) = (identity().await, echo("a").await);

@@ -223,6 +223,21 @@ fn init_logs() {
     }
 }
 
+/// A free port for a server the test starts, stops and restarts itself. It is
+/// below the kernel's ephemeral range (32768–60999), so neither an outgoing
+/// connection nor another `bind(0)` can take it while the server is down.
+pub fn reserved_port() -> u16 {
+    const FIRST: u16 = 20_000;
+    const COUNT: u16 = 5_000; // the failure drills' sandbox sits at 25000 and above
+    for _ in 0..1_000 {
+        let port = FIRST + (uuid::Uuid::new_v4().as_u128() % u128::from(COUNT)) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {FIRST}..{}", FIRST + COUNT);
+}
+
 /// Poll `check` until it returns `Some`, or panic after `timeout`.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
 where

@@ -3,13 +3,12 @@
 //! and can stop SMTP mid-test; dropping it kills the process.
 
 use std::{
-    net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
-use super::eventually;
+use super::{eventually, reserved_port};
 use serde_json::Value;
 
 fn binary() -> PathBuf {
@@ -21,13 +20,6 @@ fn binary() -> PathBuf {
                 "/../../tools/node_modules/.bin/maildev"
             ))
         })
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 pub struct MailDev {
@@ -54,18 +46,26 @@ impl MailDev {
         let dir = std::env::temp_dir().join(format!("carebook-maildev-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).expect("mail directory");
         let mut m = Self {
-            smtp_port: free_port(),
-            web_port: free_port(),
+            smtp_port: reserved_port(),
+            web_port: reserved_port(),
             auth,
             dir,
             child: None,
             client: reqwest::Client::new(),
         };
-        m.launch().await;
-        m
+        // Another test may have taken a port between the check and MailDev's bind.
+        for _ in 0..3 {
+            if m.launch().await {
+                return m;
+            }
+            (m.smtp_port, m.web_port) = (reserved_port(), reserved_port());
+        }
+        panic!("MailDev exited at start three times");
     }
 
-    async fn launch(&mut self) {
+    /// Start MailDev and wait until it answers; false if it exited instead
+    /// (a port it was given is taken).
+    async fn launch(&mut self) -> bool {
         // Canonical: node resolves the script's modules from the path it is given.
         let bin = std::fs::canonicalize(binary()).unwrap_or_else(|e| {
             panic!(
@@ -85,17 +85,25 @@ impl MailDev {
         if let Some((user, pass)) = &self.auth {
             cmd.args(["--incoming-user", user, "--incoming-pass", pass]);
         }
-        self.child = Some(cmd.spawn().expect("start MailDev"));
         let url = self.url("/api/healthz");
         let client = self.client.clone();
-        eventually(Duration::from_secs(30), "MailDev to start", || {
+        let child = self.child.insert(cmd.spawn().expect("start MailDev"));
+        let started = eventually(Duration::from_secs(60), "MailDev to start", || {
             let (client, url) = (client.clone(), url.clone());
+            let exited = matches!(child.try_wait(), Ok(Some(_)));
             async move {
+                if exited {
+                    return Some(false);
+                }
                 let r = client.get(&url).send().await.ok()?;
-                r.status().is_success().then_some(())
+                r.status().is_success().then_some(true)
             }
         })
         .await;
+        if !started {
+            self.child = None;
+            return false;
+        }
         let smtp = self.smtp_port;
         eventually(
             Duration::from_secs(10),
@@ -107,6 +115,7 @@ impl MailDev {
             },
         )
         .await;
+        true
     }
 
     /// Kill the server (SMTP down); mail already received stays in its directory.
@@ -120,7 +129,12 @@ impl MailDev {
     /// Start again on the same ports.
     pub async fn restart(&mut self) {
         self.stop();
-        self.launch().await;
+        assert!(
+            self.launch().await,
+            "MailDev exited on restart: port {} or {} was taken",
+            self.smtp_port,
+            self.web_port
+        );
     }
 
     fn url(&self, path: &str) -> String {
