@@ -97,17 +97,35 @@ count_unpublished() {
   echo "$total"
 }
 
+# "queue count" for every queue of the node. rabbitmqctl is exact where the
+# management API's counts lag by seconds, but on a loaded machine its CLI can
+# time out reaching the node (exit 69): retried, and a failure says so.
+queue_counts() {
+  local attempt out
+  for attempt in 1 2 3 4 5; do
+    if out=$(sandbox_rabbitmqctl -q list_queues name messages 2>/dev/null); then
+      printf '%s\n' "$out"
+      return 0
+    fi
+    sleep "$attempt"
+  done
+  echo "rabbitmqctl list_queues failed 5 times" >&2
+  return 1
+}
+
 # "queue count" for every queue of the stack holding messages (ready + unacked),
 # dead-letter queues apart.
 queued_messages() {
-  sandbox_rabbitmqctl -q list_queues name messages 2>/dev/null |
-    awk -v p="$STACK_PREFIX." 'index($1, p) == 1 && $1 !~ /\.dlq$/ && $1 !~ /unrouted/ && $2 > 0 { print $1, $2 }'
+  local counts
+  counts=$(queue_counts) || return 1
+  awk -v p="$STACK_PREFIX." 'index($1, p) == 1 && $1 !~ /\.dlq$/ && $1 !~ /unrouted/ && $2 > 0 { print $1, $2 }' <<<"$counts"
 }
 
 # "queue count" for every dead-letter queue of the stack.
 dead_letter_counts() {
-  sandbox_rabbitmqctl -q list_queues name messages 2>/dev/null |
-    awk -v p="$STACK_PREFIX." 'index($1, p) == 1 && $1 ~ /\.dlq$/ { print $1, $2 }' | sort
+  local counts
+  counts=$(queue_counts) || return 1
+  awk -v p="$STACK_PREFIX." 'index($1, p) == 1 && $1 ~ /\.dlq$/ { print $1, $2 }' <<<"$counts" | sort
 }
 
 # Every replica (and the gateway) answers /readyz with its database, Redis and

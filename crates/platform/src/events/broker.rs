@@ -6,6 +6,7 @@ use std::{sync::Arc, time::Duration};
 use lapin::{
     options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
     types::{AMQPValue, FieldTable, ShortString},
+    uri::AMQPUri,
     Channel, Connection, ConnectionProperties, ExchangeKind,
 };
 use tokio::sync::Mutex;
@@ -13,9 +14,27 @@ use tokio::sync::Mutex;
 /// Shared handle to the broker. Cheap to clone.
 #[derive(Clone)]
 pub struct Broker {
-    url: String,
+    uri: AMQPUri,
     exchange: String,
     connection: Arc<Mutex<Option<Connection>>>,
+}
+
+/// Frames RabbitMQ may send us unless the URL says otherwise. Our events are a
+/// few hundred bytes; the broker's default (128 KiB) only sizes buffers every
+/// connection keeps for its lifetime.
+const FRAME_MAX: u32 = 16 * 1024;
+
+/// The URL as lapin reads it, with our frame size unless it sets one. The error
+/// never repeats the URL: it holds the password.
+fn parse_uri(url: &str) -> lapin::Result<AMQPUri> {
+    let mut uri: AMQPUri = url.parse().map_err(|_| {
+        lapin::Error::IOError(Arc::new(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the AMQP URL is not valid",
+        )))
+    })?;
+    uri.query.frame_max.get_or_insert(FRAME_MAX);
+    Ok(uri)
 }
 
 /// How a consumer's queue is declared.
@@ -31,7 +50,7 @@ impl Broker {
     /// Connect and declare the events exchange and its dead-letter exchange.
     pub async fn connect(url: &str, exchange: &str) -> lapin::Result<Self> {
         let broker = Self {
-            url: url.to_owned(),
+            uri: parse_uri(url)?,
             exchange: exchange.to_owned(),
             connection: Arc::new(Mutex::new(None)),
         };
@@ -68,7 +87,7 @@ impl Broker {
             .with_connection_name(format!("carebook-{}", std::process::id()).into());
         let conn = tokio::time::timeout(
             Duration::from_secs(5),
-            Connection::connect(&self.url, properties),
+            Connection::connect_uri(self.uri.clone(), properties),
         )
         .await
         .map_err(|_| lapin::Error::IOError(Arc::new(std::io::ErrorKind::TimedOut.into())))??;
@@ -202,4 +221,25 @@ fn long_string(s: &str) -> AMQPValue {
 /// Name for a short string field (lapin's type for names and message ids).
 pub fn short(s: &str) -> ShortString {
     s.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_frame_size_applies_unless_the_url_sets_one() {
+        let ours = parse_uri("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap();
+        assert_eq!(ours.query.frame_max, Some(FRAME_MAX));
+        let theirs = parse_uri("amqp://guest:guest@127.0.0.1:5672/%2f?frame_max=65536").unwrap();
+        assert_eq!(theirs.query.frame_max, Some(65536));
+    }
+
+    #[test]
+    fn an_invalid_url_is_refused_without_repeating_it() {
+        let err = parse_uri("amqp://guest:s3cret@[bad")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cret"), "{err}");
+    }
 }
