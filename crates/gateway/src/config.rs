@@ -26,6 +26,10 @@ pub const SERVICE_PORTS: &[(&str, u16)] = &[
 #[derive(Clone, Debug)]
 pub struct Config {
     pub bind: SocketAddr,
+    /// Where `/readyz` and `/metrics` are served (`GATEWAY_ADMIN_BIND`), apart
+    /// from the public port so the internet never sees them; unset, they share
+    /// the public port (development only).
+    pub admin_bind: Option<SocketAddr>,
     pub routes: RouteTable,
     /// Service name → base URLs of its replicas (`GATEWAY_UPSTREAMS_<SERVICE>`).
     pub upstreams: BTreeMap<String, Vec<String>>,
@@ -168,8 +172,18 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
+        let admin_bind = env
+            .optional("ADMIN_BIND")
+            .and_then(|raw| match raw.parse() {
+                Ok(addr) => Some(addr),
+                Err(_) => {
+                    env.invalid(format!("GATEWAY_ADMIN_BIND={raw:?} is not an address:port"));
+                    None
+                }
+            });
         let cfg = Self {
             bind: env.parsed("BIND", SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
+            admin_bind,
             routes,
             upstreams,
             redis_url: env.required("REDIS_URL"),

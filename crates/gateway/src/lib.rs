@@ -94,6 +94,18 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
     });
 
     let mut service = Service::new("gateway", router(gateway.clone(), config));
+    if let Some(addr) = config.admin_bind {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let admin = admin_router(gateway.clone());
+        service = service.with_worker(move |cancel| async move {
+            let served = axum::serve(listener, admin)
+                .with_graceful_shutdown(cancel.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "the admin listener stopped");
+            }
+        });
+    }
     for pool in gateway.pools.values() {
         let (pool, http, every) = (pool.clone(), http.clone(), config.health_interval);
         service = service.with_worker(move |cancel| pool.check_health(http, every, cancel));
@@ -108,15 +120,14 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
 fn router(gateway: Arc<Gateway>, config: &Config) -> Router {
     // Install the metrics recorder before the first request is measured.
     platform::metrics::handle();
-    let ops = Router::new()
-        .route(
-            "/healthz",
-            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
-        )
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(|| async { platform::metrics::render() }))
+    let public_ops = Router::new()
+        .route("/healthz", get(healthz))
         .route("/openapi.json", get(openapi::aggregated))
         .merge(docs::router(config.docs_dir.as_deref()));
+    let ops = match config.admin_bind {
+        Some(_) => public_ops,
+        None => public_ops.merge(operator_routes()),
+    };
     let origins: Vec<HeaderValue> = config
         .cors_origins
         .iter()
@@ -171,6 +182,25 @@ fn router(gateway: Arc<Gateway>, config: &Config) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// What only operators and probes should reach: readiness (it shows every
+/// upstream pool) and metrics.
+fn operator_routes() -> Router<Arc<Gateway>> {
+    Router::new()
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(|| async { platform::metrics::render() }))
+}
+
+/// The admin port: probes and Prometheus, never routed from outside.
+fn admin_router(gateway: Arc<Gateway>) -> Router {
+    operator_routes()
+        .route("/healthz", get(healthz))
+        .with_state(gateway)
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({"status": "ok"}))
 }
 
 /// The gateway is ready whenever it runs: a service without a healthy replica

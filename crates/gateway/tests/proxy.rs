@@ -120,6 +120,7 @@ fn config(
     upstreams.insert("ghost".to_owned(), vec!["http://127.0.0.1:9".to_owned()]);
     Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        admin_bind: None,
         routes,
         upstreams,
         redis_url: redis_url.to_owned(),
@@ -240,6 +241,52 @@ async fn requests_spread_over_replicas_and_a_dead_replica_is_ejected() {
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["replica"], "a");
     }
+}
+
+#[tokio::test]
+async fn with_an_admin_port_readiness_and_metrics_are_served_only_there() {
+    let (id, a) = (identity().await, echo("a").await);
+    let mut cfg = config(&id, &[&a], &platform::testing::redis_url(), &prefix(), 100);
+    let admin_port = platform::testing::reserved_port();
+    cfg.admin_bind = Some(SocketAddr::from(([127, 0, 0, 1], admin_port)));
+    let (gw, _stop) = start_gateway(&cfg).await;
+    let admin = format!("http://127.0.0.1:{admin_port}");
+    let http = reqwest::Client::new();
+    for path in ["/readyz", "/metrics"] {
+        let public = http.get(format!("{gw}{path}")).send().await.unwrap();
+        assert_eq!(public.status(), StatusCode::NOT_FOUND, "public {path}");
+    }
+    let health = http.get(format!("{gw}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK, "liveness stays public");
+
+    let ready: serde_json::Value = http
+        .get(format!("{admin}/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["upstreams"]["echo"]["replicas"], 1);
+    let refused = http
+        .get(format!("{gw}/api/v1/echo/x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let metrics = http
+        .get(format!("{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gateway_request_duration_seconds"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -49,6 +49,7 @@ async fn the_gateway_terminates_tls_and_sends_hsts() {
     self_signed(&dir);
     let config = Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        admin_bind: None,
         routes: gateway::domain::routing::RouteTable::new(Vec::new()),
         upstreams: Default::default(),
         redis_url: platform::testing::redis_url(),
