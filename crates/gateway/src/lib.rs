@@ -125,7 +125,10 @@ fn router(gateway: Arc<Gateway>, config: &Config) -> Router {
         .route("/openapi.json", get(openapi::aggregated))
         .merge(docs::router(config.docs_dir.as_deref()));
     let ops = match config.admin_bind {
-        Some(_) => public_ops,
+        // Answered here, so a catch-all route (the portal's `/`) never gets them.
+        Some(_) => public_ops
+            .route("/readyz", get(not_here))
+            .route("/metrics", get(not_here)),
         None => public_ops.merge(operator_routes()),
     };
     let origins: Vec<HeaderValue> = config
@@ -197,6 +200,10 @@ fn admin_router(gateway: Arc<Gateway>) -> Router {
     operator_routes()
         .route("/healthz", get(healthz))
         .with_state(gateway)
+}
+
+async fn not_here() -> impl IntoResponse {
+    platform::Problem::not_found("route")
 }
 
 async fn healthz() -> impl IntoResponse {

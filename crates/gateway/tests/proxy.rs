@@ -247,6 +247,12 @@ async fn requests_spread_over_replicas_and_a_dead_replica_is_ejected() {
 async fn with_an_admin_port_readiness_and_metrics_are_served_only_there() {
     let (id, a) = (identity().await, echo("a").await);
     let mut cfg = config(&id, &[&a], &platform::testing::redis_url(), &prefix(), 100);
+    // A catch-all route like the portal's `/` must not receive them either.
+    cfg.routes = RouteTable::parse(
+        &["/api/v1/echo=echo", "/=echo:public"],
+        Duration::from_secs(5),
+    )
+    .unwrap();
     let admin_port = platform::testing::reserved_port();
     cfg.admin_bind = Some(SocketAddr::from(([127, 0, 0, 1], admin_port)));
     let (gw, _stop) = start_gateway(&cfg).await;
