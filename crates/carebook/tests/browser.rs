@@ -2,7 +2,8 @@
 //! portal, the gateway) on the real backing services, and a script under
 //! `tools/browser/` driving Debian's Chromium through the gateway with
 //! playwright-core: `portal.mjs` for patients and admins, `clinic.mjs` for
-//! providers and staff. The scripts' own checks decide; screenshots go to
+//! providers and staff, `accessibility.mjs` to audit every page a role can
+//! reach with axe-core. The scripts' own checks decide; screenshots go to
 //! `<target>/tmp/screenshots/<script>`.
 
 use std::{path::Path, process::Stdio, time::Duration};
@@ -20,6 +21,11 @@ async fn patients_and_admins_do_their_jobs_in_the_browser() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn providers_and_staff_do_their_jobs_in_the_browser() {
     run_in_browser("clinic").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_page_passes_an_accessibility_audit_on_desktop_and_phone() {
+    run_in_browser("accessibility").await;
 }
 
 /// Run `tools/browser/<name>.mjs` against a fresh stack.

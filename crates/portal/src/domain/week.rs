@@ -97,9 +97,10 @@ pub struct SlotCell {
     pub start: String,
     /// The provider's clock: "09:00".
     pub local: String,
-    /// The viewer's clock when their zone differs ("07:00", with " (Sun)" when the date differs too).
+    /// The viewer's clock when their zone differs ("07:00", "Sun 23:30" when the date differs
+    /// too). Shown in parentheses, so the button's visible name is its first clock (WCAG 2.5.3).
     pub viewer: Option<String>,
-    /// The whole thing for screen readers: "Mon 4 May 2026, 09:00–09:30 CEST".
+    /// The whole thing for screen readers: "Mon 4 May 2026, 09:00 to 09:30 CEST".
     pub label: String,
 }
 
@@ -128,11 +129,11 @@ fn cell(slot: &Slot, day: NaiveDate, zones: Zones) -> SlotCell {
         if viewer_day == day {
             clock
         } else {
-            format!("{clock} ({})", viewer_day.format("%a"))
+            format!("{} {clock}", viewer_day.format("%a"))
         }
     });
     // The accessible name holds every time the button shows (WCAG 2.5.3).
-    let span = time::span(slot.start, slot.end, zones.provider);
+    let span = time::spoken_span(slot.start, slot.end, zones.provider);
     let label = match &viewer {
         Some(v) => format!("{span} ({v} your time)"),
         None => span,
@@ -221,12 +222,12 @@ mod tests {
         let monday: Vec<&str> = g[0].slots.iter().map(|s| s.local.as_str()).collect();
         assert_eq!(monday, ["09:00", "10:00"]);
         assert_eq!(g[1].slots[0].local, "01:30");
-        assert_eq!(g[1].slots[0].viewer.as_deref(), Some("23:30 (Mon)"));
+        assert_eq!(g[1].slots[0].viewer.as_deref(), Some("Mon 23:30"));
         assert_eq!(g[0].slots[0].viewer.as_deref(), Some("07:00"));
         assert_eq!(g[0].slots[0].start, "2026-05-04T07:00:00Z");
         assert_eq!(
             g[0].slots[0].label,
-            "Mon 4 May 2026, 09:00–09:30 CEST (07:00 your time)"
+            "Mon 4 May 2026, 09:00 to 09:30 CEST (07:00 your time)"
         );
     }
 
