@@ -13,7 +13,7 @@ use lapin::{
 };
 use platform::{
     auth::{Role, Verifier},
-    events::{Broker, Envelope},
+    events::{Broker, ConsumerSpec, Envelope},
     shutdown::CancellationToken,
     testing::{eventually, TestBacking},
 };
@@ -68,7 +68,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         cache_ttl: Duration::from_secs(300),
     };
     adjust(&mut config);
-    backing.track_queue(&directory::events::registrations_spec(&config.common.queue_prefix).queue);
+    for spec in consumer_specs(&config) {
+        backing.track_queue(&spec.queue);
+    }
     let keys = Arc::new(TestIssuer::new());
     let service = directory::build_with_verifier(&config, verifier(&keys))
         .await
@@ -86,6 +88,15 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         _backing: backing,
         cancel,
     }
+}
+
+/// The queues the directory consumes from.
+fn consumer_specs(config: &Config) -> [ConsumerSpec; 2] {
+    let prefix = &config.common.queue_prefix;
+    [
+        directory::events::registrations_spec(prefix),
+        directory::events::care_spec(prefix),
+    ]
 }
 
 pub fn verifier(keys: &TestIssuer) -> Arc<Verifier> {
@@ -209,31 +220,33 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Publish `event` to the exchange as identity's relay would, once the
-    /// directory consumes from its queue (the queue is declared, then bound,
-    /// then consumed: before that, an event would be dropped unrouted).
+    /// Publish `event` to the exchange as identity's or scheduling's relay
+    /// would, once the directory consumes from its queues (a queue is declared,
+    /// then bound, then consumed: before that, an event would be dropped unrouted).
     pub async fn publish(&self, event: &Envelope) {
         let broker = self.broker().await;
-        let queue = directory::events::registrations_spec(&self.config.common.queue_prefix).queue;
-        eventually(WAIT, "the directory's consumer", || {
-            let broker = broker.clone();
-            let queue = queue.clone();
-            async move {
-                let channel = broker.channel().await.ok()?;
-                let passive = QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                };
-                let consumers = channel
-                    .queue_declare(&queue, passive, FieldTable::default())
-                    .await
-                    .map(|q| q.consumer_count())
-                    .unwrap_or(0);
-                let _ = channel.close(200, "checked").await;
-                (consumers > 0).then_some(())
-            }
-        })
-        .await;
+        for spec in consumer_specs(&self.config) {
+            let queue = spec.queue;
+            eventually(WAIT, "the directory's consumers", || {
+                let broker = broker.clone();
+                let queue = queue.clone();
+                async move {
+                    let channel = broker.channel().await.ok()?;
+                    let passive = QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    };
+                    let consumers = channel
+                        .queue_declare(&queue, passive, FieldTable::default())
+                        .await
+                        .map(|q| q.consumer_count())
+                        .unwrap_or(0);
+                    let _ = channel.close(200, "checked").await;
+                    (consumers > 0).then_some(())
+                }
+            })
+            .await;
+        }
         let channel = broker.channel().await.unwrap();
         channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -307,6 +320,38 @@ pub fn user_registered(user_id: Uuid, role: Role, name: &str) -> Envelope {
             "role": role,
             "name": name,
             "email": format!("{}@example.org", user_id.simple()),
+        }),
+    )
+    .unwrap()
+}
+
+/// An `appointment.*` event as scheduling publishes it (v1; the directory
+/// reads the ids).
+pub fn appointment_event(
+    kind: &str,
+    appointment_id: Uuid,
+    patient: Uuid,
+    provider: Uuid,
+) -> Envelope {
+    let start = chrono::Utc::now() + chrono::Duration::days(2);
+    Envelope::new(
+        kind,
+        1,
+        "scheduling",
+        &json!({
+            "appointment_id": appointment_id,
+            "patient_id": patient,
+            "provider_id": provider,
+            "appointment_type_id": Uuid::now_v7(),
+            "appointment_type_name": "Consultation",
+            "start": start,
+            "end": start + chrono::Duration::minutes(30),
+            "time_zone": "Europe/Berlin",
+            "mode": "in_person",
+            "price": {"amount_minor": 6000, "currency": "EUR"},
+            "status": "booked",
+            "version": 1,
+            "changed_by": patient,
         }),
     )
     .unwrap()
