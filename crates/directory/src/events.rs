@@ -28,19 +28,6 @@ pub const USER_REGISTERED: &str = "user.registered";
 pub const PROVIDER_UPDATED: &str = "provider.updated";
 pub const PATIENT_UPDATED: &str = "patient.updated";
 
-/// The appointment events (scheduling) that tell who is in whose care: every
-/// one names the appointment's provider and patient, so a pair the directory
-/// missed (an appointment booked before it consumed them) is learned at the
-/// appointment's next change.
-pub const APPOINTMENT_EVENTS: [&str; 6] = [
-    "appointment.booked",
-    "appointment.rescheduled",
-    "appointment.checked_in",
-    "appointment.completed",
-    "appointment.cancelled",
-    "appointment.no_show",
-];
-
 /// `user.registered` v1, as identity publishes it.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct UserRegistered {
@@ -70,7 +57,11 @@ pub struct PatientUpdated {
     pub preferred_provider_id: Option<Uuid>,
 }
 
-/// `appointment.*` v1 as scheduling publishes it (the fields the directory reads).
+/// `appointment.*` v1 as scheduling publishes it (the fields the directory
+/// reads). Every appointment event type shares this payload, so any of them
+/// tells who is in whose care: a pair the directory missed (an appointment
+/// booked before it consumed these events) is learned at the appointment's
+/// next change.
 #[derive(Debug, Deserialize)]
 pub struct AppointmentChanged {
     pub appointment_id: Uuid,
@@ -173,16 +164,10 @@ pub struct CareRelationships;
 #[async_trait]
 impl EventHandler for CareRelationships {
     async fn handle(&self, conn: &mut PgConnection, event: &Envelope) -> Result<(), HandleError> {
-        let kind = event.event_type.as_str();
-        if !APPOINTMENT_EVENTS.contains(&kind) {
-            // A new appointment.* type says nothing we know how to read.
-            tracing::debug!(event_type = kind, "appointment event ignored");
-            return Ok(());
-        }
         if event.version != 1 {
             return Err(HandleError::Malformed(format!(
-                "{kind} v{} is not understood",
-                event.version
+                "{} v{} is not understood",
+                event.event_type, event.version
             )));
         }
         let a: AppointmentChanged = event.data_as()?;

@@ -202,26 +202,21 @@ async fn patients_read_their_own_summary_and_the_front_desk_any() {
 async fn each_pair_is_kept_once_whatever_events_repeat() {
     let app = spawn_app().await;
     let (patient, provider) = (app.insert_patient("Paula").await, Uuid::now_v7());
-    let first = appointment_event("appointment.booked", Uuid::now_v7(), patient, provider);
-    let second_appointment = Uuid::now_v7();
+    let (first_id, sentinel_id, sentinel_patient) =
+        (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
     // The same event delivered twice, a second appointment of the same pair,
-    // an event type the directory does not know and another patient's booking
-    // (processed last, so once it is there every earlier event was handled).
-    let later = appointment_event("appointment.booked", second_appointment, patient, provider);
-    let unknown = appointment_event(
-        "appointment.reminded",
-        Uuid::now_v7(),
-        Uuid::now_v7(),
-        provider,
-    );
-    let sentinel_patient = Uuid::now_v7();
+    // another change of the first, and another patient's booking (processed
+    // last, so once it is there every earlier event was handled).
+    let first = appointment_event("appointment.booked", first_id, patient, provider);
+    let later = appointment_event("appointment.booked", Uuid::now_v7(), patient, provider);
+    let moved = appointment_event("appointment.rescheduled", first_id, patient, provider);
     let sentinel = appointment_event(
         "appointment.booked",
-        Uuid::now_v7(),
+        sentinel_id,
         sentinel_patient,
         provider,
     );
-    for event in [&first, &first, &later, &unknown, &sentinel] {
+    for event in [&first, &first, &later, &moved, &sentinel] {
         app.publish(event).await;
     }
     eventually(WAIT, "every event consumed", || async {
@@ -241,24 +236,11 @@ async fn each_pair_is_kept_once_whatever_events_repeat() {
     .fetch_all(&app.db)
     .await
     .unwrap();
-    let first_id: Uuid = first.data["appointment_id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
     assert_eq!(
         rows,
         [
             (provider, patient, first_id),
-            (
-                provider,
-                sentinel_patient,
-                sentinel.data["appointment_id"]
-                    .as_str()
-                    .unwrap()
-                    .parse()
-                    .unwrap()
-            ),
+            (provider, sentinel_patient, sentinel_id),
         ]
     );
     let processed: i64 = sqlx::query_scalar(

@@ -15,7 +15,7 @@ use platform::{
     auth::{Role, Verifier},
     events::{Broker, ConsumerSpec, Envelope},
     shutdown::CancellationToken,
-    testing::{eventually, TestBacking},
+    testing::{eventually, wait_for_consumer, TestBacking},
 };
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -226,26 +226,7 @@ impl TestApp {
     pub async fn publish(&self, event: &Envelope) {
         let broker = self.broker().await;
         for spec in consumer_specs(&self.config) {
-            let queue = spec.queue;
-            eventually(WAIT, "the directory's consumers", || {
-                let broker = broker.clone();
-                let queue = queue.clone();
-                async move {
-                    let channel = broker.channel().await.ok()?;
-                    let passive = QueueDeclareOptions {
-                        passive: true,
-                        ..Default::default()
-                    };
-                    let consumers = channel
-                        .queue_declare(&queue, passive, FieldTable::default())
-                        .await
-                        .map(|q| q.consumer_count())
-                        .unwrap_or(0);
-                    let _ = channel.close(200, "checked").await;
-                    (consumers > 0).then_some(())
-                }
-            })
-            .await;
+            wait_for_consumer(&broker, &spec.queue, WAIT).await;
         }
         let channel = broker.channel().await.unwrap();
         channel
@@ -325,8 +306,7 @@ pub fn user_registered(user_id: Uuid, role: Role, name: &str) -> Envelope {
     .unwrap()
 }
 
-/// An `appointment.*` event as scheduling publishes it (v1; the directory
-/// reads the ids).
+/// A booking's `appointment.*` event as scheduling publishes it, two days ahead.
 pub fn appointment_event(
     kind: &str,
     appointment_id: Uuid,
@@ -334,27 +314,15 @@ pub fn appointment_event(
     provider: Uuid,
 ) -> Envelope {
     let start = chrono::Utc::now() + chrono::Duration::days(2);
-    Envelope::new(
+    platform::testing::appointment_event(
         kind,
+        appointment_id,
+        patient,
+        provider,
+        start,
+        "booked",
         1,
-        "scheduling",
-        &json!({
-            "appointment_id": appointment_id,
-            "patient_id": patient,
-            "provider_id": provider,
-            "appointment_type_id": Uuid::now_v7(),
-            "appointment_type_name": "Consultation",
-            "start": start,
-            "end": start + chrono::Duration::minutes(30),
-            "time_zone": "Europe/Berlin",
-            "mode": "in_person",
-            "price": {"amount_minor": 6000, "currency": "EUR"},
-            "status": "booked",
-            "version": 1,
-            "changed_by": patient,
-        }),
     )
-    .unwrap()
 }
 
 /// A queue of our own bound to the events exchange, to see what the service publishes.

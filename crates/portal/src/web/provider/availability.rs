@@ -131,14 +131,31 @@ fn refusal(e: &ApiError) -> bool {
 
 pub async fn edit(mut ctx: Ctx) -> Result<Response, PageError> {
     let (provider, zone) = me(&mut ctx).await?;
-    page(
-        &mut ctx,
-        StatusCode::OK,
-        provider.id,
-        zone,
-        PageState::default(),
-    )
-    .await
+    let state = PageState::default();
+    page(&mut ctx, StatusCode::OK, provider.id, zone, state).await
+}
+
+/// Send one of the page's changes: done, flash `done` and show the page anew;
+/// refused, the page again with the state `refused` builds from the API's
+/// answer, next to the form it came from.
+async fn send(
+    ctx: &mut Ctx,
+    (provider_id, zone): (Uuid, Tz),
+    req: ApiRequest,
+    done: String,
+    refused: impl FnOnce(&ApiError) -> PageState,
+) -> Result<Response, PageError> {
+    match ctx.call_for_effect(req).await {
+        Ok(()) => {
+            ctx.flash(Flash::success(done)).await?;
+            Ok(see_other("/availability"))
+        }
+        Err(CallError::Api(e)) if refusal(&e) => {
+            let status = e.status().unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            page(ctx, status, provider_id, zone, refused(&e)).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn save(
@@ -155,38 +172,24 @@ pub async fn save(
         Ok(weekly) => weekly,
         Err(fb) => {
             let state = refused(fb);
-            return page(
-                &mut ctx,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                provider.id,
-                zone,
-                state,
-            )
-            .await;
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return page(&mut ctx, status, provider.id, zone, state).await;
         }
     };
-    let windows = weekly.len();
+    let done = match weekly.len() {
+        0 => "Availability saved: no weekly hours, so no one can book you until you add some."
+            .to_owned(),
+        1 => "Availability saved: 1 weekly window.".to_owned(),
+        n => format!("Availability saved: {n} weekly windows."),
+    };
     let req = ApiRequest::put(
         format!("/api/v1/providers/{}/availability", provider.id),
         &AvailabilityBody { weekly },
     );
-    match ctx.call_for_effect(req).await {
-        Ok(()) => {
-            let text = match windows {
-                0 => "Availability saved: no weekly hours, so no one can book you until you add some.".to_owned(),
-                1 => "Availability saved: 1 weekly window.".to_owned(),
-                n => format!("Availability saved: {n} weekly windows."),
-            };
-            ctx.flash(Flash::success(text)).await?;
-            Ok(see_other("/availability"))
-        }
-        Err(CallError::Api(e)) if refusal(&e) => {
-            let status = e.status().unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            let state = refused(feedback::from_api(&e).for_form(&[]));
-            page(&mut ctx, status, provider.id, zone, state).await
-        }
-        Err(e) => Err(e.into()),
-    }
+    send(&mut ctx, (provider.id, zone), req, done, |e| {
+        refused(feedback::from_api(e).for_form(&[]))
+    })
+    .await
 }
 
 /// `POST /availability/overrides`: set one date's hours (none: closed).
@@ -196,25 +199,23 @@ pub async fn set_override(
 ) -> Result<Response, PageError> {
     let (provider, zone) = me(&mut ctx).await?;
     let today = time::today(Utc::now(), zone);
-    let refused = |overrides: Feedback, form: HashMap<String, String>| PageState {
-        overrides,
-        typed_override: form,
-        ..Default::default()
-    };
     let (date, windows) = match availability::parse_override(&form, today) {
         Ok(parsed) => parsed,
-        Err(fb) => {
-            let state = refused(fb, form);
-            return page(
-                &mut ctx,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                provider.id,
-                zone,
-                state,
-            )
-            .await;
+        Err(overrides) => {
+            let state = PageState {
+                overrides,
+                typed_override: form,
+                ..Default::default()
+            };
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return page(&mut ctx, status, provider.id, zone, state).await;
         }
     };
+    let done = format!(
+        "{}: {}. Your weekly hours do not apply that day; appointments already booked stay.",
+        date.format("%a %-d %b %Y"),
+        availability::hours(&windows)
+    );
     let req = ApiRequest::put(
         format!(
             "/api/v1/providers/{}/availability/overrides/{date}",
@@ -222,23 +223,12 @@ pub async fn set_override(
         ),
         &OverrideWindows { windows: &windows },
     );
-    match ctx.call_for_effect(req).await {
-        Ok(()) => {
-            ctx.flash(Flash::success(format!(
-                "{}: {}. Your weekly hours do not apply that day; appointments already booked stay.",
-                date.format("%a %-d %b %Y"),
-                availability::hours(&windows)
-            )))
-            .await?;
-            Ok(see_other("/availability"))
-        }
-        Err(CallError::Api(e)) if refusal(&e) => {
-            let status = e.status().unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            let state = refused(feedback::from_api(&e).for_form(&[]), form);
-            page(&mut ctx, status, provider.id, zone, state).await
-        }
-        Err(e) => Err(e.into()),
-    }
+    send(&mut ctx, (provider.id, zone), req, done, |e| PageState {
+        overrides: feedback::from_api(e).for_form(&[]),
+        typed_override: form,
+        ..Default::default()
+    })
+    .await
 }
 
 /// `POST /availability/overrides/{date}/delete`: the weekly hours apply again.
@@ -320,14 +310,8 @@ pub async fn time_off(mut ctx: Ctx, Form(form): Form<TimeOffForm>) -> Result<Res
             typed_off: form,
             ..Default::default()
         };
-        return page(
-            &mut ctx,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            provider.id,
-            zone,
-            state,
-        )
-        .await;
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return page(&mut ctx, status, provider.id, zone, state).await;
     };
     let reason = form.off_reason.trim();
     let req = ApiRequest::post(
@@ -338,32 +322,24 @@ pub async fn time_off(mut ctx: Ctx, Form(form): Form<TimeOffForm>) -> Result<Res
             reason: (!reason.is_empty()).then_some(reason),
         },
     );
-    match ctx.call_for_effect(req).await {
-        Ok(()) => {
-            ctx.flash(Flash::success(format!(
-                "Time off added from {} to {}. No one can book you then; appointments already booked in that time stay (see your schedule).",
-                time::date_time(start, zone),
-                time::date_time(end, zone)
-            )))
-            .await?;
-            Ok(see_other("/availability"))
+    let done = format!(
+        "Time off added from {} to {}. No one can book you then; appointments already booked in that time stay (see your schedule).",
+        time::date_time(start, zone),
+        time::date_time(end, zone)
+    );
+    send(&mut ctx, (provider.id, zone), req, done, |e| {
+        let off = feedback::from_api_mapped(e, |path| {
+            Some(format!(
+                "off_{}",
+                path.split(['.', '[']).next().unwrap_or(path)
+            ))
+        })
+        .for_form(&["off_start", "off_end", "off_reason"]);
+        PageState {
+            off,
+            typed_off: form,
+            ..Default::default()
         }
-        Err(CallError::Api(e)) if refusal(&e) => {
-            let status = e.status().unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            let fb = feedback::from_api_mapped(&e, |path| {
-                Some(format!(
-                    "off_{}",
-                    path.split(['.', '[']).next().unwrap_or(path)
-                ))
-            })
-            .for_form(&["off_start", "off_end", "off_reason"]);
-            let state = PageState {
-                off: fb,
-                typed_off: form,
-                ..Default::default()
-            };
-            page(&mut ctx, status, provider.id, zone, state).await
-        }
-        Err(e) => Err(e.into()),
-    }
+    })
+    .await
 }
