@@ -158,9 +158,13 @@ try {
   const doc = await newPage();
   await login(doc, EMAIL.provider1);
   assert.equal(new URL(doc.url()).pathname, "/schedule");
-  await doc.goto(`/schedule?date=${day}`);
+  // The directory learns from the booking's event that Paula is in Dr. Vogel's care.
   const row = doc.locator(`#visit-${visit.id}`);
-  await row.waitFor();
+  await eventually("the patient's name on the provider's schedule", async () => {
+    await doc.goto(`/schedule?date=${day}`);
+    await row.waitFor();
+    return /Paula Patient/.test(await row.locator(".visit-patient").textContent());
+  });
   assert.match(await row.locator(".status").textContent(), /Booked/);
   await shot(doc, "provider-day");
   await row.getByRole("button", { name: /^Check in/ }).click();
@@ -169,7 +173,8 @@ try {
   assert.match(await row.locator(".status").textContent(), /Checked in/);
   assert.equal(new URL(doc.url()).search, `?date=${day}`, "the row changed in place, the page stayed");
   await shot(doc, "provider-checked-in");
-  step("the provider checks the patient in; htmx updates the row in place");
+  assert.match(await row.locator(".visit-patient").textContent(), /Paula Patient/, "the redrawn row names the patient too");
+  step("the provider sees the patient's name, checks her in; htmx updates the row in place");
 
   // The week view, on desktop and a phone.
   await doc.getByRole("link", { name: "Week", exact: true }).click();
@@ -187,6 +192,8 @@ try {
   await doc.waitForURL(/\/chart$/);
   const chartUrl = new URL(doc.url()).pathname;
   assert.equal(chartUrl, `/patients/${visit.patient_id}/chart`);
+  assert.equal((await doc.locator("h1").textContent()).trim(), "Chart: Paula Patient");
+  assert.match(await doc.locator("main p.meta").first().textContent(), /^Born \d{1,2} \w{3} \d{4}/);
   const run = Date.now().toString(36);
   const noteText = `<script>window.__pwned = 1</script> Headache for 3 days; rest and fluids (${run}).`;
   await doc.getByRole("link", { name: "Add a note" }).click();
@@ -249,12 +256,12 @@ try {
 
   // The patients in care, and opening a chart by id.
   await doc.goto("/patients");
-  await doc.locator(`#patients a[href="${chartUrl}"]`).waitFor();
+  assert.equal((await doc.locator(`#patients a[href="${chartUrl}"]`).textContent()).trim(), "Paula Patient");
   await doc.getByLabel("Patient id").fill("Paula");
   await submit(doc, doc.getByRole("button", { name: "Open chart" }));
   assert.match(await doc.locator("#f-patient_id-error").textContent(), /full patient id/);
   await shot(doc, "provider-patients");
-  step("the patients in care are listed; a malformed id is explained");
+  step("the patients in care are listed by name; a malformed id is explained");
 
   // Complete the visit.
   await doc.goto(`/schedule?date=${day}`);
@@ -289,22 +296,52 @@ try {
   assert.equal(await doc.getByLabel("Saturday, window 2, to").inputValue(), "13:00");
   step("weekly availability: an overlap is refused next to the field; the corrected week is saved");
 
-  // Time off, far ahead so it touches no booking; an end before the start is refused.
-  const inAYear = new Date(Date.now() + 365 * 86400e3);
-  const date = localDate(inAYear, BERLIN);
+  // Time off, far ahead so it touches no booking (and inside the year the page
+  // lists); an end before the start is refused.
+  const date = localDate(new Date(Date.now() + 250 * 86400e3), BERLIN);
   await doc.getByLabel(/^From \(/).fill(`${date}T17:00`);
   await doc.getByLabel(/^Until \(/).fill(`${date}T09:00`);
   await submit(doc, doc.getByRole("button", { name: "Add time off" }));
   assert.equal((await doc.locator("#f-off_end-error").textContent()).trim(), "Must be after the start.");
   await doc.getByLabel(/^From \(/).fill(`${date}T09:00`);
   await doc.getByLabel(/^Until \(/).fill(`${date}T17:00`);
-  await doc.getByLabel(/^Reason/).fill("Conference");
+  await doc.getByLabel(/^Reason/).fill(`Conference ${run}`);
   await submit(doc, doc.getByRole("button", { name: "Add time off" }));
   assert.match(await flash(doc), /Time off added from/);
+  const offEntry = doc.locator("#time-off li", { hasText: `Conference ${run}` });
+  assert.match(await offEntry.textContent(), /09:00 CES?T – .* 17:00 CES?T/);
+  step("time off is added (an end before the start is refused) and listed");
+
+  // One date with other hours: an overlap is refused next to its field; then a day closed.
+  const special = localDate(new Date(Date.now() + 300 * 86400e3), BERLIN);
+  await doc.getByLabel("Date", { exact: true }).fill(special);
+  await doc.getByLabel("That day, window 1, from").fill("08:00");
+  await doc.getByLabel("That day, window 1, to").fill("12:00");
+  await doc.getByLabel("That day, window 2, from").fill("11:00");
+  await doc.getByLabel("That day, window 2, to").fill("14:00");
+  await submit(doc, doc.getByRole("button", { name: "Set hours for this date" }));
+  assert.equal(await doc.locator("#f-ov_1_start-error").textContent(), "Overlaps 08:00–12:00 on that date.");
+  await doc.getByLabel("That day, window 2, from").fill("13:00");
+  await submit(doc, doc.getByRole("button", { name: "Set hours for this date" }));
+  assert.match(await flash(doc), /: 08:00–12:00, 13:00–14:00\. Your weekly hours do not apply that day/);
+  assert.match(await doc.locator(`#override-${special}`).textContent(), /08:00–12:00, 13:00–14:00/);
+  const closed = localDate(new Date(Date.now() + 301 * 86400e3), BERLIN);
+  await doc.getByLabel("Date", { exact: true }).fill(closed);
+  await submit(doc, doc.getByRole("button", { name: "Set hours for this date" }));
+  assert.match(await doc.locator(`#override-${closed}`).textContent(), /Closed/);
   await shot(doc, "provider-availability");
   await docPhone.goto("/availability");
   await shot(docPhone, "provider-availability-phone");
-  step("time off is added (an end before the start is refused)");
+  step("one date gets other hours (an overlap is refused next to its field), another is closed");
+
+  // Removing entries: the weekly hours apply again, the time off can be booked again.
+  await submit(doc, doc.locator(`#override-${closed}`).getByRole("button", { name: /^Remove/ }));
+  assert.match(await flash(doc), /your weekly hours apply again/);
+  assert.equal(await doc.locator(`#override-${closed}`).count(), 0);
+  await submit(doc, offEntry.getByRole("button", { name: /^Remove/ }));
+  assert.match(await flash(doc), /Time off removed/);
+  assert.equal(await offEntry.count(), 0);
+  step("a date's hours and time off are removed from the list");
 
   // ---- A provider without a care relationship: break-glass with a reason ----
   const nair = await newPage();
@@ -344,14 +381,24 @@ try {
   await shot(deskPhone, "staff-day-phone");
   step("staff see the clinic's day across providers, with patients' names");
 
-  // Book for Pedro with Dr. Vogel, move it, cancel it with a reason.
+  // Find Pedro by name (a one-letter search is refused next to the field), book
+  // him with Dr. Vogel, move it, cancel it with a reason.
   await desk.goto("/bookings");
-  await desk.getByLabel("Or the patient id").fill("018f0000-0000-7000-8000-0000000000ff");
-  await desk.getByLabel("Provider").selectOption({ label: "Dr. Lena Vogel (Family medicine)" });
-  await submit(desk, desk.getByRole("button", { name: "Continue" }));
-  assert.equal((await desk.locator("#f-patient_ref-error").textContent()).trim(), "No patient has this id.");
-  await desk.getByLabel("Or the patient id").fill("");
-  await desk.getByLabel("Patient seen lately").selectOption({ label: "Pedro Patient" });
+  await desk.getByLabel("Find the patient").fill("p");
+  await submit(desk, desk.getByRole("button", { name: "Search" }));
+  assert.match(await desk.locator("#f-q-error").textContent(), /at least 2 characters/);
+  await noRawProblem(desk);
+  await desk.getByLabel("Find the patient").fill("nobody-by-that-name");
+  await submit(desk, desk.getByRole("button", { name: "Search" }));
+  assert.match(await desk.locator("main .none").textContent(), /No patient's name or email contains/);
+  await desk.getByLabel("Find the patient").fill("PEDRO pat");
+  await submit(desk, desk.getByRole("button", { name: "Search" }));
+  const found = desk.locator("#patients-found li", { hasText: "Pedro Patient" });
+  assert.match(await found.textContent(), /patient2@demo\.carebook\.test/);
+  assert.equal(await desk.locator("#patients-found li", { hasText: "Paula Patient" }).count(), 0, "every word must match");
+  await shot(desk, "staff-find-patient");
+  await submit(desk, found.getByRole("link", { name: "Pedro Patient" }));
+  assert.match(await desk.locator("#chosen-patient").textContent(), /For Pedro Patient \(patient2@demo\.carebook\.test/);
   await desk.getByLabel("Provider").selectOption({ label: "Dr. Lena Vogel (Family medicine)" });
   await desk.getByRole("button", { name: "Continue" }).click();
   await desk.waitForURL(/provider_id=/);
@@ -367,7 +414,7 @@ try {
   assert.match(await flash(desk), /^Booked for /);
   assert.match(await desk.locator("h1").textContent(), /Pedro Patient/);
   const booked = new URL(desk.url()).pathname;
-  step("staff book for a patient");
+  step("staff find a patient by name and book for him");
 
   await desk.getByRole("link", { name: "Move to another time" }).click();
   await desk.waitForURL(/reschedule/);

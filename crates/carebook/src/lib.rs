@@ -31,7 +31,10 @@ pub const WITH_DATABASE: &[&str] = &[
 /// service first runs and events published meanwhile wait for it.
 pub fn consumer_specs(service: &str, queue_prefix: &str) -> Vec<ConsumerSpec> {
     match service {
-        "directory" => vec![directory::events::registrations_spec(queue_prefix)],
+        "directory" => vec![
+            directory::events::registrations_spec(queue_prefix),
+            directory::events::care_spec(queue_prefix),
+        ],
         "scheduling" => vec![scheduling::consumers::spec(queue_prefix)],
         "notifications" => vec![
             notifications::consumers::appointments_spec(queue_prefix),

@@ -131,6 +131,10 @@ const MATRIX: &[Row] = &[
     row("GET", "/api/v1/patients/{patient_a}",                        [OK,    NO,    NO,    NO,    OK,    OK,    ANON]),
     with_body("PUT", "/api/v1/patients/{patient_a}", r#"{"name":"Paula Patient"}"#,
                                                                       [OK,    NO,    NO,    NO,    OK,    OK,    ANON]),
+    // a summary for the providers in the patient's care; the search for the front desk
+    row("GET", "/api/v1/patients/{patient_a}/summary",                [OK,    NO,    OK,    NO,    OK,    OK,    ANON]),
+    list("/api/v1/patients?q=patient1@demo.carebook.test", "patient_a",
+                                                                      [NO,    NO,    NO,    NO,    L,     L,     ANON]),
     // scheduling: calendars
     row("GET", "/api/v1/providers/{provider_a}/appointment-types",    [OK,    OK,    OK,    OK,    OK,    OK,    ANON]),
     with_body("POST", "/api/v1/providers/{provider_a}/appointment-types",
@@ -139,8 +143,18 @@ const MATRIX: &[Row] = &[
     row("GET", "/api/v1/providers/{provider_a}/availability",         [OK,    OK,    OK,    OK,    OK,    OK,    ANON]),
     with_body("PUT", "/api/v1/providers/{provider_a}/availability", "{availability}",
                                                                       [NO,    NO,    DONE,  NO,    DONE,  DONE,  ANON]),
+    // date overrides: whoever deletes first finds it, the others 404
+    row("GET", "/api/v1/providers/{provider_a}/availability/overrides",
+                                                                      [OK,    OK,    OK,    OK,    OK,    OK,    ANON]),
+    with_body("PUT", "/api/v1/providers/{provider_a}/availability/overrides/{far_date}", r#"{"windows":[]}"#,
+                                                                      [NO,    NO,    OK,    NO,    OK,    OK,    ANON]),
+    row("DELETE", "/api/v1/providers/{provider_a}/availability/overrides/{far_date}",
+                                                                      [NO,    NO,    DONE,  NO,    NONE,  NONE,  ANON]),
     with_body("POST", "/api/v1/providers/{provider_a}/time-off", r#"{"start":"{far_start}","end":"{far_end}","reason":"matrix"}"#,
                                                                       [NO,    NO,    A,     NO,    A,     A,     ANON]),
+    row("GET", "/api/v1/providers/{provider_a}/time-off",             [NO,    NO,    OK,    NO,    OK,    OK,    ANON]),
+    row("DELETE", "/api/v1/providers/{provider_a}/time-off/{time_off}",
+                                                                      [NO,    NO,    DONE,  NO,    NONE,  NONE,  ANON]),
     row("GET", "/api/v1/providers/{provider_a}/slots?appointment_type_id={type}&from={from}&to={to}",
                                                                       [OK,    OK,    OK,    OK,    OK,    OK,    ANON]),
     // scheduling: appointments
@@ -471,6 +485,30 @@ async fn set_up(callers: &[Caller; 7]) -> Fixture {
         .await;
     }
 
+    // The directory learns of the care relationship from the booking's event.
+    provider_a
+        .eventually(
+            Method::GET,
+            &format!("/api/v1/patients/{pa}/summary"),
+            Value::Null,
+            200,
+        )
+        .await;
+    let now = chrono::Utc::now();
+    let stamp = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let time_off = provider_a
+        .expect(
+            Method::POST,
+            &format!("/api/v1/providers/{provider}/time-off"),
+            json!({ "start": stamp(now + chrono::Duration::days(300)),
+                    "end": stamp(now + chrono::Duration::days(301)), "reason": "matrix" }),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .expect("a time off id")
+        .to_owned();
+
     let profile = provider_a
         .read(&format!("/api/v1/providers/{provider}"))
         .await;
@@ -482,8 +520,6 @@ async fn set_up(callers: &[Caller; 7]) -> Fixture {
     let availability = provider_a
         .read(&format!("/api/v1/providers/{provider}/availability"))
         .await;
-    let now = chrono::Utc::now();
-    let stamp = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let values = HashMap::from([
         ("patient_a", pa.to_string()),
         ("patient_b", pb.to_string()),
@@ -502,6 +538,11 @@ async fn set_up(callers: &[Caller; 7]) -> Fixture {
         ("to", stamp(now + chrono::Duration::days(7))),
         ("far_start", stamp(now + chrono::Duration::days(400))),
         ("far_end", stamp(now + chrono::Duration::days(401))),
+        (
+            "far_date",
+            (now + chrono::Duration::days(400)).date_naive().to_string(),
+        ),
+        ("time_off", time_off),
     ]);
     Fixture { values, slots }
 }
@@ -549,6 +590,7 @@ async fn no_service_trusts_what_the_gateway_would_refuse() {
             "invoice",
             "line",
             "note",
+            "time_off",
         ]
         .into_iter()
         .map(|k| (k, uuid::Uuid::new_v4().to_string()))
@@ -560,6 +602,7 @@ async fn no_service_trusts_what_the_gateway_would_refuse() {
             ("to", now.clone()),
             ("far_start", now.clone()),
             ("far_end", now.clone()),
+            ("far_date", "2026-05-04".to_owned()),
         ])
         .collect(),
         slots: vec![now; 100],

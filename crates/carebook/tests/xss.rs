@@ -1,5 +1,6 @@
-//! Stored cross-site scripting: markup saved in a patient's name, a provider's
-//! name and bio and a clinical note comes back through the gateway as inert
+//! Stored cross-site scripting: markup saved in a patient's name (read as a
+//! profile, a summary and a search result), a provider's name and bio and a
+//! clinical note comes back through the gateway as inert
 //! data — byte for byte inside a JSON string, in an `application/json` answer
 //! that browsers may neither sniff into HTML (`nosniff`) nor run scripts from
 //! (`Content-Security-Policy: default-src 'none'`) — and is escaped in the HTML
@@ -152,6 +153,23 @@ async fn markup_in_names_bios_and_notes_stays_inert_data() {
             201,
         )
         .await;
+
+    // The provider now reads the patient's summary, and staff find the patient
+    // by a word of the name: the markup is data in both.
+    let name = PAYLOADS[PAYLOADS.len() - 1];
+    let summary = format!("/api/v1/patients/{patient_id}/summary");
+    provider
+        .eventually(Method::GET, &summary, Value::Null, 200)
+        .await;
+    for (who, path) in [
+        (&provider, summary),
+        (&staff, "/api/v1/patients?q=javascript".to_owned()),
+    ] {
+        let answer = who.send(Method::GET, &path, None).await;
+        assert_eq!(answer.status, StatusCode::OK, "{path}");
+        assert_inert(&answer, &path);
+        assert_verbatim(&answer, name, &path);
+    }
 
     // A clinical note of nothing but markup, read back by patient and provider.
     let text = PAYLOADS.join("\n");

@@ -6,7 +6,7 @@ use axum::{
 };
 use platform::Problem;
 
-use crate::domain::Violations;
+use crate::domain::{search::SearchError, Violations};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -40,6 +40,15 @@ impl From<sqlx::Error> for Error {
 impl From<Violations> for Error {
     fn from(v: Violations) -> Self {
         Error::Invalid(v)
+    }
+}
+
+impl From<SearchError> for Error {
+    fn from(e: SearchError) -> Self {
+        match e {
+            SearchError::Invalid(v) => Error::Invalid(v),
+            SearchError::Cursor(_) => Error::InvalidCursor,
+        }
     }
 }
 

@@ -2,9 +2,12 @@
 //!
 //! Consumes `user.registered` (identity): a provider account gets a provider
 //! profile with defaults, a patient account a patient profile; staff and admins
-//! have none. Publishes `provider.updated` and `patient.updated` (v1) through
-//! the outbox, in the transaction of every change — creation included, so
-//! scheduling learns a provider's time zone from the start.
+//! have none. Consumes `appointment.*` (scheduling): a provider and a patient
+//! with an appointment together have a care relationship, which lets the
+//! provider read the patient's summary. Publishes `provider.updated` and
+//! `patient.updated` (v1) through the outbox, in the transaction of every
+//! change — creation included, so scheduling learns a provider's time zone
+//! from the start.
 
 use async_trait::async_trait;
 use platform::{
@@ -16,7 +19,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
-    domain::provider::ProviderProfile,
+    domain::{access::CareRelationship, provider::ProviderProfile},
     store::{self, PatientRow, ProviderRow},
 };
 
@@ -52,6 +55,18 @@ pub struct PatientUpdated {
     pub name: String,
     pub email: String,
     pub preferred_provider_id: Option<Uuid>,
+}
+
+/// `appointment.*` v1 as scheduling publishes it (the fields the directory
+/// reads). Every appointment event type shares this payload, so any of them
+/// tells who is in whose care: a pair the directory missed (an appointment
+/// booked before it consumed these events) is learned at the appointment's
+/// next change.
+#[derive(Debug, Deserialize)]
+pub struct AppointmentChanged {
+    pub appointment_id: Uuid,
+    pub patient_id: Uuid,
+    pub provider_id: Uuid,
 }
 
 pub fn provider_updated(row: &ProviderRow) -> Result<Envelope, serde_json::Error> {
@@ -132,6 +147,41 @@ impl EventHandler for Registrations {
                 tracing::debug!(user_id = %user.user_id, role = user.role.as_str(), "no profile to create")
             }
         }
+        Ok(())
+    }
+}
+
+/// The consumer of scheduling's appointment events (queue `<prefix>.directory.care`).
+pub fn care_spec(queue_prefix: &str) -> ConsumerSpec {
+    ConsumerSpec::new(queue_prefix, "directory.care", &["appointment.*"])
+}
+
+/// Keeps care relationships, in the consumer's transaction. The platform
+/// consumer applies each event id once; the same pair under another event is
+/// a no-op in the store.
+pub struct CareRelationships;
+
+#[async_trait]
+impl EventHandler for CareRelationships {
+    async fn handle(&self, conn: &mut PgConnection, event: &Envelope) -> Result<(), HandleError> {
+        if event.version != 1 {
+            return Err(HandleError::Malformed(format!(
+                "{} v{} is not understood",
+                event.event_type, event.version
+            )));
+        }
+        let a: AppointmentChanged = event.data_as()?;
+        let care = CareRelationship {
+            provider_id: a.provider_id,
+            patient_id: a.patient_id,
+        };
+        store::add_care_relationship(conn, &care, a.appointment_id, event.occurred_at).await?;
+        tracing::debug!(
+            appointment_id = %a.appointment_id,
+            provider_id = %a.provider_id,
+            patient_id = %a.patient_id,
+            "care relationship noted"
+        );
         Ok(())
     }
 }

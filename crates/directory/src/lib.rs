@@ -1,7 +1,9 @@
 //! Carebook directory: provider profiles (search, specialties, IANA time
-//! zones) and patient profiles (contact, insurance, preferred provider).
-//! Profiles are created from identity's `user.registered` events; changes are
-//! published as `provider.updated` / `patient.updated` through the outbox.
+//! zones) and patient profiles (contact, insurance, preferred provider; a
+//! summary for the providers in the patient's care; the front desk's search).
+//! Profiles are created from identity's `user.registered` events, care
+//! relationships from scheduling's `appointment.*`; changes are published as
+//! `provider.updated` / `patient.updated` through the outbox.
 
 pub mod cache;
 pub mod config;
@@ -74,7 +76,8 @@ pub async fn connect_with_verifier(
     Ok((state, broker))
 }
 
-/// Build the service: router, outbox relay, `user.registered` consumer.
+/// Build the service: router, outbox relay, `user.registered` and
+/// `appointment.*` consumers.
 pub async fn build(config: &Config) -> anyhow::Result<Service> {
     build_with_verifier(config, Verifier::from_config(&config.common.auth)).await
 }
@@ -88,7 +91,9 @@ pub async fn build_with_verifier(
     let relay = state.relay.clone();
     let cache = state.cache.clone();
     let (db, consumer_broker) = (state.db.clone(), broker.clone());
+    let (care_db, care_broker) = (state.db.clone(), broker.clone());
     let spec = events::registrations_spec(&config.common.queue_prefix);
+    let care_spec = events::care_spec(&config.common.queue_prefix);
     // Redis is left out on purpose: the directory answers correctly without it,
     // so a cache outage must not take every replica out of rotation.
     let readiness = Readiness {
@@ -106,6 +111,15 @@ pub async fn build_with_verifier(
                 db,
                 spec,
                 Arc::new(events::Registrations),
+                cancel,
+            )
+        })
+        .with_worker(move |cancel| {
+            consumer::run(
+                care_broker,
+                care_db,
+                care_spec,
+                Arc::new(events::CareRelationships),
                 cancel,
             )
         })

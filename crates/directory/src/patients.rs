@@ -1,6 +1,7 @@
 //! Patient profiles: reading (cache-aside) and editing, by the patient or by
-//! staff. Every change and its `patient.updated` event commit together, and the
-//! cached copy is invalidated after the commit.
+//! staff; summaries for the providers in whose care a patient is; the front
+//! desk's search. Every change and its `patient.updated` event commit
+//! together, and the cached copy is invalidated after the commit.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use platform::events::outbox;
@@ -11,8 +12,14 @@ use uuid::Uuid;
 use crate::{
     cache::Entity,
     domain::{
-        access::{can_access_patient, own_patient_id, Actor, Decision},
+        access::{
+            can_access_patient, can_read_patient_summary, can_search_patients, own_patient_id,
+            Actor, Decision,
+        },
+        cursor::next_page,
         patient::{Address, Insurance, PatientDetails, PatientInput},
+        search::{PatientSearch, RawPatientSearch},
+        Cursor,
     },
     error::Error,
     events,
@@ -52,6 +59,45 @@ impl From<PatientRow> for Patient {
     }
 }
 
+/// Who a patient is, as the clinicians in their care and the front desk need
+/// it: enough to tell them apart and reach them, nothing of their address,
+/// insurance or preferences.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct PatientSummary {
+    /// The patient's user id.
+    pub id: Uuid,
+    pub name: String,
+    pub email: String,
+    pub date_of_birth: Option<NaiveDate>,
+    pub phone: Option<String>,
+}
+
+impl From<Patient> for PatientSummary {
+    fn from(p: Patient) -> Self {
+        Self {
+            id: p.id,
+            name: p.name,
+            email: p.email,
+            date_of_birth: p.date_of_birth,
+            phone: p.phone,
+        }
+    }
+}
+
+impl From<PatientRow> for PatientSummary {
+    fn from(r: PatientRow) -> Self {
+        Patient::from(r).into()
+    }
+}
+
+/// One page of the patient search.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PatientPage {
+    pub items: Vec<PatientSummary>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    pub next_cursor: Option<String>,
+}
+
 /// The patient behind `/patients/me`: patients only.
 pub fn me(actor: &Actor) -> Result<Uuid, Error> {
     own_patient_id(actor).ok_or(Error::Forbidden)
@@ -72,6 +118,47 @@ fn latest_today() -> NaiveDate {
 
 pub async fn get(state: &AppState, actor: &Actor, id: Uuid) -> Result<Patient, Error> {
     authorize(actor, id)?;
+    load(state, id).await
+}
+
+/// Patient `id`'s summary: for the patient, the front desk, and a provider
+/// with a care relationship (any other provider is refused whether or not the
+/// patient exists).
+pub async fn summary(state: &AppState, actor: &Actor, id: Uuid) -> Result<PatientSummary, Error> {
+    let care = match actor.provider_id {
+        Some(provider_id) => store::care_relationship(&state.db, provider_id, id).await?,
+        None => None,
+    };
+    if can_read_patient_summary(actor, id, care) == Decision::Deny {
+        return Err(Error::Forbidden);
+    }
+    load(state, id).await.map(PatientSummary::from)
+}
+
+/// Patients whose name or email holds every word searched (front desk only;
+/// anyone else is refused before the search is even read).
+pub async fn search(
+    state: &AppState,
+    actor: &Actor,
+    raw: &RawPatientSearch<'_>,
+) -> Result<PatientPage, Error> {
+    if can_search_patients(actor) == Decision::Deny {
+        return Err(Error::Forbidden);
+    }
+    let search = PatientSearch::parse(raw)?;
+    let mut rows = store::search_patients(&state.db, &search).await?;
+    let next_cursor = next_page(&mut rows, search.limit, |last| Cursor {
+        name: last.name.clone(),
+        id: last.id,
+    });
+    Ok(PatientPage {
+        items: rows.into_iter().map(PatientSummary::from).collect(),
+        next_cursor,
+    })
+}
+
+/// Patient `id`'s profile, from the cache when it holds it.
+async fn load(state: &AppState, id: Uuid) -> Result<Patient, Error> {
     if let Some(cached) = state.cache.get(Entity::Patient, id).await {
         return Ok(cached);
     }

@@ -10,6 +10,7 @@ use crate::{
     cache::Entity,
     domain::{
         access::{can_edit_provider, Actor, Decision},
+        cursor::next_page,
         provider::{ProviderInput, ProviderProfile},
         search::Search,
         Cursor,
@@ -79,19 +80,10 @@ pub async fn get(state: &AppState, id: Uuid) -> Result<Provider, Error> {
 
 pub async fn search(state: &AppState, search: &Search) -> Result<ProviderPage, Error> {
     let mut rows = store::search_providers(&state.db, search).await?;
-    let limit = usize::try_from(search.limit).unwrap_or(usize::MAX);
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(|last| {
-            Cursor {
-                name: last.name.clone(),
-                id: last.id,
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
+    let next_cursor = next_page(&mut rows, search.limit, |last| Cursor {
+        name: last.name.clone(),
+        id: last.id,
+    });
     Ok(ProviderPage {
         items: rows.into_iter().map(Provider::from).collect(),
         next_cursor,

@@ -1,13 +1,15 @@
-//! The directory's SQL: provider and patient profiles.
+//! The directory's SQL: provider and patient profiles, and care relationships.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{types::Json, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::{
+    access::CareRelationship,
     patient::{Address, Insurance, PatientDetails},
     provider::ProviderProfile,
-    search::Search,
+    search::{PatientSearch, Search},
+    Cursor,
 };
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -54,10 +56,12 @@ pub async fn search_providers(
 /// The plan PostgreSQL picks for `search` (operators and tests check that the
 /// indexes are used).
 pub async fn explain_search(pool: &PgPool, search: &Search) -> Result<String, sqlx::Error> {
-    let lines: Vec<String> = search_sql("EXPLAIN ", search)
-        .build_query_scalar()
-        .fetch_all(pool)
-        .await?;
+    explain(pool, search_sql("EXPLAIN ", search)).await
+}
+
+/// The lines of an `EXPLAIN` query, joined.
+async fn explain(pool: &PgPool, mut qb: QueryBuilder<'_, Postgres>) -> Result<String, sqlx::Error> {
+    let lines: Vec<String> = qb.build_query_scalar().fetch_all(pool).await?;
     Ok(lines.join("\n"))
 }
 
@@ -72,12 +76,24 @@ fn search_sql<'a>(prefix: &str, search: &'a Search) -> QueryBuilder<'a, Postgres
             .push_bind(specialty)
             .push(")");
     }
-    for pattern in &search.patterns {
-        qb.push(format!(" AND {SEARCH_TEXT} LIKE lower("))
+    push_patterns(&mut qb, SEARCH_TEXT, &search.patterns);
+    push_page(&mut qb, search.after.as_ref(), search.limit);
+    qb
+}
+
+/// Every pattern must match `text` (an indexed expression), case-insensitively.
+fn push_patterns<'a>(qb: &mut QueryBuilder<'a, Postgres>, text: &str, patterns: &'a [String]) {
+    for pattern in patterns {
+        qb.push(format!(" AND {text} LIKE lower("))
             .push_bind(pattern)
             .push(")");
     }
-    if let Some(after) = &search.after {
+}
+
+/// The page in `(name, id)` order after `after`, plus one row more when a next
+/// page exists.
+fn push_page<'a>(qb: &mut QueryBuilder<'a, Postgres>, after: Option<&'a Cursor>, limit: u32) {
+    if let Some(after) = after {
         qb.push(" AND (name, id) > (")
             .push_bind(&after.name)
             .push(", ")
@@ -85,8 +101,7 @@ fn search_sql<'a>(prefix: &str, search: &'a Search) -> QueryBuilder<'a, Postgres
             .push(")");
     }
     qb.push(" ORDER BY name, id LIMIT ")
-        .push_bind(i64::from(search.limit) + 1);
-    qb
+        .push_bind(i64::from(limit) + 1);
 }
 
 /// A new provider's profile; `None` if one exists already.
@@ -206,6 +221,39 @@ pub async fn patient(pool: &PgPool, id: Uuid) -> Result<Option<PatientRow>, sqlx
     .await
 }
 
+/// The text the patient search matches; exactly the expression of the
+/// `patients_search` index.
+const PATIENT_SEARCH_TEXT: &str = "lower(name || ' ' || email)";
+
+/// One page of the patient search in `(name, id)` order, plus one row more
+/// when a next page exists.
+pub async fn search_patients(
+    pool: &PgPool,
+    search: &PatientSearch,
+) -> Result<Vec<PatientRow>, sqlx::Error> {
+    patient_search_sql("", search)
+        .build_query_as()
+        .fetch_all(pool)
+        .await
+}
+
+/// The plan PostgreSQL picks for a patient search (tests check the index is used).
+pub async fn explain_patient_search(
+    pool: &PgPool,
+    search: &PatientSearch,
+) -> Result<String, sqlx::Error> {
+    explain(pool, patient_search_sql("EXPLAIN ", search)).await
+}
+
+fn patient_search_sql<'a>(prefix: &str, search: &'a PatientSearch) -> QueryBuilder<'a, Postgres> {
+    let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "{prefix}SELECT {PATIENT_COLUMNS} FROM patients WHERE true"
+    ));
+    push_patterns(&mut qb, PATIENT_SEARCH_TEXT, &search.patterns);
+    push_page(&mut qb, search.after.as_ref(), search.limit);
+    qb
+}
+
 /// A new patient's profile; `None` if one exists already.
 pub async fn insert_patient(
     conn: &mut PgConnection,
@@ -298,4 +346,46 @@ pub async fn seed_patient(
     .fetch_optional(conn)
     .await
     .map_err(unknown_provider)
+}
+
+/// Record that `provider_id` and `patient_id` have an appointment together
+/// (the first one seen is kept; later ones change nothing).
+pub async fn add_care_relationship(
+    conn: &mut PgConnection,
+    care: &CareRelationship,
+    appointment_id: Uuid,
+    seen_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO care_relationships (provider_id, patient_id, first_appointment_id, since)
+         VALUES ($1, $2, $3, $4)
+         ON CONFLICT (provider_id, patient_id) DO NOTHING",
+    )
+    .bind(care.provider_id)
+    .bind(care.patient_id)
+    .bind(appointment_id)
+    .bind(seen_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The care relationship between this provider and patient, if they have one.
+pub async fn care_relationship(
+    pool: &PgPool,
+    provider_id: Uuid,
+    patient_id: Uuid,
+) -> Result<Option<CareRelationship>, sqlx::Error> {
+    let found: Option<(Uuid, Uuid)> = sqlx::query_as(
+        "SELECT provider_id, patient_id FROM care_relationships
+         WHERE provider_id = $1 AND patient_id = $2",
+    )
+    .bind(provider_id)
+    .bind(patient_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(found.map(|(provider_id, patient_id)| CareRelationship {
+        provider_id,
+        patient_id,
+    }))
 }

@@ -256,6 +256,63 @@ where
     }
 }
 
+/// Wait until a consumer reads `queue`: a service declares its queue, then
+/// binds it, then consumes, and an event published before the binding would go
+/// unrouted. (A passive declare of a queue not there yet closes its channel,
+/// so each try takes a fresh one.)
+pub async fn wait_for_consumer(broker: &crate::events::Broker, queue: &str, timeout: Duration) {
+    eventually(timeout, &format!("a consumer of {queue}"), || async move {
+        let channel = broker.channel().await.ok()?;
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        let consumers = channel
+            .queue_declare(queue, passive, lapin::types::FieldTable::default())
+            .await
+            .map(|q| q.consumer_count())
+            .unwrap_or(0);
+        let _ = channel.close(200, "checked").await;
+        (consumers > 0).then_some(())
+    })
+    .await;
+}
+
+/// An `appointment.*` event (v1) as scheduling publishes it, for the tests of
+/// the services that consume them (records, directory).
+pub fn appointment_event(
+    event_type: &str,
+    appointment_id: Uuid,
+    patient_id: Uuid,
+    provider_id: Uuid,
+    start: chrono::DateTime<chrono::Utc>,
+    status: &str,
+    version: i32,
+) -> crate::events::Envelope {
+    crate::events::Envelope::new(
+        event_type,
+        1,
+        "scheduling",
+        &serde_json::json!({
+            "appointment_id": appointment_id,
+            "patient_id": patient_id,
+            "provider_id": provider_id,
+            "appointment_type_id": Uuid::now_v7(),
+            "appointment_type_name": "Consultation",
+            "start": start,
+            "end": start + chrono::Duration::minutes(30),
+            "time_zone": "Europe/Berlin",
+            "mode": "in_person",
+            "price": {"amount_minor": 6000, "currency": "EUR"},
+            "status": status,
+            "version": version,
+            "late": false,
+            "changed_by": patient_id,
+        }),
+    )
+    .expect("a JSON object always serializes")
+}
+
 /// A TCP proxy in front of the test Redis that can be cut (every connection
 /// dropped, new ones closed at once) and restored: a Redis outage for one
 /// service only, while other tests keep using the real server.

@@ -251,6 +251,66 @@ mod tests {
     }
 
     #[test]
+    fn the_availability_page_lists_dates_and_time_off_with_their_forms() {
+        use crate::{
+            api::models::{DateOverride, TimeOffEntry, Window},
+            domain::{availability, feedback::Feedback},
+        };
+        let pages = Pages::new("test").unwrap();
+        let date = "2026-05-04".parse().unwrap();
+        let o = DateOverride {
+            date,
+            windows: vec![Window {
+                start: "09:00".into(),
+                end: "12:00".into(),
+            }],
+        };
+        let at = |s: &str| s.parse().unwrap();
+        let t = TimeOffEntry {
+            id: uuid::Uuid::nil(),
+            start: at("2026-05-05T07:00:00Z"),
+            end: at("2026-05-05T15:00:00Z"),
+            reason: Some("<b>Conference</b>".into()),
+        };
+        let rows: Vec<(String, String, String, String)> = availability::override_fields()
+            .into_iter()
+            .map(|(s, e)| (String::new(), String::new(), s, e))
+            .collect();
+        let refused = Feedback::message("Please correct the highlighted fields.")
+            .field("ov_1_start", "Overlaps 09:00–12:00 on that date.");
+        let html = pages
+            .render(
+                "provider/availability.html",
+                &Layout::default(),
+                crate::page! {
+                    days => availability::editor(&[]),
+                    overrides => vec![availability::override_view(&o)],
+                    time_off => vec![availability::time_off_view(&t, chrono_tz::Tz::UTC, at("2026-01-01T00:00:00Z"))],
+                    override_rows => rows,
+                    feedback => Feedback::default(),
+                    off_feedback => Feedback::default(),
+                    off_start => "", off_end => "", off_reason => "",
+                    ov_feedback => refused,
+                    ov_date => "2026-05-04",
+                    today => "2026-05-01",
+                    zone => "UTC",
+                },
+            )
+            .unwrap();
+        assert!(
+            html.contains("Mon 4 May 2026</strong>: 09:00–12:00"),
+            "{html}"
+        );
+        assert!(html.contains(r#"action="/availability/overrides/2026-05-04/delete""#));
+        assert!(html.contains("Tue 5 May 2026, 07:00 UTC – Tue 5 May 2026, 15:00 UTC"));
+        assert!(
+            html.contains("&lt;b&gt;Conference"),
+            "the reason is escaped"
+        );
+        assert!(html.contains(r#"id="f-ov_1_start-error">Overlaps 09:00–12:00 on that date."#));
+    }
+
+    #[test]
     fn values_are_escaped() {
         let pages = Pages::new("test").unwrap();
         let html = pages

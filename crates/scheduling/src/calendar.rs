@@ -7,7 +7,7 @@ use uuid::Uuid;
 use crate::{
     domain::{
         access::{may_manage_calendar, Actor},
-        availability::{Availability, TimeOff},
+        availability::{Availability, DateOverride, TimeOff},
         slots::{offered_slots, still_free, Slot, SlotQuery},
     },
     error::Error,
@@ -17,6 +17,8 @@ use crate::{
 
 /// The longest window one slot query may span.
 pub const MAX_SLOT_WINDOW_DAYS: i64 = 31;
+/// The longest range one listing of time off or date overrides may span.
+pub const MAX_LIST_WINDOW_DAYS: i64 = 366;
 
 pub fn time_zone(name: &str, provider: Uuid) -> Tz {
     name.parse().unwrap_or_else(|_| {
@@ -92,6 +94,111 @@ pub async fn add_time_off(
         availability::add_time_off(&state.db, provider_id, &off, reason, actor.user_id).await?;
     state.slots.invalidate(provider_id).await;
     Ok(id)
+}
+
+/// The provider's time off overlapping `[from, to)` (at most
+/// [`MAX_LIST_WINDOW_DAYS`] long), a page after `after`; one row more than
+/// `limit` when a next page exists.
+pub async fn list_time_off(
+    state: &AppState,
+    actor: Actor,
+    provider_id: Uuid,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<availability::TimeOffRow>, Error> {
+    ensure_manager(actor, provider_id)?;
+    provider(state, provider_id).await?;
+    if to <= from {
+        return Err(Error::invalid("to", "must be after from"));
+    }
+    if to - from > Duration::days(MAX_LIST_WINDOW_DAYS) {
+        return Err(Error::invalid(
+            "to",
+            format!("a listing may span at most {MAX_LIST_WINDOW_DAYS} days"),
+        ));
+    }
+    Ok(availability::time_off(&state.db, provider_id, (from, to), after, limit + 1).await?)
+}
+
+/// Remove one stretch of time off: its hours can be booked again.
+pub async fn remove_time_off(
+    state: &AppState,
+    actor: Actor,
+    provider_id: Uuid,
+    id: Uuid,
+) -> Result<(), Error> {
+    ensure_manager(actor, provider_id)?;
+    provider(state, provider_id).await?;
+    if !availability::delete_time_off(&state.db, provider_id, id).await? {
+        return Err(Error::TimeOffNotFound);
+    }
+    state.slots.invalidate(provider_id).await;
+    tracing::info!(%provider_id, time_off_id = %id, actor_id = %actor.user_id, "time off removed");
+    Ok(())
+}
+
+/// The date overrides of `from` through `to` (at most [`MAX_LIST_WINDOW_DAYS`]
+/// dates); `from` defaults to the provider's today, `to` to a year later.
+pub async fn list_overrides(
+    state: &AppState,
+    provider_id: Uuid,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<Vec<DateOverride>, Error> {
+    let p = provider(state, provider_id).await?;
+    let today = Utc::now()
+        .with_timezone(&time_zone(&p.time_zone, provider_id))
+        .date_naive();
+    let from = from.unwrap_or(today);
+    let to = to.unwrap_or(from + Duration::days(MAX_LIST_WINDOW_DAYS - 1));
+    if to < from {
+        return Err(Error::invalid("to", "must not be before from"));
+    }
+    if (to - from).num_days() >= MAX_LIST_WINDOW_DAYS {
+        return Err(Error::invalid(
+            "to",
+            format!("a listing may span at most {MAX_LIST_WINDOW_DAYS} dates"),
+        ));
+    }
+    Ok(availability::overrides(&state.db, provider_id, from, to).await?)
+}
+
+/// Set one date's override (its windows replace the weekly rules that day;
+/// none: closed).
+pub async fn put_override(
+    state: &AppState,
+    actor: Actor,
+    provider_id: Uuid,
+    mut o: DateOverride,
+) -> Result<DateOverride, Error> {
+    ensure_manager(actor, provider_id)?;
+    provider(state, provider_id).await?;
+    o.windows.sort();
+    Availability {
+        overrides: vec![o.clone()],
+        ..Availability::default()
+    }
+    .validate()?;
+    availability::put_override(&state.db, provider_id, &o).await?;
+    state.slots.invalidate(provider_id).await;
+    Ok(o)
+}
+
+/// Remove one date's override: the weekly rules apply that day again.
+pub async fn remove_override(
+    state: &AppState,
+    actor: Actor,
+    provider_id: Uuid,
+    date: NaiveDate,
+) -> Result<(), Error> {
+    ensure_manager(actor, provider_id)?;
+    provider(state, provider_id).await?;
+    if !availability::delete_override(&state.db, provider_id, date).await? {
+        return Err(Error::OverrideNotFound);
+    }
+    state.slots.invalidate(provider_id).await;
+    Ok(())
 }
 
 /// UTC days touching `[from, to)`.

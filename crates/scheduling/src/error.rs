@@ -20,6 +20,12 @@ pub enum Error {
     AppointmentNotFound,
     #[error("patient not found")]
     PatientNotFound,
+    /// The provider has no time off with this id.
+    #[error("time off not found")]
+    TimeOffNotFound,
+    /// The provider has no override on this date.
+    #[error("date override not found")]
+    OverrideNotFound,
     /// The requested start breaks a booking rule (each rule its own problem type).
     #[error(transparent)]
     Unbookable(#[from] Unbookable),
@@ -109,6 +115,18 @@ impl From<Error> for Problem {
                 "Patient not found",
             )
             .with_detail("No patient with this id."),
+            Error::TimeOffNotFound => Problem::new(
+                StatusCode::NOT_FOUND,
+                "time-off-not-found",
+                "Time off not found",
+            )
+            .with_detail("This provider has no time off with this id."),
+            Error::OverrideNotFound => Problem::new(
+                StatusCode::NOT_FOUND,
+                "date-override-not-found",
+                "Date override not found",
+            )
+            .with_detail("This provider has no override on this date; the weekly hours apply."),
             Error::Unbookable(u) => match u {
                 Unbookable::InPast => unprocessable(
                     "start-in-past",

@@ -6,6 +6,11 @@
 //!   Everyone else — providers, and patients asking for someone else — is
 //!   refused with 403 *before* any lookup, so the answer never reveals whether
 //!   a patient exists.
+//! - Patient summaries (name, date of birth, contact): whoever may read the
+//!   profile, and a provider with a care relationship with the patient (an
+//!   appointment together, past or coming). A provider without one gets the
+//!   same 403 whether or not the patient exists.
+//! - Patient search: staff and admins only.
 
 use platform::auth::Role;
 use uuid::Uuid;
@@ -24,6 +29,38 @@ pub fn can_edit_provider(actor: &Actor, provider_id: Uuid) -> Decision {
 /// Read or edit patient `patient_id`'s profile.
 pub fn can_access_patient(actor: &Actor, patient_id: Uuid) -> Decision {
     Decision::from_bool(is_office(actor.role) || actor.patient_id == Some(patient_id))
+}
+
+/// A provider and a patient who have (or had) an appointment together, as the
+/// directory learned it from scheduling's events.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CareRelationship {
+    pub provider_id: Uuid,
+    pub patient_id: Uuid,
+}
+
+/// Read patient `patient_id`'s summary. `care` is what the store found for
+/// this provider and patient (if the actor is a provider); it counts only when
+/// it names this very pair.
+pub fn can_read_patient_summary(
+    actor: &Actor,
+    patient_id: Uuid,
+    care: Option<CareRelationship>,
+) -> Decision {
+    let in_care = |provider_id| {
+        care.is_some_and(|c| c.provider_id == provider_id && c.patient_id == patient_id)
+    };
+    let allowed = match actor.role {
+        Role::Staff | Role::Admin => true,
+        Role::Patient => actor.patient_id == Some(patient_id),
+        Role::Provider => actor.provider_id.is_some_and(in_care),
+    };
+    Decision::from_bool(allowed)
+}
+
+/// Search patients by name or email: the front desk (staff and admins).
+pub fn can_search_patients(actor: &Actor) -> Decision {
+    Decision::from_bool(is_office(actor.role))
 }
 
 /// The patient id behind `/patients/me`, for patients only.
@@ -84,6 +121,61 @@ mod tests {
                 expected,
                 "{role:?} → {target}"
             );
+        }
+    }
+
+    #[test]
+    fn patient_summary_matrix() {
+        let (me, patient, other_patient) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let care = |provider_id, patient_id| {
+            Some(CareRelationship {
+                provider_id,
+                patient_id,
+            })
+        };
+        let cases = [
+            // a provider in whose care the patient is or was
+            (Role::Provider, patient, care(me, patient), Allow),
+            // …but not without one, nor with one that names another pair
+            (Role::Provider, patient, None, Deny),
+            (Role::Provider, patient, care(me, other_patient), Deny),
+            (Role::Provider, patient, care(Uuid::now_v7(), patient), Deny),
+            // patients: their own only, whatever care says
+            (Role::Patient, me, None, Allow),
+            (Role::Patient, patient, None, Deny),
+            (Role::Patient, patient, care(me, patient), Deny),
+            // the front desk: anyone
+            (Role::Staff, patient, None, Allow),
+            (Role::Admin, patient, None, Allow),
+        ];
+        for (role, target, found, expected) in cases {
+            assert_eq!(
+                can_read_patient_summary(&actor(role, me), target, found),
+                expected,
+                "{role:?} → {target} with {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_care_relationship_does_not_open_the_full_profile() {
+        let (provider, patient) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(
+            can_access_patient(&actor(Role::Provider, provider), patient),
+            Deny
+        );
+    }
+
+    #[test]
+    fn only_the_front_desk_searches_patients() {
+        let id = Uuid::now_v7();
+        for (role, expected) in [
+            (Role::Patient, Deny),
+            (Role::Provider, Deny),
+            (Role::Staff, Allow),
+            (Role::Admin, Allow),
+        ] {
+            assert_eq!(can_search_patients(&actor(role, id)), expected, "{role:?}");
         }
     }
 

@@ -38,6 +38,17 @@ impl Cursor {
     }
 }
 
+/// Cut a page fetched with one row more than `limit` (see the store's
+/// searches) down to `limit`; the cursor of the next page, if there is one.
+pub fn next_page<R>(rows: &mut Vec<R>, limit: u32, key: impl Fn(&R) -> Cursor) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last().map(|last| key(last).encode())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,6 +74,21 @@ mod tests {
         }
         let wrong_shape = URL_SAFE_NO_PAD.encode(br#"{"n":"x"}"#);
         assert_eq!(Cursor::decode(&wrong_shape), Err(InvalidCursor));
+    }
+
+    #[test]
+    fn a_page_with_one_row_more_has_a_next_page_after_its_last_row() {
+        let key = |n: &u128| Cursor {
+            name: n.to_string(),
+            id: Uuid::from_u128(*n),
+        };
+        let mut rows: Vec<u128> = vec![1, 2, 3];
+        let next = next_page(&mut rows, 2, key);
+        assert_eq!(rows, [1, 2]);
+        assert_eq!(next.as_deref().map(Cursor::decode), Some(Ok(key(&2))));
+        let mut last: Vec<u128> = vec![1, 2];
+        assert_eq!(next_page(&mut last, 2, key), None);
+        assert_eq!(last, [1, 2]);
     }
 
     proptest! {

@@ -18,6 +18,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/providers/{id}",
             get(providers::get).put(providers::update),
         )
+        .route("/api/v1/patients", get(patients::search))
         .route(
             "/api/v1/patients/me",
             get(patients::get_me).put(patients::update_me),
@@ -30,6 +31,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/patients/{id}",
             get(patients::get).put(patients::update),
         )
+        .route("/api/v1/patients/{id}/summary", get(patients::summary))
         .with_state(state)
 }
 
@@ -39,12 +41,15 @@ pub fn router(state: AppState) -> Router {
     paths(
         providers::list, providers::get, providers::update,
         patients::get_me, patients::update_me, patients::set_preferred_provider,
-        patients::clear_preferred_provider, patients::get, patients::update,
+        patients::clear_preferred_provider, patients::search, patients::get, patients::update,
+        patients::summary,
     ),
     components(schemas(
         crate::providers::Provider,
         crate::providers::ProviderPage,
         crate::patients::Patient,
+        crate::patients::PatientSummary,
+        crate::patients::PatientPage,
         crate::domain::patient::Address,
         crate::domain::patient::Insurance,
         providers::ProviderUpdateRequest,
@@ -54,7 +59,7 @@ pub fn router(state: AppState) -> Router {
     )),
     tags(
         (name = "providers", description = "Provider directory"),
-        (name = "patients", description = "Patient profiles"),
+        (name = "patients", description = "Patient profiles, summaries and the front desk's search"),
     )
 )]
 pub struct ApiDoc;

@@ -2,7 +2,7 @@ use axum::extract::State;
 use chrono::NaiveDate;
 use platform::{
     auth::AuthUser,
-    extract::{Json, Path},
+    extract::{Json, Path, Query},
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -10,10 +10,11 @@ use uuid::Uuid;
 use crate::{
     domain::{
         patient::{Address, Insurance, PatientInput},
+        search::RawPatientSearch,
         Actor,
     },
     error::Error,
-    patients::{self, Patient},
+    patients::{self, Patient, PatientPage, PatientSummary},
     AppState,
 };
 
@@ -50,6 +51,19 @@ impl PatientUpdateRequest {
 #[serde(deny_unknown_fields)]
 pub struct PreferredProviderRequest {
     pub provider_id: Uuid,
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SearchQuery {
+    /// Words (2–100 characters in all) that must each appear in the patient's
+    /// name or email, case-insensitive.
+    pub q: Option<String>,
+    /// Page size, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 fn actor(caller: &AuthUser) -> Actor {
@@ -115,6 +129,44 @@ pub async fn clear_preferred_provider(
 ) -> Result<Json<Patient>, Error> {
     let actor = actor(&caller);
     patients::set_preferred_provider(&state, &actor, patients::me(&actor)?, None)
+        .await
+        .map(Json)
+}
+
+/// Find patients by name or email, a page at a time in name order (staff and
+/// admins; everyone else 403).
+#[utoipa::path(get, path = "/api/v1/patients", tag = "patients", params(SearchQuery), security(("bearer" = [])),
+    responses((status = 200, body = PatientPage),
+        (status = 400, description = "`invalid-cursor`", body = platform::problem::ProblemBody),
+        (status = 403, body = platform::problem::ProblemBody),
+        (status = 422, description = "`q` missing, shorter than 2 or longer than 100 characters; `limit` out of range", body = platform::problem::ProblemBody)))]
+pub async fn search(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Query(query): Query<SearchQuery>,
+) -> Result<Json<PatientPage>, Error> {
+    let raw = RawPatientSearch {
+        q: query.q.as_deref(),
+        limit: query.limit,
+        cursor: query.cursor.as_deref(),
+    };
+    patients::search(&state, &actor(&caller), &raw)
+        .await
+        .map(Json)
+}
+
+/// Who a patient is — name, date of birth, contact — for the patient, staff
+/// and admins, and the providers the patient has or had an appointment with.
+/// Any other provider or patient gets 403, whether or not the patient exists.
+#[utoipa::path(get, path = "/api/v1/patients/{id}/summary", tag = "patients", params(("id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = PatientSummary), (status = 403, body = platform::problem::ProblemBody),
+        (status = 404, description = "`patient-not-found`", body = platform::problem::ProblemBody)))]
+pub async fn summary(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<PatientSummary>, Error> {
+    patients::summary(&state, &actor(&caller), id)
         .await
         .map(Json)
 }

@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::{
     domain::{
         provider::ProviderInput,
-        search::{RawSearch, Search, SearchError},
+        search::{RawSearch, Search},
         Actor,
     },
     error::Error,
@@ -63,10 +63,6 @@ pub async fn list(
         specialty: query.specialty.as_deref(),
         limit: query.limit,
         cursor: query.cursor.as_deref(),
-    })
-    .map_err(|e| match e {
-        SearchError::Invalid(v) => Error::Invalid(v),
-        SearchError::Cursor(_) => Error::InvalidCursor,
     })?;
     providers::search(&state, &search).await.map(Json)
 }

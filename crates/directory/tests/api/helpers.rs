@@ -13,9 +13,9 @@ use lapin::{
 };
 use platform::{
     auth::{Role, Verifier},
-    events::{Broker, Envelope},
+    events::{Broker, ConsumerSpec, Envelope},
     shutdown::CancellationToken,
-    testing::{eventually, TestBacking},
+    testing::{eventually, wait_for_consumer, TestBacking},
 };
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
@@ -68,7 +68,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         cache_ttl: Duration::from_secs(300),
     };
     adjust(&mut config);
-    backing.track_queue(&directory::events::registrations_spec(&config.common.queue_prefix).queue);
+    for spec in consumer_specs(&config) {
+        backing.track_queue(&spec.queue);
+    }
     let keys = Arc::new(TestIssuer::new());
     let service = directory::build_with_verifier(&config, verifier(&keys))
         .await
@@ -86,6 +88,15 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         _backing: backing,
         cancel,
     }
+}
+
+/// The queues the directory consumes from.
+fn consumer_specs(config: &Config) -> [ConsumerSpec; 2] {
+    let prefix = &config.common.queue_prefix;
+    [
+        directory::events::registrations_spec(prefix),
+        directory::events::care_spec(prefix),
+    ]
 }
 
 pub fn verifier(keys: &TestIssuer) -> Arc<Verifier> {
@@ -209,31 +220,14 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Publish `event` to the exchange as identity's relay would, once the
-    /// directory consumes from its queue (the queue is declared, then bound,
-    /// then consumed: before that, an event would be dropped unrouted).
+    /// Publish `event` to the exchange as identity's or scheduling's relay
+    /// would, once the directory consumes from its queues (a queue is declared,
+    /// then bound, then consumed: before that, an event would be dropped unrouted).
     pub async fn publish(&self, event: &Envelope) {
         let broker = self.broker().await;
-        let queue = directory::events::registrations_spec(&self.config.common.queue_prefix).queue;
-        eventually(WAIT, "the directory's consumer", || {
-            let broker = broker.clone();
-            let queue = queue.clone();
-            async move {
-                let channel = broker.channel().await.ok()?;
-                let passive = QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                };
-                let consumers = channel
-                    .queue_declare(&queue, passive, FieldTable::default())
-                    .await
-                    .map(|q| q.consumer_count())
-                    .unwrap_or(0);
-                let _ = channel.close(200, "checked").await;
-                (consumers > 0).then_some(())
-            }
-        })
-        .await;
+        for spec in consumer_specs(&self.config) {
+            wait_for_consumer(&broker, &spec.queue, WAIT).await;
+        }
         let channel = broker.channel().await.unwrap();
         channel
             .confirm_select(ConfirmSelectOptions::default())
@@ -310,6 +304,25 @@ pub fn user_registered(user_id: Uuid, role: Role, name: &str) -> Envelope {
         }),
     )
     .unwrap()
+}
+
+/// A booking's `appointment.*` event as scheduling publishes it, two days ahead.
+pub fn appointment_event(
+    kind: &str,
+    appointment_id: Uuid,
+    patient: Uuid,
+    provider: Uuid,
+) -> Envelope {
+    let start = chrono::Utc::now() + chrono::Duration::days(2);
+    platform::testing::appointment_event(
+        kind,
+        appointment_id,
+        patient,
+        provider,
+        start,
+        "booked",
+        1,
+    )
 }
 
 /// A queue of our own bound to the events exchange, to see what the service publishes.

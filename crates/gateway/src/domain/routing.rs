@@ -201,6 +201,13 @@ mod tests {
         assert_eq!(to("/api/v1/auth/login"), Some("identity"));
         assert_eq!(to("/.well-known/jwks.json"), Some("identity"));
         assert_eq!(to("/api/v1/appointments/x/cancel"), Some("scheduling"));
+        assert_eq!(to("/api/v1/patients"), Some("directory"));
+        assert_eq!(to("/api/v1/patients/abc/summary"), Some("directory"));
+        assert_eq!(to("/api/v1/providers/abc/time-off/xyz"), Some("scheduling"));
+        assert_eq!(
+            to("/api/v1/providers/abc/availability/overrides/2026-05-04"),
+            Some("scheduling")
+        );
     }
 
     #[test]

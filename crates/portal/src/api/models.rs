@@ -2,7 +2,7 @@
 //! (field names from ARCHITECTURE.md and each service's `routes/`). Unknown
 //! fields are ignored so the API can grow without breaking the portal.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use platform::auth::Role;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -324,13 +324,19 @@ pub struct AccessLogEntry {
 
 // provider and staff pages
 
-/// A patient's profile as staff read it (`GET /patients/{id}`).
+/// Who a patient is (`GET /patients/{id}/summary`, and the items of staff's
+/// `GET /patients?q=`): shared with staff and with the providers in whose
+/// care the patient is.
 #[derive(Clone, Debug, Deserialize)]
-pub struct PatientCard {
+pub struct PatientSummary {
     pub id: Uuid,
     pub name: String,
     #[serde(default)]
     pub email: String,
+    #[serde(default)]
+    pub date_of_birth: Option<NaiveDate>,
+    #[serde(default)]
+    pub phone: Option<String>,
 }
 
 /// Staff book for a patient: the booking plus whom it is for.
@@ -348,6 +354,37 @@ pub struct TimeOff<'a> {
     pub end: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
+}
+
+/// One stretch of a provider's time off (`GET /providers/{id}/time-off`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct TimeOffEntry {
+    pub id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A local `HH:MM`–`HH:MM` window, as scheduling sends and takes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub start: String,
+    pub end: String,
+}
+
+/// One date's hours instead of the weekly ones (`GET /providers/{id}/availability/overrides`);
+/// no windows: closed that day.
+#[derive(Clone, Debug, Deserialize)]
+pub struct DateOverride {
+    pub date: NaiveDate,
+    pub windows: Vec<Window>,
+}
+
+/// The body of `PUT /providers/{id}/availability/overrides/{date}`.
+#[derive(Serialize)]
+pub struct OverrideWindows<'a> {
+    pub windows: &'a [Window],
 }
 
 #[derive(Serialize)]

@@ -1,15 +1,18 @@
-//! The weekly availability editor: a few time windows per weekday, in the
-//! provider's own time zone, read from and written to scheduling's
-//! `PUT /providers/{id}/availability` body (`{weekly: [{weekday, start, end}]}`).
-//! Checked here first so every mistake lands next to its own field; the API
-//! checks again.
+//! The availability page's forms and lists, in the provider's own time zone:
+//! the weekly editor (a few time windows per weekday, scheduling's
+//! `PUT /providers/{id}/availability` body `{weekly: [{weekday, start, end}]}`),
+//! one date's hours instead of the weekly ones (`PUT …/availability/overrides/{date}`),
+//! and how date overrides and time off are listed. Checked here first so every
+//! mistake lands next to its own field; the API checks again.
 
 use std::collections::HashMap;
 
-use chrono::NaiveTime;
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::feedback::Feedback;
+use super::{feedback::Feedback, time};
+use crate::api::models::{DateOverride, TimeOffEntry, Window};
 
 /// Scheduling's weekdays and how the page names them, Monday first.
 pub const WEEKDAYS: [(&str, &str); 7] = [
@@ -131,6 +134,80 @@ fn clock(value: &str) -> Option<NaiveTime> {
         .ok()
 }
 
+/// The filled windows among `rows` (each its start and end field's names),
+/// sorted; each mistake — half-filled, unreadable, ending before it starts,
+/// overlapping another of the same day (`day` names it) — noted in `fb` next
+/// to its field.
+fn windows(
+    form: &HashMap<String, String>,
+    rows: impl Iterator<Item = (String, String)>,
+    day: &str,
+    fb: &mut Feedback,
+) -> Vec<(NaiveTime, NaiveTime)> {
+    let mut windows: Vec<(NaiveTime, NaiveTime, String)> = Vec::new();
+    let raw = |f: &str| form.get(f).map(|v| v.trim()).unwrap_or("");
+    for (sf, ef) in rows {
+        let (s, e) = (raw(&sf), raw(&ef));
+        match (s.is_empty(), e.is_empty()) {
+            (true, true) => continue,
+            (false, true) => {
+                fb.fields
+                    .insert(ef, "Enter when this window ends.".to_owned());
+                continue;
+            }
+            (true, false) => {
+                fb.fields
+                    .insert(sf, "Enter when this window starts.".to_owned());
+                continue;
+            }
+            (false, false) => {}
+        }
+        let (Some(start), Some(end)) = (clock(s), clock(e)) else {
+            for (f, v) in [(sf, s), (ef, e)] {
+                if clock(v).is_none() {
+                    fb.fields.insert(f, "Use a time like 09:00.".to_owned());
+                }
+            }
+            continue;
+        };
+        if end <= start {
+            fb.fields.insert(
+                ef,
+                format!("Must be after the start ({}).", start.format("%H:%M")),
+            );
+            continue;
+        }
+        windows.push((start, end, sf));
+    }
+    windows.sort();
+    for pair in windows.windows(2) {
+        let (prev, this) = (&pair[0], &pair[1]);
+        if this.0 < prev.1 {
+            fb.fields.insert(
+                this.2.clone(),
+                format!(
+                    "Overlaps {}–{} on {day}.",
+                    prev.0.format("%H:%M"),
+                    prev.1.format("%H:%M")
+                ),
+            );
+        }
+    }
+    windows.into_iter().map(|(s, e, _)| (s, e)).collect()
+}
+
+fn hhmm(t: NaiveTime) -> String {
+    t.format("%H:%M").to_string()
+}
+
+/// `fb` with the form's summary, as the result of a form with mistakes.
+fn refused<T>(fb: Feedback, summary: &str) -> Result<T, Feedback> {
+    Err(Feedback {
+        message: Some(summary.to_owned()),
+        ..fb
+    })
+}
+
 /// Read the editor's form into weekly rules, or say what is wrong next to
 /// each field: half-filled windows, unreadable times, windows that end
 /// before they start, and windows of one day that overlap.
@@ -138,67 +215,124 @@ pub fn parse(form: &HashMap<String, String>) -> Result<Vec<WeeklyRule>, Feedback
     let mut rules = Vec::new();
     let mut fb = Feedback::default();
     for &(day, label) in &WEEKDAYS {
-        let mut windows: Vec<(NaiveTime, NaiveTime, String)> = Vec::new();
-        for i in 0..MAX_ROWS {
-            let (sf, ef) = (field(day, i, false), field(day, i, true));
-            let raw = |f: &str| form.get(f).map(|v| v.trim()).unwrap_or("");
-            let (s, e) = (raw(&sf), raw(&ef));
-            match (s.is_empty(), e.is_empty()) {
-                (true, true) => continue,
-                (false, true) => {
-                    fb = fb.field(&ef, "Enter when this window ends.");
-                    continue;
-                }
-                (true, false) => {
-                    fb = fb.field(&sf, "Enter when this window starts.");
-                    continue;
-                }
-                (false, false) => {}
-            }
-            let (Some(start), Some(end)) = (clock(s), clock(e)) else {
-                for (f, v) in [(&sf, s), (&ef, e)] {
-                    if clock(v).is_none() {
-                        fb = fb.field(f, "Use a time like 09:00.");
-                    }
-                }
-                continue;
-            };
-            if end <= start {
-                fb = fb.field(
-                    &ef,
-                    format!("Must be after the start ({}).", start.format("%H:%M")),
-                );
-                continue;
-            }
-            windows.push((start, end, sf));
-        }
-        windows.sort();
-        for pair in windows.windows(2) {
-            let (prev, this) = (&pair[0], &pair[1]);
-            if this.0 < prev.1 {
-                fb = fb.field(
-                    &this.2,
-                    format!(
-                        "Overlaps {}–{} on {label}.",
-                        prev.0.format("%H:%M"),
-                        prev.1.format("%H:%M")
-                    ),
-                );
-            }
-        }
-        rules.extend(windows.into_iter().map(|(s, e, _)| WeeklyRule {
-            weekday: day.to_owned(),
-            start: s.format("%H:%M").to_string(),
-            end: e.format("%H:%M").to_string(),
-        }));
+        let rows = (0..MAX_ROWS).map(|i| (field(day, i, false), field(day, i, true)));
+        rules.extend(
+            windows(form, rows, label, &mut fb)
+                .into_iter()
+                .map(|(s, e)| WeeklyRule {
+                    weekday: day.to_owned(),
+                    start: hhmm(s),
+                    end: hhmm(e),
+                }),
+        );
     }
     if fb.fields.is_empty() {
         Ok(rules)
     } else {
-        Err(Feedback {
-            message: Some("Please correct the highlighted times.".to_owned()),
-            ..fb
-        })
+        refused(fb, "Please correct the highlighted times.")
+    }
+}
+
+/// Window rows in the form for one date's hours.
+pub const OVERRIDE_ROWS: usize = 2;
+
+/// The fields of one date's hours: `ov_date`, then `ov_<row>_start|end`.
+pub fn override_fields() -> Vec<(String, String)> {
+    (0..OVERRIDE_ROWS)
+        .map(|i| (format!("ov_{i}_start"), format!("ov_{i}_end")))
+        .collect()
+}
+
+/// Read the form for one date's hours: the date (today or later, in the
+/// provider's zone) and its windows; none at all means closed that day.
+pub fn parse_override(
+    form: &HashMap<String, String>,
+    today: NaiveDate,
+) -> Result<(NaiveDate, Vec<Window>), Feedback> {
+    let mut fb = Feedback::default();
+    let raw_date = form.get("ov_date").map(|v| v.trim()).unwrap_or("");
+    let date = match NaiveDate::parse_from_str(raw_date, "%Y-%m-%d") {
+        Ok(d) if d < today => {
+            fb = fb.field("ov_date", "Choose today or a later date.");
+            None
+        }
+        Ok(d) => Some(d),
+        Err(_) if raw_date.is_empty() => {
+            fb = fb.field("ov_date", "Choose the date.");
+            None
+        }
+        Err(_) => {
+            fb = fb.field("ov_date", "Use a date like 2026-05-04.");
+            None
+        }
+    };
+    let found = windows(form, override_fields().into_iter(), "that date", &mut fb);
+    match date {
+        Some(date) if fb.fields.is_empty() => Ok((
+            date,
+            found
+                .into_iter()
+                .map(|(s, e)| Window {
+                    start: hhmm(s),
+                    end: hhmm(e),
+                })
+                .collect(),
+        )),
+        _ => refused(fb, "Please correct the highlighted fields."),
+    }
+}
+
+/// "09:00–12:00, 14:00–16:00", or "Closed" for a day without windows.
+pub fn hours(windows: &[Window]) -> String {
+    if windows.is_empty() {
+        return "Closed".to_owned();
+    }
+    windows
+        .iter()
+        .map(|w| format!("{}–{}", w.start, w.end))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A date override as the page lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OverrideView {
+    /// `2026-05-04`, for the remove button's path.
+    pub date: String,
+    /// "Mon 4 May 2026"
+    pub label: String,
+    pub hours: String,
+}
+
+pub fn override_view(o: &DateOverride) -> OverrideView {
+    OverrideView {
+        date: o.date.to_string(),
+        label: o.date.format("%a %-d %b %Y").to_string(),
+        hours: hours(&o.windows),
+    }
+}
+
+/// Time off as the page lists it, in the provider's zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TimeOffView {
+    pub id: uuid::Uuid,
+    /// "Mon 4 May 2026, 09:00 CEST – Tue 5 May 2026, 17:00 CEST"
+    pub span: String,
+    pub reason: Option<String>,
+    /// Under way now.
+    pub current: bool,
+}
+
+pub fn time_off_view(t: &TimeOffEntry, zone: Tz, now: DateTime<Utc>) -> TimeOffView {
+    TimeOffView {
+        id: t.id,
+        span: format!(
+            "{} – {}",
+            time::date_time(t.start, zone),
+            time::date_time(t.end, zone)
+        ),
+        reason: t.reason.clone().filter(|r| !r.trim().is_empty()),
+        current: t.start <= now && now < t.end,
     }
 }
 
@@ -316,5 +450,103 @@ mod tests {
         assert_eq!(monday[0].start, "09:00");
         assert_eq!(monday[3].end, "nonsense");
         assert_eq!(days[1].rows.len(), 2);
+    }
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn window(start: &str, end: &str) -> Window {
+        Window {
+            start: start.into(),
+            end: end.into(),
+        }
+    }
+
+    #[test]
+    fn one_dates_hours_are_read_sorted_and_no_windows_mean_closed() {
+        let today = date("2026-05-04");
+        let (d, w) = parse_override(
+            &form(&[
+                ("ov_date", "2026-05-06"),
+                ("ov_0_start", "14:00"),
+                ("ov_0_end", "16:00"),
+                ("ov_1_start", "08:00"),
+                ("ov_1_end", "12:00:00"),
+            ]),
+            today,
+        )
+        .unwrap();
+        assert_eq!(d, date("2026-05-06"));
+        assert_eq!(w, [window("08:00", "12:00"), window("14:00", "16:00")]);
+        let (d, w) = parse_override(&form(&[("ov_date", "2026-05-04")]), today).unwrap();
+        assert_eq!((d, w.len()), (today, 0), "today may be closed too");
+    }
+
+    #[test]
+    fn one_dates_mistakes_are_said_next_to_their_fields() {
+        let today = date("2026-05-04");
+        let fb = parse_override(
+            &form(&[
+                ("ov_date", "2026-05-03"),
+                ("ov_0_start", "09:00"),
+                ("ov_0_end", "12:00"),
+                ("ov_1_start", "11:00"),
+                ("ov_1_end", "13:00"),
+            ]),
+            today,
+        )
+        .unwrap_err();
+        assert_eq!(fb.fields["ov_date"], "Choose today or a later date.");
+        assert_eq!(
+            fb.fields["ov_1_start"],
+            "Overlaps 09:00–12:00 on that date."
+        );
+        assert!(fb.message.is_some());
+        let fb = parse_override(
+            &form(&[
+                ("ov_0_start", "9am"),
+                ("ov_0_end", "12:00"),
+                ("ov_1_start", "14:00"),
+            ]),
+            today,
+        )
+        .unwrap_err();
+        assert_eq!(fb.fields["ov_date"], "Choose the date.");
+        assert_eq!(fb.fields["ov_0_start"], "Use a time like 09:00.");
+        assert_eq!(fb.fields["ov_1_end"], "Enter when this window ends.");
+        assert_eq!(fb.fields.len(), 3);
+        let fb = parse_override(&form(&[("ov_date", "4/5/2026")]), today).unwrap_err();
+        assert_eq!(fb.fields["ov_date"], "Use a date like 2026-05-04.");
+    }
+
+    #[test]
+    fn overrides_and_time_off_are_listed_in_words() {
+        let o = DateOverride {
+            date: date("2026-05-04"),
+            windows: vec![window("09:00", "12:00"), window("14:00", "16:00")],
+        };
+        let v = override_view(&o);
+        assert_eq!(
+            (v.date.as_str(), v.label.as_str(), v.hours.as_str()),
+            ("2026-05-04", "Mon 4 May 2026", "09:00–12:00, 14:00–16:00")
+        );
+        assert_eq!(hours(&[]), "Closed");
+
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let t = TimeOffEntry {
+            id: uuid::Uuid::nil(),
+            start: at("2026-05-04T07:00:00Z"),
+            end: at("2026-05-05T15:00:00Z"),
+            reason: Some(" ".into()),
+        };
+        let v = time_off_view(&t, Tz::Europe__Berlin, at("2026-05-04T12:00:00Z"));
+        assert_eq!(
+            v.span,
+            "Mon 4 May 2026, 09:00 CEST – Tue 5 May 2026, 17:00 CEST"
+        );
+        assert_eq!(v.reason, None, "a blank reason is no reason");
+        assert!(v.current);
+        assert!(!time_off_view(&t, Tz::UTC, at("2026-05-06T00:00:00Z")).current);
     }
 }

@@ -39,6 +39,11 @@ pub fn date(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz).format("%a %-d %b %Y").to_string()
 }
 
+/// "12 Apr 1988": a date of birth (no weekday, no zone).
+pub fn birth_date(date: NaiveDate) -> String {
+    date.format("%-d %b %Y").to_string()
+}
+
 /// "09:00"
 pub fn clock(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz).format("%H:%M").to_string()
@@ -123,6 +128,12 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_date_of_birth_is_day_month_year() {
+        let d = NaiveDate::from_ymd_opt(1988, 4, 2).unwrap();
+        assert_eq!(birth_date(d), "2 Apr 1988");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     api::{
-        models::{Appointment, AppointmentStatus, Page, PatientCard},
+        models::{Appointment, AppointmentStatus, Page, PatientSummary},
         ApiRequest,
     },
     domain::{
@@ -68,39 +68,53 @@ pub(crate) async fn appointments_between(
     Ok(all)
 }
 
-/// What a provider calls a patient: the directory shares patients' profiles
-/// with staff only, so providers see a short reference of the patient's id.
+/// What the clinic's pages call a patient whose summary they may not read (a
+/// provider with no appointment with them, a profile not there yet): a short
+/// reference of the patient's id.
 pub(crate) fn patient_reference(id: Uuid) -> String {
     let hex = id.simple().to_string();
     format!("Patient #{}", &hex[hex.len() - 6..])
 }
 
-/// Patients' names looked up once per page (staff), or references (providers).
+/// Patients' summaries, looked up once per page. The directory shares them
+/// with staff and with the providers the patient has or had an appointment
+/// with; for anyone else (403) or a profile not there yet (404) there is none.
 #[derive(Default)]
 pub(crate) struct Patients {
-    names: HashMap<Uuid, String>,
+    known: HashMap<Uuid, Option<PatientSummary>>,
 }
 
 impl Patients {
-    pub async fn name(&mut self, ctx: &mut Ctx, id: Uuid) -> Result<String, CallError> {
-        if !matches!(ctx.user.role, Role::Staff | Role::Admin) {
-            return Ok(patient_reference(id));
+    pub async fn summary(
+        &mut self,
+        ctx: &mut Ctx,
+        id: Uuid,
+    ) -> Result<Option<PatientSummary>, CallError> {
+        if let Some(known) = self.known.get(&id) {
+            return Ok(known.clone());
         }
-        if let Some(name) = self.names.get(&id) {
-            return Ok(name.clone());
-        }
-        let name = match ctx
-            .get::<PatientCard>(format!("/api/v1/patients/{id}"))
+        let found = match ctx
+            .get::<PatientSummary>(format!("/api/v1/patients/{id}/summary"))
             .await
         {
-            Ok(p) => p.name,
-            Err(CallError::Api(e)) if e.status().is_some_and(|s| s.as_u16() == 404) => {
-                patient_reference(id)
+            Ok(p) => Some(p),
+            Err(CallError::Api(e))
+                if e.status().is_some_and(|s| matches!(s.as_u16(), 403 | 404)) =>
+            {
+                None
             }
             Err(e) => return Err(e),
         };
-        self.names.insert(id, name.clone());
-        Ok(name)
+        self.known.insert(id, found.clone());
+        Ok(found)
+    }
+
+    /// The patient's name, or their reference when the summary is not ours to read.
+    pub async fn name(&mut self, ctx: &mut Ctx, id: Uuid) -> Result<String, CallError> {
+        Ok(self
+            .summary(ctx, id)
+            .await?
+            .map_or_else(|| patient_reference(id), |p| p.name))
     }
 }
 
@@ -308,7 +322,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn providers_see_a_short_stable_reference() {
+    fn a_patient_without_a_summary_has_a_short_stable_reference() {
         let id: Uuid = "018f0000-0000-7000-8000-000000000021".parse().unwrap();
         assert_eq!(patient_reference(id), "Patient #000021");
     }

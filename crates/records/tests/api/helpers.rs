@@ -1,17 +1,13 @@
 use std::{sync::Arc, time::Duration};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use identity::testing::TestIssuer;
-use lapin::{
-    options::{BasicPublishOptions, QueueDeclareOptions},
-    types::FieldTable,
-    BasicProperties,
-};
+use lapin::{options::BasicPublishOptions, BasicProperties};
 use platform::{
     auth::{Role, Verifier},
     events::{Broker, Envelope},
     shutdown::CancellationToken,
-    testing::{eventually, TestBacking},
+    testing::{eventually, wait_for_consumer, TestBacking},
 };
 use records::{keys::MasterKeys, Config};
 use reqwest::{Response, StatusCode};
@@ -193,24 +189,7 @@ impl TestApp {
         } else {
             records::consumers::patients_spec(prefix).queue
         };
-        eventually(WAIT, "the records consumer", || {
-            let broker = broker.clone();
-            let queue = queue.clone();
-            async move {
-                let channel = broker.channel().await.ok()?;
-                let passive = QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                };
-                let consumers = channel
-                    .queue_declare(&queue, passive, FieldTable::default())
-                    .await
-                    .map(|q| q.consumer_count())
-                    .unwrap_or(0);
-                (consumers > 0).then_some(())
-            }
-        })
-        .await;
+        wait_for_consumer(&broker, &queue, WAIT).await;
         let channel = broker.channel().await.unwrap();
         channel
             .basic_publish(
@@ -342,39 +321,7 @@ pub fn notes(patient: Uuid) -> String {
     format!("/api/v1/patients/{patient}/records/notes")
 }
 
-/// An `appointment.*` event as scheduling publishes it.
-pub fn appointment_event(
-    event_type: &str,
-    appointment_id: Uuid,
-    patient_id: Uuid,
-    provider_id: Uuid,
-    start: DateTime<Utc>,
-    status: &str,
-    version: i32,
-) -> Envelope {
-    Envelope::new(
-        event_type,
-        1,
-        "scheduling",
-        &json!({
-            "appointment_id": appointment_id,
-            "patient_id": patient_id,
-            "provider_id": provider_id,
-            "appointment_type_id": Uuid::now_v7(),
-            "appointment_type_name": "Consultation",
-            "start": start,
-            "end": start + chrono::Duration::minutes(30),
-            "time_zone": "Europe/Berlin",
-            "mode": "in_person",
-            "price": {"amount_minor": 6000, "currency": "EUR"},
-            "status": status,
-            "version": version,
-            "late": false,
-            "changed_by": patient_id,
-        }),
-    )
-    .unwrap()
-}
+pub use platform::testing::appointment_event;
 
 pub async fn assert_problem(r: Response, status: StatusCode, kind: &str) -> Value {
     let got = r.status();

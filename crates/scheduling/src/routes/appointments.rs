@@ -1,5 +1,4 @@
 use axum::{extract::State, http::HeaderMap, response::IntoResponse};
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
 use platform::idempotency::IdempotencyKey;
 use platform::{
@@ -10,7 +9,7 @@ use platform::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::actor;
+use super::{actor, cursor};
 use crate::{
     appointments::{self as app, Appointment, BookingRequest},
     domain::lifecycle::{Action, Status},
@@ -88,20 +87,6 @@ pub struct AppointmentList {
     pub next_cursor: Option<String>,
 }
 
-fn encode_cursor(a: &Appointment) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}|{}", a.start.timestamp_micros(), a.id))
-}
-
-fn decode_cursor(c: &str) -> Result<(DateTime<Utc>, Uuid), Error> {
-    let bad = || Error::invalid("cursor", "not a cursor from a previous page");
-    let raw =
-        String::from_utf8(URL_SAFE_NO_PAD.decode(c).map_err(|_| bad())?).map_err(|_| bad())?;
-    let (micros, id) = raw.split_once('|').ok_or_else(bad)?;
-    let start =
-        DateTime::from_timestamp_micros(micros.parse().map_err(|_| bad())?).ok_or_else(bad)?;
-    Ok((start, id.parse().map_err(|_| bad())?))
-}
-
 /// Appointments the caller may see: patients their own, providers their schedule, staff all.
 #[utoipa::path(get, path = "/api/v1/appointments", tag = "scheduling", params(ListParams), security(("bearer" = [])),
     responses((status = 200, body = AppointmentList), (status = 422, body = ProblemBody)))]
@@ -110,28 +95,20 @@ pub async fn list(
     user: AuthUser,
     Query(p): Query<ListParams>,
 ) -> Result<Json<AppointmentList>, Error> {
-    let limit = p.limit.unwrap_or(50);
-    if !(1..=100).contains(&limit) {
-        return Err(Error::invalid("limit", "between 1 and 100"));
-    }
+    let limit = cursor::limit(p.limit, 50)?;
     let mut filter = ListFilter {
         patient_id: p.patient_id,
         provider_id: p.provider_id,
         status: p.status,
         from: p.from,
         to: p.to,
-        after: p.cursor.as_deref().map(decode_cursor).transpose()?,
+        after: p.cursor.as_deref().map(cursor::decode).transpose()?,
         limit: limit + 1,
     };
     app::scope(actor(&user), &mut filter);
     let rows = crate::store::appointments::list(&state.db, &filter).await?;
     let mut items: Vec<Appointment> = rows.iter().map(Appointment::from).collect();
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(encode_cursor)
-    } else {
-        None
-    };
+    let next_cursor = cursor::next_page(&mut items, limit, |a| (a.start, a.id));
     Ok(Json(AppointmentList { items, next_cursor }))
 }
 
@@ -224,28 +201,4 @@ pub async fn no_show(
     app::record_visit(&state, actor(&user), id, Action::MarkNoShow)
         .await
         .map(Json)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_garbage_is_rejected() {
-        let a = Appointment {
-            id: Uuid::now_v7(),
-            patient_id: Uuid::now_v7(),
-            provider_id: Uuid::now_v7(),
-            appointment_type_id: Uuid::now_v7(),
-            start: "2026-05-01T09:00:00Z".parse().unwrap(),
-            end: "2026-05-01T09:30:00Z".parse().unwrap(),
-            status: Status::Booked,
-            version: 1,
-            cancel_reason: None,
-            late_cancellation: false,
-        };
-        assert_eq!(decode_cursor(&encode_cursor(&a)).unwrap(), (a.start, a.id));
-        assert!(decode_cursor("not-a-cursor").is_err());
-        assert!(decode_cursor(&URL_SAFE_NO_PAD.encode("x|y")).is_err());
-    }
 }

@@ -8,7 +8,7 @@ use platform::{
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::actor;
+use super::{actor, cursor};
 use crate::{
     calendar,
     domain::{
@@ -216,6 +216,9 @@ pub struct AvailabilityBody {
     pub overrides: Vec<OverrideBody>,
 }
 
+/// More windows than this in one day is not a working day.
+const MAX_OVERRIDE_WINDOWS: usize = 24;
+
 fn time(field: &'static str, s: &str) -> Result<NaiveTime, Error> {
     NaiveTime::parse_from_str(s, "%H:%M")
         .map_err(|_| Error::invalid(field, format!("{s:?} is not a HH:MM time")))
@@ -239,14 +242,9 @@ fn parse_availability(b: AvailabilityBody) -> Result<Availability, Error> {
     }
     let mut overrides = Vec::new();
     for o in b.overrides {
-        let windows = o
-            .windows
-            .iter()
-            .map(|w| Ok((time("start", &w.start)?, time("end", &w.end)?)))
-            .collect::<Result<_, Error>>()?;
         overrides.push(DateOverride {
             date: o.date,
-            windows,
+            windows: windows(&o.windows)?,
         });
     }
     Ok(Availability {
@@ -331,6 +329,190 @@ pub async fn add_time_off(
         StatusCode::CREATED,
         Json(serde_json::json!({ "id": created })),
     ))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TimeOffParams {
+    /// Time off that ends after this instant (default: now).
+    pub from: Option<DateTime<Utc>>,
+    /// …and starts before this one (default: a year after `from`; at most 366 days after it).
+    pub to: Option<DateTime<Utc>>,
+    /// 1–100, default 50.
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One stretch of time off.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TimeOffView {
+    pub id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// Not shown to patients.
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TimeOffList {
+    /// By start, earliest first.
+    pub items: Vec<TimeOffView>,
+    pub next_cursor: Option<String>,
+}
+
+/// The provider's time off overlapping `[from, to)` (the provider, staff).
+#[utoipa::path(get, path = "/api/v1/providers/{id}/time-off", tag = "scheduling", params(("id" = Uuid, Path), TimeOffParams), security(("bearer" = [])),
+    responses((status = 200, body = TimeOffList), (status = 403, body = ProblemBody), (status = 404, description = "`provider-not-found`", body = ProblemBody),
+        (status = 422, description = "`to` not after `from`, or more than 366 days after it; `limit` or `cursor` invalid", body = ProblemBody)))]
+pub async fn list_time_off(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(p): Query<TimeOffParams>,
+) -> Result<Json<TimeOffList>, Error> {
+    let limit = cursor::limit(p.limit, 50)?;
+    let after = p.cursor.as_deref().map(cursor::decode).transpose()?;
+    let from = p.from.unwrap_or_else(Utc::now);
+    let to =
+        p.to.unwrap_or(from + chrono::Duration::days(calendar::MAX_LIST_WINDOW_DAYS));
+    let rows = calendar::list_time_off(&state, actor(&user), id, (from, to), after, limit).await?;
+    let mut items: Vec<TimeOffView> = rows
+        .into_iter()
+        .map(|r| TimeOffView {
+            id: r.id,
+            start: r.start,
+            end: r.end,
+            reason: r.reason,
+            created_at: r.created_at,
+        })
+        .collect();
+    let next_cursor = cursor::next_page(&mut items, limit, |t| (t.start, t.id));
+    Ok(Json(TimeOffList { items, next_cursor }))
+}
+
+/// Remove time off: its hours can be booked again (the provider, staff).
+#[utoipa::path(delete, path = "/api/v1/providers/{id}/time-off/{time_off_id}", tag = "scheduling",
+    params(("id" = Uuid, Path), ("time_off_id" = Uuid, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = ProblemBody),
+        (status = 404, description = "`provider-not-found`, `time-off-not-found`", body = ProblemBody)))]
+pub async fn delete_time_off(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, time_off_id)): Path<(Uuid, Uuid)>,
+) -> Result<StatusCode, Error> {
+    calendar::remove_time_off(&state, actor(&user), id, time_off_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OverrideParams {
+    /// First date (default: the provider's today).
+    pub from: Option<NaiveDate>,
+    /// Last date, included (default: a year on; at most 365 days after `from`).
+    pub to: Option<NaiveDate>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OverrideList {
+    /// By date.
+    pub items: Vec<OverrideBody>,
+    /// Always `null`: the date range bounds the list.
+    pub next_cursor: Option<String>,
+}
+
+/// One date's windows, replacing the weekly rules that day.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideWindows {
+    /// Empty: closed that day.
+    pub windows: Vec<WindowBody>,
+}
+
+fn override_body(o: DateOverride) -> OverrideBody {
+    OverrideBody {
+        date: o.date,
+        windows: o
+            .windows
+            .into_iter()
+            .map(|(s, e)| WindowBody {
+                start: s.format("%H:%M").to_string(),
+                end: e.format("%H:%M").to_string(),
+            })
+            .collect(),
+    }
+}
+
+fn windows(body: &[WindowBody]) -> Result<Vec<(NaiveTime, NaiveTime)>, Error> {
+    body.iter()
+        .map(|w| Ok((time("start", &w.start)?, time("end", &w.end)?)))
+        .collect()
+}
+
+/// The provider's date overrides from `from` through `to`, in the provider's zone.
+#[utoipa::path(get, path = "/api/v1/providers/{id}/availability/overrides", tag = "scheduling", params(("id" = Uuid, Path), OverrideParams), security(("bearer" = [])),
+    responses((status = 200, body = OverrideList), (status = 404, description = "`provider-not-found`", body = ProblemBody),
+        (status = 422, description = "`to` before `from`, or more than 365 days after it", body = ProblemBody)))]
+pub async fn list_overrides(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<Uuid>,
+    Query(p): Query<OverrideParams>,
+) -> Result<Json<OverrideList>, Error> {
+    let items = calendar::list_overrides(&state, id, p.from, p.to)
+        .await?
+        .into_iter()
+        .map(override_body)
+        .collect();
+    Ok(Json(OverrideList {
+        items,
+        next_cursor: None,
+    }))
+}
+
+/// Set one date's hours, replacing the weekly rules that day (no windows:
+/// closed). Replaces the date's earlier override (the provider, staff).
+#[utoipa::path(put, path = "/api/v1/providers/{id}/availability/overrides/{date}", tag = "scheduling",
+    params(("id" = Uuid, Path), ("date" = NaiveDate, Path)), request_body = OverrideWindows, security(("bearer" = [])),
+    responses((status = 200, body = OverrideBody), (status = 403, body = ProblemBody), (status = 404, description = "`provider-not-found`", body = ProblemBody),
+        (status = 422, body = ProblemBody)))]
+pub async fn put_override(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, date)): Path<(Uuid, NaiveDate)>,
+    Json(body): Json<OverrideWindows>,
+) -> Result<Json<OverrideBody>, Error> {
+    let actor = actor(&user);
+    calendar::ensure_manager(actor, id)?;
+    if body.windows.len() > MAX_OVERRIDE_WINDOWS {
+        return Err(Error::invalid(
+            "windows",
+            format!("at most {MAX_OVERRIDE_WINDOWS} windows a day"),
+        ));
+    }
+    let o = DateOverride {
+        date,
+        windows: windows(&body.windows)?,
+    };
+    let saved = calendar::put_override(&state, actor, id, o).await?;
+    Ok(Json(override_body(saved)))
+}
+
+/// Remove one date's override: the weekly rules apply again (the provider, staff).
+#[utoipa::path(delete, path = "/api/v1/providers/{id}/availability/overrides/{date}", tag = "scheduling",
+    params(("id" = Uuid, Path), ("date" = NaiveDate, Path)), security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = ProblemBody),
+        (status = 404, description = "`provider-not-found`, `date-override-not-found`", body = ProblemBody)))]
+pub async fn delete_override(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((id, date)): Path<(Uuid, NaiveDate)>,
+) -> Result<StatusCode, Error> {
+    calendar::remove_override(&state, actor(&user), id, date).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -2,9 +2,10 @@
 
 mod appointments;
 mod calendar;
+mod cursor;
 
 use axum::{
-    routing::{get, post},
+    routing::{delete, get, post, put},
     Router,
 };
 use platform::auth::AuthUser;
@@ -23,8 +24,20 @@ pub fn router(state: AppState) -> Router {
             get(calendar::get_availability).put(calendar::put_availability),
         )
         .route(
+            "/api/v1/providers/{id}/availability/overrides",
+            get(calendar::list_overrides),
+        )
+        .route(
+            "/api/v1/providers/{id}/availability/overrides/{date}",
+            put(calendar::put_override).delete(calendar::delete_override),
+        )
+        .route(
             "/api/v1/providers/{id}/time-off",
-            post(calendar::add_time_off),
+            post(calendar::add_time_off).get(calendar::list_time_off),
+        )
+        .route(
+            "/api/v1/providers/{id}/time-off/{time_off_id}",
+            delete(calendar::delete_time_off),
         )
         .route("/api/v1/providers/{id}/slots", get(calendar::slots))
         .route(
@@ -64,7 +77,8 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
     info(title = "Carebook scheduling", description = "Appointment types, availability, free slots, booking and the appointment lifecycle."),
     paths(
         calendar::list_types, calendar::create_type, calendar::get_availability, calendar::put_availability,
-        calendar::add_time_off, calendar::slots,
+        calendar::list_overrides, calendar::put_override, calendar::delete_override,
+        calendar::add_time_off, calendar::list_time_off, calendar::delete_time_off, calendar::slots,
         appointments::book, appointments::list, appointments::get, appointments::cancel, appointments::reschedule,
         appointments::check_in, appointments::complete, appointments::no_show,
     ),
@@ -76,6 +90,7 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
         crate::domain::lifecycle::Status,
         calendar::AppointmentTypeView, calendar::TypeList, calendar::NewAppointmentType, calendar::AvailabilityBody, calendar::WeeklyRuleBody,
         calendar::OverrideBody, calendar::WindowBody, calendar::TimeOffBody, calendar::SlotList,
+        calendar::OverrideList, calendar::OverrideWindows, calendar::TimeOffView, calendar::TimeOffList,
         appointments::BookRequest, appointments::CancelRequest, appointments::RescheduleRequest, appointments::AppointmentList,
         platform::problem::ProblemBody,
     )),

@@ -1,13 +1,36 @@
 //! Weekly rules, date overrides and time off.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};
-use sqlx::{postgres::types::PgRange, PgPool};
+use sqlx::{postgres::types::PgRange, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::availability::{Availability, DateOverride, TimeOff, WeeklyRule};
 
 fn weekday(n: i16) -> Weekday {
     Weekday::try_from((n.clamp(1, 7) - 1) as u8).unwrap_or(Weekday::Mon)
+}
+
+/// One row of `date_overrides`: a window, or (no times) a closed day.
+type OverrideRow = (NaiveDate, Option<NaiveTime>, Option<NaiveTime>);
+
+/// Rows in date order → one override per date (a closed day has no windows).
+fn merge(rows: Vec<OverrideRow>) -> Vec<DateOverride> {
+    let mut merged: Vec<DateOverride> = Vec::new();
+    for (date, start, end) in rows {
+        if merged.last().is_none_or(|o| o.date != date) {
+            merged.push(DateOverride {
+                date,
+                windows: Vec::new(),
+            });
+        }
+        if let (Some(s), Some(e), Some(last)) = (start, end, merged.last_mut()) {
+            last.windows.push((s, e));
+        }
+    }
+    for o in &mut merged {
+        o.windows.sort();
+    }
+    merged
 }
 
 /// A provider's availability, with the time off that touches `[from, to)`.
@@ -23,7 +46,7 @@ pub async fn load(
     .bind(provider_id)
     .fetch_all(pool)
     .await?;
-    let overrides: Vec<(NaiveDate, Option<NaiveTime>, Option<NaiveTime>)> = sqlx::query_as(
+    let overrides: Vec<OverrideRow> = sqlx::query_as(
         "SELECT date, start_time, end_time FROM date_overrides
          WHERE provider_id = $1 AND date BETWEEN ($2::timestamptz)::date - 2 AND ($3::timestamptz)::date + 2 ORDER BY date",
     )
@@ -40,19 +63,6 @@ pub async fn load(
     .bind(to + chrono::Duration::days(1))
     .fetch_all(pool)
     .await?;
-
-    let mut merged: Vec<DateOverride> = Vec::new();
-    for (date, start, end) in overrides {
-        if merged.last().is_none_or(|o| o.date != date) {
-            merged.push(DateOverride {
-                date,
-                windows: Vec::new(),
-            });
-        }
-        if let (Some(s), Some(e), Some(last)) = (start, end, merged.last_mut()) {
-            last.windows.push((s, e));
-        }
-    }
     Ok(Availability {
         weekly: weekly
             .into_iter()
@@ -62,7 +72,7 @@ pub async fn load(
                 end,
             })
             .collect(),
-        overrides: merged,
+        overrides: merge(overrides),
         time_off: time_off
             .into_iter()
             .map(|(start, end)| TimeOff { start, end })
@@ -91,29 +101,90 @@ pub async fn replace(
             .await?;
     }
     for o in &availability.overrides {
-        sqlx::query("DELETE FROM date_overrides WHERE provider_id = $1 AND date = $2")
-            .bind(provider_id)
-            .bind(o.date)
-            .execute(&mut *tx)
-            .await?;
-        if o.windows.is_empty() {
-            sqlx::query("INSERT INTO date_overrides (provider_id, date) VALUES ($1, $2)")
-                .bind(provider_id)
-                .bind(o.date)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for (s, e) in &o.windows {
-            sqlx::query("INSERT INTO date_overrides (provider_id, date, start_time, end_time) VALUES ($1, $2, $3, $4)")
-                .bind(provider_id)
-                .bind(o.date)
-                .bind(s)
-                .bind(e)
-                .execute(&mut *tx)
-                .await?;
-        }
+        set_override(&mut tx, provider_id, o).await?;
     }
     tx.commit().await
+}
+
+/// Replace `o.date`'s override rows with `o` (no windows: closed that day).
+async fn set_override(
+    conn: &mut PgConnection,
+    provider_id: Uuid,
+    o: &DateOverride,
+) -> Result<(), sqlx::Error> {
+    clear_override(&mut *conn, provider_id, o.date).await?;
+    if o.windows.is_empty() {
+        sqlx::query("INSERT INTO date_overrides (provider_id, date) VALUES ($1, $2)")
+            .bind(provider_id)
+            .bind(o.date)
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (s, e) in &o.windows {
+        sqlx::query("INSERT INTO date_overrides (provider_id, date, start_time, end_time) VALUES ($1, $2, $3, $4)")
+            .bind(provider_id)
+            .bind(o.date)
+            .bind(s)
+            .bind(e)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Delete `date`'s override rows; whether there were any.
+async fn clear_override(
+    conn: &mut PgConnection,
+    provider_id: Uuid,
+    date: NaiveDate,
+) -> Result<bool, sqlx::Error> {
+    let deleted = sqlx::query("DELETE FROM date_overrides WHERE provider_id = $1 AND date = $2")
+        .bind(provider_id)
+        .bind(date)
+        .execute(conn)
+        .await?
+        .rows_affected();
+    Ok(deleted > 0)
+}
+
+/// Set one date's override, replacing any it had, in one transaction.
+pub async fn put_override(
+    pool: &PgPool,
+    provider_id: Uuid,
+    o: &DateOverride,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    set_override(&mut tx, provider_id, o).await?;
+    tx.commit().await
+}
+
+/// Remove one date's override (the weekly rules apply again); whether it had one.
+pub async fn delete_override(
+    pool: &PgPool,
+    provider_id: Uuid,
+    date: NaiveDate,
+) -> Result<bool, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    clear_override(&mut conn, provider_id, date).await
+}
+
+/// The overrides of the dates `from` through `to`, in date order.
+pub async fn overrides(
+    pool: &PgPool,
+    provider_id: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Vec<DateOverride>, sqlx::Error> {
+    let rows: Vec<OverrideRow> = sqlx::query_as(
+        "SELECT date, start_time, end_time FROM date_overrides
+         WHERE provider_id = $1 AND date BETWEEN $2 AND $3 ORDER BY date",
+    )
+    .bind(provider_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    Ok(merge(rows))
 }
 
 pub async fn weekly(pool: &PgPool, provider_id: Uuid) -> Result<Vec<WeeklyRule>, sqlx::Error> {
@@ -138,4 +209,57 @@ pub async fn add_time_off(
         .execute(pool)
         .await?;
     Ok(id)
+}
+
+/// One stretch of time off as stored.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TimeOffRow {
+    pub id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The provider's time off overlapping `[from, to)`, by start then id, after
+/// `after` (a previous page's last), at most `limit` rows.
+pub async fn time_off(
+    pool: &PgPool,
+    provider_id: Uuid,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<TimeOffRow>, sqlx::Error> {
+    let (after_start, after_id) = after.unzip();
+    sqlx::query_as(
+        "SELECT id, lower(during) AS start, upper(during) AS end, reason, created_at
+         FROM time_off
+         WHERE provider_id = $1 AND during && tstzrange($2, $3)
+           AND ($4::timestamptz IS NULL OR (lower(during), id) > ($4, $5))
+         ORDER BY lower(during), id
+         LIMIT $6",
+    )
+    .bind(provider_id)
+    .bind(from)
+    .bind(to)
+    .bind(after_start)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Delete one of the provider's time off entries; whether it existed.
+pub async fn delete_time_off(
+    pool: &PgPool,
+    provider_id: Uuid,
+    id: Uuid,
+) -> Result<bool, sqlx::Error> {
+    let deleted = sqlx::query("DELETE FROM time_off WHERE provider_id = $1 AND id = $2")
+        .bind(provider_id)
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(deleted > 0)
 }

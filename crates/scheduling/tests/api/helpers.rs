@@ -124,6 +124,22 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn delete(&self, user: &User, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(&user.token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET expecting 200; the JSON body.
+    pub async fn get_ok(&self, user: &User, path: &str) -> Value {
+        let r = self.get(user, path).await;
+        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
+        r.json().await.unwrap()
+    }
+
     /// A provider in `tz` working every day 09:00–12:00 and 13:00–17:00 local,
     /// set up through the API as the provider would.
     pub async fn clinic(&self, tz: chrono_tz::Tz) -> Clinic {

@@ -2,6 +2,7 @@
 
 mod booking;
 mod cache;
+mod calendar;
 mod events;
 mod helpers;
 mod lifecycle;

@@ -1,23 +1,29 @@
-//! The provider's weekly availability (a few windows per weekday, in their
-//! time zone; saving replaces the week) and time off (a stretch of absence;
-//! the API keeps no list of it to show, so the page confirms what was added).
+//! The provider's availability page, in their time zone: the weekly hours (a
+//! few windows per weekday; saving replaces the week), different hours on one
+//! date (or a day closed), and time off (a stretch of absence). Upcoming
+//! date overrides and time off are listed, each with a button to remove it.
 
 use std::collections::HashMap;
 
 use axum::{http::StatusCode, response::Response};
+use chrono::{Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::me;
 use crate::{
-    api::{models::TimeOff, ApiRequest},
+    api::{
+        models::{DateOverride, OverrideWindows, Page, TimeOff, TimeOffEntry},
+        ApiError, ApiRequest,
+    },
     domain::{
         availability::{self, AvailabilityBody, EditorDay},
         feedback::{self, Feedback},
         local_time, time,
     },
     session::Flash,
-    web::{see_other, CallError, Ctx, Form, PageError},
+    web::{see_other, CallError, Ctx, Form, PageError, Path},
 };
 
 /// The time-off form as typed.
@@ -31,54 +37,125 @@ pub struct TimeOffForm {
     off_reason: String,
 }
 
-/// What the page shows besides the week's windows.
+/// What the page shows besides the lists: the week's editor as stored or as
+/// typed, and each form's messages and typed values after a refusal.
 #[derive(Default)]
 struct PageState {
+    days: Option<Vec<EditorDay>>,
     week: Feedback,
     off: Feedback,
     typed_off: TimeOffForm,
+    overrides: Feedback,
+    typed_override: HashMap<String, String>,
 }
 
-fn render(
-    ctx: &Ctx,
+/// How far ahead the page lists date overrides and time off.
+const LISTED_DAYS: i64 = 365;
+
+async fn page(
+    ctx: &mut Ctx,
     status: StatusCode,
+    provider_id: Uuid,
     zone: Tz,
-    days: Vec<EditorDay>,
     state: PageState,
-) -> Response {
+) -> Result<Response, PageError> {
+    let days = match state.days {
+        Some(days) => days,
+        None => current_week(ctx, provider_id).await?,
+    };
+    let now = Utc::now();
+    let today = time::today(now, zone);
+    let overrides: Page<DateOverride> = ctx
+        .call(
+            ApiRequest::get(format!(
+                "/api/v1/providers/{provider_id}/availability/overrides"
+            ))
+            .query("from", today)
+            .query("to", today + Duration::days(LISTED_DAYS)),
+        )
+        .await?;
+    let time_off: Page<TimeOffEntry> = ctx
+        .call(
+            ApiRequest::get(format!("/api/v1/providers/{provider_id}/time-off"))
+                .query("from", now.to_rfc3339())
+                .query("to", (now + Duration::days(LISTED_DAYS)).to_rfc3339())
+                .query("limit", 100),
+        )
+        .await?;
+    let overrides: Vec<_> = overrides
+        .items
+        .iter()
+        .map(availability::override_view)
+        .collect();
+    let time_off: Vec<_> = time_off
+        .items
+        .iter()
+        .map(|t| availability::time_off_view(t, zone, now))
+        .collect();
     let off = state.typed_off;
-    ctx.render_with(
+    let typed = |name: &str| state.typed_override.get(name).cloned().unwrap_or_default();
+    let override_rows: Vec<(String, String, String, String)> = availability::override_fields()
+        .into_iter()
+        .map(|(sf, ef)| (typed(&sf), typed(&ef), sf, ef))
+        .collect();
+    Ok(ctx.render_with(
         status,
         "provider/availability.html",
         crate::page! {
-            days,
+            days, overrides, time_off, override_rows,
             feedback => state.week,
             off_feedback => state.off,
             off_start => off.off_start,
             off_end => off.off_end,
             off_reason => off.off_reason,
+            ov_feedback => state.overrides,
+            ov_date => typed("ov_date"),
+            today => today.to_string(),
             zone => zone.name(),
         },
-    )
+    ))
 }
 
-async fn current_week(ctx: &mut Ctx, provider_id: uuid::Uuid) -> Result<Vec<EditorDay>, CallError> {
+async fn current_week(ctx: &mut Ctx, provider_id: Uuid) -> Result<Vec<EditorDay>, CallError> {
     let body: AvailabilityBody = ctx
         .get(format!("/api/v1/providers/{provider_id}/availability"))
         .await?;
     Ok(availability::editor(&body.weekly))
 }
 
+/// A refusal the page can explain next to a form (not a lost session, not an outage).
+fn refusal(e: &ApiError) -> bool {
+    e.status()
+        .is_some_and(|s| s.is_client_error() && s.as_u16() != 401)
+}
+
 pub async fn edit(mut ctx: Ctx) -> Result<Response, PageError> {
     let (provider, zone) = me(&mut ctx).await?;
-    let days = current_week(&mut ctx, provider.id).await?;
-    Ok(render(
-        &ctx,
-        StatusCode::OK,
-        zone,
-        days,
-        PageState::default(),
-    ))
+    let state = PageState::default();
+    page(&mut ctx, StatusCode::OK, provider.id, zone, state).await
+}
+
+/// Send one of the page's changes: done, flash `done` and show the page anew;
+/// refused, the page again with the state `refused` builds from the API's
+/// answer, next to the form it came from.
+async fn send(
+    ctx: &mut Ctx,
+    (provider_id, zone): (Uuid, Tz),
+    req: ApiRequest,
+    done: String,
+    refused: impl FnOnce(&ApiError) -> PageState,
+) -> Result<Response, PageError> {
+    match ctx.call_for_effect(req).await {
+        Ok(()) => {
+            ctx.flash(Flash::success(done)).await?;
+            Ok(see_other("/availability"))
+        }
+        Err(CallError::Api(e)) if refusal(&e) => {
+            let status = e.status().unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
+            page(ctx, status, provider_id, zone, refused(&e)).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn save(
@@ -87,48 +164,122 @@ pub async fn save(
 ) -> Result<Response, PageError> {
     let (provider, zone) = me(&mut ctx).await?;
     let refused = |week: Feedback| PageState {
+        days: Some(availability::editor_from_form(&form)),
         week,
         ..Default::default()
     };
     let weekly = match availability::parse(&form) {
         Ok(weekly) => weekly,
         Err(fb) => {
-            let days = availability::editor_from_form(&form);
-            return Ok(render(
-                &ctx,
-                StatusCode::UNPROCESSABLE_ENTITY,
-                zone,
-                days,
-                refused(fb),
-            ));
+            let state = refused(fb);
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return page(&mut ctx, status, provider.id, zone, state).await;
         }
     };
-    let windows = weekly.len();
+    let done = match weekly.len() {
+        0 => "Availability saved: no weekly hours, so no one can book you until you add some."
+            .to_owned(),
+        1 => "Availability saved: 1 weekly window.".to_owned(),
+        n => format!("Availability saved: {n} weekly windows."),
+    };
     let req = ApiRequest::put(
         format!("/api/v1/providers/{}/availability", provider.id),
         &AvailabilityBody { weekly },
     );
-    match ctx.call_for_effect(req).await {
-        Ok(()) => {
-            let text = match windows {
-                0 => "Availability saved: no weekly hours, so no one can book you until you add some.".to_owned(),
-                1 => "Availability saved: 1 weekly window.".to_owned(),
-                n => format!("Availability saved: {n} weekly windows."),
+    send(&mut ctx, (provider.id, zone), req, done, |e| {
+        refused(feedback::from_api(e).for_form(&[]))
+    })
+    .await
+}
+
+/// `POST /availability/overrides`: set one date's hours (none: closed).
+pub async fn set_override(
+    mut ctx: Ctx,
+    Form(form): Form<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let (provider, zone) = me(&mut ctx).await?;
+    let today = time::today(Utc::now(), zone);
+    let (date, windows) = match availability::parse_override(&form, today) {
+        Ok(parsed) => parsed,
+        Err(overrides) => {
+            let state = PageState {
+                overrides,
+                typed_override: form,
+                ..Default::default()
             };
-            ctx.flash(Flash::success(text)).await?;
-            Ok(see_other("/availability"))
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return page(&mut ctx, status, provider.id, zone, state).await;
         }
-        Err(CallError::Api(e))
-            if e.status()
-                .is_some_and(|s| s.is_client_error() && s.as_u16() != 401) =>
-        {
-            let status = e.status().unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            let fb = feedback::from_api(&e).for_form(&[]);
-            let days = availability::editor_from_form(&form);
-            Ok(render(&ctx, status, zone, days, refused(fb)))
+    };
+    let done = format!(
+        "{}: {}. Your weekly hours do not apply that day; appointments already booked stay.",
+        date.format("%a %-d %b %Y"),
+        availability::hours(&windows)
+    );
+    let req = ApiRequest::put(
+        format!(
+            "/api/v1/providers/{}/availability/overrides/{date}",
+            provider.id
+        ),
+        &OverrideWindows { windows: &windows },
+    );
+    send(&mut ctx, (provider.id, zone), req, done, |e| PageState {
+        overrides: feedback::from_api(e).for_form(&[]),
+        typed_override: form,
+        ..Default::default()
+    })
+    .await
+}
+
+/// `POST /availability/overrides/{date}/delete`: the weekly hours apply again.
+pub async fn remove_override(
+    mut ctx: Ctx,
+    Path(date): Path<NaiveDate>,
+) -> Result<Response, PageError> {
+    let (provider, _) = me(&mut ctx).await?;
+    let req = ApiRequest::delete(format!(
+        "/api/v1/providers/{}/availability/overrides/{date}",
+        provider.id
+    ));
+    let label = date.format("%a %-d %b %Y");
+    removed(
+        &mut ctx,
+        req,
+        format!("{label}: your weekly hours apply again."),
+        format!("{label} had no different hours any more."),
+    )
+    .await
+}
+
+/// `POST /availability/time-off/{id}/delete`: those hours can be booked again.
+pub async fn remove_time_off(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, PageError> {
+    let (provider, _) = me(&mut ctx).await?;
+    let req = ApiRequest::delete(format!("/api/v1/providers/{}/time-off/{id}", provider.id));
+    removed(
+        &mut ctx,
+        req,
+        "Time off removed: those hours can be booked again.".to_owned(),
+        "That time off was already removed.".to_owned(),
+    )
+    .await
+}
+
+/// Send a removal and come back to the page saying how it went (a 404 means
+/// it was gone already, say from another tab).
+async fn removed(
+    ctx: &mut Ctx,
+    req: ApiRequest,
+    done: String,
+    gone: String,
+) -> Result<Response, PageError> {
+    match ctx.call_for_effect(req).await {
+        Ok(()) => ctx.flash(Flash::success(done)).await?,
+        Err(CallError::Api(e)) if e.status().is_some_and(|s| s.as_u16() == 404) => {
+            ctx.flash(Flash::info(gone)).await?
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
     }
+    Ok(see_other("/availability"))
 }
 
 pub async fn time_off(mut ctx: Ctx, Form(form): Form<TimeOffForm>) -> Result<Response, PageError> {
@@ -154,19 +305,13 @@ pub async fn time_off(mut ctx: Ctx, Form(form): Form<TimeOffForm>) -> Result<Res
         }
     };
     let Some((start, end)) = checked else {
-        let days = current_week(&mut ctx, provider.id).await?;
         let state = PageState {
             off: fb.for_form(&["off_start", "off_end"]),
             typed_off: form,
             ..Default::default()
         };
-        return Ok(render(
-            &ctx,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            zone,
-            days,
-            state,
-        ));
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return page(&mut ctx, status, provider.id, zone, state).await;
     };
     let reason = form.off_reason.trim();
     let req = ApiRequest::post(
@@ -177,36 +322,24 @@ pub async fn time_off(mut ctx: Ctx, Form(form): Form<TimeOffForm>) -> Result<Res
             reason: (!reason.is_empty()).then_some(reason),
         },
     );
-    match ctx.call_for_effect(req).await {
-        Ok(()) => {
-            ctx.flash(Flash::success(format!(
-                "Time off added from {} to {}. No one can book you then; appointments already booked in that time stay (see your schedule).",
-                time::date_time(start, zone),
-                time::date_time(end, zone)
-            )))
-            .await?;
-            Ok(see_other("/availability"))
+    let done = format!(
+        "Time off added from {} to {}. No one can book you then; appointments already booked in that time stay (see your schedule).",
+        time::date_time(start, zone),
+        time::date_time(end, zone)
+    );
+    send(&mut ctx, (provider.id, zone), req, done, |e| {
+        let off = feedback::from_api_mapped(e, |path| {
+            Some(format!(
+                "off_{}",
+                path.split(['.', '[']).next().unwrap_or(path)
+            ))
+        })
+        .for_form(&["off_start", "off_end", "off_reason"]);
+        PageState {
+            off,
+            typed_off: form,
+            ..Default::default()
         }
-        Err(CallError::Api(e))
-            if e.status()
-                .is_some_and(|s| s.is_client_error() && s.as_u16() != 401) =>
-        {
-            let status = e.status().unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            let fb = feedback::from_api_mapped(&e, |path| {
-                Some(format!(
-                    "off_{}",
-                    path.split(['.', '[']).next().unwrap_or(path)
-                ))
-            })
-            .for_form(&["off_start", "off_end", "off_reason"]);
-            let days = current_week(&mut ctx, provider.id).await?;
-            let state = PageState {
-                off: fb,
-                typed_off: form,
-                ..Default::default()
-            };
-            Ok(render(&ctx, status, zone, days, state))
-        }
-        Err(e) => Err(e.into()),
-    }
+    })
+    .await
 }

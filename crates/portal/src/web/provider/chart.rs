@@ -24,8 +24,10 @@ use crate::{
     },
     session::Flash,
     web::{
-        patient::Directory, see_other, visits::patient_reference, CallError, Ctx, Form, PageError,
-        Path,
+        patient::Directory,
+        see_other,
+        visits::{patient_reference, Patients},
+        CallError, Ctx, Form, PageError, Path,
     },
 };
 
@@ -125,12 +127,13 @@ pub async fn show(mut ctx: Ctx, Path(patient_id): Path<Uuid>) -> Result<Response
             Ok(page) => page,
             Err(e) if is_forbidden(&e) => {
                 return break_glass_page(
-                    &ctx,
+                    &mut ctx,
                     patient_id,
                     StatusCode::FORBIDDEN,
                     "",
                     Feedback::default(),
-                );
+                )
+                .await;
             }
             Err(e) => return Err(e.into()),
         };
@@ -145,29 +148,37 @@ pub async fn show(mut ctx: Ctx, Path(patient_id): Path<Uuid>) -> Result<Response
             entries,
         });
     }
+    let summary = Patients::default().summary(&mut ctx, patient_id).await?;
     Ok(ctx.render(
         "provider/chart.html",
         crate::page! {
             sections, patient_id,
-            patient => patient_reference(patient_id),
+            patient => summary.as_ref().map_or_else(|| patient_reference(patient_id), |p| p.name.clone()),
+            born => summary.and_then(|p| p.date_of_birth).map(time::birth_date),
             zone => zone.name(),
         },
     ))
 }
 
-fn break_glass_page(
-    ctx: &Ctx,
+/// The patient's name as the chart's pages head it (their reference when the
+/// directory does not share it with this provider).
+async fn patient_name(ctx: &mut Ctx, patient_id: Uuid) -> Result<String, CallError> {
+    Patients::default().name(ctx, patient_id).await
+}
+
+async fn break_glass_page(
+    ctx: &mut Ctx,
     patient_id: Uuid,
     status: StatusCode,
     reason: &str,
     feedback: Feedback,
 ) -> Result<Response, PageError> {
+    let patient = patient_name(ctx, patient_id).await?;
     Ok(ctx.render_with(
         status,
         "provider/break_glass.html",
         crate::page! {
-            patient_id, reason, feedback,
-            patient => patient_reference(patient_id),
+            patient_id, reason, feedback, patient,
             min_reason => MIN_BREAK_GLASS_REASON,
         },
     ))
@@ -192,12 +203,13 @@ pub async fn break_glass(
             format!("At least {MIN_BREAK_GLASS_REASON} characters: what is the emergency?"),
         );
         return break_glass_page(
-            &ctx,
+            &mut ctx,
             patient_id,
             StatusCode::UNPROCESSABLE_ENTITY,
             reason,
             fb,
-        );
+        )
+        .await;
     }
     let req = ApiRequest::post(
         format!("/api/v1/patients/{patient_id}/records/break-glass"),
@@ -218,7 +230,7 @@ pub async fn break_glass(
         {
             let status = e.status().unwrap_or(StatusCode::FORBIDDEN);
             let fb = feedback::from_api(&e).for_form(&["reason"]);
-            break_glass_page(&ctx, patient_id, status, reason, fb)
+            break_glass_page(&mut ctx, patient_id, status, reason, fb).await
         }
         Err(e) => Err(e.into()),
     }
@@ -238,28 +250,28 @@ const CHOICES: FormChoices = FormChoices {
     vitals: &VITALS,
 };
 
-fn new_entry_page(
-    ctx: &Ctx,
+async fn new_entry_page(
+    ctx: &mut Ctx,
     patient_id: Uuid,
     kind: RecordKind,
     values: &FormValues,
     feedback: Feedback,
     status: StatusCode,
     zone: chrono_tz::Tz,
-) -> Response {
-    ctx.render_with(
+) -> Result<Response, PageError> {
+    let patient = patient_name(ctx, patient_id).await?;
+    Ok(ctx.render_with(
         status,
         "provider/entry_new.html",
         crate::page! {
-            patient_id, values, feedback,
+            patient_id, values, feedback, patient,
             choices => CHOICES,
-            patient => patient_reference(patient_id),
             kind => kind.segment(),
             noun => chart::a_noun(kind),
             title => kind.title(),
             zone => zone.name(),
         },
-    )
+    ))
 }
 
 pub async fn new_entry(
@@ -269,15 +281,16 @@ pub async fn new_entry(
     let kind = kind_of(&segment)?;
     let (_, zone) = me(&mut ctx).await?;
     let values = chart::defaults(kind, chrono::Utc::now(), zone);
-    Ok(new_entry_page(
-        &ctx,
+    new_entry_page(
+        &mut ctx,
         patient_id,
         kind,
         &values,
         Feedback::default(),
         StatusCode::OK,
         zone,
-    ))
+    )
+    .await
 }
 
 /// What the API said about a form of `kind`, each message next to its field.
@@ -297,15 +310,16 @@ pub async fn create(
     let body = match chart::body(kind, &form, zone) {
         Ok(body) => body,
         Err(fb) => {
-            return Ok(new_entry_page(
-                &ctx,
+            return new_entry_page(
+                &mut ctx,
                 patient_id,
                 kind,
                 &form,
                 fb,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 zone,
-            ))
+            )
+            .await;
         }
     };
     let req = ApiRequest::post(records_path(patient_id, kind), &body);
@@ -325,9 +339,7 @@ pub async fn create(
         Err(CallError::Api(e)) if form_refusal(&e) => {
             let status = e.status().unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
             let fb = form_feedback(&e, kind, &form);
-            Ok(new_entry_page(
-                &ctx, patient_id, kind, &form, fb, status, zone,
-            ))
+            new_entry_page(&mut ctx, patient_id, kind, &form, fb, status, zone).await
         }
         Err(e) if is_forbidden(&e) => {
             // Access ended meanwhile: the chart says so and offers break-glass.
@@ -384,6 +396,7 @@ async fn entry_page(
     let values = state
         .typed
         .unwrap_or_else(|| chart::values(kind, &latest.data, zone));
+    let patient = patient_name(ctx, patient_id).await?;
     Ok(ctx.render_with(
         status,
         "provider/entry.html",
@@ -395,7 +408,7 @@ async fn entry_page(
             choices => CHOICES,
             version => latest.version,
             entered_in_error => latest.status == "entered_in_error",
-            patient => patient_reference(patient_id),
+            patient,
             kind => kind.segment(),
             title => kind.title(),
             zone => zone.name(),

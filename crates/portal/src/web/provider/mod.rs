@@ -1,7 +1,7 @@
 //! A provider's pages: their schedule (the day and the week, in their own
 //! time zone) with the visit steps, the charts of the patients in their care
 //! (break-glass when there is no care relationship), and their weekly
-//! availability and time off.
+//! availability, date overrides and time off.
 
 mod availability;
 mod chart;
@@ -44,6 +44,15 @@ pub fn routes() -> Router<AppState> {
             get(availability::edit).post(availability::save),
         )
         .route("/availability/time-off", post(availability::time_off))
+        .route(
+            "/availability/time-off/{id}/delete",
+            post(availability::remove_time_off),
+        )
+        .route("/availability/overrides", post(availability::set_override))
+        .route(
+            "/availability/overrides/{date}/delete",
+            post(availability::remove_override),
+        )
 }
 
 /// The signed-in provider's own profile and time zone (their schedule,

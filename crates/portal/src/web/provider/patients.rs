@@ -1,7 +1,7 @@
 //! The patients in a provider's care: everyone with an appointment with them
 //! in the last 90 days (records keeps the care relationship that long) or
-//! coming up, with their last and next visit; and opening any patient's chart
-//! by id (which may need break-glass).
+//! coming up, by name and date of birth, with their last and next visit; and
+//! opening any patient's chart by id (which may need break-glass).
 
 use std::collections::BTreeMap;
 
@@ -17,7 +17,7 @@ use crate::{
     domain::{feedback::Feedback, time},
     web::{
         see_other,
-        visits::{appointments_between, patient_reference},
+        visits::{appointments_between, patient_reference, Patients},
         Ctx, PageError, Query,
     },
 };
@@ -29,7 +29,9 @@ const CARE_DAYS_AHEAD: i64 = 180;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 struct CareRow {
     id: Uuid,
+    /// The patient's name (their reference until the directory shares it).
     label: String,
+    born: Option<String>,
     last: Option<String>,
     next: Option<String>,
 }
@@ -67,6 +69,7 @@ fn care_list(appointments: &[Appointment], now: DateTime<Utc>, zone: Tz) -> Vec<
         .map(|(id, v)| CareRow {
             id,
             label: patient_reference(id),
+            born: None,
             last: v.last.map(|t| time::date_time(t, zone)),
             next: v.next.map(|t| time::date_time(t, zone)),
         })
@@ -88,7 +91,14 @@ async fn page(
         None,
     )
     .await?;
-    let patients = care_list(&appointments, now, zone);
+    let mut patients = care_list(&appointments, now, zone);
+    let mut who = Patients::default();
+    for row in &mut patients {
+        if let Some(p) = who.summary(ctx, row.id).await? {
+            row.label = p.name;
+            row.born = p.date_of_birth.map(time::birth_date);
+        }
+    }
     Ok(ctx.render_with(
         status,
         "provider/patients.html",

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::{
     api::{
-        models::{Appointment, AppointmentStatus, Cancellation, PatientCard, Reschedule},
+        models::{Appointment, AppointmentStatus, Cancellation, Reschedule},
         ApiRequest,
     },
     domain::{
@@ -25,7 +25,7 @@ use crate::{
             zone_of, Directory, TypeView,
         },
         see_other,
-        visits::{Rows, VisitRow},
+        visits::{Patients, Rows, VisitRow},
         CallError, Ctx, Form, PageError, Path, Query,
     },
 };
@@ -56,22 +56,15 @@ async fn details(ctx: &mut Ctx, a: &Appointment) -> Result<Details, CallError> {
     let kind = dir
         .type_of(ctx, a.provider_id, a.appointment_type_id)
         .await?;
-    let patient = match ctx
-        .get::<PatientCard>(format!("/api/v1/patients/{}", a.patient_id))
-        .await
-    {
-        Ok(p) => p,
-        Err(CallError::Api(e)) if e.status().is_some_and(|s| s.as_u16() == 404) => PatientCard {
-            id: a.patient_id,
-            name: "Unknown patient".to_owned(),
-            email: String::new(),
-        },
-        Err(e) => return Err(e),
+    let patient = Patients::default().summary(ctx, a.patient_id).await?;
+    let (patient, patient_email) = match patient {
+        Some(p) => (p.name, p.email),
+        None => ("Unknown patient".to_owned(), String::new()),
     };
     Ok(Details {
         id: a.id,
-        patient: patient.name,
-        patient_email: patient.email,
+        patient,
+        patient_email,
         patient_id: a.patient_id,
         provider: provider
             .map(|p| p.name)

@@ -1,19 +1,17 @@
-//! Booking for a patient at the front desk: choose the patient (from those
-//! the clinic has seen lately, or by their patient id: the API has no patient
-//! search) and the provider, then the appointment type, then a free slot.
-//! Each slot button carries its own Idempotency-Key, as on the patients' page.
-
-use std::collections::BTreeSet;
+//! Booking for a patient at the front desk: find the patient by name or
+//! email (the directory's search), choose the provider, then the appointment
+//! type, then a free slot. Each slot button carries its own Idempotency-Key,
+//! as on the patients' page.
 
 use axum::{http::StatusCode, response::Response};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use platform::auth::Role;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
     api::{
-        models::{Appointment, BookingFor, Page, PatientCard, Provider},
+        models::{Appointment, BookingFor, Page, PatientSummary, Provider},
         ApiError, ApiRequest,
     },
     domain::{
@@ -27,23 +25,25 @@ use crate::{
             zone_of, Directory, TypeView,
         },
         see_other,
-        visits::{appointments_between, Patients},
+        visits::Patients,
         CallError, Ctx, Form, PageError, Path, Query,
     },
 };
 
-/// How far back and ahead "patients seen lately" looks.
-const RECENT_DAYS: i64 = 60;
-/// At most this many of them in the list.
-const RECENT_MAX: usize = 100;
+/// Patients shown per page of search results.
+const RESULTS_PER_PAGE: u32 = 20;
 
 #[derive(Deserialize)]
 pub struct StartQuery {
+    /// Words of the patient's name or email.
+    #[serde(default)]
+    q: String,
+    /// Where the next page of results starts.
+    #[serde(default)]
+    cursor: String,
+    /// The patient chosen from the results.
     #[serde(default)]
     patient_id: String,
-    /// A patient id typed in, which wins over the list's choice.
-    #[serde(default)]
-    patient_ref: String,
     #[serde(default)]
     provider_id: String,
 }
@@ -54,55 +54,92 @@ struct Choice {
     label: String,
 }
 
-/// The patients with an appointment in the last or next two months, by name.
-async fn recent_patients(ctx: &mut Ctx) -> Result<Vec<Choice>, CallError> {
-    let now = Utc::now();
-    let appointments = appointments_between(
-        ctx,
-        now - Duration::days(RECENT_DAYS),
-        now + Duration::days(RECENT_DAYS),
-        None,
-    )
-    .await?;
-    let ids: BTreeSet<Uuid> = appointments.iter().map(|a| a.patient_id).collect();
-    let mut names = Patients::default();
-    let mut choices = Vec::new();
-    for id in ids.into_iter().take(RECENT_MAX) {
-        choices.push(Choice {
-            value: id.to_string(),
-            label: names.name(ctx, id).await?,
-        });
-    }
-    choices.sort_by_key(|c| c.label.to_lowercase());
-    Ok(choices)
+/// One patient the search found, with the link that chooses them.
+#[derive(Serialize)]
+struct Found {
+    name: String,
+    email: String,
+    born: Option<String>,
+    href: String,
 }
 
-/// The patient the form names, or the message to show next to the field.
-async fn chosen_patient(ctx: &mut Ctx, q: &StartQuery) -> Result<Option<PatientCard>, Feedback> {
-    let typed = q.patient_ref.trim();
-    let (raw, field) = if typed.is_empty() {
-        (q.patient_id.trim(), "patient_id")
-    } else {
-        (typed, "patient_ref")
+/// `/bookings` with these parameters (empty ones left out).
+fn start_link(params: &[(&str, &str)]) -> String {
+    let params: Vec<(&str, &str)> = params
+        .iter()
+        .copied()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    match serde_urlencoded::to_string(params) {
+        Ok(query) if !query.is_empty() => format!("/bookings?{query}"),
+        _ => "/bookings".to_owned(),
+    }
+}
+
+/// A page of the patients matching `q`, and the link to the next page; or
+/// what to say next to the search field.
+async fn find_patients(
+    ctx: &mut Ctx,
+    q: &StartQuery,
+) -> Result<(Vec<Found>, Option<String>), Feedback> {
+    let req = ApiRequest::get("/api/v1/patients")
+        .query("q", q.q.trim())
+        .query("limit", RESULTS_PER_PAGE)
+        .query("cursor", q.cursor.trim());
+    let page: Page<PatientSummary> = match ctx.call(req).await {
+        Ok(page) => page,
+        Err(CallError::Api(e))
+            if e.status()
+                .is_some_and(|s| s.is_client_error() && s.as_u16() != 401) =>
+        {
+            return Err(feedback::from_api(&e).for_form(&["q"]));
+        }
+        Err(_) => {
+            return Err(
+                Feedback::default().field("q", "We could not search just now. Please try again.")
+            )
+        }
     };
+    let provider_id = q.provider_id.trim();
+    let found = page
+        .items
+        .into_iter()
+        .map(|p| Found {
+            href: start_link(&[
+                ("patient_id", &p.id.to_string()),
+                ("provider_id", provider_id),
+            ]),
+            born: p.date_of_birth.map(time::birth_date),
+            name: p.name,
+            email: p.email,
+        })
+        .collect();
+    let more = page.next_cursor.map(|cursor| {
+        start_link(&[
+            ("q", q.q.trim()),
+            ("cursor", &cursor),
+            ("provider_id", provider_id),
+        ])
+    });
+    Ok((found, more))
+}
+
+/// The patient the page names, or what to say next to the search field.
+async fn chosen_patient(ctx: &mut Ctx, q: &StartQuery) -> Result<Option<PatientSummary>, Feedback> {
+    let raw = q.patient_id.trim();
     if raw.is_empty() {
         return Ok(None);
     }
-    let not_found = || Feedback::default().field(field, "No patient has this id.");
+    let again = |text: &str| Feedback::default().field("q", text);
     let Ok(id) = raw.parse::<Uuid>() else {
-        return Err(Feedback::default().field(
-            field,
-            "Enter the full patient id, like 018f0000-0000-7000-8000-000000000021.",
+        return Err(again(
+            "Search for the patient and choose them from the results.",
         ));
     };
-    match ctx
-        .get::<PatientCard>(format!("/api/v1/patients/{id}"))
-        .await
-    {
-        Ok(p) => Ok(Some(p)),
-        Err(CallError::Api(e)) if e.status().is_some_and(|s| s.as_u16() == 404) => Err(not_found()),
-        Err(_) => Err(Feedback::default().field(
-            field,
+    match Patients::default().summary(ctx, id).await {
+        Ok(Some(p)) => Ok(Some(p)),
+        Ok(None) => Err(again("That patient was not found. Search for them again.")),
+        Err(_) => Err(again(
             "We could not look this patient up just now. Please try again.",
         )),
     }
@@ -121,9 +158,20 @@ pub async fn start(mut ctx: Ctx, Query(q): Query<StartQuery>) -> Result<Response
             None
         }
     };
-    let provider = match q.provider_id.trim() {
-        "" => None,
-        raw => {
+    let (results, more) = match (&patient, q.q.trim()) {
+        (None, typed) if !typed.is_empty() => match find_patients(&mut ctx, &q).await {
+            Ok(found) => found,
+            Err(e) => {
+                fb.message = e.message;
+                fb.fields.extend(e.fields);
+                (Vec::new(), None)
+            }
+        },
+        _ => (Vec::new(), None),
+    };
+    let provider = match (&patient, q.provider_id.trim()) {
+        (_, "") | (None, _) => None,
+        (Some(_), raw) => {
             let found = providers.items.iter().find(|p| p.id.to_string() == raw);
             if found.is_none() {
                 fb = fb.field("provider_id", "Choose a provider from the list.");
@@ -131,19 +179,6 @@ pub async fn start(mut ctx: Ctx, Query(q): Query<StartQuery>) -> Result<Response
             found.cloned()
         }
     };
-    let asked = !q.patient_id.trim().is_empty()
-        || !q.patient_ref.trim().is_empty()
-        || !q.provider_id.trim().is_empty();
-    if asked && patient.is_none() && !fb.fields.contains_key("patient_ref") {
-        fb.fields
-            .entry("patient_id".to_owned())
-            .or_insert_with(|| "Choose the patient, or type their patient id below.".to_owned());
-    }
-    if asked && provider.is_none() {
-        fb.fields
-            .entry("provider_id".to_owned())
-            .or_insert_with(|| "Choose a provider.".to_owned());
-    }
     let types: Vec<TypeView> = match (&patient, &provider) {
         (Some(_), Some(p)) => Directory::default()
             .types(&mut ctx, p.id)
@@ -153,7 +188,7 @@ pub async fn start(mut ctx: Ctx, Query(q): Query<StartQuery>) -> Result<Response
             .collect(),
         _ => Vec::new(),
     };
-    if !fb.fields.is_empty() {
+    if !fb.fields.is_empty() && fb.message.is_none() {
         fb.message = Some("Please correct the highlighted fields.".to_owned());
     }
     let status = if fb.is_empty() {
@@ -161,7 +196,6 @@ pub async fn start(mut ctx: Ctx, Query(q): Query<StartQuery>) -> Result<Response
     } else {
         StatusCode::UNPROCESSABLE_ENTITY
     };
-    let patients = recent_patients(&mut ctx).await?;
     let provider_choices: Vec<Choice> = providers
         .items
         .iter()
@@ -170,17 +204,20 @@ pub async fn start(mut ctx: Ctx, Query(q): Query<StartQuery>) -> Result<Response
             label: format!("{} ({})", p.name, p.specialty),
         })
         .collect();
+    let searched = patient.is_none() && !q.q.trim().is_empty() && fb.is_empty();
     Ok(ctx.render_with(
         status,
         "staff/book.html",
         crate::page! {
-            patients, types, feedback => fb,
+            results, more, searched, types, feedback => fb,
             providers => provider_choices,
-            patient_id => patient.as_ref().map(|p| p.id.to_string()).unwrap_or_else(|| q.patient_id.trim().to_owned()),
-            patient_ref => q.patient_ref.trim(),
+            q => q.q.trim(),
             provider_id => q.provider_id.trim(),
-            patient => patient.as_ref().map(|p| format!("{} ({})", p.name, p.email)),
+            patient => patient.as_ref().map(|p| p.name.clone()),
+            patient_email => patient.as_ref().map(|p| p.email.clone()),
+            patient_born => patient.as_ref().and_then(|p| p.date_of_birth).map(time::birth_date),
             patient_uuid => patient.as_ref().map(|p| p.id),
+            change_patient => start_link(&[("provider_id", q.provider_id.trim())]),
             provider => provider.as_ref().map(|p| p.name.clone()),
             provider_uuid => provider.as_ref().map(|p| p.id),
         },
@@ -200,7 +237,9 @@ async fn week_page(
     status: StatusCode,
 ) -> Result<Response, PageError> {
     ctx.require(&[Role::Staff])?;
-    let patient: PatientCard = ctx.get(format!("/api/v1/patients/{patient_id}")).await?;
+    let patient: PatientSummary = ctx
+        .get(format!("/api/v1/patients/{patient_id}/summary"))
+        .await?;
     let mut dir = Directory::default();
     let provider = dir
         .provider(ctx, provider_id)
