@@ -4,7 +4,7 @@
 use std::{future::Future, net::SocketAddr, pin::Pin, time::Duration};
 
 use axum::Router;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, task::JoinSet};
 use tokio_util::sync::CancellationToken;
 
 type Worker = Box<dyn FnOnce(CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
@@ -58,6 +58,12 @@ impl Service {
 
     /// Serve on `listener` until `cancel`: stop accepting, drain requests, then
     /// let workers finish their current message.
+    ///
+    /// A worker that panics stops the whole service with an error: a replica
+    /// that answers HTTP but no longer relays or consumes would hold up work
+    /// silently, while a process that exits is restarted by whatever supervises
+    /// it. A worker may also return early when its job is done (a cache that
+    /// connected).
     pub async fn run(
         self,
         listener: TcpListener,
@@ -65,15 +71,27 @@ impl Service {
     ) -> std::io::Result<()> {
         let addr = listener.local_addr()?;
         tracing::info!(service = self.name, %addr, "listening");
-        let workers: Vec<_> = self
-            .workers
-            .into_iter()
-            .map(|w| tokio::spawn(w(cancel.clone())))
-            .collect();
-        let served =
-            crate::http::serve_with_tls(listener, self.router, cancel.clone(), self.tls).await;
+        let mut workers = JoinSet::new();
+        for worker in self.workers {
+            workers.spawn(worker(cancel.clone()));
+        }
+        let serve = crate::http::serve_with_tls(listener, self.router, cancel.clone(), self.tls);
+        tokio::pin!(serve);
+        let mut worker_died = false;
+        let served = loop {
+            tokio::select! {
+                served = &mut serve => break served,
+                Some(Err(ended)) = workers.join_next(), if !worker_died => {
+                    if ended.is_panic() {
+                        tracing::error!(service = self.name, "a background worker panicked; stopping the service");
+                        worker_died = true;
+                        cancel.cancel();
+                    }
+                }
+            }
+        };
         cancel.cancel();
-        let drain = futures_util::future::join_all(workers);
+        let drain = async { while workers.join_next().await.is_some() {} };
         if tokio::time::timeout(WORKER_GRACE, drain).await.is_err() {
             tracing::warn!(service = self.name, "workers did not stop in time");
         }
@@ -81,6 +99,9 @@ impl Service {
             broker.close().await;
         }
         tracing::info!(service = self.name, "stopped");
+        if worker_died {
+            return Err(std::io::Error::other("a background worker panicked"));
+        }
         served
     }
 

@@ -19,6 +19,7 @@ use lapin::{
 };
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use super::{broker::QueueTopology, Broker, Envelope};
@@ -241,9 +242,24 @@ async fn settle(
             return delivery.reject(BasicRejectOptions { requeue: false }).await;
         }
     };
+    // `instrument`, not `span.enter()`: a guard held across `.await` leaves the
+    // span entered on whichever thread the task moves from, which corrupted
+    // tracing's registry under load and panicked the consumer.
     let span = tracing::info_span!("event", consumer = %spec.name, event_id = %event.id, event_type = %event.event_type);
-    let _guard = span.enter();
-    match apply_once(pool, &spec.name, handler, &event).await {
+    apply_and_answer(pool, spec, handler, &event, &delivery)
+        .instrument(span)
+        .await
+}
+
+/// Apply the event once and ack, reject or requeue the delivery by the outcome.
+async fn apply_and_answer(
+    pool: &PgPool,
+    spec: &ConsumerSpec,
+    handler: &dyn EventHandler,
+    event: &Envelope,
+    delivery: &Delivery,
+) -> lapin::Result<()> {
+    match apply_once(pool, &spec.name, handler, event).await {
         Ok(outcome) => {
             metrics::counter!("events_consumed_total", "consumer" => spec.name.clone(), "outcome" => format!("{outcome:?}")).increment(1);
             delivery.ack(BasicAckOptions::default()).await
@@ -257,7 +273,7 @@ async fn settle(
             delivery.reject(BasicRejectOptions { requeue: false }).await
         }
         Err(HandleError::Transient(reason)) => {
-            let attempt = delivery_count(&delivery) + 1;
+            let attempt = delivery_count(delivery) + 1;
             tracing::warn!(%reason, attempt, "event failed; will be redelivered");
             metrics::counter!("events_retried_total", "consumer" => spec.name.clone()).increment(1);
             // A short, growing pause so a failing dependency is not hammered.
