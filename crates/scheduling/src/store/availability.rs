@@ -1,7 +1,7 @@
 //! Weekly rules, date overrides and time off.
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc, Weekday};
-use sqlx::{postgres::types::PgRange, PgPool};
+use sqlx::{postgres::types::PgRange, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::domain::availability::{Availability, DateOverride, TimeOff, WeeklyRule};
@@ -10,9 +10,10 @@ fn weekday(n: i16) -> Weekday {
     Weekday::try_from((n.clamp(1, 7) - 1) as u8).unwrap_or(Weekday::Mon)
 }
 
-/// A provider's availability, with the time off that touches `[from, to)`.
+/// A provider's availability, with the time off that touches `[from, to)`;
+/// three queries on one connection (each pool checkout costs a round trip).
 pub async fn load(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     provider_id: Uuid,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -21,7 +22,7 @@ pub async fn load(
         "SELECT weekday, start_time, end_time FROM weekly_rules WHERE provider_id = $1",
     )
     .bind(provider_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let overrides: Vec<(NaiveDate, Option<NaiveTime>, Option<NaiveTime>)> = sqlx::query_as(
         "SELECT date, start_time, end_time FROM date_overrides
@@ -30,7 +31,7 @@ pub async fn load(
     .bind(provider_id)
     .bind(from)
     .bind(to)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let time_off: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
         "SELECT lower(during), upper(during) FROM time_off WHERE provider_id = $1 AND during && tstzrange($2, $3)",
@@ -38,7 +39,7 @@ pub async fn load(
     .bind(provider_id)
     .bind(from - chrono::Duration::days(1))
     .bind(to + chrono::Duration::days(1))
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
 
     let mut merged: Vec<DateOverride> = Vec::new();
@@ -118,7 +119,9 @@ pub async fn replace(
 
 pub async fn weekly(pool: &PgPool, provider_id: Uuid) -> Result<Vec<WeeklyRule>, sqlx::Error> {
     let far = Utc::now();
-    Ok(load(pool, provider_id, far, far).await?.weekly)
+    Ok(load(&mut *pool.acquire().await?, provider_id, far, far)
+        .await?
+        .weekly)
 }
 
 pub async fn add_time_off(
