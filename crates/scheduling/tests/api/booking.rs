@@ -209,18 +209,12 @@ async fn concurrent_retries_with_one_idempotency_key_book_once() {
     let clinic = app.clinic(chrono_tz::UTC).await;
     let patient = app.patient().await;
     let body = json!({"provider_id": clinic.provider.id, "appointment_type_id": clinic.type_id, "start": ten_am_local(clinic.tz, 2)});
-    let send = || {
-        app.client
-            .post(app.url("/api/v1/appointments"))
-            .bearer_auth(&patient.token)
-            .header("Idempotency-Key", "racing-retry")
-            .json(&body)
-            .send()
-    };
-    let answers = futures_util::future::join_all((0..8).map(|_| send())).await;
+    let answers = futures_util::future::join_all(
+        (0..8).map(|_| app.book_with_key(&patient, "racing-retry", &body)),
+    )
+    .await;
     let mut ids = Vec::new();
     for r in answers {
-        let r = r.unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
         let a: Value = r.json().await.unwrap();
         ids.push(a["id"].clone());
@@ -242,18 +236,10 @@ async fn a_retried_request_with_the_same_idempotency_key_gets_the_same_appointme
     let patient = app.patient().await;
     let start = ten_am_local(clinic.tz, 2);
     let body = json!({"provider_id": clinic.provider.id, "appointment_type_id": clinic.type_id, "start": start});
-    let send = |b: Value| {
-        app.client
-            .post(app.url("/api/v1/appointments"))
-            .bearer_auth(&patient.token)
-            .header("Idempotency-Key", "retry-1")
-            .json(&b)
-            .send()
-    };
-    let first = send(body.clone()).await.unwrap();
+    let first = app.book_with_key(&patient, "retry-1", &body).await;
     assert_eq!(first.status(), StatusCode::CREATED);
     let first: Value = first.json().await.unwrap();
-    let again = send(body.clone()).await.unwrap();
+    let again = app.book_with_key(&patient, "retry-1", &body).await;
     assert_eq!(again.status(), StatusCode::CREATED);
     let again: Value = again.json().await.unwrap();
     assert_eq!(first["id"], again["id"]);
@@ -266,7 +252,7 @@ async fn a_retried_request_with_the_same_idempotency_key_gets_the_same_appointme
     let mut other = body.clone();
     other["start"] = json!(start + Duration::hours(1));
     assert_problem(
-        send(other).await.unwrap(),
+        app.book_with_key(&patient, "retry-1", &other).await,
         StatusCode::UNPROCESSABLE_ENTITY,
         "idempotency-key-reused",
     )
