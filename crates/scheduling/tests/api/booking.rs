@@ -148,13 +148,14 @@ async fn a_booking_waits_for_its_providers_calendar_lock_and_no_other() {
         app.clinic(chrono_tz::UTC).await,
         app.clinic(chrono_tz::UTC).await,
     );
-    let patient = app.patient().await;
+    // Two patients: ten_am_local can land both bookings on the same Monday.
+    let (patient, another) = (app.patient().await, app.patient().await);
     let mut holder = app.db.begin().await.unwrap();
     scheduling::store::appointments::lock_provider_calendar(&mut holder, busy.provider.id)
         .await
         .unwrap();
 
-    let r = app.book(&patient, &other, ten_am_local(other.tz, 2)).await;
+    let r = app.book(&another, &other, ten_am_local(other.tz, 2)).await;
     assert_eq!(r.status(), StatusCode::CREATED, "another provider's lock");
 
     let waiting = app.book(&patient, &busy, ten_am_local(busy.tz, 3));
@@ -165,7 +166,8 @@ async fn a_booking_waits_for_its_providers_calendar_lock_and_no_other() {
     let r = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
         .await
         .expect("booked once the lock was released");
-    assert_eq!(r.status(), StatusCode::CREATED);
+    let status = r.status();
+    assert_eq!(status, StatusCode::CREATED, "{}", r.text().await.unwrap());
 }
 
 #[tokio::test]
