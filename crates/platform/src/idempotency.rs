@@ -69,12 +69,41 @@ pub async fn claim(
     key: &str,
     request_hash: &[u8],
 ) -> Result<Claim, sqlx::Error> {
+    claim_with(conn, user, key, request_hash, None).await
+}
+
+/// Claim `key` and store its response in the same statement, for an effect
+/// whose response is known before it is applied (a booking's: the appointment
+/// it is about to insert). One round trip instead of [`claim`] then [`save`];
+/// if the effect fails, the rollback takes the key with it, exactly as it would
+/// take a claimed and saved one.
+pub async fn claim_answered(
+    conn: &mut PgConnection,
+    user: Uuid,
+    key: &str,
+    request_hash: &[u8],
+    status: u16,
+    body: &serde_json::Value,
+) -> Result<Claim, sqlx::Error> {
+    claim_with(conn, user, key, request_hash, Some((status, body))).await
+}
+
+async fn claim_with(
+    conn: &mut PgConnection,
+    user: Uuid,
+    key: &str,
+    request_hash: &[u8],
+    response: Option<(u16, &serde_json::Value)>,
+) -> Result<Claim, sqlx::Error> {
     let fresh = sqlx::query(
-        "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
     )
     .bind(user)
     .bind(key)
     .bind(request_hash)
+    .bind(response.map(|(status, _)| status as i16))
+    .bind(response.map(|(_, body)| body))
     .execute(&mut *conn)
     .await?
     .rows_affected()

@@ -10,10 +10,11 @@ use platform::{
     Problem,
 };
 use serde::Serialize;
+use sqlx::Connection;
 use uuid::Uuid;
 
 use crate::{
-    calendar::{self, time_zone},
+    calendar::time_zone,
     domain::{
         access::{may, may_book_for, Actor, Operation},
         cancellation,
@@ -23,8 +24,10 @@ use crate::{
     error::Error,
     events::{self, AppointmentEvent},
     store::{
-        appointments as store, appointments::AppointmentRow, availability, readmodel,
-        types::TypeRow,
+        appointments as store,
+        appointments::AppointmentRow,
+        availability,
+        types::{self, TypeRow},
     },
     AppState,
 };
@@ -71,15 +74,15 @@ pub struct BookingRequest {
 
 /// Check `start` against the provider's calendar for this type.
 async fn check(
-    state: &AppState,
+    conn: &mut sqlx::PgConnection,
     provider_id: Uuid,
+    zone: &str,
     t: &TypeRow,
     start: DateTime<Utc>,
 ) -> Result<Slot, Error> {
-    let provider = calendar::provider(state, provider_id).await?;
-    let tz = time_zone(&provider.time_zone, provider_id);
+    let tz = time_zone(zone, provider_id);
     let a = availability::load(
-        &state.db,
+        conn,
         provider_id,
         start - Duration::days(2),
         start + Duration::days(2),
@@ -114,6 +117,12 @@ fn envelope(kind: &str, data: &AppointmentEvent) -> Result<Envelope, Error> {
 }
 
 /// Book: 201 with the appointment, or the stored response for a retried key.
+///
+/// Reads and validation happen before the transaction, on the one connection
+/// the whole booking uses; the transaction is then three statements (the
+/// idempotency claim with its response, the event, the calendar lock with the
+/// insert and its history) and the commit. Everything the response and the
+/// event say is known before the insert: the row is exactly what is inserted.
 pub async fn book(
     state: &AppState,
     actor: Actor,
@@ -123,17 +132,54 @@ pub async fn book(
     if !may_book_for(actor, req.patient_id) {
         return Err(Problem::forbidden().into());
     }
-    let t = calendar::provider_type(state, req.provider_id, req.appointment_type_id).await?;
-    if !readmodel::patient_exists(&state.db, req.patient_id).await? {
+    let mut conn = state.db.acquire().await?;
+    let found = types::in_zone(&mut *conn, req.appointment_type_id, req.patient_id)
+        .await?
+        .filter(|f| f.t.provider_id == req.provider_id)
+        .ok_or(Error::TypeNotFound)?;
+    if !found.patient_known {
         return Err(Error::PatientNotFound);
     }
-    let slot = check(state, req.provider_id, &t, req.start).await?;
-    let provider = calendar::provider(state, req.provider_id).await?;
+    let (t, time_zone) = (found.t, found.time_zone.ok_or(Error::ProviderNotFound)?);
+    let slot = check(&mut conn, req.provider_id, &time_zone, &t, req.start).await?;
+    let new = store::NewAppointment {
+        id: Uuid::now_v7(),
+        patient_id: req.patient_id,
+        provider_id: req.provider_id,
+        appointment_type_id: t.id,
+        during: Busy {
+            start: slot.start,
+            end: slot.end,
+        },
+        blocked: blocked(&t.rules(), &slot),
+        created_by: actor.user_id,
+    };
+    let row = new.booked_row();
+    let body = serde_json::to_value(Appointment::from(&row))
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let booked = event(
+        events::BOOKED,
+        &row,
+        &t,
+        &time_zone,
+        Status::Booked,
+        row.version,
+        actor.user_id,
+    )?;
 
-    let mut tx = state.db.begin().await?;
-    store::lock_provider_calendar(&mut tx, req.provider_id).await?;
+    let mut tx = conn.begin().await?;
     if let Some(k) = &key {
-        match idempotency::claim(&mut tx, actor.user_id, &k.key, &k.request_hash).await? {
+        let status = StatusCode::CREATED.as_u16();
+        match idempotency::claim_answered(
+            &mut tx,
+            actor.user_id,
+            &k.key,
+            &k.request_hash,
+            status,
+            &body,
+        )
+        .await?
+        {
             idempotency::Claim::Fresh => {}
             idempotency::Claim::Replay { status, body } => {
                 return Ok((
@@ -144,58 +190,8 @@ pub async fn book(
             idempotency::Claim::Mismatch => return Err(Error::IdempotencyKeyReused),
         }
     }
-    let rules = t.rules();
-    let new = store::NewAppointment {
-        id: Uuid::now_v7(),
-        patient_id: req.patient_id,
-        provider_id: req.provider_id,
-        appointment_type_id: t.id,
-        during: Busy {
-            start: slot.start,
-            end: slot.end,
-        },
-        blocked: blocked(&rules, &slot),
-        created_by: actor.user_id,
-    };
-    store::insert(&mut tx, &new).await?;
-    let row = store::lock(&mut tx, new.id)
-        .await?
-        .ok_or(Error::AppointmentNotFound)?;
-    store::record_history(
-        &mut tx,
-        &row,
-        1,
-        Status::Booked,
-        new.during,
-        actor.user_id,
-        None,
-    )
-    .await?;
-    outbox::enqueue(
-        &mut tx,
-        &event(
-            events::BOOKED,
-            &row,
-            &t,
-            &provider.time_zone,
-            Status::Booked,
-            1,
-            actor.user_id,
-        )?,
-    )
-    .await?;
-    let body = serde_json::to_value(Appointment::from(&row))
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    if let Some(k) = &key {
-        idempotency::save(
-            &mut tx,
-            actor.user_id,
-            &k.key,
-            StatusCode::CREATED.as_u16(),
-            &body,
-        )
-        .await?;
-    }
+    outbox::enqueue(&mut tx, &booked).await?;
+    store::insert_booked(&mut tx, &new).await?;
     tx.commit().await?;
     state.relay.wake();
     metrics::counter!("appointments_booked_total").increment(1);
@@ -233,15 +229,17 @@ async fn lock_for(
     Ok(row)
 }
 
-/// The provider, read on the transaction's own connection: waiting for a
-/// second connection while holding one starves the pool under load.
-async fn provider_in(
-    tx: &mut sqlx::PgConnection,
-    id: Uuid,
-) -> Result<readmodel::ProviderRow, Error> {
-    readmodel::provider(tx, id)
+/// The appointment's type and its provider's time zone, in one query; on the
+/// transaction's own connection when called with one (waiting for a second
+/// connection while holding one starves the pool under load).
+async fn type_in_zone(
+    db: impl sqlx::PgExecutor<'_>,
+    row: &AppointmentRow,
+) -> Result<(TypeRow, String), Error> {
+    let found = types::in_zone(db, row.appointment_type_id, row.patient_id)
         .await?
-        .ok_or(Error::ProviderNotFound)
+        .ok_or(Error::TypeNotFound)?;
+    Ok((found.t, found.time_zone.ok_or(Error::ProviderNotFound)?))
 }
 
 /// Cancel, applying the type's late-cancellation policy.
@@ -258,35 +256,16 @@ pub async fn cancel(
     let mut tx = state.db.begin().await?;
     let row = lock_for(&mut tx, actor, id, Operation::Cancel).await?;
     let status = next(row.status(), Action::Cancel)?;
-    let t = crate::store::types::by_id(&mut *tx, row.appointment_type_id)
-        .await?
-        .ok_or(Error::TypeNotFound)?;
+    let (t, tz) = type_in_zone(&mut *tx, &row).await?;
     let policy = Duration::minutes(t.cancellation_window_minutes.into());
     let fee = t.late_cancel_fee();
     let outcome = cancellation::assess(row.start, Utc::now(), policy, Some(&fee), actor.role);
-    let version = store::set_status(
-        &mut tx,
-        id,
-        status,
-        Some((reason, actor.user_id, outcome.late)),
-    )
-    .await?;
-    let during = Busy {
-        start: row.start,
-        end: row.end,
+    let change = store::Change {
+        by: actor.user_id,
+        cancel: Some((reason, outcome.late)),
     };
-    store::record_history(
-        &mut tx,
-        &row,
-        version,
-        status,
-        during,
-        actor.user_id,
-        Some(reason),
-    )
-    .await?;
-    let tz = provider_in(&mut tx, row.provider_id).await?.time_zone;
-    let mut data = event_data(&row, &t, &tz, status, version, actor.user_id);
+    let changed = store::transition(&mut tx, id, status, change).await?;
+    let mut data = event_data(&row, &t, &tz, status, changed.version, actor.user_id);
     data.reason = (!reason.is_empty()).then(|| reason.to_owned());
     data.late = outcome.late;
     data.fee = outcome.fee;
@@ -294,7 +273,7 @@ pub async fn cancel(
     tx.commit().await?;
     state.relay.wake();
     tracing::info!(appointment_id = %id, late = outcome.late, "appointment cancelled");
-    get(state, actor, id).await
+    Ok(Appointment::from(&changed))
 }
 
 fn event_data(
@@ -345,10 +324,15 @@ pub async fn reschedule(
     ) {
         return Err(Error::AppointmentNotFound);
     }
-    let t = crate::store::types::by_id(&state.db, current.appointment_type_id)
-        .await?
-        .ok_or(Error::TypeNotFound)?;
-    let slot = check(state, current.provider_id, &t, start).await?;
+    let (t, tz) = type_in_zone(&state.db, &current).await?;
+    let slot = check(
+        &mut *state.db.acquire().await?,
+        current.provider_id,
+        &tz,
+        &t,
+        start,
+    )
+    .await?;
     let mut tx = state.db.begin().await?;
     store::lock_provider_calendar(&mut tx, current.provider_id).await?;
     let row = lock_for(&mut tx, actor, id, Operation::Reschedule).await?;
@@ -368,7 +352,6 @@ pub async fn reschedule(
         Some("rescheduled"),
     )
     .await?;
-    let tz = provider_in(&mut tx, row.provider_id).await?.time_zone;
     let moved = AppointmentRow {
         start: slot.start,
         end: slot.end,
@@ -394,17 +377,13 @@ pub async fn record_visit(
     let mut tx = state.db.begin().await?;
     let row = lock_for(&mut tx, actor, id, Operation::RecordVisit).await?;
     let status = next(row.status(), action)?;
-    let version = store::set_status(&mut tx, id, status, None).await?;
-    let during = Busy {
-        start: row.start,
-        end: row.end,
+    let (t, tz) = type_in_zone(&mut *tx, &row).await?;
+    let change = store::Change {
+        by: actor.user_id,
+        cancel: None,
     };
-    store::record_history(&mut tx, &row, version, status, during, actor.user_id, None).await?;
-    let t = crate::store::types::by_id(&mut *tx, row.appointment_type_id)
-        .await?
-        .ok_or(Error::TypeNotFound)?;
-    let tz = provider_in(&mut tx, row.provider_id).await?.time_zone;
-    let mut data = event_data(&row, &t, &tz, status, version, actor.user_id);
+    let changed = store::transition(&mut tx, id, status, change).await?;
+    let mut data = event_data(&row, &t, &tz, status, changed.version, actor.user_id);
     let kind = match status {
         Status::CheckedIn => events::CHECKED_IN,
         Status::Completed => events::COMPLETED,
@@ -419,7 +398,7 @@ pub async fn record_visit(
     tx.commit().await?;
     state.relay.wake();
     tracing::info!(appointment_id = %id, status = status.as_str(), "appointment updated");
-    get(state, actor, id).await
+    Ok(Appointment::from(&changed))
 }
 
 /// Who sees which appointments in lists.

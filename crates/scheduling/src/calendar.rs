@@ -268,7 +268,8 @@ async fn offered_by_day(
     if let (Some(first), Some(last)) = (missing.first(), missing.last()) {
         let start = first.and_time(chrono::NaiveTime::MIN).and_utc();
         let end = last.and_time(chrono::NaiveTime::MIN).and_utc() + Duration::days(1);
-        let a = availability::load(&state.db, provider_id, start, end).await?;
+        let a =
+            availability::load(&mut *state.db.acquire().await?, provider_id, start, end).await?;
         for day in &missing {
             let from = day.and_time(chrono::NaiveTime::MIN).and_utc();
             let q = SlotQuery {

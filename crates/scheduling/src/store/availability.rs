@@ -33,9 +33,10 @@ fn merge(rows: Vec<OverrideRow>) -> Vec<DateOverride> {
     merged
 }
 
-/// A provider's availability, with the time off that touches `[from, to)`.
+/// A provider's availability, with the time off that touches `[from, to)`;
+/// three queries on one connection (each pool checkout costs a round trip).
 pub async fn load(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     provider_id: Uuid,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
@@ -44,7 +45,7 @@ pub async fn load(
         "SELECT weekday, start_time, end_time FROM weekly_rules WHERE provider_id = $1",
     )
     .bind(provider_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let overrides: Vec<OverrideRow> = sqlx::query_as(
         "SELECT date, start_time, end_time FROM date_overrides
@@ -53,7 +54,7 @@ pub async fn load(
     .bind(provider_id)
     .bind(from)
     .bind(to)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     let time_off: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
         "SELECT lower(during), upper(during) FROM time_off WHERE provider_id = $1 AND during && tstzrange($2, $3)",
@@ -61,7 +62,7 @@ pub async fn load(
     .bind(provider_id)
     .bind(from - chrono::Duration::days(1))
     .bind(to + chrono::Duration::days(1))
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?;
     Ok(Availability {
         weekly: weekly
@@ -189,7 +190,9 @@ pub async fn overrides(
 
 pub async fn weekly(pool: &PgPool, provider_id: Uuid) -> Result<Vec<WeeklyRule>, sqlx::Error> {
     let far = Utc::now();
-    Ok(load(pool, provider_id, far, far).await?.weekly)
+    Ok(load(&mut *pool.acquire().await?, provider_id, far, far)
+        .await?
+        .weekly)
 }
 
 pub async fn add_time_off(

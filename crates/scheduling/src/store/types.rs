@@ -80,6 +80,34 @@ pub async fn by_id(
     .await
 }
 
+/// A type with its provider's time zone (`None` if scheduling has not heard of
+/// the provider), and whether `patient` is known: what a booking reads before
+/// it validates, in one round trip.
+#[derive(Debug, sqlx::FromRow)]
+pub struct TypeInZone {
+    #[sqlx(flatten)]
+    pub t: TypeRow,
+    pub time_zone: Option<String>,
+    pub patient_known: bool,
+}
+
+pub async fn in_zone(
+    db: impl sqlx::PgExecutor<'_>,
+    id: Uuid,
+    patient: Uuid,
+) -> Result<Option<TypeInZone>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS},
+           (SELECT time_zone FROM providers WHERE providers.id = appointment_types.provider_id) AS time_zone,
+           EXISTS (SELECT 1 FROM patients WHERE patients.id = $2) AS patient_known
+         FROM appointment_types WHERE id = $1"
+    ))
+    .bind(id)
+    .bind(patient)
+    .fetch_optional(db)
+    .await
+}
+
 pub async fn insert(pool: &PgPool, t: &TypeRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "INSERT INTO appointment_types ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"

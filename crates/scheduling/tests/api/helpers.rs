@@ -221,6 +221,18 @@ impl TestApp {
             .await
     }
 
+    /// `POST /api/v1/appointments` with `body` under an `Idempotency-Key`.
+    pub async fn book_with_key(&self, user: &User, key: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url("/api/v1/appointments"))
+            .bearer_auth(&user.token)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn outbox(&self, event_type: &str) -> Vec<Value> {
         sqlx::query_scalar("SELECT payload FROM outbox WHERE event_type = $1 ORDER BY id")
             .bind(event_type)

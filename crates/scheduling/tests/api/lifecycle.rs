@@ -34,6 +34,30 @@ async fn cancelling_frees_the_slot_at_once() {
     let cancelled: Value = r.json().await.unwrap();
     assert_eq!(cancelled["status"], "cancelled");
     assert_eq!(cancelled["late_cancellation"], false);
+    let stored: Value = app
+        .get(
+            &patient,
+            &format!("/api/v1/appointments/{}", a["id"].as_str().unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cancelled, stored, "the answer is the row as stored");
+    let history: Vec<(i32, String, Option<String>)> = sqlx::query_as(
+        "SELECT version, status, note FROM appointment_history WHERE appointment_id = $1::uuid ORDER BY version",
+    )
+    .bind(a["id"].as_str().unwrap())
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        history,
+        vec![
+            (1, "booked".to_owned(), None),
+            (2, "cancelled".to_owned(), Some("feeling better".to_owned()))
+        ]
+    );
     assert!(
         app.slots(&patient, &clinic, window.0, window.1)
             .await
