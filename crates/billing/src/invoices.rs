@@ -458,12 +458,9 @@ pub async fn list(state: &AppState, actor: Actor, q: ListQuery) -> Result<Invoic
     }
     let rows = store::list(&state.db, &filter).await?;
     let mut items: Vec<InvoiceSummary> = rows.iter().map(InvoiceSummary::from).collect();
-    let next_cursor = if items.len() as i64 > q.limit {
-        items.truncate(usize::try_from(q.limit).unwrap_or(0));
-        items.last().map(|i| Cursor { after: i.id }.encode())
-    } else {
-        None
-    };
+    let limit = usize::try_from(q.limit).unwrap_or(0);
+    let next_cursor =
+        platform::page::next_page(&mut items, limit, |i| Cursor { after: i.id }.encode());
     Ok(InvoicePage { items, next_cursor })
 }
 

@@ -15,6 +15,7 @@ pub mod http;
 pub mod idempotency;
 pub mod metrics;
 pub mod openapi;
+pub mod page;
 pub mod problem;
 pub mod service;
 pub mod shutdown;

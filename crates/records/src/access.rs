@@ -164,12 +164,7 @@ pub async fn access_log(
         return Err(Error::PatientNotFound);
     }
     let mut items = audit::for_patient(&state.db, patient_id, before, limit + 1).await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|e| e.seq.to_string())
-    } else {
-        None
-    };
+    let next_cursor = platform::page::next_page(&mut items, limit as usize, |e| e.seq.to_string());
     audit::record(&state.db, &attempt(Outcome::Allowed)).await?;
     Ok(AccessLog { items, next_cursor })
 }

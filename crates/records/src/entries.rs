@@ -373,12 +373,7 @@ pub async fn list(
         || store::list_latest(&state.db, &q),
     )
     .await?;
-    let next_cursor = if items.len() as i64 > p.limit {
-        items.truncate(p.limit as usize);
-        items.last().map(|v| v.id.to_string())
-    } else {
-        None
-    };
+    let next_cursor = platform::page::next_page(&mut items, p.limit as usize, |v| v.id.to_string());
     let read = Attempt {
         entry_ids: items.iter().map(|v| v.id).collect(),
         ..attempt

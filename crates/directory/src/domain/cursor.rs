@@ -42,11 +42,7 @@ impl Cursor {
 /// searches) down to `limit`; the cursor of the next page, if there is one.
 pub fn next_page<R>(rows: &mut Vec<R>, limit: u32, key: impl Fn(&R) -> Cursor) -> Option<String> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    if rows.len() <= limit {
-        return None;
-    }
-    rows.truncate(limit);
-    rows.last().map(|last| key(last).encode())
+    platform::page::next_page(rows, limit, |last| key(last).encode())
 }
 
 #[cfg(test)]

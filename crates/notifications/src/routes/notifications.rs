@@ -83,12 +83,8 @@ pub async fn list(
     let before = p.cursor.as_deref().map(decode_cursor).transpose()?;
     let rows = deliveries::list_for(&state.db, user.claims().sub, before, limit + 1).await?;
     let mut items: Vec<Notification> = rows.into_iter().map(Notification::from).collect();
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|n| encode_cursor(n.id))
-    } else {
-        None
-    };
+    let next_cursor =
+        platform::page::next_page(&mut items, limit as usize, |n| encode_cursor(n.id));
     Ok(Json(NotificationList { items, next_cursor }))
 }
 

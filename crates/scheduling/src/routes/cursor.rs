@@ -40,11 +40,7 @@ pub fn next_page<T>(
     key: impl Fn(&T) -> (DateTime<Utc>, Uuid),
 ) -> Option<String> {
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    if items.len() <= limit {
-        return None;
-    }
-    items.truncate(limit);
-    items.last().map(|last| {
+    platform::page::next_page(items, limit, |last| {
         let (start, id) = key(last);
         encode(start, id)
     })
