@@ -8,6 +8,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use contracts::{
+    scheduling::{
+        Appointment, AppointmentBooked, AppointmentCancelled, AppointmentCompleted,
+        AppointmentNoShow, AppointmentStatus,
+    },
+    Event,
+};
 use platform::events::{ConsumerSpec, Envelope, EventHandler, HandleError, OutboxRelay};
 use sqlx::PgConnection;
 
@@ -15,30 +22,17 @@ use crate::{
     balance_cache::BalanceCache,
     domain::{
         charges::{charge_for, Outcome},
-        money::MAX_AMOUNT_MINOR,
-    },
-    events::{
-        AppointmentEvent, AppointmentStatus, APPOINTMENT_BOOKED, APPOINTMENT_CANCELLED,
-        APPOINTMENT_COMPLETED, APPOINTMENT_NO_SHOW,
+        money::{Money, MAX_AMOUNT_MINOR},
     },
     invoices,
     store::appointments,
 };
 
-/// The consumer's stable name (keys `processed_events`).
-pub const NAME: &str = "billing.appointments";
-
 /// The consumer's queue: outcomes that bill, and bookings for the read model.
 pub fn spec(queue_prefix: &str) -> ConsumerSpec {
-    ConsumerSpec::new(
+    ConsumerSpec::of(
         queue_prefix,
-        NAME,
-        &[
-            APPOINTMENT_COMPLETED,
-            APPOINTMENT_CANCELLED,
-            APPOINTMENT_NO_SHOW,
-            APPOINTMENT_BOOKED,
-        ],
+        &contracts::subscriptions::BILLING_APPOINTMENTS,
     )
 }
 
@@ -59,11 +53,7 @@ impl AppointmentsHandler {
     }
 }
 
-fn expect_status(
-    e: &AppointmentEvent,
-    want: AppointmentStatus,
-    kind: &str,
-) -> Result<(), HandleError> {
+fn expect_status(e: &Appointment, want: AppointmentStatus, kind: &str) -> Result<(), HandleError> {
     if e.status == want {
         Ok(())
     } else {
@@ -75,17 +65,20 @@ fn expect_status(
     }
 }
 
-/// Amounts from events obey the same bounds as amounts from clients.
-fn check_amounts(e: &AppointmentEvent) -> Result<(), HandleError> {
-    let in_range =
-        |m: &crate::domain::money::Money| (0..=MAX_AMOUNT_MINOR).contains(&m.amount_minor);
-    if in_range(&e.price) && e.fee.as_ref().is_none_or(in_range) {
-        Ok(())
-    } else {
-        Err(HandleError::Malformed(format!(
+/// An amount from an event, held to the same rules as an amount from a
+/// client: a real currency, within range.
+fn amount(m: &contracts::Money, e: &Appointment) -> Result<Money, HandleError> {
+    let out_of_range = || {
+        HandleError::Malformed(format!(
             "amount out of range for appointment {}",
             e.appointment_id
-        )))
+        ))
+    };
+    let money = Money::try_from(m).map_err(|_| out_of_range())?;
+    if (0..=MAX_AMOUNT_MINOR).contains(&money.amount_minor) {
+        Ok(money)
+    } else {
+        Err(out_of_range())
     }
 }
 
@@ -93,44 +86,30 @@ fn check_amounts(e: &AppointmentEvent) -> Result<(), HandleError> {
 impl EventHandler for AppointmentsHandler {
     async fn handle(&self, conn: &mut PgConnection, event: &Envelope) -> Result<(), HandleError> {
         let kind = event.event_type.as_str();
-        if event.version != 1
-            || ![
-                APPOINTMENT_BOOKED,
-                APPOINTMENT_COMPLETED,
-                APPOINTMENT_CANCELLED,
-                APPOINTMENT_NO_SHOW,
-            ]
-            .contains(&kind)
-        {
-            return Err(HandleError::Malformed(format!(
-                "unsupported event {kind} v{}",
-                event.version
-            )));
-        }
-        let e: AppointmentEvent = event.data_as()?;
-        check_amounts(&e)?;
+        // Every event of the subscription carries the whole appointment.
+        let e: Appointment = event.data_as()?;
+        let price = amount(&e.price, &e)?;
+        let fee = e.fee.as_ref().map(|f| amount(f, &e)).transpose()?;
         let outcome = match kind {
-            APPOINTMENT_BOOKED => {
+            AppointmentBooked::TYPE => {
                 expect_status(&e, AppointmentStatus::Booked, kind)?;
                 Outcome::Scheduled
             }
-            APPOINTMENT_COMPLETED => {
+            AppointmentCompleted::TYPE => {
                 expect_status(&e, AppointmentStatus::Completed, kind)?;
-                Outcome::Completed { price: e.price }
+                Outcome::Completed { price }
             }
-            APPOINTMENT_CANCELLED => {
+            AppointmentCancelled::TYPE => {
                 expect_status(&e, AppointmentStatus::Cancelled, kind)?;
-                Outcome::Cancelled {
-                    late: e.late,
-                    fee: e.fee,
-                }
+                Outcome::Cancelled { late: e.late, fee }
             }
-            _ => {
+            AppointmentNoShow::TYPE => {
                 expect_status(&e, AppointmentStatus::NoShow, kind)?;
-                Outcome::NoShow { fee: e.fee }
+                Outcome::NoShow { fee }
             }
+            other => return Err(HandleError::unsupported(other, event.version)),
         };
-        appointments::upsert(conn, &e).await?;
+        appointments::upsert(conn, &e, price).await?;
         let Some(charge) = charge_for(&outcome, &e.appointment_type_name) else {
             return Ok(());
         };
@@ -153,7 +132,7 @@ impl EventHandler for AppointmentsHandler {
     /// A new invoice changes the patient's balance and leaves an event in the
     /// outbox; both are acted on only once committed.
     async fn after_commit(&self, event: &Envelope) {
-        if let Ok(e) = event.data_as::<AppointmentEvent>() {
+        if let Ok(e) = event.data_as::<Appointment>() {
             self.relay.wake();
             self.balances.invalidate(e.patient_id).await;
         }

@@ -2,6 +2,7 @@
 //! same services, queues and demo data the binary does.
 
 pub mod seed;
+#[cfg(feature = "testing")]
 pub mod stack;
 
 use platform::events::ConsumerSpec;
@@ -32,8 +33,8 @@ pub const WITH_DATABASE: &[&str] = &[
 pub fn consumer_specs(service: &str, queue_prefix: &str) -> Vec<ConsumerSpec> {
     match service {
         "directory" => vec![
-            directory::events::registrations_spec(queue_prefix),
-            directory::events::care_spec(queue_prefix),
+            directory::consumers::registrations_spec(queue_prefix),
+            directory::consumers::care_spec(queue_prefix),
         ],
         "scheduling" => vec![scheduling::consumers::spec(queue_prefix)],
         "notifications" => vec![

@@ -8,6 +8,7 @@
 //! A and provider A a row tests their own resource, for patient B (`patient2`)
 //! and provider B (`provider3`, no care relationship) someone else's; staff,
 //! admin and a caller without a token complete the columns.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 mod support;
 

@@ -5,6 +5,7 @@
 //! providers and staff, `accessibility.mjs` to audit every page a role can
 //! reach with axe-core. The scripts' own checks decide; screenshots go to
 //! `<target>/tmp/screenshots/<script>`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 use std::{path::Path, process::Stdio, time::Duration};
 

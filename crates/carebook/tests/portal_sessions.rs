@@ -2,6 +2,7 @@
 //! gateway: an expired or rejected access token is refreshed without the user
 //! noticing, concurrent requests share one refresh (a refresh token used twice
 //! would sign the user out everywhere), and logout revokes the refresh token.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 use carebook::stack::Stack;
 use platform::demo::DEMO_PASSWORD;

@@ -58,11 +58,7 @@ pub fn document() -> Value {
         );
         for consumer in spec.consumers() {
             operations.insert(
-                format!(
-                    "{}Receive{}",
-                    camel(consumer.name),
-                    pascal(spec.event_type)
-                ),
+                format!("{}Receive{}", camel(consumer.name), pascal(spec.event_type)),
                 json!({
                     "action": "receive",
                     "channel": channel_ref,

@@ -8,16 +8,7 @@ use uuid::Uuid;
 use crate::{examples, Money, Service};
 
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    JsonSchema,
-    utoipa::ToSchema,
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceStatus {
@@ -55,16 +46,7 @@ impl InvoiceStatus {
 
 /// Why an invoice exists: one invoice per (appointment, reason).
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    JsonSchema,
-    utoipa::ToSchema,
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum InvoiceReason {
@@ -132,7 +114,11 @@ fn example(event_type: &str) -> Invoice {
         "invoice.voided" => (InvoiceStatus::Void, 0, Some(examples::STAFF)),
         _ => (InvoiceStatus::Issued, 0, None),
     };
-    let due = if status == InvoiceStatus::Issued { 6000 } else { 0 };
+    let due = if status == InvoiceStatus::Issued {
+        6000
+    } else {
+        0
+    };
     Invoice {
         invoice_id: examples::INVOICE,
         invoice_number: 1042,

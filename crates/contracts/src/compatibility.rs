@@ -106,7 +106,7 @@ fn compare_objects(
                     compare(roots, x, y, &format!("{path}.{key}[{i}]"), found, seen);
                 }
             }
-            ("$ref", ..) => {} // followed by `compare`
+            ("$ref", ..) => {}                  // followed by `compare`
             ("definitions" | "$defs", ..) => {} // reached through references
             (_, a, b) if a == b => {}
             (_, a, b) => found.push(format!(
@@ -219,7 +219,10 @@ mod tests {
             json!({"id": {"type": "string", "format": "uuid"}, "n": {"type": "integer"}}),
             &["id"],
         );
-        assert_eq!(breaking_changes(&base(), &optional), ["$.n: became optional"]);
+        assert_eq!(
+            breaking_changes(&base(), &optional),
+            ["$.n: became optional"]
+        );
     }
 
     #[test]

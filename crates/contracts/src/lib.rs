@@ -60,6 +60,8 @@ pub mod directory;
 pub mod identity;
 pub mod records;
 pub mod scheduling;
+#[cfg(feature = "sqlx")]
+mod storage;
 pub mod subscriptions;
 
 pub use subscriptions::Subscription;
@@ -106,16 +108,7 @@ impl Service {
 /// A user's role; exactly one per account. Part of `user.registered` and of
 /// every access token.
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    Serialize,
-    Deserialize,
-    JsonSchema,
-    utoipa::ToSchema,
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema, utoipa::ToSchema,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -311,7 +304,10 @@ mod tests {
     fn every_type_has_one_producer_whose_name_prefixes_nothing_else() {
         for e in CATALOG {
             assert_eq!(producer_of(e.event_type), Some(e.producer));
-            assert_eq!(find(e.event_type, e.version).map(|f| f.version), Some(e.version));
+            assert_eq!(
+                find(e.event_type, e.version).map(|f| f.version),
+                Some(e.version)
+            );
         }
         assert_eq!(producer_of("appointment.booked"), Some(Service::Scheduling));
         assert_eq!(producer_of("appointment.teleported"), None);

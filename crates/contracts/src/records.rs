@@ -30,7 +30,8 @@ impl Event for RecordAccessed {
     const TYPE: &'static str = "record.accessed";
     const VERSION: u32 = 1;
     const PRODUCER: Service = Service::Records;
-    const SUMMARY: &'static str = "A health record was accessed in a way that must be seen (break-glass).";
+    const SUMMARY: &'static str =
+        "A health record was accessed in a way that must be seen (break-glass).";
 
     fn example() -> Self {
         Self {

@@ -4,6 +4,7 @@
 //!
 //! `CAREBOOK_BLESS=1 cargo test -p contracts` rewrites the snapshots of additive
 //! changes and the AsyncAPI document; it refuses breaking changes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 use std::path::{Path, PathBuf};
 
@@ -26,7 +27,11 @@ fn write(path: &Path, text: &str) {
 fn every_event_round_trips_and_its_example_fits_its_schema() {
     for spec in CATALOG {
         let example = (spec.example)();
-        assert!(example.is_object(), "{}: example is not an object", spec.event_type);
+        assert!(
+            example.is_object(),
+            "{}: example is not an object",
+            spec.event_type
+        );
         let back = (spec.round_trip)(&example).unwrap();
         assert_eq!(back, example, "{} v{}", spec.event_type, spec.version);
         let schema = spec.schema();

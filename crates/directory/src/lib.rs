@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod config;
+pub mod consumers;
 pub mod domain;
 pub mod error;
 pub mod events;
@@ -92,8 +93,8 @@ pub async fn build_with_verifier(
     let cache = state.cache.clone();
     let (db, consumer_broker) = (state.db.clone(), broker.clone());
     let (care_db, care_broker) = (state.db.clone(), broker.clone());
-    let spec = events::registrations_spec(&config.common.queue_prefix);
-    let care_spec = events::care_spec(&config.common.queue_prefix);
+    let spec = consumers::registrations_spec(&config.common.queue_prefix);
+    let care_spec = consumers::care_spec(&config.common.queue_prefix);
     // Redis is left out on purpose: the directory answers correctly without it,
     // so a cache outage must not take every replica out of rotation.
     let readiness = Readiness {
@@ -110,7 +111,7 @@ pub async fn build_with_verifier(
                 consumer_broker,
                 db,
                 spec,
-                Arc::new(events::Registrations),
+                Arc::new(consumers::Registrations),
                 cancel,
             )
         })
@@ -119,7 +120,7 @@ pub async fn build_with_verifier(
                 care_broker,
                 care_db,
                 care_spec,
-                Arc::new(events::CareRelationships),
+                Arc::new(consumers::CareRelationships),
                 cancel,
             )
         })

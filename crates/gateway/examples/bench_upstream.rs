@@ -4,6 +4,7 @@
 //!
 //! `bench_upstream [ADDR]` (default `127.0.0.1:9901`, or `BENCH_UPSTREAM_BIND`);
 //! `BENCH_UPSTREAM_THREADS` sets the runtime's worker threads (default 1).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark stops at its first failure
 
 use axum::{http::header, response::IntoResponse, Router};
 

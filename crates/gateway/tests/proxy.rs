@@ -1,5 +1,6 @@
 //! The gateway in front of real services: a real identity service, real Redis,
 //! and small echo upstreams standing in for the services not built yet.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 use std::{
     collections::BTreeMap,

@@ -1,4 +1,5 @@
 //! TLS termination at the gateway, with a throwaway self-signed certificate.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 use std::{net::SocketAddr, path::Path, process::Command, sync::Arc, time::Duration};
 

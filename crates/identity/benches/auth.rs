@@ -5,6 +5,7 @@
 //! Run with `scripts/bench-identity` (or `cargo bench -p identity --bench auth`).
 //! Iteration counts: `BENCH_LOGINS`, `BENCH_CONCURRENT_LOGINS`, `BENCH_CLIENTS`,
 //! `BENCH_ARGON2`, `BENCH_VERIFY_SECS`, `BENCH_VERIFY_SAMPLE`, `BENCH_ME`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark stops at its first failure
 
 use platform::bench::{ms, print_table, setting, us, Row};
 use std::{

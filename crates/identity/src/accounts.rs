@@ -1,6 +1,7 @@
 //! Creating accounts: validate at the edge, hash, store the user and its
 //! `user.registered` event in one transaction.
 
+use contracts::identity::UserRegistered;
 use platform::{
     auth::Role,
     events::{outbox, Envelope},
@@ -10,7 +11,6 @@ use uuid::Uuid;
 use crate::{
     domain::{Email, NewPassword, PersonName},
     error::Error,
-    events::{UserRegistered, USER_REGISTERED},
     store::{self, InsertUserError, NewUser},
     AppState,
 };
@@ -64,17 +64,12 @@ pub async fn create_with_id(
     let password = NewPassword::parse(req.password, &email)?;
     let password_hash = state.hasher.hash(password.expose()).await?;
 
-    let event = Envelope::new(
-        USER_REGISTERED,
-        1,
-        "identity",
-        &UserRegistered {
-            user_id: id,
-            role: req.role,
-            name: name.as_str().to_owned(),
-            email: email.as_str().to_owned(),
-        },
-    )
+    let event = Envelope::of::<UserRegistered>(&UserRegistered {
+        user_id: id,
+        role: req.role,
+        name: name.as_str().to_owned(),
+        email: email.as_str().to_owned(),
+    })
     .map_err(|e| Error::Internal(e.to_string()))?;
 
     let mut tx = state.db.begin().await?;

@@ -5,13 +5,13 @@ pub mod accounts;
 pub mod config;
 pub mod domain;
 pub mod error;
-pub mod events;
 pub mod keys;
 pub mod passwords;
 pub mod routes;
 pub mod seed;
 pub mod sessions;
 pub mod store;
+#[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;
 

@@ -1,6 +1,7 @@
 //! Access tokens for other services' tests and benchmarks: a throwaway signing
 //! key, the verifier that trusts it, and tokens for any user and role, signed
-//! exactly as identity signs them.
+//! exactly as identity signs them. Only with the `testing` feature.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
 
@@ -56,5 +57,11 @@ impl TestIssuer {
             600,
         );
         self.keys.sign(&claims).expect("sign an access token")
+    }
+}
+
+impl platform::testing::IssueTokens for TestIssuer {
+    fn token(&self, user_id: Uuid, role: Role) -> String {
+        TestIssuer::token(self, user_id, role)
     }
 }

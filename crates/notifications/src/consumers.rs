@@ -12,37 +12,31 @@ use platform::{
 };
 use sqlx::PgConnection;
 
+use contracts::{
+    directory::{PatientUpdated, ProviderUpdated},
+    identity::UserRegistered,
+    subscriptions, Event,
+};
+
 use crate::{
     clock::Clock,
     domain::{
-        appointment::Appointment,
+        appointment::{Appointment, AppointmentExt},
         kinds::{Kind, Recipient},
         message::subject,
         reminders,
-    },
-    events::{
-        PatientUpdated, ProviderUpdated, UserRegistered, BOOKED, CANCELLED, PATIENT_UPDATED,
-        PROVIDER_UPDATED, RESCHEDULED, USER_REGISTERED,
     },
     store::{self, deliveries::NewDelivery},
 };
 
 /// Appointment changes, to email about.
 pub fn appointments_spec(queue_prefix: &str) -> ConsumerSpec {
-    ConsumerSpec::new(
-        queue_prefix,
-        "notifications.appointments",
-        &[BOOKED, RESCHEDULED, CANCELLED],
-    )
+    ConsumerSpec::of(queue_prefix, &subscriptions::NOTIFICATIONS_APPOINTMENTS)
 }
 
 /// People's names and addresses.
 pub fn people_spec(queue_prefix: &str) -> ConsumerSpec {
-    ConsumerSpec::new(
-        queue_prefix,
-        "notifications.people",
-        &[USER_REGISTERED, PATIENT_UPDATED, PROVIDER_UPDATED],
-    )
+    ConsumerSpec::of(queue_prefix, &subscriptions::NOTIFICATIONS_PEOPLE)
 }
 
 /// Turns an appointment event into one delivery per recipient and plans,
@@ -55,14 +49,8 @@ pub struct AppointmentsHandler {
 #[async_trait]
 impl EventHandler for AppointmentsHandler {
     async fn handle(&self, conn: &mut PgConnection, event: &Envelope) -> Result<(), HandleError> {
-        let kind = match (Kind::for_event(&event.event_type), event.version) {
-            (Some(kind), 1) => kind,
-            (_, version) => {
-                return Err(HandleError::Malformed(format!(
-                    "unsupported event {} v{version}",
-                    event.event_type
-                )))
-            }
+        let Some(kind) = Kind::for_event(&event.event_type) else {
+            return Err(HandleError::unsupported(&event.event_type, event.version));
         };
         let a: Appointment = event.data_as()?;
         a.validate()
@@ -115,9 +103,9 @@ pub struct PeopleHandler;
 impl EventHandler for PeopleHandler {
     async fn handle(&self, conn: &mut PgConnection, event: &Envelope) -> Result<(), HandleError> {
         let at = event.occurred_at;
-        match (event.event_type.as_str(), event.version) {
-            (USER_REGISTERED, 1) => {
-                let u: UserRegistered = event.data_as()?;
+        match event.event_type.as_str() {
+            UserRegistered::TYPE => {
+                let u = event.decode::<UserRegistered>()?;
                 let role = match u.role {
                     Role::Patient => Recipient::Patient,
                     Role::Provider => Recipient::Provider,
@@ -126,8 +114,8 @@ impl EventHandler for PeopleHandler {
                 };
                 store::people::upsert(conn, u.user_id, role, &u.name, Some(&u.email), at).await?;
             }
-            (PATIENT_UPDATED, 1) => {
-                let p: PatientUpdated = event.data_as()?;
+            PatientUpdated::TYPE => {
+                let p = event.decode::<PatientUpdated>()?;
                 store::people::upsert(
                     conn,
                     p.patient_id,
@@ -138,16 +126,12 @@ impl EventHandler for PeopleHandler {
                 )
                 .await?;
             }
-            (PROVIDER_UPDATED, 1) => {
-                let p: ProviderUpdated = event.data_as()?;
+            ProviderUpdated::TYPE => {
+                let p = event.decode::<ProviderUpdated>()?;
                 store::people::upsert(conn, p.provider_id, Recipient::Provider, &p.name, None, at)
                     .await?;
             }
-            (kind, version) => {
-                return Err(HandleError::Malformed(format!(
-                    "unsupported event {kind} v{version}"
-                )));
-            }
+            other => return Err(HandleError::unsupported(other, event.version)),
         }
         Ok(())
     }

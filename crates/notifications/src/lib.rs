@@ -13,7 +13,6 @@ pub mod config;
 pub mod consumers;
 pub mod domain;
 pub mod error;
-pub mod events;
 pub mod mailer;
 pub mod routes;
 pub mod store;

@@ -39,7 +39,7 @@ use crate::{
     clock::Clock,
     config::WorkerConfig,
     domain::{
-        appointment::Appointment,
+        appointment::{Appointment, AppointmentStatus},
         backoff::AfterFailure,
         format::clean,
         kinds::{Kind, Recipient},
@@ -154,7 +154,9 @@ impl Worker {
             for r in &due {
                 let current = store::appointments::get(&mut tx, r.appointment_id).await?;
                 let appointment = current.filter(|a| {
-                    a.version == r.version && a.status != "cancelled" && still_useful(a.start, now)
+                    a.version == r.version
+                        && a.status != AppointmentStatus::Cancelled
+                        && still_useful(a.start, now)
                 });
                 let Some(a) = appointment else {
                     store::reminders::settle(&mut tx, r, "skipped").await?;
@@ -345,7 +347,9 @@ impl Worker {
         let mut conn = self.db.acquire().await?;
         let current = store::appointments::get(&mut conn, a.appointment_id).await?;
         Ok(current.is_some_and(|c| {
-            c.version == a.version && c.status != "cancelled" && still_useful(c.start, now)
+            c.version == a.version
+                && c.status != AppointmentStatus::Cancelled
+                && still_useful(c.start, now)
         }))
     }
 

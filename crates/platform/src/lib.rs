@@ -1,9 +1,11 @@
 //! What every Carebook service shares: typed config, problem+json errors and
 //! extractors, telemetry and metrics, the HTTP shell, PostgreSQL, Redis, the
-//! event outbox/relay/consumer, token verification, and test support.
+//! event outbox/relay/consumer, token verification; with the `testing` and
+//! `bench` features, the support tests and benchmarks share.
 
 pub mod auth;
 pub mod backup;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod cache;
 pub mod config;
@@ -20,6 +22,7 @@ pub mod problem;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use problem::Problem;

@@ -1,6 +1,10 @@
 //! Test support for every service's integration tests: each test gets its own database, Redis key
 //! prefix, events exchange and queue names on the real backing services, so tests
 //! run in parallel without seeing each other, and start the real service on port 0.
+//!
+//! Only built with the `testing` feature (dev-dependencies turn it on): a test
+//! helper panics on purpose, and none of it belongs in a release binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{net::SocketAddr, sync::Mutex, time::Duration};
 
@@ -10,7 +14,10 @@ use uuid::Uuid;
 
 use crate::config::{AuthConfig, CommonConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 
+pub mod app;
 pub mod maildev;
+
+pub use app::{assert_problem, Anonymous, Credentials, IssueTokens, TestApp, User, WAIT};
 
 fn var(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
@@ -97,6 +104,13 @@ impl TestBacking {
             },
             queues: Mutex::new(Vec::new()),
         }
+    }
+
+    /// A broker connection on the test's exchange.
+    pub async fn broker(&self) -> crate::events::Broker {
+        crate::events::Broker::connect(&self.config.amqp_url, &self.config.events_exchange)
+            .await
+            .expect("connect to RabbitMQ")
     }
 
     /// Delete `queue` (and its dead-letter queue) when the test ends.
@@ -278,39 +292,55 @@ pub async fn wait_for_consumer(broker: &crate::events::Broker, queue: &str, time
     .await;
 }
 
-/// An `appointment.*` event (v1) as scheduling publishes it, for the tests of
-/// the services that consume them (records, directory).
-pub fn appointment_event(
-    event_type: &str,
+/// Messages waiting in `queue`, or `None` if it does not exist. (A passive
+/// declare of a missing queue closes its channel: a fresh one is used.)
+pub async fn queue_depth(broker: &crate::events::Broker, queue: &str) -> Option<u32> {
+    let channel = broker.channel().await.ok()?;
+    let passive = lapin::options::QueueDeclareOptions {
+        passive: true,
+        durable: true,
+        ..Default::default()
+    };
+    let declared = channel
+        .queue_declare(queue, passive, lapin::types::FieldTable::default())
+        .await;
+    let _ = channel.close(200, "checked").await;
+    declared.ok().map(|q| q.message_count())
+}
+
+/// A 30-minute appointment as scheduling announces it in `appointment.*` v1
+/// events, for the tests of the services that consume them.
+pub fn appointment(
     appointment_id: Uuid,
     patient_id: Uuid,
     provider_id: Uuid,
     start: chrono::DateTime<chrono::Utc>,
-    status: &str,
+    status: contracts::scheduling::AppointmentStatus,
     version: i32,
-) -> crate::events::Envelope {
-    crate::events::Envelope::new(
-        event_type,
-        1,
-        "scheduling",
-        &serde_json::json!({
-            "appointment_id": appointment_id,
-            "patient_id": patient_id,
-            "provider_id": provider_id,
-            "appointment_type_id": Uuid::now_v7(),
-            "appointment_type_name": "Consultation",
-            "start": start,
-            "end": start + chrono::Duration::minutes(30),
-            "time_zone": "Europe/Berlin",
-            "mode": "in_person",
-            "price": {"amount_minor": 6000, "currency": "EUR"},
-            "status": status,
-            "version": version,
-            "late": false,
-            "changed_by": patient_id,
-        }),
-    )
-    .expect("a JSON object always serializes")
+) -> contracts::scheduling::Appointment {
+    contracts::scheduling::Appointment {
+        appointment_id,
+        patient_id,
+        provider_id,
+        appointment_type_id: Uuid::now_v7(),
+        appointment_type_name: "Consultation".into(),
+        start,
+        end: start + chrono::Duration::minutes(30),
+        time_zone: "Europe/Berlin".into(),
+        mode: contracts::scheduling::Mode::InPerson,
+        price: contracts::Money {
+            amount_minor: 6000,
+            currency: "EUR".into(),
+        },
+        status,
+        version,
+        previous_start: None,
+        previous_end: None,
+        reason: None,
+        late: false,
+        fee: None,
+        changed_by: patient_id,
+    }
 }
 
 /// A TCP proxy in front of the test Redis that can be cut (every connection

@@ -1,5 +1,6 @@
 //! The backup/restore drill against the real PostgreSQL: back up, drop, restore,
 //! and compare row counts and checksums.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 use platform::{
     backup::{backup, restore, BackupError, Target},

@@ -1,5 +1,6 @@
 //! The event pipeline against the real PostgreSQL and RabbitMQ: outbox → relay →
 //! exchange → quorum queue → idempotent consumer, and the dead-letter paths.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 mod support;
 

@@ -8,6 +8,7 @@
 //!
 //! Run with `scripts/bench-records` (or `cargo bench -p records --bench records`).
 //! Counts: `BENCH_READS` (1000), `BENCH_WRITES` (500), `BENCH_CLIENTS` (8).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark stops at its first failure
 
 use platform::bench::{ms, print_table, setting, Row};
 use std::{

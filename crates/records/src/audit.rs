@@ -5,6 +5,7 @@
 //! never clinical text.
 
 use chrono::{DateTime, Utc};
+use contracts::records::RecordAccessed;
 use platform::events::{outbox, Envelope};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -16,7 +17,6 @@ use crate::{
         chain::{self, AuditFields, ChainCheck},
         entries::Kind,
     },
-    events::{RecordAccessed, RECORD_ACCESSED},
     store::audit as store,
 };
 
@@ -121,8 +121,8 @@ pub async fn append(conn: &mut PgConnection, e: &AuditEvent) -> Result<AuditFiel
             entry_ids: fields.entry_ids.clone(),
             break_glass: true,
         };
-        let event = Envelope::new(RECORD_ACCESSED, 1, "records", &data)
-            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let event =
+            Envelope::of::<RecordAccessed>(&data).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
         outbox::enqueue(conn, &event).await?;
     }
     store::insert(conn, &fields, &hash).await?;

@@ -8,19 +8,18 @@ use platform::{
 };
 use sqlx::PgConnection;
 
-use crate::{
-    events::{AppointmentChanged, UserRegistered, APPOINTMENT_EVENTS},
-    store::care,
-};
+use contracts::{identity::UserRegistered, scheduling::Appointment};
+
+use crate::store::care;
 
 /// Appointment changes: who is in whose care.
 pub fn care_spec(queue_prefix: &str) -> ConsumerSpec {
-    ConsumerSpec::new(queue_prefix, "records.care", &["appointment.*"])
+    ConsumerSpec::of(queue_prefix, &contracts::subscriptions::RECORDS_CARE)
 }
 
 /// New patients, so an unknown patient id is told apart from one without entries.
 pub fn patients_spec(queue_prefix: &str) -> ConsumerSpec {
-    ConsumerSpec::new(queue_prefix, "records.patients", &["user.registered"])
+    ConsumerSpec::of(queue_prefix, &contracts::subscriptions::RECORDS_PATIENTS)
 }
 
 pub struct CareHandler;
@@ -28,19 +27,9 @@ pub struct CareHandler;
 #[async_trait]
 impl EventHandler for CareHandler {
     async fn handle(&self, conn: &mut PgConnection, event: &Envelope) -> Result<(), HandleError> {
-        let kind = event.event_type.as_str();
-        if !APPOINTMENT_EVENTS.contains(&kind) {
-            // A new appointment.* type says nothing about care we know how to read.
-            tracing::debug!(event_type = kind, "appointment event ignored");
-            return Ok(());
-        }
-        if event.version != 1 {
-            return Err(HandleError::Malformed(format!(
-                "unsupported event {kind} v{}",
-                event.version
-            )));
-        }
-        let a: AppointmentChanged = event.data_as()?;
+        // The platform consumer let through only the appointment events of the
+        // contract; every one of them carries the whole appointment.
+        let a: Appointment = event.data_as()?;
         if a.end < a.start {
             return Err(HandleError::Malformed(format!(
                 "appointment {} ends before it starts",
@@ -59,17 +48,10 @@ pub struct PatientsHandler;
 #[async_trait]
 impl EventHandler for PatientsHandler {
     async fn handle(&self, conn: &mut PgConnection, event: &Envelope) -> Result<(), HandleError> {
-        match (event.event_type.as_str(), event.version) {
-            ("user.registered", 1) => {
-                let user: UserRegistered = event.data_as()?;
-                if user.role == Role::Patient {
-                    care::ensure_patient(conn, user.user_id).await?;
-                }
-                Ok(())
-            }
-            (kind, version) => Err(HandleError::Malformed(format!(
-                "unsupported event {kind} v{version}"
-            ))),
+        let user = event.decode::<UserRegistered>()?;
+        if user.role == Role::Patient {
+            care::ensure_patient(conn, user.user_id).await?;
         }
+        Ok(())
     }
 }

@@ -16,7 +16,6 @@ pub mod crypto;
 pub mod domain;
 pub mod entries;
 pub mod error;
-pub mod events;
 pub mod keys;
 pub mod routes;
 pub mod store;

@@ -14,6 +14,7 @@
 //! Run with `scripts/bench-scheduling` (or `cargo bench -p scheduling --bench booking`).
 //! Counts: `BENCH_SLOT_QUERIES` (500), `BENCH_RATE` (200 bookings/s),
 //! `BENCH_SECONDS` (10), `BENCH_ROUNDS` (1000), `BENCH_CLIENTS` (32).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark stops at its first failure
 
 use platform::bench::{ms, print_table, setting, Row};
 use std::{

@@ -3,6 +3,13 @@
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
+use contracts::{
+    scheduling::{
+        Appointment as AppointmentEvent, AppointmentBooked, AppointmentCancelled,
+        AppointmentCheckedIn, AppointmentCompleted, AppointmentNoShow, AppointmentRescheduled,
+    },
+    Event,
+};
 use platform::idempotency::{self, IdempotencyKey};
 use platform::{
     auth::Role,
@@ -22,7 +29,6 @@ use crate::{
         slots::{blocked, check_start, Busy, Slot, SlotQuery},
     },
     error::Error,
-    events::{self, AppointmentEvent},
     store::{
         appointments as store,
         appointments::AppointmentRow,
@@ -100,8 +106,7 @@ async fn check(
     Ok(check_start(&q, start)?)
 }
 
-fn event(
-    kind: &str,
+fn event<E: Event<Payload = AppointmentEvent>>(
     row: &AppointmentRow,
     t: &TypeRow,
     tz: &str,
@@ -109,11 +114,13 @@ fn event(
     version: i32,
     by: Uuid,
 ) -> Result<Envelope, Error> {
-    envelope(kind, &event_data(row, t, tz, status, version, by))
+    envelope::<E>(&event_data(row, t, tz, status, version, by))
 }
 
-fn envelope(kind: &str, data: &AppointmentEvent) -> Result<Envelope, Error> {
-    Envelope::new(kind, 1, "scheduling", data).map_err(|e| Error::Internal(e.to_string()))
+fn envelope<E: Event<Payload = AppointmentEvent>>(
+    data: &AppointmentEvent,
+) -> Result<Envelope, Error> {
+    Envelope::of::<E>(data).map_err(|e| Error::Internal(e.to_string()))
 }
 
 /// Book: 201 with the appointment, or the stored response for a retried key.
@@ -157,8 +164,7 @@ pub async fn book(
     let row = new.booked_row();
     let body = serde_json::to_value(Appointment::from(&row))
         .map_err(|e| Error::Internal(e.to_string()))?;
-    let booked = event(
-        events::BOOKED,
+    let booked = event::<AppointmentBooked>(
         &row,
         &t,
         &time_zone,
@@ -269,7 +275,7 @@ pub async fn cancel(
     data.reason = (!reason.is_empty()).then(|| reason.to_owned());
     data.late = outcome.late;
     data.fee = outcome.fee;
-    outbox::enqueue(&mut tx, &envelope(events::CANCELLED, &data)?).await?;
+    outbox::enqueue(&mut tx, &envelope::<AppointmentCancelled>(&data)?).await?;
     tx.commit().await?;
     state.relay.wake();
     tracing::info!(appointment_id = %id, late = outcome.late, "appointment cancelled");
@@ -360,7 +366,7 @@ pub async fn reschedule(
     let mut data = event_data(&moved, &t, &tz, Status::Booked, version, actor.user_id);
     data.previous_start = Some(row.start);
     data.previous_end = Some(row.end);
-    outbox::enqueue(&mut tx, &envelope(events::RESCHEDULED, &data)?).await?;
+    outbox::enqueue(&mut tx, &envelope::<AppointmentRescheduled>(&data)?).await?;
     tx.commit().await?;
     state.relay.wake();
     tracing::info!(appointment_id = %id, "appointment rescheduled");
@@ -384,17 +390,17 @@ pub async fn record_visit(
     };
     let changed = store::transition(&mut tx, id, status, change).await?;
     let mut data = event_data(&row, &t, &tz, status, changed.version, actor.user_id);
-    let kind = match status {
-        Status::CheckedIn => events::CHECKED_IN,
-        Status::Completed => events::COMPLETED,
+    let event = match status {
+        Status::CheckedIn => envelope::<AppointmentCheckedIn>(&data)?,
+        Status::Completed => envelope::<AppointmentCompleted>(&data)?,
         _ => {
             // A no-show owes the late-cancellation fee, when the type has one.
             let fee = t.late_cancel_fee();
             data.fee = (fee.amount_minor > 0).then_some(fee);
-            events::NO_SHOW
+            envelope::<AppointmentNoShow>(&data)?
         }
     };
-    outbox::enqueue(&mut tx, &envelope(kind, &data)?).await?;
+    outbox::enqueue(&mut tx, &event).await?;
     tx.commit().await?;
     state.relay.wake();
     tracing::info!(appointment_id = %id, status = status.as_str(), "appointment updated");

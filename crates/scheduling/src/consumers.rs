@@ -8,19 +8,13 @@ use platform::{
 };
 use sqlx::PgConnection;
 
-use crate::{
-    events::{ProviderUpdated, UserRegistered},
-    slot_cache::SlotCache,
-    store::readmodel,
-};
+use contracts::{directory::ProviderUpdated, identity::UserRegistered, Event};
+
+use crate::{slot_cache::SlotCache, store::readmodel};
 
 /// The consumer's queue: new users and provider profile changes.
 pub fn spec(queue_prefix: &str) -> ConsumerSpec {
-    ConsumerSpec::new(
-        queue_prefix,
-        "scheduling.people",
-        &["user.registered", "provider.updated"],
-    )
+    ConsumerSpec::of(queue_prefix, &contracts::subscriptions::SCHEDULING_PEOPLE)
 }
 
 pub struct PeopleHandler {
@@ -30,9 +24,9 @@ pub struct PeopleHandler {
 #[async_trait]
 impl EventHandler for PeopleHandler {
     async fn handle(&self, conn: &mut PgConnection, event: &Envelope) -> Result<(), HandleError> {
-        match (event.event_type.as_str(), event.version) {
-            ("user.registered", 1) => {
-                let user: UserRegistered = event.data_as()?;
+        match event.event_type.as_str() {
+            UserRegistered::TYPE => {
+                let user = event.decode::<UserRegistered>()?;
                 match user.role {
                     Role::Patient => readmodel::ensure_patient(conn, user.user_id).await?,
                     Role::Provider => {
@@ -41,8 +35,8 @@ impl EventHandler for PeopleHandler {
                     Role::Staff | Role::Admin => {}
                 }
             }
-            ("provider.updated", 1) => {
-                let p: ProviderUpdated = event.data_as()?;
+            ProviderUpdated::TYPE => {
+                let p = event.decode::<ProviderUpdated>()?;
                 if p.time_zone.parse::<Tz>().is_err() {
                     return Err(HandleError::Malformed(format!(
                         "unknown time zone for provider {}",
@@ -58,11 +52,7 @@ impl EventHandler for PeopleHandler {
                 )
                 .await?;
             }
-            (kind, version) => {
-                return Err(HandleError::Malformed(format!(
-                    "unsupported event {kind} v{version}"
-                )));
-            }
+            other => return Err(HandleError::unsupported(other, event.version)),
         }
         Ok(())
     }
@@ -70,10 +60,8 @@ impl EventHandler for PeopleHandler {
     /// A provider's new time zone moves every slot: abandon their cached days
     /// once the change is committed.
     async fn after_commit(&self, event: &Envelope) {
-        if event.event_type == "provider.updated" {
-            if let Ok(p) = event.data_as::<ProviderUpdated>() {
-                self.slots.invalidate(p.provider_id).await;
-            }
+        if let Ok(p) = event.decode::<ProviderUpdated>() {
+            self.slots.invalidate(p.provider_id).await;
         }
     }
 }

@@ -7,7 +7,6 @@ pub mod config;
 pub mod consumers;
 pub mod domain;
 pub mod error;
-pub mod events;
 pub mod routes;
 pub mod seed;
 pub mod slot_cache;

@@ -5,79 +5,13 @@
 //! Nothing here edits history: a payment or refund is a new record, a credit a
 //! new negative line; the status follows from the totals.
 
-use serde::{Deserialize, Serialize};
-
 use super::{
     money::{Currency, Money, MAX_AMOUNT_MINOR},
     totals::Totals,
 };
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum InvoiceStatus {
-    /// Being prepared; not yet owed.
-    Draft,
-    /// Owed by the patient (invoices from appointment events start here).
-    Issued,
-    /// Settled: nothing is due (a credit balance may remain to be refunded).
-    Paid,
-    /// Cancelled with a reason; nothing is owed and nothing more can happen.
-    Void,
-}
-
-impl InvoiceStatus {
-    pub const ALL: [InvoiceStatus; 4] = [
-        InvoiceStatus::Draft,
-        InvoiceStatus::Issued,
-        InvoiceStatus::Paid,
-        InvoiceStatus::Void,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InvoiceStatus::Draft => "draft",
-            InvoiceStatus::Issued => "issued",
-            InvoiceStatus::Paid => "paid",
-            InvoiceStatus::Void => "void",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-}
-
-/// Why an invoice exists: one invoice per (appointment, reason).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum InvoiceReason {
-    /// The visit took place: the appointment type's price.
-    Completed,
-    /// The patient cancelled inside the cancellation window: the type's fee.
-    LateCancellation,
-    /// The patient did not come: the type's fee.
-    NoShow,
-}
-
-impl InvoiceReason {
-    pub const ALL: [InvoiceReason; 3] = [
-        InvoiceReason::Completed,
-        InvoiceReason::LateCancellation,
-        InvoiceReason::NoShow,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InvoiceReason::Completed => "completed",
-            InvoiceReason::LateCancellation => "late_cancellation",
-            InvoiceReason::NoShow => "no_show",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-}
+/// An invoice's status and why it exists: what invoice events carry.
+pub use contracts::billing::{InvoiceReason, InvoiceStatus};
 
 /// Why a change to an invoice was refused; each is a distinct problem type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -80,6 +80,24 @@ impl Money {
     }
 }
 
+impl From<Money> for contracts::Money {
+    fn from(m: Money) -> Self {
+        Self {
+            amount_minor: m.amount_minor,
+            currency: m.currency.as_str().to_owned(),
+        }
+    }
+}
+
+impl TryFrom<&contracts::Money> for Money {
+    type Error = InvalidCurrency;
+
+    /// An amount from an event: its currency is checked at the edge like a client's.
+    fn try_from(m: &contracts::Money) -> Result<Self, Self::Error> {
+        Ok(Self::new(m.amount_minor, Currency::parse(&m.currency)?))
+    }
+}
+
 /// A sum left the range billing can represent.
 #[derive(Debug, thiserror::Error, PartialEq, Eq, Clone, Copy)]
 #[error("amount out of range")]

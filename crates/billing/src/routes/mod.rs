@@ -54,7 +54,7 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
         crate::invoices::PaymentView,
         crate::invoices::AppointmentInfo,
         crate::invoices::HistoryEntry,
-        crate::events::TotalsView,
+        contracts::billing::InvoiceTotals,
         crate::domain::money::Money,
         crate::domain::invoice::InvoiceStatus,
         crate::domain::invoice::InvoiceReason,

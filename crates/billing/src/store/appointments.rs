@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgExecutor};
 use uuid::Uuid;
 
-use crate::{domain::money::Currency, events::AppointmentEvent};
+use contracts::scheduling::Appointment;
+
+use crate::domain::money::{Currency, Money};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AppointmentRow {
@@ -21,8 +23,13 @@ pub struct AppointmentRow {
     pub version: i32,
 }
 
-/// Apply the appointment's state from `e`, unless a newer version is stored.
-pub async fn upsert(conn: &mut PgConnection, e: &AppointmentEvent) -> Result<(), sqlx::Error> {
+/// Apply the appointment's state from `e` (its price checked), unless a newer
+/// version is stored.
+pub async fn upsert(
+    conn: &mut PgConnection,
+    e: &Appointment,
+    price: Money,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO appointments (id, patient_id, provider_id, appointment_type_name, start_at, end_at,
                                    time_zone, price_minor, currency, status, version)
@@ -39,8 +46,8 @@ pub async fn upsert(conn: &mut PgConnection, e: &AppointmentEvent) -> Result<(),
     .bind(e.start)
     .bind(e.end)
     .bind(&e.time_zone)
-    .bind(e.price.amount_minor)
-    .bind(e.price.currency)
+    .bind(price.amount_minor)
+    .bind(price.currency)
     .bind(e.status.as_str())
     .bind(e.version)
     .execute(conn)

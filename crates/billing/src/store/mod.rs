@@ -11,10 +11,8 @@ use sqlx::{
     Decode, Encode, Postgres, Type,
 };
 
-use crate::domain::{
-    invoice::{InvoiceReason, InvoiceStatus},
-    money::Currency,
-};
+// Invoice status and reason columns: `contracts`' `sqlx` feature.
+use crate::domain::money::Currency;
 
 #[derive(Debug, thiserror::Error)]
 #[error("unexpected value in a {0} column")]
@@ -51,8 +49,4 @@ macro_rules! text_column {
 }
 
 text_column!(Currency, "currency", |s| Currency::parse(s).ok(), |c| c
-    .as_str());
-text_column!(InvoiceStatus, "status", InvoiceStatus::parse, |s| s
-    .as_str());
-text_column!(InvoiceReason, "reason", InvoiceReason::parse, |r| r
     .as_str());

@@ -1,4 +1,5 @@
 //! Billing's HTTP API and event consumer against real PostgreSQL, Redis and RabbitMQ.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 mod access;
 mod balance;

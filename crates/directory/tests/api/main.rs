@@ -1,4 +1,5 @@
 //! The directory's HTTP API and events against real PostgreSQL, Redis and RabbitMQ.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 mod cache;
 mod care;

@@ -1,53 +1,14 @@
 //! An appointment as its `appointment.*` v1 event describes it: the data every
 //! email about it is rendered from (and stored with each delivery as it was).
 
-use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-/// Money in integer minor units of an ISO 4217 currency.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Money {
-    pub amount_minor: i64,
-    pub currency: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    InPerson,
-    Telehealth,
-}
-
-/// The fields of scheduling's `AppointmentEvent` that notifications uses.
-/// Unknown fields are ignored, so scheduling can add some without breaking us.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Appointment {
-    pub appointment_id: Uuid,
-    pub patient_id: Uuid,
-    pub provider_id: Uuid,
-    pub appointment_type_name: String,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
-    /// The provider's IANA time zone: emails show local times in it.
-    pub time_zone: String,
-    pub mode: Mode,
-    pub price: Money,
-    pub status: String,
-    /// Grows with every change; the calendar invitation's SEQUENCE.
-    pub version: i32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_start: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_end: Option<DateTime<Utc>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub late: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fee: Option<Money>,
-}
+/// The appointment is the contract's `appointment.*` v1 payload, stored with
+/// each delivery as the event carried it.
+pub use contracts::{
+    scheduling::{Appointment, AppointmentStatus, Mode},
+    Money,
+};
 
 /// Why an event's appointment cannot be used (the event is dead-lettered).
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -60,9 +21,18 @@ pub enum InvalidAppointment {
     Version,
 }
 
-impl Appointment {
+/// What notifications asks of an appointment beyond its fields.
+pub trait AppointmentExt {
     /// Check what the type system cannot: a known zone, a real interval, a version.
-    pub fn validate(&self) -> Result<(), InvalidAppointment> {
+    fn validate(&self) -> Result<(), InvalidAppointment>;
+    /// The provider's zone (UTC if it were ever unknown: validated on the way in).
+    fn tz(&self) -> Tz;
+    /// The UID of the appointment's calendar event: the same for every version.
+    fn calendar_uid(&self) -> String;
+}
+
+impl AppointmentExt for Appointment {
+    fn validate(&self) -> Result<(), InvalidAppointment> {
         if self.time_zone.parse::<Tz>().is_err() {
             return Err(InvalidAppointment::TimeZone);
         }
@@ -75,13 +45,11 @@ impl Appointment {
         Ok(())
     }
 
-    /// The provider's zone (UTC if it were ever unknown: validated on the way in).
-    pub fn tz(&self) -> Tz {
+    fn tz(&self) -> Tz {
         self.time_zone.parse().unwrap_or(Tz::UTC)
     }
 
-    /// The UID of the appointment's calendar event: the same for every version.
-    pub fn calendar_uid(&self) -> String {
+    fn calendar_uid(&self) -> String {
         format!("{}@carebook.dev", self.appointment_id)
     }
 }
@@ -89,6 +57,7 @@ impl Appointment {
 #[cfg(test)]
 pub(crate) mod fixtures {
     use super::*;
+    use uuid::Uuid;
 
     /// A 30-minute in-person consultation at 10:00 Berlin time (09:00 UTC).
     pub fn consultation() -> Appointment {
@@ -96,6 +65,7 @@ pub(crate) mod fixtures {
             appointment_id: Uuid::parse_str("0190f5b4-0000-7000-8000-000000000001").unwrap(),
             patient_id: Uuid::parse_str("0190f5b4-0000-7000-8000-0000000000a1").unwrap(),
             provider_id: Uuid::parse_str("0190f5b4-0000-7000-8000-0000000000b1").unwrap(),
+            appointment_type_id: Uuid::parse_str("0190f5b4-0000-7000-8000-0000000000c1").unwrap(),
             appointment_type_name: "Consultation".into(),
             start: "2026-03-03T09:00:00Z".parse().unwrap(),
             end: "2026-03-03T09:30:00Z".parse().unwrap(),
@@ -105,13 +75,14 @@ pub(crate) mod fixtures {
                 amount_minor: 6000,
                 currency: "EUR".into(),
             },
-            status: "booked".into(),
+            status: AppointmentStatus::Booked,
             version: 1,
             previous_start: None,
             previous_end: None,
             reason: None,
             late: false,
             fee: None,
+            changed_by: Uuid::parse_str("0190f5b4-0000-7000-8000-0000000000a1").unwrap(),
         }
     }
 }
@@ -121,7 +92,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn scheduling_events_deserialize_and_extra_fields_are_ignored() {
+    fn scheduling_events_deserialize() {
         let data = serde_json::json!({
             "appointment_id": "0190f5b4-0000-7000-8000-000000000001",
             "patient_id": "0190f5b4-0000-7000-8000-0000000000a1",

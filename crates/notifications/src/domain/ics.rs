@@ -8,7 +8,10 @@
 use chrono::{DateTime, Utc};
 use icalendar::{Calendar, Component, Event, EventLike, EventStatus, Property};
 
-use super::{appointment::Appointment, format::clean};
+use super::{
+    appointment::{Appointment, AppointmentExt},
+    format::clean,
+};
 
 /// RFC 5546 method: an invitation (new or updated) or its withdrawal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,7 +143,7 @@ mod tests {
     fn a_cancellation_withdraws_the_same_event_with_a_higher_sequence() {
         let mut a = consultation();
         a.version = 3;
-        a.status = "cancelled".into();
+        a.status = crate::domain::appointment::AppointmentStatus::Cancelled;
         let ics = invite(&a, Method::Cancel, "Consultation");
         let l = lines(&ics);
         assert!(l.contains(&"METHOD:CANCEL"));

@@ -16,10 +16,14 @@ pub enum Kind {
 impl Kind {
     /// The kind an `appointment.*` event causes, if any.
     pub fn for_event(event_type: &str) -> Option<Kind> {
+        use contracts::{
+            scheduling::{AppointmentBooked, AppointmentCancelled, AppointmentRescheduled},
+            Event,
+        };
         match event_type {
-            "appointment.booked" => Some(Kind::Booked),
-            "appointment.rescheduled" => Some(Kind::Rescheduled),
-            "appointment.cancelled" => Some(Kind::Cancelled),
+            AppointmentBooked::TYPE => Some(Kind::Booked),
+            AppointmentRescheduled::TYPE => Some(Kind::Rescheduled),
+            AppointmentCancelled::TYPE => Some(Kind::Cancelled),
             _ => None,
         }
     }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use minijinja::{context, Environment, UndefinedBehavior};
 
 use super::{
-    appointment::{Appointment, Mode},
+    appointment::{Appointment, AppointmentExt, Mode},
     format::{clean, local_long, local_short, local_time, money, utc},
     ics::{self, Invitation, Method},
     kinds::{Kind, Recipient},
@@ -215,7 +215,7 @@ pub fn compose(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::appointment::{fixtures::consultation, Money};
+    use crate::domain::appointment::{fixtures::consultation, AppointmentStatus, Money};
 
     fn parties<'a>(recipient: Recipient, name: &'a str, other: &'a str) -> Parties<'a> {
         Parties {
@@ -360,7 +360,7 @@ mod tests {
         let t = Templates::new().unwrap();
         let mut a = consultation();
         a.version = 2;
-        a.status = "cancelled".into();
+        a.status = AppointmentStatus::Cancelled;
         a.reason = Some("Feeling better\nthanks".into());
         a.late = true;
         a.fee = Some(Money {

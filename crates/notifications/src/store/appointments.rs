@@ -21,7 +21,7 @@ pub async fn apply(conn: &mut PgConnection, a: &Appointment) -> Result<bool, sql
     .bind(a.patient_id)
     .bind(a.provider_id)
     .bind(a.version)
-    .bind(&a.status)
+    .bind(a.status.as_str())
     .bind(a.start)
     .bind(Json(a))
     .fetch_optional(conn)

@@ -1,5 +1,6 @@
 //! Notifications against real PostgreSQL and RabbitMQ, sending to a real SMTP
 //! server (a MailDev per test) and reading the mail back through its API.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 mod api;
 mod delivery;

@@ -3,38 +3,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// A user's role; exactly one per account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Patient,
-    Provider,
-    Staff,
-    Admin,
-}
-
-impl Role {
-    pub const ALL: [Role; 4] = [Role::Patient, Role::Provider, Role::Staff, Role::Admin];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Patient => "patient",
-            Role::Provider => "provider",
-            Role::Staff => "staff",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Role::ALL
-            .into_iter()
-            .find(|r| r.as_str() == s)
-            .ok_or_else(|| format!("unknown role {s:?}"))
-    }
-}
+/// A user's role: the contract's, so tokens and `user.registered` agree.
+pub use contracts::Role;
 
 /// Claims of a Carebook access token (EdDSA JWT, 10 minutes).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -35,6 +35,13 @@ pub enum HandleError {
     Transient(String),
 }
 
+impl HandleError {
+    /// An event this consumer is not bound to (its bindings changed under it).
+    pub fn unsupported(event_type: &str, version: u32) -> Self {
+        HandleError::Malformed(format!("unsupported event {event_type} v{version}"))
+    }
+}
+
 impl From<sqlx::Error> for HandleError {
     fn from(e: sqlx::Error) -> Self {
         HandleError::Transient(e.to_string())
@@ -43,6 +50,12 @@ impl From<sqlx::Error> for HandleError {
 
 impl From<serde_json::Error> for HandleError {
     fn from(e: serde_json::Error) -> Self {
+        HandleError::Malformed(e.to_string())
+    }
+}
+
+impl From<super::DecodeError> for HandleError {
+    fn from(e: super::DecodeError) -> Self {
         HandleError::Malformed(e.to_string())
     }
 }
@@ -81,6 +94,11 @@ impl ConsumerSpec {
             delivery_limit: 5,
             prefetch: 16,
         }
+    }
+
+    /// The queue of one of the contract's subscriptions, bound to exactly its events.
+    pub fn of(queue_prefix: &str, subscription: &contracts::Subscription) -> Self {
+        Self::new(queue_prefix, subscription.name, subscription.events)
     }
 
     pub fn dead_letter_queue(&self) -> String {
@@ -182,16 +200,6 @@ pub async fn consume(
 ) -> lapin::Result<()> {
     let channel = broker.channel().await?;
     declare_on(broker, &channel, spec).await?;
-    broker
-        .declare_queue(
-            &channel,
-            &QueueTopology {
-                queue: &spec.queue,
-                bindings: &spec.bindings,
-                delivery_limit: spec.delivery_limit,
-            },
-        )
-        .await?;
     channel
         .basic_qos(spec.prefetch, BasicQosOptions::default())
         .await?;
@@ -242,6 +250,17 @@ async fn settle(
             return delivery.reject(BasicRejectOptions { requeue: false }).await;
         }
     };
+    if let Some(violation) = super::contract_violation(&event) {
+        // Only the producer the contract names may publish a type, in a version
+        // the contract knows: anything else never reaches a handler.
+        tracing::warn!(consumer = %spec.name, event_id = %event.id, event_type = %event.event_type,
+            version = event.version, source = %event.source, violation, "event outside its contract dead-lettered");
+        metrics::counter!("events_rejected_total", "consumer" => spec.name.clone(), "violation" => violation)
+            .increment(1);
+        metrics::counter!("events_dead_lettered_total", "consumer" => spec.name.clone())
+            .increment(1);
+        return delivery.reject(BasicRejectOptions { requeue: false }).await;
+    }
     // `instrument`, not `span.enter()`: a guard held across `.await` leaves the
     // span entered on whichever thread the task moves from, which corrupted
     // tracing's registry under load and panicked the consumer.

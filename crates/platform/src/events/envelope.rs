@@ -1,6 +1,7 @@
 //! The one envelope every event travels in; the routing key is its `type`.
 
 use chrono::{DateTime, Utc};
+use contracts::Event;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -38,6 +39,28 @@ impl Envelope {
         })
     }
 
+    /// `payload` as event `E`: its type, version and producer from the contract.
+    pub fn of<E: Event>(payload: &E::Payload) -> Result<Self, serde_json::Error> {
+        Self::new(E::TYPE, E::VERSION, E::PRODUCER.as_str(), payload)
+    }
+
+    /// Whether this is event `E` (its type and version).
+    pub fn is<E: Event>(&self) -> bool {
+        self.event_type == E::TYPE && self.version == E::VERSION
+    }
+
+    /// The payload of event `E`; another type or version, or data not of its
+    /// shape, is an error (the event is malformed for this consumer).
+    pub fn decode<E: Event>(&self) -> Result<E::Payload, DecodeError> {
+        if !self.is::<E>() {
+            return Err(DecodeError::NotThisEvent {
+                expected: E::TYPE,
+                version: E::VERSION,
+            });
+        }
+        Ok(self.data_as()?)
+    }
+
     pub fn with_correlation(mut self, id: Option<Uuid>) -> Self {
         self.correlation_id = id;
         self
@@ -49,9 +72,82 @@ impl Envelope {
     }
 }
 
+/// Why an envelope's data could not be read as the event asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("not {expected} v{version}")]
+    NotThisEvent {
+        expected: &'static str,
+        version: u32,
+    },
+    /// serde's message can quote values: shown only as its category.
+    #[error("data does not match the payload ({:?})", .0.classify())]
+    Data(#[from] serde_json::Error),
+}
+
+/// Why an event breaks the contract of its type, if it does: such an event is
+/// never handed to a handler.
+pub fn contract_violation(event: &Envelope) -> Option<&'static str> {
+    match contracts::find(&event.event_type, event.version) {
+        None if contracts::producer_of(&event.event_type).is_some() => Some("unknown-version"),
+        None => Some("unknown-type"),
+        Some(spec) if spec.producer.as_str() != event.source => Some("wrong-producer"),
+        Some(_) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use contracts::{identity::UserRegistered, scheduling::AppointmentBooked, Role};
+
+    fn registered() -> UserRegistered {
+        UserRegistered {
+            user_id: Uuid::now_v7(),
+            role: Role::Patient,
+            name: "Ada".into(),
+            email: "ada@example.org".into(),
+        }
+    }
+
+    #[test]
+    fn an_event_carries_its_contract_and_decodes_as_itself_only() {
+        let user = registered();
+        let e = Envelope::of::<UserRegistered>(&user).unwrap();
+        assert_eq!(
+            (e.event_type.as_str(), e.version, e.source.as_str()),
+            ("user.registered", 1, "identity")
+        );
+        assert_eq!(e.decode::<UserRegistered>().unwrap(), user);
+        assert!(matches!(
+            e.decode::<AppointmentBooked>(),
+            Err(DecodeError::NotThisEvent { .. })
+        ));
+        let mut v2 = e.clone();
+        v2.version = 2;
+        assert!(v2.decode::<UserRegistered>().is_err());
+        let mut broken = e;
+        broken.data = serde_json::json!({"user_id": "not a uuid"});
+        assert!(matches!(
+            broken.decode::<UserRegistered>(),
+            Err(DecodeError::Data(_))
+        ));
+    }
+
+    #[test]
+    fn events_outside_their_contract_are_named() {
+        let ok = Envelope::of::<UserRegistered>(&registered()).unwrap();
+        assert_eq!(contract_violation(&ok), None);
+        let mut forged = ok.clone();
+        forged.source = "scheduling".into();
+        assert_eq!(contract_violation(&forged), Some("wrong-producer"));
+        let mut future = ok.clone();
+        future.version = 9;
+        assert_eq!(contract_violation(&future), Some("unknown-version"));
+        let mut unknown = ok;
+        unknown.event_type = "user.teleported".into();
+        assert_eq!(contract_violation(&unknown), Some("unknown-type"));
+    }
 
     #[test]
     fn serializes_with_the_documented_field_names() {

@@ -9,5 +9,5 @@ pub mod relay;
 
 pub use broker::Broker;
 pub use consumer::{ConsumerSpec, EventHandler, HandleError};
-pub use envelope::Envelope;
+pub use envelope::{contract_violation, DecodeError, Envelope};
 pub use relay::OutboxRelay;

@@ -1,13 +1,13 @@
 //! Patients, care relationships (from events) and break-glass grants.
 
 use chrono::{DateTime, Utc};
+use contracts::scheduling::Appointment;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
     crypto::Sealed,
     domain::access::{BreakGlass, CareRelationship},
-    events::AppointmentChanged,
 };
 
 pub async fn ensure_patient(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
@@ -28,7 +28,7 @@ pub async fn patient_exists(pool: &PgPool, id: Uuid) -> Result<bool, sqlx::Error
 /// Apply an appointment's state; an event older than the stored one is ignored.
 pub async fn apply_appointment(
     conn: &mut PgConnection,
-    a: &AppointmentChanged,
+    a: &Appointment,
     closed_at: Option<DateTime<Utc>>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(

@@ -1,46 +1,8 @@
 //! The appointment state machine: `booked → checked_in → completed`,
 //! `booked → cancelled`, `booked → no_show`; rescheduling keeps it booked.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Booked,
-    CheckedIn,
-    Completed,
-    Cancelled,
-    NoShow,
-}
-
-impl Status {
-    pub const ALL: [Status; 5] = [
-        Status::Booked,
-        Status::CheckedIn,
-        Status::Completed,
-        Status::Cancelled,
-        Status::NoShow,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Booked => "booked",
-            Status::CheckedIn => "checked_in",
-            Status::Completed => "completed",
-            Status::Cancelled => "cancelled",
-            Status::NoShow => "no_show",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s)
-    }
-
-    /// Active appointments hold their time: the exclusion constraint covers them.
-    pub fn is_active(self) -> bool {
-        matches!(self, Status::Booked | Status::CheckedIn)
-    }
-}
+/// An appointment's status: the one appointment events carry.
+pub use contracts::scheduling::AppointmentStatus as Status;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {

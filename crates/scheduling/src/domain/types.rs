@@ -1,21 +1,9 @@
 //! Appointment types: what can be booked, for how long, at what price.
 
 use chrono::Duration;
-use serde::{Deserialize, Serialize};
 
-/// Money in integer minor units of an ISO 4217 currency (no floats anywhere).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Money {
-    pub amount_minor: i64,
-    pub currency: String,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Mode {
-    InPerson,
-    Telehealth,
-}
+/// Money and mode are what appointment events carry: the contract's types.
+pub use contracts::{scheduling::Mode, Money};
 
 /// The booking rules of an appointment type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
