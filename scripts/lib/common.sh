@@ -26,9 +26,12 @@ wait_port() {
 
 port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
 
+# Each ensure_* leaves alone a server that already answers on its port (this
+# machine's, or a CI service container), installs only what is missing, and
+# starts only what is not running.
 ensure_postgres() {
-  if ! command -v pg_ctlcluster >/dev/null; then log "installing PostgreSQL"; apt_install postgresql; fi
   if ! port_open 127.0.0.1 5432; then
+    if ! command -v pg_ctlcluster >/dev/null; then log "installing PostgreSQL"; apt_install postgresql; fi
     log "starting PostgreSQL"
     as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main start
   fi
@@ -41,8 +44,8 @@ ensure_postgres() {
 }
 
 ensure_redis() {
-  if ! command -v redis-server >/dev/null; then log "installing Redis"; apt_install redis-server; fi
   if ! port_open 127.0.0.1 6379; then
+    if ! command -v redis-server >/dev/null; then log "installing Redis"; apt_install redis-server; fi
     log "starting Redis"
     as_root mkdir -p /var/lib/redis /var/log/redis
     as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
@@ -52,8 +55,8 @@ ensure_redis() {
 }
 
 ensure_rabbitmq() {
-  if ! command -v rabbitmq-server >/dev/null; then log "installing RabbitMQ"; apt_install rabbitmq-server; fi
   if ! port_open 127.0.0.1 5672; then
+    if ! command -v rabbitmq-server >/dev/null; then log "installing RabbitMQ"; apt_install rabbitmq-server; fi
     log "starting RabbitMQ"
     as_root rabbitmq-server -detached
   fi
@@ -78,9 +81,16 @@ ensure_node_tools() {
 }
 
 # Debian's Chromium for the browser tests (playwright-core drives it; no browser
-# is ever downloaded).
+# is ever downloaded). CAREBOOK_CHROMIUM names another installed one (CI's Chrome).
 ensure_browser() {
+  if [ -n "${CAREBOOK_CHROMIUM:-}" ] && [ -x "$CAREBOOK_CHROMIUM" ]; then return; fi
   if [ ! -x /usr/bin/chromium ]; then log "installing Chromium (Debian)"; apt_install chromium; fi
+}
+
+# Servers the tests start themselves, beside the shared ones: a private Redis
+# (the gateway's outage test).
+ensure_test_binaries() {
+  command -v redis-server >/dev/null || { log "installing redis-server (for the tests' private Redis)"; apt_install redis-server; }
 }
 
 # MailDev: SMTP on 1025, web UI and REST API on 1080.
