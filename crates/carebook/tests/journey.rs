@@ -5,89 +5,14 @@
 //! and the patient reads the note and who read it. Outsiders are refused at each step.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
-use std::time::Duration;
+mod support;
 
 use carebook::stack::Stack;
 use chrono::{Duration as Span, Utc};
 use platform::{demo, testing::eventually};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// A logged-in client of the gateway.
-struct Client {
-    http: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Client {
-    async fn login(stack: &Stack, email: &str, password: &str) -> Self {
-        let http = reqwest::Client::new();
-        let r = http
-            .post(stack.url("/api/v1/auth/login"))
-            .json(&json!({ "email": email, "password": password }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "login of {email}");
-        let body: Value = r.json().await.unwrap();
-        Self {
-            http,
-            base: stack.gateway.clone(),
-            token: body["access_token"].as_str().unwrap().to_owned(),
-        }
-    }
-
-    async fn demo(stack: &Stack, who: &str) -> Self {
-        Self::login(
-            stack,
-            &format!("{who}@demo.carebook.test"),
-            demo::DEMO_PASSWORD,
-        )
-        .await
-    }
-
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let r = request.send().await.unwrap();
-        let status = r.status();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.send(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.send(Method::POST, path, Some(body)).await
-    }
-
-    /// GET that must succeed.
-    async fn read(&self, path: &str) -> Value {
-        let (status, body) = self.get(path).await;
-        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
-        body
-    }
-
-    /// Poll GET `path` until `ready` accepts the 200 body.
-    async fn wait_for(&self, path: &str, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
-        let ready = &ready;
-        eventually(WAIT, what, || async move {
-            let (status, body) = self.get(path).await;
-            (status == StatusCode::OK && ready(&body)).then_some(body)
-        })
-        .await
-    }
-}
+use support::{Caller, WAIT};
 
 /// A refusal: the outsider learns nothing, whichever of the two the service chose.
 fn refused(status: StatusCode) -> bool {
@@ -97,20 +22,20 @@ fn refused(status: StatusCode) -> bool {
 #[tokio::test]
 async fn a_new_patient_books_is_seen_billed_and_reads_their_record() {
     let stack = Stack::start().await.expect("the stack starts");
-    let http = reqwest::Client::new();
     let provider_id = demo::DEMO_USERS[2].id; // provider1, Europe/Berlin
 
     // Register and log in.
     let email = format!("journey-{}@example.test", uuid::Uuid::new_v4().simple());
     let password = "a long journey passphrase";
-    let r = http
-        .post(stack.url("/api/v1/auth/register"))
-        .json(&json!({ "email": email, "password": password, "name": "Jo Journey", "role": "patient" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let patient = Client::login(&stack, &email, password).await;
+    Caller::anonymous(&stack)
+        .expect(
+            Method::POST,
+            "/api/v1/auth/register",
+            json!({ "email": email, "password": password, "name": "Jo Journey", "role": "patient" }),
+            201,
+        )
+        .await;
+    let patient = Caller::login(&stack, "the new patient", &email, password).await;
     let me = patient.read("/api/v1/auth/me").await;
     let patient_id = me["patient_id"].as_str().expect("a patient id").to_owned();
 
@@ -121,17 +46,14 @@ async fn a_new_patient_books_is_seen_billed_and_reads_their_record() {
         listed.iter().any(|p| p["id"] == provider_id.to_string()),
         "provider1 found by search: {found}"
     );
-    eventually(WAIT, "the preferred provider to be set", || async {
-        let (status, _) = patient
-            .send(
-                Method::PUT,
-                "/api/v1/patients/me/preferred-provider",
-                Some(json!({ "provider_id": provider_id })),
-            )
-            .await;
-        status.is_success().then_some(())
-    })
-    .await;
+    patient
+        .eventually(
+            Method::PUT,
+            "/api/v1/patients/me/preferred-provider",
+            json!({ "provider_id": provider_id }),
+            200,
+        )
+        .await;
     let profile = patient.read("/api/v1/patients/me").await;
     assert_eq!(
         profile["preferred_provider_id"],
@@ -164,9 +86,7 @@ async fn a_new_patient_books_is_seen_billed_and_reads_their_record() {
         json!({ "provider_id": provider_id, "appointment_type_id": type_id, "start": start });
     let booked = eventually(WAIT, "scheduling to know the new patient", || async {
         let r = patient
-            .http
-            .post(format!("{}/api/v1/appointments", patient.base))
-            .bearer_auth(&patient.token)
+            .request(Method::POST, "/api/v1/appointments")
             .header("idempotency-key", "journey-booking")
             .json(&body)
             .send()
@@ -211,89 +131,113 @@ async fn a_new_patient_books_is_seen_billed_and_reads_their_record() {
     }
 
     // Outsiders: another patient and a provider with no care relationship.
-    let other_patient = Client::demo(&stack, "patient2").await;
-    let other_provider = Client::demo(&stack, "provider3").await;
+    let other_patient = Caller::demo(&stack, "patient2").await;
+    let other_provider = Caller::demo(&stack, "provider3").await;
     let appointment_path = format!("/api/v1/appointments/{appointment}");
     let notes_path = format!("/api/v1/patients/{patient_id}/records/notes");
     for outsider in [&other_patient, &other_provider] {
-        let (status, _) = outsider.get(&appointment_path).await;
+        let status = outsider
+            .send(Method::GET, &appointment_path, None)
+            .await
+            .status;
         assert!(refused(status), "outsider reads the appointment: {status}");
-        let (status, _) = outsider
-            .post(
+        let status = outsider
+            .send(
+                Method::POST,
                 &format!("{appointment_path}/cancel"),
-                json!({ "reason": "not mine" }),
+                Some(&json!({ "reason": "not mine" })),
             )
-            .await;
+            .await
+            .status;
         assert!(refused(status), "outsider cancels: {status}");
     }
-    let (status, _) = other_provider
-        .post(&format!("{appointment_path}/check-in"), json!({}))
-        .await;
+    let status = other_provider
+        .send(
+            Method::POST,
+            &format!("{appointment_path}/check-in"),
+            Some(&json!({})),
+        )
+        .await
+        .status;
     assert!(refused(status), "unrelated provider checks in: {status}");
 
     // The provider checks the patient in and writes a note (the care relationship
     // reaches records by event).
-    let provider = Client::demo(&stack, "provider1").await;
-    let (status, body) = provider
-        .post(&format!("{appointment_path}/check-in"), json!({}))
+    let provider = Caller::demo(&stack, "provider1").await;
+    provider
+        .expect(
+            Method::POST,
+            &format!("{appointment_path}/check-in"),
+            json!({}),
+            200,
+        )
         .await;
-    assert_eq!(status, StatusCode::OK, "check-in: {body}");
     let text = "Seen for a routine check. Blood pressure fine; review in a year.";
-    let note = eventually(WAIT, "the provider may write in the chart", || async {
-        let (status, body) = provider.post(&notes_path, json!({ "text": text })).await;
-        (status == StatusCode::CREATED).then_some(body)
-    })
-    .await;
-    let (status, body) = provider
-        .post(&format!("{appointment_path}/complete"), json!({}))
+    // The provider may write in the chart once records knows of the visit.
+    let note = provider
+        .eventually(Method::POST, &notes_path, json!({ "text": text }), 201)
         .await;
-    assert_eq!(status, StatusCode::OK, "complete: {body}");
+    provider
+        .expect(
+            Method::POST,
+            &format!("{appointment_path}/complete"),
+            json!({}),
+            200,
+        )
+        .await;
     for outsider in [&other_patient, &other_provider] {
-        let (status, _) = outsider.get(&notes_path).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "outsider reads the notes");
+        // Reading the notes.
+        outsider
+            .expect(Method::GET, &notes_path, Value::Null, 403)
+            .await;
     }
-    let (status, _) = other_provider
-        .post(&notes_path, json!({ "text": "not my patient" }))
+    // An unrelated provider writing a note.
+    other_provider
+        .expect(
+            Method::POST,
+            &notes_path,
+            json!({ "text": "not my patient" }),
+            403,
+        )
         .await;
-    assert_eq!(
-        status,
-        StatusCode::FORBIDDEN,
-        "unrelated provider writes a note"
-    );
 
     // Billing invoices the completed visit; staff take the payment.
-    let invoices = patient
-        .wait_for("/api/v1/invoices", "the invoice", |b| {
-            b["items"].as_array().is_some_and(|i| !i.is_empty())
-        })
-        .await;
+    let invoices = eventually(WAIT, "the invoice", || async {
+        let a = patient.send(Method::GET, "/api/v1/invoices", None).await;
+        let listed = a.json["items"].as_array().is_some_and(|i| !i.is_empty());
+        (a.status == StatusCode::OK && listed).then_some(a.json)
+    })
+    .await;
     let invoice = invoices["items"][0].clone();
     let invoice_id = invoice["id"].as_str().unwrap().to_owned();
     let due = invoice["totals"]["due"].clone();
     assert!(due["amount_minor"].as_i64().unwrap() > 0, "{invoice}");
     let invoice_path = format!("/api/v1/invoices/{invoice_id}");
     for outsider in [&other_patient, &other_provider] {
-        let (status, _) = outsider.get(&invoice_path).await;
+        let status = outsider.send(Method::GET, &invoice_path, None).await.status;
         assert!(refused(status), "outsider reads the invoice: {status}");
     }
-    let (status, _) = patient
-        .post(
+    let status = patient
+        .send(
+            Method::POST,
             &format!("{invoice_path}/payments"),
-            json!({ "amount": due, "method": "card" }),
+            Some(&json!({ "amount": due, "method": "card" })),
         )
-        .await;
+        .await
+        .status;
     assert!(
         status.is_client_error(),
         "a patient records their own payment: {status}"
     );
-    let staff = Client::demo(&stack, "staff").await;
-    let (status, paid) = staff
-        .post(
+    let staff = Caller::demo(&stack, "staff").await;
+    let paid = staff
+        .expect(
+            Method::POST,
             &format!("{invoice_path}/payments"),
             json!({ "amount": due, "method": "card" }),
+            201,
         )
         .await;
-    assert_eq!(status, StatusCode::CREATED, "{paid}");
     assert_eq!(paid["status"], "paid");
     assert_eq!(patient.read(&invoice_path).await["status"], "paid");
 
@@ -318,12 +262,13 @@ async fn a_new_patient_books_is_seen_billed_and_reads_their_record() {
             .any(|e| e["actor_id"] == provider_user),
         "the provider's access is logged: {log}"
     );
-    let (status, _) = other_patient
-        .get(&format!("/api/v1/patients/{patient_id}/records/access-log"))
+    // Another patient reading the access log.
+    other_patient
+        .expect(
+            Method::GET,
+            &format!("/api/v1/patients/{patient_id}/records/access-log"),
+            Value::Null,
+            403,
+        )
         .await;
-    assert_eq!(
-        status,
-        StatusCode::FORBIDDEN,
-        "another patient reads the access log"
-    );
 }

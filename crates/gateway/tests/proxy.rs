@@ -5,6 +5,7 @@
 use std::{
     collections::BTreeMap,
     net::SocketAddr,
+    ops::Deref,
     sync::{
         atomic::{AtomicUsize, Ordering},
         Arc,
@@ -16,10 +17,11 @@ use axum::{extract::Request, routing::any, Json, Router};
 use gateway::{domain::gcra::Quota, domain::routing::RouteTable, Config};
 use identity::SigningKeys;
 use platform::{
+    auth::Role,
     config::{AuthConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER},
     service::Service,
     shutdown::CancellationToken,
-    testing::{eventually, TestBacking},
+    testing::{assert_problem, eventually, IssueTokens, TestApp, TestBacking},
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -63,11 +65,37 @@ async fn echo(name: &'static str) -> Echo {
     Echo { addr, hits, cancel }
 }
 
+/// The real identity service, and the key it signs with (to sign tokens it
+/// never issued: expired, for another audience).
 struct Identity {
-    url: String,
-    keys: SigningKeys,
-    _backing: TestBacking,
-    _cancel: CancellationToken,
+    app: TestApp,
+    keys: Arc<IdentityKeys>,
+}
+
+/// Identity's own signing key as the `TestApp`'s token issuer, so a token of
+/// `app.user(..)` is one identity itself would have issued.
+struct IdentityKeys(SigningKeys);
+
+impl Deref for IdentityKeys {
+    type Target = SigningKeys;
+
+    fn deref(&self) -> &SigningKeys {
+        &self.0
+    }
+}
+
+impl IssueTokens for IdentityKeys {
+    fn token(&self, user_id: uuid::Uuid, role: Role) -> String {
+        let claims = identity::tokens::access_claims(
+            user_id,
+            role,
+            DEFAULT_ISSUER,
+            DEFAULT_AUDIENCE,
+            chrono::Utc::now(),
+            600,
+        );
+        self.sign(&claims).expect("sign an access token")
+    }
 }
 
 async fn identity() -> Identity {
@@ -80,24 +108,22 @@ async fn identity() -> Identity {
         hash_concurrency: 2,
     };
     let pem = SigningKeys::generate_pem().unwrap();
-    let keys = SigningKeys::from_pems([("k", pem.clone())]).unwrap();
-    let service = identity::build_with_keys(&config, keys).await.unwrap();
-    let (addr, cancel) = platform::testing::spawn(service).await;
+    let service = identity::build_with_keys(
+        &config,
+        SigningKeys::from_pems([("k", pem.clone())]).unwrap(),
+    )
+    .await
+    .unwrap();
+    let keys = Arc::new(IdentityKeys(SigningKeys::from_pems([("k", pem)]).unwrap()));
     Identity {
-        url: format!("http://{addr}"),
-        keys: SigningKeys::from_pems([("k", pem)]).unwrap(),
-        _backing: backing,
-        _cancel: cancel,
+        app: TestApp::spawn(backing, service, &[], keys.clone()).await,
+        keys,
     }
 }
 
-fn config(
-    identity: &Identity,
-    echoes: &[&Echo],
-    redis_url: &str,
-    prefix: &str,
-    auth_limit: u32,
-) -> Config {
+/// The gateway in front of `identity` and the `echoes`, on identity's slice of
+/// Redis (one deployment shares a prefix; the test's backing deletes its keys).
+fn config(identity: &Identity, echoes: &[&Echo], auth_limit: u32) -> Config {
     let routes = RouteTable::parse(
         &[
             "/api/v1/auth=identity",
@@ -109,7 +135,7 @@ fn config(
     )
     .unwrap();
     let mut upstreams = BTreeMap::new();
-    upstreams.insert("identity".to_owned(), vec![identity.url.clone()]);
+    upstreams.insert("identity".to_owned(), vec![identity.app.base.clone()]);
     upstreams.insert(
         "echo".to_owned(),
         echoes
@@ -124,10 +150,10 @@ fn config(
         admin_bind: None,
         routes,
         upstreams,
-        redis_url: redis_url.to_owned(),
-        redis_prefix: prefix.to_owned(),
+        redis_url: identity.app.backing.config.redis_url.clone(),
+        redis_prefix: identity.app.backing.config.redis_prefix.clone(),
         auth: AuthConfig {
-            jwks_url: format!("{}/.well-known/jwks.json", identity.url),
+            jwks_url: identity.app.url("/.well-known/jwks.json"),
             issuer: DEFAULT_ISSUER.to_owned(),
             audience: DEFAULT_AUDIENCE.to_owned(),
         },
@@ -162,13 +188,6 @@ async fn start_gateway(config: &Config) -> (String, CancellationToken) {
     (format!("http://{addr}"), cancel)
 }
 
-fn prefix() -> String {
-    format!(
-        "carebook-test:{}:",
-        &uuid::Uuid::new_v4().simple().to_string()[..12]
-    )
-}
-
 async fn register_and_login(http: &reqwest::Client, gw: &str, email: &str) -> String {
     let r = http
         .post(format!("{gw}/api/v1/auth/register"))
@@ -189,28 +208,10 @@ async fn register_and_login(http: &reqwest::Client, gw: &str, email: &str) -> St
     r["access_token"].as_str().unwrap().to_owned()
 }
 
-async fn assert_problem(r: reqwest::Response, status: StatusCode, kind: &str) -> Value {
-    assert_eq!(r.status(), status);
-    assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(
-        body["type"],
-        format!("https://carebook.dev/problems/{kind}")
-    );
-    body
-}
-
 #[tokio::test]
 async fn requests_spread_over_replicas_and_a_dead_replica_is_ejected() {
     let (id, a, b) = (identity().await, echo("a").await, echo("b").await);
-    let (gw, _stop) = start_gateway(&config(
-        &id,
-        &[&a, &b],
-        &platform::testing::redis_url(),
-        &prefix(),
-        100,
-    ))
-    .await;
+    let (gw, _stop) = start_gateway(&config(&id, &[&a, &b], 100)).await;
     let http = reqwest::Client::new();
     let token = register_and_login(&http, &gw, "spread@example.org").await;
 
@@ -247,7 +248,7 @@ async fn requests_spread_over_replicas_and_a_dead_replica_is_ejected() {
 #[tokio::test]
 async fn with_an_admin_port_readiness_and_metrics_are_served_only_there() {
     let (id, a) = (identity().await, echo("a").await);
-    let mut cfg = config(&id, &[&a], &platform::testing::redis_url(), &prefix(), 100);
+    let mut cfg = config(&id, &[&a], 100);
     // A catch-all route like the portal's `/` must not receive them either.
     cfg.routes = RouteTable::parse(
         &["/api/v1/echo=echo", "/=echo:public"],
@@ -299,13 +300,7 @@ async fn with_an_admin_port_readiness_and_metrics_are_served_only_there() {
 #[tokio::test]
 async fn a_post_a_stopped_replica_refused_goes_to_another_replica_once() {
     let (id, a, b) = (identity().await, echo("a").await, echo("b").await);
-    let mut cfg = config(
-        &id,
-        &[&a, &b],
-        &platform::testing::redis_url(),
-        &prefix(),
-        100,
-    );
+    let mut cfg = config(&id, &[&a, &b], 100);
     // Only the request path may notice that b is gone.
     cfg.health_interval = Duration::from_secs(3600);
     let (gw, _stop) = start_gateway(&cfg).await;
@@ -356,14 +351,7 @@ async fn a_post_a_stopped_replica_refused_goes_to_another_replica_once() {
 #[tokio::test]
 async fn forged_and_missing_tokens_never_reach_a_service() {
     let (id, a) = (identity().await, echo("a").await);
-    let (gw, _stop) = start_gateway(&config(
-        &id,
-        &[&a],
-        &platform::testing::redis_url(),
-        &prefix(),
-        100,
-    ))
-    .await;
+    let (gw, _stop) = start_gateway(&config(&id, &[&a], 100)).await;
     let http = reqwest::Client::new();
     let token = register_and_login(&http, &gw, "forge@example.org").await;
 
@@ -450,8 +438,7 @@ fn base64_url(s: &str) -> String {
 #[tokio::test]
 async fn two_gateways_share_one_login_limit() {
     let (id, a) = (identity().await, echo("a").await);
-    let shared = prefix();
-    let cfg = config(&id, &[&a], &platform::testing::redis_url(), &shared, 5);
+    let cfg = config(&id, &[&a], 5);
     let (gw1, _s1) = start_gateway(&cfg).await;
     let (gw2, _s2) = start_gateway(&cfg).await;
     let http = reqwest::Client::new();
@@ -483,14 +470,7 @@ async fn two_gateways_share_one_login_limit() {
 #[tokio::test]
 async fn a_spoofed_forwarded_for_does_not_escape_the_login_limit() {
     let (id, a) = (identity().await, echo("a").await);
-    let (gw, _stop) = start_gateway(&config(
-        &id,
-        &[&a],
-        &platform::testing::redis_url(),
-        &prefix(),
-        3,
-    ))
-    .await;
+    let (gw, _stop) = start_gateway(&config(&id, &[&a], 3)).await;
     let http = reqwest::Client::new();
     let mut statuses = Vec::new();
     for i in 0..6 {
@@ -560,13 +540,10 @@ async fn without_redis_api_traffic_is_limited_locally_and_login_fails_closed() {
     let mut redis = PrivateRedis::start(port);
     wait_port(port).await;
     let (id, a) = (identity().await, echo("a").await);
-    let (gw, _stop) = start_gateway(&config(
-        &id,
-        &[&a],
-        &format!("redis://127.0.0.1:{port}"),
-        &prefix(),
-        100,
-    ))
+    let (gw, _stop) = start_gateway(&Config {
+        redis_url: format!("redis://127.0.0.1:{port}"),
+        ..config(&id, &[&a], 100)
+    })
     .await;
     let http = reqwest::Client::new();
     let token = register_and_login(&http, &gw, "outage@example.org").await;
@@ -618,14 +595,7 @@ async fn without_redis_api_traffic_is_limited_locally_and_login_fails_closed() {
 #[tokio::test]
 async fn responses_carry_security_headers_and_errors_are_problems() {
     let (id, a) = (identity().await, echo("a").await);
-    let (gw, _stop) = start_gateway(&config(
-        &id,
-        &[&a],
-        &platform::testing::redis_url(),
-        &prefix(),
-        100,
-    ))
-    .await;
+    let (gw, _stop) = start_gateway(&config(&id, &[&a], 100)).await;
     let http = reqwest::Client::new();
     let token = register_and_login(&http, &gw, "headers@example.org").await;
 
@@ -706,14 +676,7 @@ async fn responses_carry_security_headers_and_errors_are_problems() {
 #[tokio::test]
 async fn the_openapi_document_merges_every_service() {
     let (id, a) = (identity().await, echo("a").await);
-    let (gw, _stop) = start_gateway(&config(
-        &id,
-        &[&a],
-        &platform::testing::redis_url(),
-        &prefix(),
-        100,
-    ))
-    .await;
+    let (gw, _stop) = start_gateway(&config(&id, &[&a], 100)).await;
     let doc: Value = reqwest::get(format!("{gw}/openapi.json"))
         .await
         .unwrap()

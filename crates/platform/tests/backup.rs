@@ -2,13 +2,15 @@
 //! and compare row counts and checksums.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
+use contracts::scheduling::{AppointmentCancelled, AppointmentStatus};
 use platform::{
     backup::{backup, restore, BackupError, Target},
     db,
     events::{outbox, Envelope},
-    testing::TestBacking,
+    testing::{appointment, TestBacking},
 };
 use sqlx::migrate::Migrator;
+use uuid::Uuid;
 
 #[tokio::test]
 async fn a_dropped_database_comes_back_exactly_from_its_backup() {
@@ -17,19 +19,23 @@ async fn a_dropped_database_comes_back_exactly_from_its_backup() {
     let pool = db::prepare(&url, 2, &Migrator::DEFAULT).await.unwrap();
     for i in 0..25 {
         let mut tx = pool.begin().await.unwrap();
-        let event = Envelope::new(
-            "drill.event",
-            1,
-            "test",
-            &serde_json::json!({"n": i, "note": "it's <quoted> \"text\""}),
-        )
-        .unwrap();
+        // Quotes and markup in the data, for the dump to escape.
+        let mut cancelled = appointment(
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            chrono::Utc::now(),
+            AppointmentStatus::Cancelled,
+            2,
+        );
+        cancelled.reason = Some(format!("visit {i}: it's <quoted> \"text\""));
+        let event = Envelope::of::<AppointmentCancelled>(&cancelled).unwrap();
         outbox::enqueue(&mut tx, &event).await.unwrap();
         tx.commit().await.unwrap();
     }
     pool.close().await;
 
-    let dir = std::env::temp_dir().join(format!("carebook-backup-{}", uuid::Uuid::new_v4()));
+    let dir = std::env::temp_dir().join(format!("carebook-backup-{}", Uuid::new_v4()));
     let targets = [Target {
         service: "platform".into(),
         url: url.clone(),

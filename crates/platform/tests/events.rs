@@ -14,21 +14,22 @@ use std::{
 };
 
 use async_trait::async_trait;
+use contracts::scheduling::{AppointmentBooked, AppointmentStatus};
 use lapin::{
     options::{BasicPublishOptions, ConfirmSelectOptions},
     BasicProperties,
 };
-use platform::events::{
-    consumer, outbox, Broker, ConsumerSpec, Envelope, EventHandler, HandleError, OutboxRelay,
+use platform::{
+    events::{
+        consumer, outbox, Broker, ConsumerSpec, Envelope, EventHandler, HandleError, OutboxRelay,
+    },
+    testing::{appointment, eventually, queue_depth, WAIT},
 };
 use sqlx::{PgConnection, PgPool};
-use support::{death_reason, eventually, Backing};
+use support::{death_reason, Backing};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-/// Long enough for a loaded CI machine; polls end as soon as the condition holds.
-const WAIT: Duration = Duration::from_secs(15);
 
 /// What the test handler does with each event it is given.
 #[derive(Clone, Copy)]
@@ -125,14 +126,17 @@ async fn create_effects_table(pool: &PgPool) {
         .expect("create effects table");
 }
 
+/// A new `appointment.booked`, as scheduling announces one.
 fn booked() -> Envelope {
-    Envelope::new(
-        "appointment.booked",
+    let booked = appointment(
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        Uuid::now_v7(),
+        chrono::Utc::now(),
+        AppointmentStatus::Booked,
         1,
-        "scheduling",
-        &serde_json::json!({ "appointment_id": Uuid::new_v4() }),
-    )
-    .expect("envelope")
+    );
+    Envelope::of::<AppointmentBooked>(&booked).expect("envelope")
 }
 
 /// Enqueue `event` in a transaction of its own and commit it.
@@ -202,7 +206,7 @@ async fn outbox_event_is_published_and_consumed_once() {
     let running = RunningConsumer::start(&backing, &spec, handler.clone());
     wait_for_effect(&backing.pool, event.id).await;
     eventually(WAIT, "the queue to be empty", || async {
-        (backing.ready_messages(&spec.queue).await == 0).then_some(())
+        (queue_depth(&backing.broker, &spec.queue).await == Some(0)).then_some(())
     })
     .await;
     running.stop().await;
@@ -240,7 +244,7 @@ async fn relay_crash_between_publish_and_mark_does_not_duplicate_effects() {
     eventually(
         WAIT,
         "the event twice and the marker in the queue",
-        || async { (backing.ready_messages(&spec.queue).await == 3).then_some(()) },
+        || async { (queue_depth(&backing.broker, &spec.queue).await == Some(3)).then_some(()) },
     )
     .await;
 
@@ -256,11 +260,14 @@ async fn relay_crash_between_publish_and_mark_does_not_duplicate_effects() {
         "once for the event, once for the marker"
     );
     assert_eq!(
-        backing.ready_messages(&spec.queue).await,
-        0,
+        queue_depth(&backing.broker, &spec.queue).await,
+        Some(0),
         "the duplicate was acknowledged, not left in the queue"
     );
-    assert_eq!(backing.ready_messages(&spec.dead_letter_queue()).await, 0);
+    assert_eq!(
+        queue_depth(&backing.broker, &spec.dead_letter_queue()).await,
+        Some(0)
+    );
 }
 
 #[tokio::test]
@@ -293,7 +300,7 @@ async fn a_rolled_back_transaction_publishes_nothing() {
     .await;
     let received: Envelope = serde_json::from_slice(&message.delivery.data).unwrap();
     assert_eq!(received.id, committed.id);
-    assert_eq!(backing.ready_messages(&spec.queue).await, 0);
+    assert_eq!(queue_depth(&backing.broker, &spec.queue).await, Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -379,7 +386,7 @@ async fn two_relays_in_parallel_publish_each_event_once() {
     let distinct: HashSet<_> = received.iter().cloned().collect();
     assert_eq!(received.len(), EVENTS, "no event was published twice");
     assert_eq!(distinct, enqueued);
-    assert_eq!(backing.ready_messages(&spec.queue).await, 0);
+    assert_eq!(queue_depth(&backing.broker, &spec.queue).await, Some(0));
     let attempts: Vec<i32> = sqlx::query_scalar("SELECT DISTINCT attempts FROM outbox")
         .fetch_all(&backing.pool)
         .await
@@ -434,7 +441,7 @@ async fn undecodable_message_goes_straight_to_the_dead_letter_queue() {
         1,
         "the handler never saw the poison message"
     );
-    assert_eq!(backing.ready_messages(&spec.queue).await, 0);
+    assert_eq!(queue_depth(&backing.broker, &spec.queue).await, Some(0));
 }
 
 #[tokio::test]
@@ -467,7 +474,7 @@ async fn handler_that_keeps_failing_is_dead_lettered_after_the_delivery_limit() 
     );
     assert_eq!(death_reason(&dead).as_deref(), Some("delivery_limit"));
     assert_eq!(processed_records_of(&backing.pool, event.id).await, 0);
-    assert_eq!(backing.ready_messages(&spec.queue).await, 0);
+    assert_eq!(queue_depth(&backing.broker, &spec.queue).await, Some(0));
 }
 
 #[tokio::test]
@@ -493,7 +500,7 @@ async fn malformed_event_is_dead_lettered_without_retry() {
     assert_eq!(death_reason(&dead).as_deref(), Some("rejected"));
     assert_eq!(handler.calls(), 1);
     assert_eq!(processed_records_of(&backing.pool, event.id).await, 0);
-    assert_eq!(backing.ready_messages(&spec.queue).await, 0);
+    assert_eq!(queue_depth(&backing.broker, &spec.queue).await, Some(0));
 }
 
 #[tokio::test]

@@ -17,18 +17,14 @@ use std::{
 };
 
 use chrono::Utc;
+use contracts::scheduling::AppointmentStatus;
 use identity::{tokens::access_claims, SigningKeys};
 use platform::{
     auth::{KeySource, Role, Verifier},
     config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
-    testing::TestBacking,
+    testing::{appointment, TestBacking},
 };
-use records::{
-    events::{AppointmentChanged, AppointmentStatus},
-    keys::MasterKeys,
-    store::care,
-    Config,
-};
+use records::{keys::MasterKeys, store::care, Config};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -157,16 +153,15 @@ async fn main() {
         .await
         .expect("patient");
     let start = Utc::now() + chrono::Duration::days(1);
-    let appointment = AppointmentChanged {
-        appointment_id: Uuid::now_v7(),
+    let booked = appointment(
+        Uuid::now_v7(),
         patient_id,
         provider_id,
         start,
-        end: start + chrono::Duration::minutes(30),
-        status: AppointmentStatus::Booked,
-        version: 1,
-    };
-    care::apply_appointment(&mut conn, &appointment, None)
+        AppointmentStatus::Booked,
+        1,
+    );
+    care::apply_appointment(&mut conn, &booked, None)
         .await
         .expect("relationship");
     drop(conn);

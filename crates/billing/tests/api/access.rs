@@ -1,11 +1,14 @@
 //! Who sees which invoices: patients their own, providers those of their
 //! appointments (read only), staff all; everyone else gets 404.
 
-use platform::auth::Role;
+use platform::{
+    auth::Role,
+    testing::{assert_problem, Anonymous},
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, Visit};
+use crate::helpers::{spawn_app, Visit};
 
 fn ids(page: &Value) -> Vec<String> {
     page["items"]
@@ -180,31 +183,12 @@ async fn staff_page_through_all_invoices_newest_first() {
 #[tokio::test]
 async fn requests_without_a_valid_token_are_refused() {
     let app = spawn_app().await;
-    let r = app
-        .client
-        .get(app.url("/api/v1/invoices"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.get(&Anonymous, "/api/v1/invoices").await;
     assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let r = app
-        .client
-        .get(app.url("/api/v1/invoices"))
-        .bearer_auth("not.a.token")
-        .send()
-        .await
-        .unwrap();
+    let r = app.get("not.a.token", "/api/v1/invoices").await;
     assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     // The OpenAPI document lists the billing routes.
-    let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = app.get_ok(&Anonymous, "/openapi.json").await;
     for path in [
         "/api/v1/invoices",
         "/api/v1/invoices/{id}/payments",

@@ -3,12 +3,15 @@
 
 use std::time::Duration;
 
-use platform::{auth::Role, testing::eventually};
+use platform::{
+    auth::Role,
+    testing::{assert_problem, eventually, WAIT},
+};
 use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{assert_problem, money, spawn_app, spawn_app_with, Visit, WAIT};
+use crate::helpers::{money, spawn_app, spawn_app_with, Visit};
 
 #[tokio::test]
 async fn the_balance_is_cached_and_a_payment_invalidates_it() {

@@ -1,10 +1,10 @@
 //! Patients' insurance details: kept here, shown on invoices, billed to.
 
-use platform::auth::Role;
+use platform::{auth::Role, testing::assert_problem};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, Visit};
+use crate::helpers::{spawn_app, Visit};
 
 #[tokio::test]
 async fn patients_keep_their_insurance_and_see_it_on_their_invoices() {

@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use billing::payment_provider::{PaymentError, PaymentProvider, Receipt, Transfer};
-use platform::auth::Role;
-use reqwest::StatusCode;
+use platform::{
+    auth::Role,
+    testing::{assert_problem, User},
+};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{assert_problem, money, spawn_app, spawn_app_with, TestApp, Visit};
+use crate::helpers::{money, spawn_app, spawn_app_with, TestApp, Visit};
 
 /// Everything about an invoice that a refused change must leave alone.
 async fn snapshot(app: &TestApp, id: Uuid) -> (Value, i64, i64, i64) {
@@ -492,19 +495,21 @@ async fn concurrent_payments_never_overpay() {
 /// Record a payment as `staff` with an `Idempotency-Key`.
 async fn pay_once(
     app: &TestApp,
-    staff: &crate::helpers::User,
+    staff: &User,
     id: Uuid,
     key: &str,
     amount: i64,
 ) -> reqwest::Response {
-    app.client
-        .post(app.url(&format!("/api/v1/invoices/{id}/payments")))
-        .bearer_auth(&staff.token)
-        .header("idempotency-key", key)
-        .json(&json!({"amount": {"amount_minor": amount, "currency": "EUR"}, "method": "card"}))
-        .send()
-        .await
-        .unwrap()
+    app.request(
+        Method::POST,
+        &format!("/api/v1/invoices/{id}/payments"),
+        staff,
+    )
+    .header("idempotency-key", key)
+    .json(&json!({"amount": {"amount_minor": amount, "currency": "EUR"}, "method": "card"}))
+    .send()
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

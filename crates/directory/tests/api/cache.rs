@@ -4,13 +4,16 @@
 use std::time::Duration;
 
 use directory::{cache::Entity, ProfileCache};
-use platform::auth::Role;
+use platform::{
+    auth::Role,
+    testing::{Anonymous, RedisProxy},
+};
 use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, spawn_app_with, RedisProxy};
+use crate::helpers::{spawn_app, spawn_app_with};
 
 /// Rename a patient behind the service's back, so a cached read is visible.
 async fn rename_in_database(db: &sqlx::PgPool, id: Uuid, name: &str) {
@@ -25,54 +28,54 @@ async fn rename_in_database(db: &sqlx::PgPool, id: Uuid, name: &str) {
 #[tokio::test]
 async fn patient_reads_are_cached_and_every_write_invalidates() {
     let app = spawn_app().await;
-    let (id, token) = app.patient("Paula").await;
-    let (mut redis, key) = app.redis_key("patient", id).await;
+    let paula = app.patient("Paula").await;
+    let (mut redis, key) = app.redis_key("patient", paula.id).await;
 
-    let first = app.get_ok("/api/v1/patients/me", &token).await;
+    let first = app.get_ok(&paula, "/api/v1/patients/me").await;
     let cached: Option<String> = redis.get(&key).await.unwrap();
     assert!(cached.is_some(), "the read filled {key}");
     let ttl: i64 = redis.pttl(&key).await.unwrap();
     assert!(ttl > 0 && ttl <= 300_000, "{ttl}");
 
     // The cache answers: a change made behind the service's back is not seen…
-    rename_in_database(&app.db, id, "Changed Behind").await;
-    assert_eq!(app.get_ok("/api/v1/patients/me", &token).await, first);
+    rename_in_database(&app.db, paula.id, "Changed Behind").await;
+    assert_eq!(app.get_ok(&paula, "/api/v1/patients/me").await, first);
 
     // …but every write through the service is: read, update, read → new value.
     let r = app
-        .put_as("/api/v1/patients/me", &token, &json!({"name": "Paula New"}))
+        .put(&paula, "/api/v1/patients/me", &json!({"name": "Paula New"}))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
-        app.get_ok("/api/v1/patients/me", &token).await["name"],
+        app.get_ok(&paula, "/api/v1/patients/me").await["name"],
         "Paula New"
     );
     let provider = app
         .insert_provider("Dr. Vogel", "Family medicine", "")
         .await;
     let r = app
-        .put_as(
+        .put(
+            &paula,
             "/api/v1/patients/me/preferred-provider",
-            &token,
             &json!({"provider_id": provider}),
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
-        app.get_ok("/api/v1/patients/me", &token).await["preferred_provider_id"],
+        app.get_ok(&paula, "/api/v1/patients/me").await["preferred_provider_id"],
         json!(provider)
     );
     // A staff edit invalidates the patient's view as well.
     let r = app
-        .put_as(
-            &format!("/api/v1/patients/{id}"),
-            &app.staff(),
+        .put(
+            &app.user(Role::Staff),
+            &format!("/api/v1/patients/{}", paula.id),
             &json!({"name": "Paula Staff-Edited"}),
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
-        app.get_ok("/api/v1/patients/me", &token).await["name"],
+        app.get_ok(&paula, "/api/v1/patients/me").await["name"],
         "Paula Staff-Edited"
     );
     // The key holds ids only.
@@ -85,20 +88,20 @@ async fn provider_reads_are_cached_and_edits_invalidate() {
     let id = app
         .insert_provider("Dr. Vogel", "Family medicine", "")
         .await;
-    let token = app.token(Role::Provider, id);
+    let provider = app.user_with_id(id, Role::Provider);
     let path = format!("/api/v1/providers/{id}");
     let (mut redis, key) = app.redis_key("provider", id).await;
 
-    app.get_ok(&path, &token).await;
+    app.get_ok(&provider, &path).await;
     assert!(redis.exists::<_, bool>(&key).await.unwrap());
     let body = json!({"name": "Dr. Lena Vogel", "specialty": "Family medicine",
         "time_zone": "Europe/Berlin", "accepting_new_patients": true});
     assert_eq!(
-        app.put_as(&path, &token, &body).await.status(),
+        app.put(&provider, &path, &body).await.status(),
         StatusCode::OK
     );
     assert_eq!(
-        app.get_ok(&path, &token).await["time_zone"],
+        app.get_ok(&provider, &path).await["time_zone"],
         "Europe/Berlin"
     );
 }
@@ -127,7 +130,7 @@ async fn a_read_that_raced_a_write_cannot_put_the_old_profile_back() {
 #[tokio::test]
 async fn a_replica_without_redis_answers_from_the_database() {
     let app = spawn_app().await;
-    let (id, token) = app.patient("Paula").await;
+    let paula = app.patient("Paula").await;
     let provider = app
         .insert_provider("Dr. Vogel", "Family medicine", "")
         .await;
@@ -139,14 +142,14 @@ async fn a_replica_without_redis_answers_from_the_database() {
 
     let r = client
         .get(replica.url("/api/v1/patients/me"))
-        .bearer_auth(&token)
+        .bearer_auth(&paula.token)
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let r = client
         .put(replica.url("/api/v1/patients/me"))
-        .bearer_auth(&token)
+        .bearer_auth(&paula.token)
         .json(&json!({"name": "Paula Offline", "phone": "+49 30 1234567"}))
         .send()
         .await
@@ -154,7 +157,7 @@ async fn a_replica_without_redis_answers_from_the_database() {
     assert_eq!(r.status(), StatusCode::OK);
     let me: Value = client
         .get(replica.url("/api/v1/patients/me"))
-        .bearer_auth(&token)
+        .bearer_auth(&paula.token)
         .send()
         .await
         .unwrap()
@@ -163,11 +166,11 @@ async fn a_replica_without_redis_answers_from_the_database() {
         .unwrap();
     assert_eq!(
         (me["id"].clone(), me["name"].clone()),
-        (json!(id), json!("Paula Offline"))
+        (json!(paula.id), json!("Paula Offline"))
     );
     let r = client
         .get(replica.url(&format!("/api/v1/providers/{provider}")))
-        .bearer_auth(&token)
+        .bearer_auth(&paula.token)
         .send()
         .await
         .unwrap();
@@ -186,22 +189,22 @@ async fn a_redis_outage_mid_flight_degrades_and_leaves_no_stale_profile() {
         c.cache_ttl = ttl;
     })
     .await;
-    let (id, token) = app.patient("Paula").await;
-    let (mut redis, key) = app.redis_key("patient", id).await;
-    app.get_ok("/api/v1/patients/me", &token).await;
+    let paula = app.patient("Paula").await;
+    let (mut redis, key) = app.redis_key("patient", paula.id).await;
+    app.get_ok(&paula, "/api/v1/patients/me").await;
     assert!(redis.exists::<_, bool>(&key).await.unwrap(), "cached");
 
     proxy.cut();
     let r = app
-        .put_as(
+        .put(
+            &paula,
             "/api/v1/patients/me",
-            &token,
             &json!({"name": "Paula During Outage"}),
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(
-        app.get_ok("/api/v1/patients/me", &token).await["name"],
+        app.get_ok(&paula, "/api/v1/patients/me").await["name"],
         "Paula During Outage"
     );
 
@@ -212,13 +215,14 @@ async fn a_redis_outage_mid_flight_degrades_and_leaves_no_stale_profile() {
     // …which is never served: the service bypasses the cache until it expired.
     for _ in 0..5 {
         assert_eq!(
-            app.get_ok("/api/v1/patients/me", &token).await["name"],
+            app.get_ok(&paula, "/api/v1/patients/me").await["name"],
             "Paula During Outage"
         );
     }
-    assert!(app.metrics().await.contains("outcome=\"bypass\""));
+    let metrics = app.get(&Anonymous, "/metrics").await.text().await.unwrap();
+    assert!(metrics.contains("outcome=\"bypass\""));
 
     // After one TTL the cache is used again, with the current profile.
     tokio::time::sleep(ttl + Duration::from_millis(200)).await;
-    crate::helpers::eventually_cached(&app, &token, &key, "Paula During Outage").await;
+    crate::helpers::eventually_cached(&app, &paula, &key, "Paula During Outage").await;
 }

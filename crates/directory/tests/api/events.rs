@@ -1,11 +1,18 @@
 //! Every change leaves through the outbox with its event, in the same
 //! transaction; a refused change leaves nothing.
 
-use platform::testing::eventually;
+use contracts::{
+    directory::{PatientUpdated, ProviderUpdated},
+    Event,
+};
+use platform::{
+    auth::Role,
+    testing::{eventually, WAIT},
+};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_app, WAIT};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn changes_are_written_to_the_outbox_and_relayed() {
@@ -13,25 +20,25 @@ async fn changes_are_written_to_the_outbox_and_relayed() {
     let provider = app
         .insert_provider("Dr. Vogel", "Family medicine", "")
         .await;
-    let (_, token) = app.patient("Paula").await;
+    let paula = app.patient("Paula").await;
 
     let r = app
-        .put_as(
+        .put(
+            &app.user(Role::Staff),
             &format!("/api/v1/providers/{provider}"),
-            &app.staff(),
             &json!({"name": "Dr. Lena Vogel", "specialty": "Family medicine",
                 "time_zone": "Europe/Berlin", "accepting_new_patients": true}),
         )
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = app
-        .put_as("/api/v1/patients/me", &token, &json!({"name": "Paula P."}))
+        .put(&paula, "/api/v1/patients/me", &json!({"name": "Paula P."}))
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let r = app
-        .put_as(
+        .put(
+            &paula,
             "/api/v1/patients/me/preferred-provider",
-            &token,
             &json!({"provider_id": provider}),
         )
         .await;
@@ -45,7 +52,11 @@ async fn changes_are_written_to_the_outbox_and_relayed() {
     let types: Vec<_> = rows.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(
         types,
-        ["provider.updated", "patient.updated", "patient.updated"]
+        [
+            ProviderUpdated::TYPE,
+            PatientUpdated::TYPE,
+            PatientUpdated::TYPE
+        ]
     );
     assert_eq!(rows[0].1["data"]["time_zone"], "Europe/Berlin");
     assert_eq!(rows[2].1["data"]["preferred_provider_id"], json!(provider));

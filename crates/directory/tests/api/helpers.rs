@@ -1,58 +1,43 @@
-use std::{sync::Arc, time::Duration};
+//! What the directory's tests need beyond `platform::testing`: the service
+//! built from its `Config`, a second replica, profile fixtures, the cache's
+//! Redis keys and a tap on what the directory publishes.
 
+use std::{ops::Deref, sync::Arc, time::Duration};
+
+use contracts::{
+    identity::UserRegistered,
+    scheduling::{Appointment, AppointmentStatus},
+};
 use directory::Config;
 use futures_util::StreamExt;
 use identity::testing::TestIssuer;
 use lapin::{
-    options::{
-        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions,
-        QueueBindOptions, QueueDeclareOptions,
-    },
+    options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
     types::FieldTable,
-    BasicProperties, Consumer,
+    Consumer,
 };
 use platform::{
-    auth::{Role, Verifier},
-    events::{Broker, ConsumerSpec, Envelope},
+    auth::Role,
+    events::{ConsumerSpec, Envelope},
     shutdown::CancellationToken,
-    testing::{eventually, wait_for_consumer, TestBacking},
+    testing::{eventually, TestBacking, User, WAIT},
 };
-use reqwest::{Response, StatusCode};
-use serde_json::{json, Value};
-use sqlx::PgPool;
+use serde_json::Value;
 use uuid::Uuid;
 
-/// Long enough for a loaded CI machine; polls end as soon as the condition holds.
-pub const WAIT: Duration = Duration::from_secs(15);
-
-/// The real directory service on an ephemeral port, with its own database,
-/// Redis prefix and exchange, verifying tokens signed by a test identity key.
+/// The real directory service (`platform::testing::TestApp`), with the
+/// configuration it was built from and the key its tokens are signed with.
 pub struct TestApp {
-    pub base: String,
-    pub client: reqwest::Client,
-    pub db: PgPool,
+    app: platform::testing::TestApp,
     pub config: Config,
     pub keys: Arc<TestIssuer>,
-    /// Deletes the database, queues and exchanges when the test ends.
-    _backing: TestBacking,
-    cancel: CancellationToken,
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
+impl Deref for TestApp {
+    type Target = platform::testing::TestApp;
 
-/// Another replica of the same service (same database and exchange).
-pub struct Replica {
-    pub base: String,
-    cancel: CancellationToken,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.cancel.cancel();
+    fn deref(&self) -> &Self::Target {
+        &self.app
     }
 }
 
@@ -68,100 +53,56 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         cache_ttl: Duration::from_secs(300),
     };
     adjust(&mut config);
-    for spec in consumer_specs(&config) {
-        backing.track_queue(&spec.queue);
-    }
     let keys = Arc::new(TestIssuer::new());
-    let service = directory::build_with_verifier(&config, verifier(&keys))
+    let service = directory::build_with_verifier(&config, keys.verifier())
         .await
         .expect("directory starts");
-    let (addr, cancel) = platform::testing::spawn(service).await;
-    let db = platform::db::connect(&config.common.database_url, 2)
-        .await
-        .unwrap();
-    TestApp {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
-        db,
-        config,
-        keys,
-        _backing: backing,
-        cancel,
-    }
+    let app =
+        platform::testing::TestApp::spawn(backing, service, &consumer_specs(&config), keys.clone())
+            .await;
+    TestApp { app, config, keys }
 }
 
 /// The queues the directory consumes from.
 fn consumer_specs(config: &Config) -> [ConsumerSpec; 2] {
     let prefix = &config.common.queue_prefix;
     [
-        directory::events::registrations_spec(prefix),
-        directory::events::care_spec(prefix),
+        directory::consumers::registrations_spec(prefix),
+        directory::consumers::care_spec(prefix),
     ]
 }
 
-pub fn verifier(keys: &TestIssuer) -> Arc<Verifier> {
-    keys.verifier()
+/// Another replica of the same service (same database and exchange); stops when dropped.
+pub struct Replica {
+    pub base: String,
+    cancel: CancellationToken,
 }
 
-impl TestApp {
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Replica {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+}
 
-    /// An access token as identity would issue it to user `id` with `role`.
-    pub fn token(&self, role: Role, id: Uuid) -> String {
-        self.keys.token(id, role)
-    }
-
-    pub fn staff(&self) -> String {
-        self.token(Role::Staff, Uuid::now_v7())
-    }
-
-    pub async fn get_as(&self, path: &str, token: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
+impl TestApp {
+    /// Start a second replica of this service, its configuration adjusted by `adjust`.
+    pub async fn replica(&self, adjust: impl FnOnce(&mut Config)) -> Replica {
+        let mut config = self.config.clone();
+        adjust(&mut config);
+        let service = directory::build_with_verifier(&config, self.keys.verifier())
             .await
-            .unwrap()
-    }
-
-    pub async fn put_as(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.client
-            .put(self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// PUT a raw body with `Content-Type: application/json`.
-    pub async fn put_raw(&self, path: &str, token: &str, body: &str) -> Response {
-        self.client
-            .put(self.url(path))
-            .bearer_auth(token)
-            .header("content-type", "application/json")
-            .body(body.to_owned())
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn delete_as(&self, path: &str, token: &str) -> Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// GET expecting 200; the JSON body.
-    pub async fn get_ok(&self, path: &str, token: &str) -> Value {
-        let r = self.get_as(path, token).await;
-        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
-        r.json().await.unwrap()
+            .expect("replica starts");
+        let (addr, cancel) = platform::testing::spawn(service).await;
+        Replica {
+            base: format!("http://{addr}"),
+            cancel,
+        }
     }
 
     /// A provider profile inserted straight into the database.
@@ -193,71 +134,10 @@ impl TestApp {
         id
     }
 
-    /// A patient with a token of their own.
-    pub async fn patient(&self, name: &str) -> (Uuid, String) {
+    /// A patient with a profile and a token of their own.
+    pub async fn patient(&self, name: &str) -> User {
         let id = self.insert_patient(name).await;
-        (id, self.token(Role::Patient, id))
-    }
-
-    /// Start a second replica of this service, its configuration adjusted by `adjust`.
-    pub async fn replica(&self, adjust: impl FnOnce(&mut Config)) -> Replica {
-        let mut config = self.config.clone();
-        adjust(&mut config);
-        let service = directory::build_with_verifier(&config, verifier(&self.keys))
-            .await
-            .expect("replica starts");
-        let (addr, cancel) = platform::testing::spawn(service).await;
-        Replica {
-            base: format!("http://{addr}"),
-            cancel,
-        }
-    }
-
-    pub async fn broker(&self) -> Broker {
-        let c = &self.config.common;
-        Broker::connect(&c.amqp_url, &c.events_exchange)
-            .await
-            .unwrap()
-    }
-
-    /// Publish `event` to the exchange as identity's or scheduling's relay
-    /// would, once the directory consumes from its queues (a queue is declared,
-    /// then bound, then consumed: before that, an event would be dropped unrouted).
-    pub async fn publish(&self, event: &Envelope) {
-        let broker = self.broker().await;
-        for spec in consumer_specs(&self.config) {
-            wait_for_consumer(&broker, &spec.queue, WAIT).await;
-        }
-        let channel = broker.channel().await.unwrap();
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
-        let confirm = channel
-            .basic_publish(
-                broker.exchange(),
-                &event.event_type,
-                BasicPublishOptions::default(),
-                &serde_json::to_vec(event).unwrap(),
-                BasicProperties::default()
-                    .with_message_id(event.id.to_string().into())
-                    .with_content_type("application/json".into()),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        assert!(confirm.is_ack());
-        broker.close().await;
-    }
-
-    /// Count of outbox rows of `event_type`.
-    pub async fn outbox_count(&self, event_type: &str) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM outbox WHERE event_type = $1")
-            .bind(event_type)
-            .fetch_one(&self.db)
-            .await
-            .unwrap()
+        self.user_with_id(id, Role::Patient)
     }
 
     /// A direct Redis connection, and the key the service caches `entity` `id` under.
@@ -271,56 +151,29 @@ impl TestApp {
         let key = format!("{}directory:{entity}:{id}", self.config.common.redis_prefix);
         (conn, key)
     }
-
-    pub async fn metrics(&self) -> String {
-        self.client
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    }
-}
-
-impl Replica {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
 }
 
 /// `user.registered` as identity publishes it.
 pub fn user_registered(user_id: Uuid, role: Role, name: &str) -> Envelope {
-    Envelope::new(
-        "user.registered",
-        1,
-        "identity",
-        &json!({
-            "user_id": user_id,
-            "role": role,
-            "name": name,
-            "email": format!("{}@example.org", user_id.simple()),
-        }),
-    )
+    Envelope::of::<UserRegistered>(&UserRegistered {
+        user_id,
+        role,
+        name: name.to_owned(),
+        email: format!("{}@example.org", user_id.simple()),
+    })
     .unwrap()
 }
 
-/// A booking's `appointment.*` event as scheduling publishes it, two days ahead.
-pub fn appointment_event(
-    kind: &str,
-    appointment_id: Uuid,
-    patient: Uuid,
-    provider: Uuid,
-) -> Envelope {
+/// An appointment of `patient` with `provider` two days ahead, as scheduling
+/// announces it when booked.
+pub fn booking(appointment_id: Uuid, patient: Uuid, provider: Uuid) -> Appointment {
     let start = chrono::Utc::now() + chrono::Duration::days(2);
-    platform::testing::appointment_event(
-        kind,
+    platform::testing::appointment(
         appointment_id,
         patient,
         provider,
         start,
-        "booked",
+        AppointmentStatus::Booked,
         1,
     )
 }
@@ -332,7 +185,7 @@ pub struct EventTap {
 
 impl EventTap {
     pub async fn bind(app: &TestApp, routing_keys: &[&str]) -> Self {
-        let broker = app.broker().await;
+        let broker = app.backing.broker().await;
         let channel = broker.channel().await.unwrap();
         let queue = channel
             .queue_declare(
@@ -391,20 +244,6 @@ impl EventTap {
     }
 }
 
-/// Assert a problem+json response of `status` and `kind`; returns the body.
-pub async fn assert_problem(r: Response, status: StatusCode, kind: &str) -> Value {
-    assert_eq!(r.status(), status);
-    assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(
-        body["type"],
-        format!("https://carebook.dev/problems/{kind}"),
-        "{body}"
-    );
-    assert_eq!(body["status"], status.as_u16());
-    body
-}
-
 /// The fields named in a validation problem's `errors`.
 pub fn error_fields(problem: &Value) -> Vec<String> {
     problem["errors"]
@@ -418,15 +257,13 @@ pub fn error_fields(problem: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-pub use platform::testing::RedisProxy;
-
 /// Read `/patients/me` until Redis holds the profile under `key` with `name`.
-pub async fn eventually_cached(app: &TestApp, token: &str, key: &str, name: &str) {
+pub async fn eventually_cached(app: &TestApp, patient: &User, key: &str, name: &str) {
     let (redis, _) = app.redis_key("patient", Uuid::nil()).await;
     eventually(WAIT, "the profile to be cached again", || {
         let mut redis = redis.clone();
         async move {
-            let me = app.get_ok("/api/v1/patients/me", token).await;
+            let me = app.get_ok(patient, "/api/v1/patients/me").await;
             assert_eq!(me["name"], name);
             let cached: Option<String> = redis::AsyncCommands::get(&mut redis, key).await.ok()?;
             cached.filter(|c| c.contains(name)).map(|_| ())

@@ -2,12 +2,12 @@
 //! word must match, wildcards literal, paged by cursor; staff and admins only.
 
 use directory::domain::search::{PatientSearch, RawPatientSearch};
-use platform::auth::Role;
+use platform::{auth::Role, testing::assert_problem};
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{assert_problem, error_fields, spawn_app, TestApp};
+use crate::helpers::{error_fields, spawn_app, TestApp};
 
 async fn patient(app: &TestApp, name: &str, email: &str) -> Uuid {
     let id = Uuid::now_v7();
@@ -36,10 +36,10 @@ async fn staff_find_patients_by_name_or_email() {
     let paula = patient(&app, "Paula Patient", "paula@example.org").await;
     let peter = patient(&app, "Peter Park", "pp_1990@example.org").await;
     let zoe = patient(&app, "Zoë O'Brien", "zoe.obrien@mail.test").await;
-    let staff = app.staff();
+    let staff = app.user(Role::Staff);
     let search = |q: &'static str| {
-        let (app, staff) = (&app, staff.clone());
-        async move { ids(&app.get_ok(&format!("/api/v1/patients?q={q}"), &staff).await) }
+        let (app, staff) = (&app, &staff);
+        async move { ids(&app.get_ok(staff, &format!("/api/v1/patients?q={q}")).await) }
     };
     assert_eq!(search("PAULA").await, [paula]);
     assert_eq!(search("example.ORG").await, [paula, peter]);
@@ -56,16 +56,16 @@ async fn staff_find_patients_by_name_or_email() {
         Vec::<Uuid>::new()
     );
 
-    let page = app.get_ok("/api/v1/patients?q=paula", &staff).await;
+    let page = app.get_ok(&staff, "/api/v1/patients?q=paula").await;
     let item = &page["items"][0];
     assert_eq!(item["name"], "Paula Patient");
     assert_eq!(item["email"], "paula@example.org");
     assert!(item.get("insurance").is_none() && item.get("address").is_none());
     assert_eq!(page["next_cursor"], Value::Null);
 
-    let admin = app.token(Role::Admin, Uuid::now_v7());
+    let admin = app.user(Role::Admin);
     assert_eq!(
-        ids(&app.get_ok("/api/v1/patients?q=park", &admin).await),
+        ids(&app.get_ok(&admin, "/api/v1/patients?q=park").await),
         [peter]
     );
 }
@@ -84,7 +84,7 @@ async fn results_page_by_cursor_in_name_order() {
     }
     patient(&app, "Jones", "jones@example.org").await;
     expected.sort();
-    let staff = app.staff();
+    let staff = app.user(Role::Staff);
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..10 {
@@ -92,7 +92,7 @@ async fn results_page_by_cursor_in_name_order() {
             Some(c) => format!("/api/v1/patients?q=smith&limit=3&cursor={c}"),
             None => "/api/v1/patients?q=smith&limit=3".to_owned(),
         };
-        let page = app.get_ok(&path, &staff).await;
+        let page = app.get_ok(&staff, &path).await;
         let items = ids(&page);
         assert!(items.len() <= 3);
         seen.extend(items);
@@ -109,43 +109,41 @@ async fn results_page_by_cursor_in_name_order() {
 async fn patients_and_providers_cannot_search_and_bad_searches_are_problems() {
     let app = spawn_app().await;
     patient(&app, "Paula Patient", "paula@example.org").await;
-    let (_, patient_token) = app.patient("Someone").await;
-    let provider = app.token(Role::Provider, Uuid::now_v7());
-    for token in [&patient_token, &provider] {
+    let someone = app.patient("Someone").await;
+    let provider = app.user(Role::Provider);
+    for user in [&someone, &provider] {
         for q in ["paula", "", "x"] {
-            let r = app.get_as(&format!("/api/v1/patients?q={q}"), token).await;
+            let r = app.get(user, &format!("/api/v1/patients?q={q}")).await;
             assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
         }
     }
 
-    let staff = app.staff();
+    let staff = app.user(Role::Staff);
     for path in [
         "/api/v1/patients",
         "/api/v1/patients?q=+p+",
         "/api/v1/patients?q=p",
     ] {
-        let r = app.get_as(path, &staff).await;
+        let r = app.get(&staff, path).await;
         let p = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation-error").await;
         assert_eq!(error_fields(&p), ["q"], "{path}");
     }
     let r = app
-        .get_as(&format!("/api/v1/patients?q={}", "x".repeat(101)), &staff)
+        .get(&staff, &format!("/api/v1/patients?q={}", "x".repeat(101)))
         .await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation-error").await;
     for limit in ["0", "101"] {
         let r = app
-            .get_as(&format!("/api/v1/patients?q=paula&limit={limit}"), &staff)
+            .get(&staff, &format!("/api/v1/patients?q=paula&limit={limit}"))
             .await;
         let p = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation-error").await;
         assert_eq!(error_fields(&p), ["limit"]);
     }
     let r = app
-        .get_as("/api/v1/patients?q=paula&cursor=garbage", &staff)
+        .get(&staff, "/api/v1/patients?q=paula&cursor=garbage")
         .await;
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid-cursor").await;
-    let r = app
-        .get_as("/api/v1/patients?q=paula&limit=many", &staff)
-        .await;
+    let r = app.get(&staff, "/api/v1/patients?q=paula&limit=many").await;
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid-query").await;
 }
 

@@ -4,11 +4,12 @@
 use std::collections::HashSet;
 
 use directory::domain::search::{RawSearch, Search};
+use platform::{auth::Role, testing::assert_problem};
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{assert_problem, error_fields, spawn_app, TestApp};
+use crate::helpers::{error_fields, spawn_app, TestApp};
 
 const SPECIALTIES: [&str; 3] = ["Cardiology", "Dermatology", "Family medicine"];
 
@@ -31,7 +32,7 @@ async fn sixty_providers(app: &TestApp) -> Vec<(String, Uuid, String)> {
 
 /// Every page of `query` at `limit` items, following `next_cursor`.
 async fn all_pages(app: &TestApp, query: &str, limit: u32) -> (Vec<Uuid>, usize) {
-    let token = app.staff();
+    let staff = app.user(Role::Staff);
     let mut ids = Vec::new();
     let mut pages = 0;
     let mut cursor: Option<String> = None;
@@ -40,7 +41,7 @@ async fn all_pages(app: &TestApp, query: &str, limit: u32) -> (Vec<Uuid>, usize)
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }
-        let page: Value = app.get_ok(&path, &token).await;
+        let page: Value = app.get_ok(&staff, &path).await;
         pages += 1;
         let items = page["items"].as_array().unwrap();
         assert!(items.len() <= limit as usize);
@@ -120,14 +121,11 @@ async fn q_matches_name_specialty_and_bio_case_insensitively() {
             "Skin, hair and nails; 100% telehealth.",
         )
         .await;
-    let token = app.staff();
+    let staff = app.user(Role::Staff);
     let search = |q: &'static str| {
-        let app = &app;
-        let token = token.clone();
+        let (app, staff) = (&app, &staff);
         async move {
-            let page = app
-                .get_ok(&format!("/api/v1/providers?q={q}"), &token)
-                .await;
+            let page = app.get_ok(staff, &format!("/api/v1/providers?q={q}")).await;
             page["items"]
                 .as_array()
                 .unwrap()
@@ -148,7 +146,7 @@ async fn q_matches_name_specialty_and_bio_case_insensitively() {
     assert_eq!(search("_").await, Vec::<Uuid>::new());
     // q and specialty together.
     let page = app
-        .get_ok("/api/v1/providers?q=dr&specialty=dermatology", &token)
+        .get_ok(&staff, "/api/v1/providers?q=dr&specialty=dermatology")
         .await;
     assert_eq!(page["items"][0]["id"], nair.to_string());
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
@@ -157,19 +155,19 @@ async fn q_matches_name_specialty_and_bio_case_insensitively() {
 #[tokio::test]
 async fn bad_search_parameters_are_problems() {
     let app = spawn_app().await;
-    let token = app.staff();
-    let r = app.get_as("/api/v1/providers?limit=0", &token).await;
+    let staff = app.user(Role::Staff);
+    let r = app.get(&staff, "/api/v1/providers?limit=0").await;
     let p = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation-error").await;
     assert_eq!(error_fields(&p), ["limit"]);
-    let r = app.get_as("/api/v1/providers?limit=101", &token).await;
+    let r = app.get(&staff, "/api/v1/providers?limit=101").await;
     assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation-error").await;
-    let r = app.get_as("/api/v1/providers?limit=many", &token).await;
+    let r = app.get(&staff, "/api/v1/providers?limit=many").await;
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid-query").await;
-    let r = app.get_as("/api/v1/providers?cursor=garbage", &token).await;
+    let r = app.get(&staff, "/api/v1/providers?cursor=garbage").await;
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid-cursor").await;
     let long = "x".repeat(101);
     let r = app
-        .get_as(&format!("/api/v1/providers?q={long}"), &token)
+        .get(&staff, &format!("/api/v1/providers?q={long}"))
         .await;
     let p = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation-error").await;
     assert_eq!(error_fields(&p), ["q"]);

@@ -1,10 +1,13 @@
 //! The demo clinic's profiles.
 
-use directory::events::PROVIDER_UPDATED;
-use platform::demo::DEMO_USERS;
+use contracts::{
+    directory::{PatientUpdated, ProviderUpdated},
+    Event,
+};
+use platform::{auth::Role, demo::DEMO_USERS};
 use serde_json::json;
 
-use crate::helpers::{spawn_app, verifier};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn the_demo_seed_is_idempotent_and_completes_registered_profiles() {
@@ -19,7 +22,7 @@ async fn the_demo_seed_is_idempotent_and_completes_registered_profiles() {
     .execute(&app.db)
     .await
     .unwrap();
-    let (state, broker) = directory::connect_with_verifier(&app.config, verifier(&app.keys))
+    let (state, broker) = directory::connect_with_verifier(&app.config, app.keys.verifier())
         .await
         .unwrap();
 
@@ -46,15 +49,17 @@ async fn the_demo_seed_is_idempotent_and_completes_registered_profiles() {
     .collect();
     assert_eq!(zones, expected);
     let paula = &DEMO_USERS[5];
-    let staff = app.staff();
     let profile = app
-        .get_ok(&format!("/api/v1/patients/{}", paula.id), &staff)
+        .get_ok(
+            &app.user(Role::Staff),
+            &format!("/api/v1/patients/{}", paula.id),
+        )
         .await;
     assert_eq!(profile["email"], paula.email);
     assert_eq!(profile["preferred_provider_id"], json!(lena.id));
     assert!(profile["insurance"]["payer"].is_string());
-    assert_eq!(app.outbox_count(PROVIDER_UPDATED).await, 3);
-    assert_eq!(app.outbox_count("patient.updated").await, 2);
+    assert_eq!(app.outbox(ProviderUpdated::TYPE).await.len(), 3);
+    assert_eq!(app.outbox(PatientUpdated::TYPE).await.len(), 2);
     let unsent: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         .fetch_one(&app.db)
         .await
@@ -74,7 +79,7 @@ async fn the_demo_seed_leaves_an_edited_profile_alone() {
     .execute(&app.db)
     .await
     .unwrap();
-    let (state, broker) = directory::connect_with_verifier(&app.config, verifier(&app.keys))
+    let (state, broker) = directory::connect_with_verifier(&app.config, app.keys.verifier())
         .await
         .unwrap();
     assert_eq!(directory::seed::demo(&state).await.unwrap(), 4);

@@ -1,7 +1,8 @@
-use reqwest::StatusCode;
+use platform::testing::{assert_problem, Anonymous};
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::{assert_problem, spawn_app, PASSWORD};
+use crate::helpers::{spawn_app, PASSWORD};
 
 #[tokio::test]
 async fn registering_creates_a_patient_account() {
@@ -39,7 +40,7 @@ async fn registering_the_same_email_twice_conflicts() {
 async fn patients_cannot_register_as_providers() {
     let app = spawn_app().await;
     let r = app
-        .post("/api/v1/auth/register", &json!({"email": "x@example.org", "password": PASSWORD, "name": "X", "role": "provider"}))
+        .post(&Anonymous, "/api/v1/auth/register", &json!({"email": "x@example.org", "password": PASSWORD, "name": "X", "role": "provider"}))
         .await;
     assert_problem(r, StatusCode::FORBIDDEN, "role-requires-admin").await;
     assert_eq!(app.user_count().await, 0);
@@ -86,12 +87,11 @@ async fn bad_registrations_are_rejected_and_nothing_is_stored() {
         ),
     ];
     for (body, status, kind) in cases {
-        let r = app.post("/api/v1/auth/register", &body).await;
+        let r = app.post(&Anonymous, "/api/v1/auth/register", &body).await;
         assert_problem(r, status, kind).await;
     }
     let malformed = app
-        .client
-        .post(app.url("/api/v1/auth/register"))
+        .request(Method::POST, "/api/v1/auth/register", &Anonymous)
         .header("content-type", "application/json")
         .body("{\"email\": ")
         .send()
@@ -99,8 +99,7 @@ async fn bad_registrations_are_rejected_and_nothing_is_stored() {
         .unwrap();
     assert_problem(malformed, StatusCode::BAD_REQUEST, "malformed-json").await;
     let no_type = app
-        .client
-        .post(app.url("/api/v1/auth/register"))
+        .request(Method::POST, "/api/v1/auth/register", &Anonymous)
         .body("{}")
         .send()
         .await
@@ -113,7 +112,7 @@ async fn bad_registrations_are_rejected_and_nothing_is_stored() {
     .await;
     let huge = json!({"email": "x@example.org", "password": PASSWORD, "name": "x".repeat(200_000)});
     assert_problem(
-        app.post("/api/v1/auth/register", &huge).await,
+        app.post(&Anonymous, "/api/v1/auth/register", &huge).await,
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload-too-large",
     )
@@ -126,7 +125,7 @@ async fn admins_create_providers_and_others_cannot() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let body = json!({"email": "dr@example.org", "password": PASSWORD, "name": "Dr. Who", "role": "provider"});
-    let r = app.post_as("/api/v1/admin/users", &admin, &body).await;
+    let r = app.post(&admin, "/api/v1/admin/users", &body).await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let created: serde_json::Value = r.json().await.unwrap();
     assert_eq!(created["provider_id"], created["id"]);
@@ -138,7 +137,7 @@ async fn admins_create_providers_and_others_cannot() {
         .await
         .unwrap();
     let me: serde_json::Value = app
-        .get_as("/api/v1/auth/me", login["access_token"].as_str().unwrap())
+        .get(login["access_token"].as_str().unwrap(), "/api/v1/auth/me")
         .await
         .json()
         .await
@@ -151,13 +150,13 @@ async fn admins_create_providers_and_others_cannot() {
     let body =
         json!({"email": "evil@example.org", "password": PASSWORD, "name": "Evil", "role": "admin"});
     assert_problem(
-        app.post_as("/api/v1/admin/users", token, &body).await,
+        app.post(token, "/api/v1/admin/users", &body).await,
         StatusCode::FORBIDDEN,
         "forbidden",
     )
     .await;
     assert_problem(
-        app.post("/api/v1/admin/users", &body).await,
+        app.post(&Anonymous, "/api/v1/admin/users", &body).await,
         StatusCode::UNAUTHORIZED,
         "unauthorized",
     )

@@ -1,81 +1,35 @@
 //! `user.registered` leaves through the outbox and reaches the broker once.
 
-use std::time::Duration;
-
-use futures_util::StreamExt;
-use lapin::{
-    options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
-    types::FieldTable,
-};
-use platform::events::{Broker, Envelope};
+use contracts::{identity::UserRegistered, Role};
 use reqwest::StatusCode;
+use serde_json::Value;
+use uuid::Uuid;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, EventTap};
 
 #[tokio::test]
 async fn registration_publishes_user_registered() {
     let app = spawn_app().await;
-    let cfg = &app.backing.config;
-    let broker = Broker::connect(&cfg.amqp_url, &cfg.events_exchange)
-        .await
-        .unwrap();
-    let channel = broker.channel().await.unwrap();
-    let queue = channel
-        .queue_declare(
-            "",
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    channel
-        .queue_bind(
-            queue.name().as_str(),
-            &cfg.events_exchange,
-            "user.#",
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    let mut consumer = channel
-        .basic_consume(
-            queue.name().as_str(),
-            "test",
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await
-        .unwrap();
+    let mut tap = EventTap::bind(&app, &["user.#"]).await;
 
     let r = app.register("paula@example.org").await;
     assert_eq!(r.status(), StatusCode::CREATED);
-    let account: serde_json::Value = r.json().await.unwrap();
+    let account: Value = r.json().await.unwrap();
 
-    let delivery = tokio::time::timeout(Duration::from_secs(10), consumer.next())
-        .await
-        .expect("event within 10 s")
-        .unwrap()
-        .unwrap();
-    delivery.ack(BasicAckOptions::default()).await.unwrap();
-    let event: Envelope = serde_json::from_slice(&delivery.data).unwrap();
+    let (routing_key, event) = tap.next().await;
     assert_eq!(event.event_type, "user.registered");
     assert_eq!(event.source, "identity");
     assert_eq!(event.version, 1);
-    assert_eq!(event.data["user_id"], account["id"]);
-    assert_eq!(event.data["role"], "patient");
-    assert_eq!(delivery.routing_key.as_str(), "user.registered");
+    assert_eq!(routing_key, "user.registered");
+    let user = event.decode::<UserRegistered>().unwrap();
+    assert_eq!(
+        user.user_id,
+        account["id"].as_str().unwrap().parse::<Uuid>().unwrap()
+    );
+    assert_eq!(user.role, Role::Patient);
 
     // Nothing more: one registration, one event; and the outbox row is marked sent.
-    assert!(
-        tokio::time::timeout(Duration::from_millis(500), consumer.next())
-            .await
-            .is_err()
-    );
+    tap.assert_quiet().await;
     let unsent: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         .fetch_one(&app.db)
         .await

@@ -1,27 +1,42 @@
-use std::time::Duration;
+//! What identity's tests need beyond `platform::testing`: the service built
+//! with a signing key the tests know, accounts registered and logged in through
+//! the API, an admin as the demo seed makes one, and a tap on the events it
+//! publishes.
 
-use identity::{Config, SigningKeys};
-use platform::{shutdown::CancellationToken, testing::TestBacking};
+use std::{ops::Deref, sync::Arc, time::Duration};
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use identity::{tokens::access_claims, Config, SigningKeys};
+use lapin::{
+    options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
+    types::FieldTable,
+    Consumer,
+};
+use platform::{
+    auth::Role,
+    config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
+    events::Envelope,
+    testing::{self, Anonymous, IssueTokens, TestBacking, WAIT},
+};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
-use sqlx::PgPool;
+use uuid::Uuid;
 
 pub const PASSWORD: &str = "a long enough passphrase";
 
-/// The real identity service on an ephemeral port, with its own database and exchange.
+/// The real identity service (`platform::testing::TestApp`), with the key it signs with.
 pub struct TestApp {
-    pub base: String,
-    pub client: reqwest::Client,
-    pub db: PgPool,
-    /// The key the service signs with (to forge/verify tokens in tests).
+    app: testing::TestApp,
+    /// The service's signing key (to forge and verify tokens in tests).
     pub key_pem: String,
-    pub backing: TestBacking,
-    cancel: CancellationToken,
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.cancel.cancel();
+impl Deref for TestApp {
+    type Target = testing::TestApp;
+
+    fn deref(&self) -> &Self::Target {
+        &self.app
     }
 }
 
@@ -35,59 +50,37 @@ pub async fn spawn_app() -> TestApp {
         hash_concurrency: 4,
     };
     let key_pem = SigningKeys::generate_pem().unwrap();
-    let keys = SigningKeys::from_pems([("test", key_pem.clone())]).unwrap();
-    let service = identity::build_with_keys(&config, keys)
+    let keys = || SigningKeys::from_pems([("test", key_pem.clone())]).unwrap();
+    let service = identity::build_with_keys(&config, keys())
         .await
         .expect("identity starts");
-    let (addr, cancel) = platform::testing::spawn(service).await;
-    let db = platform::db::connect(&config.common.database_url, 2)
-        .await
-        .unwrap();
-    TestApp {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
-        db,
-        key_pem,
-        backing,
-        cancel,
+    // Identity consumes no events.
+    let app = testing::TestApp::spawn(backing, service, &[], Arc::new(OwnKey(keys()))).await;
+    TestApp { app, key_pem }
+}
+
+/// Tokens signed with the service's own key, as its login signs them: the
+/// users of `app.user(role)` are ones identity trusts (though not in its database).
+struct OwnKey(SigningKeys);
+
+impl IssueTokens for OwnKey {
+    fn token(&self, user_id: Uuid, role: Role) -> String {
+        let claims = access_claims(
+            user_id,
+            role,
+            DEFAULT_ISSUER,
+            DEFAULT_AUDIENCE,
+            Utc::now(),
+            600,
+        );
+        self.0.sign(&claims).unwrap()
     }
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    pub async fn post(&self, path: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn post_as(&self, path: &str, token: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn get_as(&self, path: &str, token: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
-
     pub async fn register(&self, email: &str) -> Response {
         self.post(
+            &Anonymous,
             "/api/v1/auth/register",
             &json!({"email": email, "password": PASSWORD, "name": "Test Patient"}),
         )
@@ -96,6 +89,7 @@ impl TestApp {
 
     pub async fn login(&self, email: &str, password: &str) -> Response {
         self.post(
+            &Anonymous,
             "/api/v1/auth/login",
             &json!({"email": email, "password": password}),
         )
@@ -115,7 +109,7 @@ impl TestApp {
         let hasher = identity::passwords::Hasher::new(1).unwrap();
         let hash = hasher.hash(PASSWORD).await.unwrap();
         sqlx::query("INSERT INTO users (id, email, name, role, password_hash) VALUES ($1, 'root@example.org', 'Root', 'admin', $2)")
-            .bind(uuid::Uuid::now_v7())
+            .bind(Uuid::now_v7())
             .bind(hash)
             .execute(&self.db)
             .await
@@ -137,16 +131,67 @@ impl TestApp {
     }
 }
 
-/// Assert a problem+json response of `status` and `kind`; returns the body.
-pub async fn assert_problem(r: Response, status: StatusCode, kind: &str) -> Value {
-    assert_eq!(r.status(), status);
-    assert_eq!(r.headers()["content-type"], "application/problem+json");
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(
-        body["type"],
-        format!("https://carebook.dev/problems/{kind}"),
-        "{body}"
-    );
-    assert_eq!(body["status"], status.as_u16());
-    body
+/// A queue of our own bound to the events exchange, to see what the service
+/// publishes, as it reaches the broker.
+pub struct EventTap {
+    consumer: Consumer,
+}
+
+impl EventTap {
+    pub async fn bind(app: &TestApp, routing_keys: &[&str]) -> Self {
+        let broker = app.backing.broker().await;
+        let channel = broker.channel().await.unwrap();
+        let exclusive = QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..Default::default()
+        };
+        let queue = channel
+            .queue_declare("", exclusive, FieldTable::default())
+            .await
+            .unwrap();
+        for key in routing_keys {
+            channel
+                .queue_bind(
+                    queue.name().as_str(),
+                    broker.exchange(),
+                    key,
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .unwrap();
+        }
+        let consumer = channel
+            .basic_consume(
+                queue.name().as_str(),
+                "tap",
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        Self { consumer }
+    }
+
+    /// The next event within [`WAIT`], with the routing key it came by.
+    pub async fn next(&mut self) -> (String, Envelope) {
+        let delivery = tokio::time::timeout(WAIT, self.consumer.next())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .unwrap();
+        delivery.ack(BasicAckOptions::default()).await.unwrap();
+        let event = serde_json::from_slice(&delivery.data).unwrap();
+        (delivery.routing_key.to_string(), event)
+    }
+
+    /// Nothing more arrives within half a second.
+    pub async fn assert_quiet(&mut self) {
+        if let Ok(Some(Ok(d))) =
+            tokio::time::timeout(Duration::from_millis(500), self.consumer.next()).await
+        {
+            panic!("unexpected event: {}", String::from_utf8_lossy(&d.data));
+        }
+    }
 }

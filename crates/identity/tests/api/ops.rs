@@ -1,44 +1,29 @@
 //! The operational surface every service shares.
 
-use reqwest::StatusCode;
+use platform::testing::{assert_problem, Anonymous};
+use reqwest::{Method, StatusCode};
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn health_readiness_metrics_and_openapi_are_served() {
     let app = spawn_app().await;
     assert_eq!(
-        app.client
-            .get(app.url("/healthz"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        app.get(&Anonymous, "/healthz").await.status(),
         StatusCode::OK
     );
-    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    let ready = app.get(&Anonymous, "/readyz").await;
     assert_eq!(ready.status(), StatusCode::OK);
     app.register("paula@example.org").await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get(&Anonymous, "/metrics").await.text().await.unwrap();
     assert!(
         metrics.contains("http_request_duration_seconds_bucket"),
         "{metrics}"
     );
     assert!(metrics.contains("route=\"/api/v1/auth/register\""));
     let openapi: serde_json::Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
+        .get(&Anonymous, "/openapi.json")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -52,13 +37,12 @@ async fn health_readiness_metrics_and_openapi_are_served() {
 #[tokio::test]
 async fn every_response_carries_a_request_id_and_security_headers() {
     let app = spawn_app().await;
-    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let r = app.get(&Anonymous, "/healthz").await;
     assert!(!r.headers()["x-request-id"].is_empty());
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     assert_eq!(r.headers()["cache-control"], "no-store");
     let r = app
-        .client
-        .get(app.url("/healthz"))
+        .request(Method::GET, "/healthz", &Anonymous)
         .header("x-request-id", "abc-123")
         .send()
         .await
@@ -69,18 +53,8 @@ async fn every_response_carries_a_request_id_and_security_headers() {
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems() {
     let app = spawn_app().await;
-    let r = app
-        .client
-        .get(app.url("/api/v1/nope"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.get(&Anonymous, "/api/v1/nope").await;
     assert_problem(r, StatusCode::NOT_FOUND, "not-found").await;
-    let r = app
-        .client
-        .delete(app.url("/api/v1/auth/login"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.delete(&Anonymous, "/api/v1/auth/login").await;
     assert_problem(r, StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed").await;
 }

@@ -1,7 +1,8 @@
+use platform::testing::{assert_problem, Anonymous};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, PASSWORD};
+use crate::helpers::{spawn_app, PASSWORD};
 
 #[tokio::test]
 async fn login_returns_a_token_pair_that_opens_me() {
@@ -10,7 +11,7 @@ async fn login_returns_a_token_pair_that_opens_me() {
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["expires_in"], 600);
     let me = app
-        .get_as("/api/v1/auth/me", tokens["access_token"].as_str().unwrap())
+        .get(tokens["access_token"].as_str().unwrap(), "/api/v1/auth/me")
         .await;
     assert_eq!(me.status(), StatusCode::OK);
     let me: Value = me.json().await.unwrap();
@@ -84,6 +85,7 @@ async fn refresh_rotates_and_the_old_token_stops_working() {
     let first = app.patient_tokens("paula@example.org").await;
     let r = app
         .post(
+            &Anonymous,
             "/api/v1/auth/refresh",
             &json!({"refresh_token": first["refresh_token"]}),
         )
@@ -92,13 +94,14 @@ async fn refresh_rotates_and_the_old_token_stops_working() {
     let second: Value = r.json().await.unwrap();
     assert_ne!(second["refresh_token"], first["refresh_token"]);
     assert_eq!(
-        app.get_as("/api/v1/auth/me", second["access_token"].as_str().unwrap())
+        app.get(second["access_token"].as_str().unwrap(), "/api/v1/auth/me")
             .await
             .status(),
         StatusCode::OK
     );
     let third = app
         .post(
+            &Anonymous,
             "/api/v1/auth/refresh",
             &json!({"refresh_token": second["refresh_token"]}),
         )
@@ -112,6 +115,7 @@ async fn reusing_a_refresh_token_revokes_the_whole_family() {
     let first = app.patient_tokens("paula@example.org").await;
     let second: Value = app
         .post(
+            &Anonymous,
             "/api/v1/auth/refresh",
             &json!({"refresh_token": first["refresh_token"]}),
         )
@@ -122,6 +126,7 @@ async fn reusing_a_refresh_token_revokes_the_whole_family() {
     // An attacker replays the stolen first token...
     let replay = app
         .post(
+            &Anonymous,
             "/api/v1/auth/refresh",
             &json!({"refresh_token": first["refresh_token"]}),
         )
@@ -130,6 +135,7 @@ async fn reusing_a_refresh_token_revokes_the_whole_family() {
     // ...and the legitimate holder's newer token is dead too.
     let legit = app
         .post(
+            &Anonymous,
             "/api/v1/auth/refresh",
             &json!({"refresh_token": second["refresh_token"]}),
         )
@@ -144,6 +150,7 @@ async fn reusing_a_refresh_token_revokes_the_whole_family() {
         .unwrap();
     let r = app
         .post(
+            &Anonymous,
             "/api/v1/auth/refresh",
             &json!({"refresh_token": other["refresh_token"]}),
         )
@@ -156,7 +163,7 @@ async fn concurrent_refreshes_with_one_token_let_at_most_one_through() {
     let app = spawn_app().await;
     let first = app.patient_tokens("paula@example.org").await;
     let body = json!({"refresh_token": first["refresh_token"]});
-    let attempts = (0..8).map(|_| app.post("/api/v1/auth/refresh", &body));
+    let attempts = (0..8).map(|_| app.post(&Anonymous, "/api/v1/auth/refresh", &body));
     let statuses: Vec<StatusCode> = futures_util::future::join_all(attempts)
         .await
         .into_iter()
@@ -175,15 +182,21 @@ async fn logout_revokes_the_refresh_token() {
     let tokens = app.patient_tokens("paula@example.org").await;
     let body = json!({"refresh_token": tokens["refresh_token"]});
     assert_eq!(
-        app.post("/api/v1/auth/logout", &body).await.status(),
+        app.post(&Anonymous, "/api/v1/auth/logout", &body)
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        app.post("/api/v1/auth/logout", &body).await.status(),
+        app.post(&Anonymous, "/api/v1/auth/logout", &body)
+            .await
+            .status(),
         StatusCode::NO_CONTENT
     );
     assert_eq!(
-        app.post("/api/v1/auth/refresh", &body).await.status(),
+        app.post(&Anonymous, "/api/v1/auth/refresh", &body)
+            .await
+            .status(),
         StatusCode::UNAUTHORIZED
     );
 }

@@ -8,18 +8,19 @@ use identity::{tokens::access_claims, SigningKeys};
 use platform::{
     auth::{KeySource, Role, Verifier},
     config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
+    testing::{assert_problem, Anonymous},
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, TestApp};
+use crate::helpers::{spawn_app, TestApp};
 
 fn keys(app: &TestApp) -> SigningKeys {
     SigningKeys::from_pems([("test", app.key_pem.clone())]).unwrap()
 }
 
 async fn me_status(app: &TestApp, token: &str) -> StatusCode {
-    let r = app.get_as("/api/v1/auth/me", token).await;
+    let r = app.get(token, "/api/v1/auth/me").await;
     let status = r.status();
     if status == StatusCode::UNAUTHORIZED {
         assert_eq!(r.headers()["www-authenticate"], "Bearer");
@@ -52,12 +53,7 @@ async fn forged_expired_and_confused_tokens_are_refused() {
     let now = Utc::now();
 
     // Missing and garbage.
-    let r = app
-        .client
-        .get(app.url("/api/v1/auth/me"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.get(&Anonymous, "/api/v1/auth/me").await;
     assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
     assert_eq!(me_status(&app, "not.a.jwt").await, StatusCode::UNAUTHORIZED);
 
@@ -157,12 +153,7 @@ async fn forged_expired_and_confused_tokens_are_refused() {
 #[tokio::test]
 async fn other_services_verify_tokens_with_the_published_jwks() {
     let app = spawn_app().await;
-    let r = app
-        .client
-        .get(app.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap();
+    let r = app.get(&Anonymous, "/.well-known/jwks.json").await;
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers()["cache-control"]
         .to_str()

@@ -1,10 +1,11 @@
 //! `GET /api/v1/notifications`: the caller's own emails and their status.
 
-use platform::auth::Role;
+use platform::{
+    auth::Role,
+    testing::{assert_problem, maildev::MailDev, Anonymous},
+};
 use reqwest::StatusCode;
 use serde_json::Value;
-
-use platform::testing::maildev::MailDev;
 
 use crate::helpers::spawn_app;
 
@@ -19,7 +20,7 @@ async fn the_list_shows_the_callers_own_emails_with_their_status_page_by_page() 
     app.settled(b.appointment_id).await;
 
     let r = app
-        .get(&b.patient.token, "/api/v1/notifications?limit=1")
+        .get(&b.patient.user, "/api/v1/notifications?limit=1")
         .await;
     assert_eq!(r.status(), StatusCode::OK);
     let page: Value = r.json().await.unwrap();
@@ -36,7 +37,7 @@ async fn the_list_shows_the_callers_own_emails_with_their_status_page_by_page() 
     let cursor = page["next_cursor"].as_str().expect("a second page");
     let r = app
         .get(
-            &b.patient.token,
+            &b.patient.user,
             &format!("/api/v1/notifications?limit=1&cursor={cursor}"),
         )
         .await;
@@ -46,7 +47,7 @@ async fn the_list_shows_the_callers_own_emails_with_their_status_page_by_page() 
     assert!(page["items"][0]["sent_at"].is_string());
     let r = app
         .get(
-            &b.patient.token,
+            &b.patient.user,
             &format!("/api/v1/notifications?cursor={cursor}"),
         )
         .await;
@@ -55,13 +56,13 @@ async fn the_list_shows_the_callers_own_emails_with_their_status_page_by_page() 
     assert!(page["next_cursor"].is_null());
 
     let provider: Value = app
-        .get(&b.provider.token, "/api/v1/notifications")
+        .get(&b.provider.user, "/api/v1/notifications")
         .await
         .json()
         .await
         .unwrap();
     assert_eq!(provider["items"].as_array().unwrap().len(), 2);
-    let stranger = app.token(uuid::Uuid::now_v7(), Role::Staff);
+    let stranger = app.user(Role::Staff);
     let none: Value = app
         .get(&stranger, "/api/v1/notifications")
         .await
@@ -75,31 +76,16 @@ async fn the_list_shows_the_callers_own_emails_with_their_status_page_by_page() 
 async fn the_list_needs_a_token_and_valid_paging() {
     let mail = MailDev::start().await;
     let app = spawn_app(&mail).await;
-    let r = app
-        .client
-        .get(app.url("/api/v1/notifications"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    let token = app.token(uuid::Uuid::now_v7(), Role::Patient);
+    let r = app.get(&Anonymous, "/api/v1/notifications").await;
+    assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    let patient = app.user(Role::Patient);
     for bad in ["limit=0", "limit=101", "cursor=xyz"] {
         let r = app
-            .get(&token, &format!("/api/v1/notifications?{bad}"))
+            .get(&patient, &format!("/api/v1/notifications?{bad}"))
             .await;
-        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
-        assert_eq!(
-            r.headers()["content-type"],
-            "application/problem+json",
-            "{bad}"
-        );
+        let problem = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation-error").await;
+        assert!(problem["detail"].is_string(), "{bad}: {problem}");
     }
-    let r = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap();
-    let doc: Value = r.json().await.unwrap();
+    let doc = app.get_ok(&Anonymous, "/openapi.json").await;
     assert!(doc["paths"]["/api/v1/notifications"]["get"].is_object());
 }

@@ -1,10 +1,9 @@
 //! Appointment events become one email per recipient with a calendar invitation.
 
 use icalendar::parser::{read_calendar, unfold};
-use platform::testing::eventually;
+use platform::testing::{eventually, maildev::MailDev, WAIT};
 
-use crate::helpers::{ics_lines, ics_utc, metric, spawn_app, WAIT};
-use platform::testing::maildev::MailDev;
+use crate::helpers::{ics_lines, ics_utc, metric, spawn_app};
 
 #[tokio::test]
 async fn a_booking_emails_the_patient_and_the_provider_a_calendar_request() {
@@ -85,7 +84,10 @@ async fn a_booking_emails_the_patient_and_the_provider_a_calendar_request() {
         .as_str()
         .unwrap_or_default();
     assert!(
-        message_id.contains(&format!("{}.booked.v1.{}", b.appointment_id, b.patient.id)),
+        message_id.contains(&format!(
+            "{}.booked.v1.{}",
+            b.appointment_id, b.patient.user.id
+        )),
         "{message_id}"
     );
 }
@@ -299,7 +301,7 @@ async fn an_unusable_address_fails_at_once_and_the_other_recipient_still_gets_ma
     let failed: (String, i32, Option<String>) = sqlx::query_as(
         "SELECT status, attempts, last_error FROM deliveries WHERE recipient_id = $1",
     )
-    .bind(b.patient.id)
+    .bind(b.patient.user.id)
     .fetch_one(&app.db)
     .await
     .unwrap();

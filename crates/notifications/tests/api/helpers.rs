@@ -1,10 +1,21 @@
-use std::{sync::Arc, time::Duration};
+//! What notifications' tests need beyond `platform::testing`: the service built
+//! with a clock the test moves and a fast worker, people registered through
+//! identity's event, a booking to announce as scheduling would, and queries on
+//! the delivery log and the reminders.
+
+use std::{ops::Deref, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Duration as Span, DurationRound, Utc};
+use contracts::{
+    identity::UserRegistered,
+    scheduling::{
+        Appointment, AppointmentBooked, AppointmentCancelled, AppointmentRescheduled,
+        AppointmentStatus,
+    },
+};
 use identity::testing::TestIssuer;
 use lapin::{
-    options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions},
-    types::FieldTable,
+    options::{BasicGetOptions, BasicPublishOptions},
     BasicProperties,
 };
 use notifications::{
@@ -14,42 +25,23 @@ use notifications::{
 };
 use platform::{
     auth::Role,
-    events::{broker::QueueTopology, Broker, ConsumerSpec, Envelope},
-    shutdown::CancellationToken,
-    testing::{eventually, TestBacking},
+    events::{ConsumerSpec, Envelope},
+    testing::{self, eventually, maildev::MailDev, Anonymous, TestBacking, User, WAIT},
 };
-use reqwest::Response;
-use scheduling::{
-    domain::{
-        lifecycle::Status,
-        types::{Mode, Money},
-    },
-    events::AppointmentEvent,
-};
-use serde_json::json;
-use sqlx::PgPool;
 use uuid::Uuid;
 
-use platform::testing::maildev::MailDev;
-
-pub const WAIT: Duration = Duration::from_secs(20);
-
+/// The shared test app, with notifications' config and the clock it reads.
 pub struct TestApp {
-    pub base: String,
-    pub client: reqwest::Client,
-    pub db: PgPool,
-    pub keys: TestIssuer,
+    app: testing::TestApp,
     pub config: Config,
     pub clock: Arc<SettableClock>,
-    pub broker: Broker,
-    /// Deletes the test's database, exchanges and queues when dropped.
-    _backing: TestBacking,
-    cancel: CancellationToken,
 }
 
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.cancel.cancel();
+impl Deref for TestApp {
+    type Target = testing::TestApp;
+
+    fn deref(&self) -> &Self::Target {
+        &self.app
     }
 }
 
@@ -62,7 +54,6 @@ pub async fn spawn_app(mail: &MailDev) -> TestApp {
 pub async fn spawn_app_with(mail: &MailDev, tweak: impl FnOnce(&mut Config)) -> TestApp {
     let backing = TestBacking::new("notifications");
     let keys = TestIssuer::new();
-    let verifier = keys.verifier();
     let mut config = Config::new(backing.config.clone(), SmtpConfig::local(mail.smtp_port));
     config.worker.poll_interval = Duration::from_millis(50);
     config.worker.retry.base = Duration::from_millis(100);
@@ -70,47 +61,15 @@ pub async fn spawn_app_with(mail: &MailDev, tweak: impl FnOnce(&mut Config)) -> 
     config.worker.retry.max_attempts = 50;
     tweak(&mut config);
     let clock = Arc::new(SettableClock::running());
-    let broker = Broker::connect(&config.common.amqp_url, &config.common.events_exchange)
-        .await
-        .unwrap();
-    // Declare the queues now, so events published before the consumers
-    // start are routed to them, not to the unrouted queue.
-    for spec in specs(&config) {
-        backing.track_queue(&spec.queue);
-        let channel = broker.channel().await.unwrap();
-        broker
-            .declare_queue(
-                &channel,
-                &QueueTopology {
-                    queue: &spec.queue,
-                    bindings: &spec.bindings,
-                    delivery_limit: spec.delivery_limit,
-                },
-            )
+    let service =
+        notifications::build_with(&config, keys.verifier(), clock.clone() as Arc<dyn Clock>)
             .await
-            .unwrap();
-        let _ = channel.close(200, "declared").await;
-    }
-    let service = notifications::build_with(&config, verifier, clock.clone() as Arc<dyn Clock>)
-        .await
-        .expect("notifications starts");
-    let (addr, cancel) = platform::testing::spawn(service).await;
-    let db = platform::db::connect(&config.common.database_url, 2)
-        .await
-        .unwrap();
-    TestApp {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
-        db,
-        keys,
-        config,
-        clock,
-        broker,
-        _backing: backing,
-        cancel,
-    }
+            .expect("notifications starts");
+    let app = testing::TestApp::spawn(backing, service, &specs(&config), Arc::new(keys)).await;
+    TestApp { app, config, clock }
 }
 
+/// The service's two consumers: appointments and people.
 pub fn specs(config: &Config) -> [ConsumerSpec; 2] {
     [
         consumers::appointments_spec(&config.common.queue_prefix),
@@ -118,12 +77,11 @@ pub fn specs(config: &Config) -> [ConsumerSpec; 2] {
     ]
 }
 
-/// A patient or provider known to notifications (by `user.registered`), with a token.
+/// A patient or provider known to notifications (by `user.registered`).
 #[derive(Clone, Debug)]
 pub struct Person {
-    pub id: Uuid,
+    pub user: User,
     pub email: String,
-    pub token: String,
 }
 
 /// A booking as scheduling would announce it.
@@ -136,76 +94,20 @@ pub struct Booking {
 }
 
 impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
-    pub fn token(&self, id: Uuid, role: Role) -> String {
-        self.keys.token(id, role)
-    }
-
-    pub async fn get(&self, token: &str, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// Publish `event` to the test's exchange, as the outbox relay would.
-    pub async fn publish(&self, event: &Envelope) {
-        self.publish_raw(&event.event_type, &serde_json::to_vec(event).unwrap())
-            .await;
-    }
-
-    pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
-        let channel = self.broker.channel().await.unwrap();
-        channel
-            .basic_publish(
-                &self.config.common.events_exchange,
-                routing_key,
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default().with_delivery_mode(2),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        let _ = channel.close(200, "published").await;
-    }
-
     /// Register someone through identity's event and wait until notifications knows them.
     pub async fn register(&self, role: Role, name: &str, email: &str) -> Person {
-        let id = Uuid::now_v7();
-        let event = Envelope::new(
-            "user.registered",
-            1,
-            "identity",
-            &json!({"user_id": id, "role": role, "name": name, "email": email}),
-        )
-        .unwrap();
-        self.publish(&event).await;
-        let db = self.db.clone();
-        eventually(WAIT, "the person in the read model", || {
-            let db = db.clone();
-            async move {
-                let known: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM people WHERE id = $1 AND email IS NOT NULL)",
-                )
-                .bind(id)
-                .fetch_one(&db)
-                .await
-                .ok()?;
-                known.then_some(())
-            }
-        })
-        .await;
-        Person {
-            id,
+        let user = self.user(role);
+        let registered = UserRegistered {
+            user_id: user.id,
+            role,
+            name: name.to_owned(),
             email: email.to_owned(),
-            token: self.token(id, role),
+        };
+        self.deliver(&Envelope::of::<UserRegistered>(&registered).unwrap())
+            .await;
+        Person {
+            user,
+            email: email.to_owned(),
         }
     }
 
@@ -236,33 +138,6 @@ impl TestApp {
             provider,
             start,
         }
-    }
-
-    /// How many messages wait in `queue`.
-    pub async fn ready_messages(&self, queue: &str) -> u32 {
-        let channel = self.broker.channel().await.unwrap();
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        let count = channel
-            .queue_declare(queue, passive, FieldTable::default())
-            .await
-            .unwrap()
-            .message_count();
-        let _ = channel.close(200, "counted").await;
-        count
-    }
-
-    /// Take the next message from `queue`, if any.
-    pub async fn take(&self, queue: &str) -> Option<Vec<u8>> {
-        let channel = self.broker.channel().await.unwrap();
-        let message = channel
-            .basic_get(queue, BasicGetOptions { no_ack: true })
-            .await
-            .unwrap();
-        let _ = channel.close(200, "taken").await;
-        message.map(|m| m.delivery.data)
     }
 
     /// Deliveries as (kind, version, recipient_id, status, attempts).
@@ -305,15 +180,42 @@ impl TestApp {
         .await;
     }
 
+    // Generic, wanted in `platform::testing::TestApp`.
+
+    /// Publish `body` as is under `routing_key` (a message no envelope describes).
+    pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
+        let broker = self.backing.broker().await;
+        let channel = broker.channel().await.unwrap();
+        channel
+            .basic_publish(
+                &self.backing.config.events_exchange,
+                routing_key,
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        broker.close().await;
+    }
+
+    /// Take the next message from `queue` (a dead-letter queue), if any.
+    pub async fn take(&self, queue: &str) -> Option<Vec<u8>> {
+        let broker = self.backing.broker().await;
+        let channel = broker.channel().await.unwrap();
+        let message = channel
+            .basic_get(queue, BasicGetOptions { no_ack: true })
+            .await
+            .unwrap();
+        broker.close().await;
+        message.map(|m| m.delivery.data)
+    }
+
+    /// The service's Prometheus text.
     pub async fn metrics(&self) -> String {
-        self.client
-            .get(self.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        self.get(&Anonymous, "/metrics").await.text().await.unwrap()
     }
 }
 
@@ -326,57 +228,40 @@ pub fn metric(text: &str, name_and_labels: &str) -> f64 {
 }
 
 impl Booking {
-    /// The event scheduling publishes for this appointment.
-    pub fn event(&self, kind: &str, version: i32) -> Envelope {
-        let status = if kind == "appointment.cancelled" {
-            Status::Cancelled
-        } else {
-            Status::Booked
-        };
-        let data = AppointmentEvent {
-            appointment_id: self.appointment_id,
-            patient_id: self.patient.id,
-            provider_id: self.provider.id,
-            appointment_type_id: Uuid::now_v7(),
-            appointment_type_name: "Consultation".into(),
-            start: self.start,
-            end: self.start + Span::minutes(30),
-            time_zone: "Europe/Berlin".into(),
-            mode: Mode::InPerson,
-            price: Money {
-                amount_minor: 6000,
-                currency: "EUR".into(),
-            },
+    /// The appointment as of `version`, in `status`.
+    pub fn appointment(&self, status: AppointmentStatus, version: i32) -> Appointment {
+        testing::appointment(
+            self.appointment_id,
+            self.patient.user.id,
+            self.provider.user.id,
+            self.start,
             status,
             version,
-            previous_start: None,
-            previous_end: None,
-            reason: None,
-            late: false,
-            fee: None,
-            changed_by: self.patient.id,
-        };
-        Envelope::new(kind, 1, "scheduling", &data).unwrap()
+        )
     }
 
     pub fn booked(&self) -> Envelope {
-        self.event("appointment.booked", 1)
+        Envelope::of::<AppointmentBooked>(&self.appointment(AppointmentStatus::Booked, 1)).unwrap()
     }
 
     /// Moved to `new_start` as version `version`.
     pub fn rescheduled(&mut self, new_start: DateTime<Utc>, version: i32) -> Envelope {
         let previous = self.start;
         self.start = new_start;
-        let mut e = self.event("appointment.rescheduled", version);
-        e.data["previous_start"] = json!(previous);
-        e.data["previous_end"] = json!(previous + Span::minutes(30));
-        e
+        let moved = Appointment {
+            previous_start: Some(previous),
+            previous_end: Some(previous + Span::minutes(30)),
+            ..self.appointment(AppointmentStatus::Booked, version)
+        };
+        Envelope::of::<AppointmentRescheduled>(&moved).unwrap()
     }
 
     pub fn cancelled(&self, version: i32, reason: &str) -> Envelope {
-        let mut e = self.event("appointment.cancelled", version);
-        e.data["reason"] = json!(reason);
-        e
+        let cancelled = Appointment {
+            reason: Some(reason.to_owned()),
+            ..self.appointment(AppointmentStatus::Cancelled, version)
+        };
+        Envelope::of::<AppointmentCancelled>(&cancelled).unwrap()
     }
 }
 

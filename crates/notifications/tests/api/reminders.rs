@@ -1,10 +1,9 @@
 //! Reminders go out when the (test's) clock reaches their time, not before.
 
 use chrono::Duration;
-use platform::testing::eventually;
+use platform::testing::{eventually, maildev::MailDev, WAIT};
 
-use crate::helpers::{spawn_app, WAIT};
-use platform::testing::maildev::MailDev;
+use crate::helpers::spawn_app;
 
 #[tokio::test]
 async fn reminders_go_out_24_and_2_hours_before_as_the_clock_reaches_them() {

@@ -1,13 +1,10 @@
 //! Set-up for the platform's own integration tests, on top of
-//! `platform::testing`: a migrated database (platform tables only), a broker,
-//! and helpers to declare consumers and inspect queues.
+//! `platform::testing`: no service runs here (the tests drive the relay and the
+//! consumer themselves), so instead of a `TestApp` a migrated database (platform
+//! tables only), a broker, consumers' queues declared up front, and messages
+//! taken off a queue to look at.
 
-use lapin::{
-    message::BasicGetMessage,
-    options::{BasicGetOptions, QueueDeclareOptions},
-    types::{AMQPValue, FieldTable},
-};
-pub use platform::testing::eventually;
+use lapin::{message::BasicGetMessage, options::BasicGetOptions, types::AMQPValue};
 use platform::{
     events::{broker::QueueTopology, Broker, ConsumerSpec},
     testing::TestBacking,
@@ -48,7 +45,8 @@ impl Backing {
     }
 
     /// A consumer whose queue (and dead-letter queue) is declared now, so events
-    /// relayed before the consumer starts are routed to it, not dropped.
+    /// relayed before the consumer starts are routed to it, not dropped. (What
+    /// `TestApp::spawn` does for a service's consumers; its `declare` is private.)
     pub async fn consumer(
         &self,
         name: &str,
@@ -72,22 +70,6 @@ impl Backing {
             .expect("declare the consumer's queue");
         let _ = channel.close(200, "declared").await;
         spec
-    }
-
-    /// Messages ready in `queue` (not counting those delivered and not yet acknowledged).
-    pub async fn ready_messages(&self, queue: &str) -> u32 {
-        let channel = self.broker.channel().await.expect("channel");
-        let passive = QueueDeclareOptions {
-            passive: true,
-            ..Default::default()
-        };
-        let count = channel
-            .queue_declare(queue, passive, FieldTable::default())
-            .await
-            .expect("queue exists")
-            .message_count();
-        let _ = channel.close(200, "counted").await;
-        count
     }
 
     /// Take the next message from `queue`, if there is one.

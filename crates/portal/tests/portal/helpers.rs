@@ -1,26 +1,31 @@
+//! The portal under test: it has no database and consumes no events, so no
+//! `TestApp`; what is its own is a session store on a test's slice of Redis, the
+//! portal on an ephemeral port, and a browser's view of its pages.
+
 use std::{net::SocketAddr, time::Duration};
 
-use platform::{cache::LazyCache, shutdown::CancellationToken};
+use platform::{cache::LazyCache, shutdown::CancellationToken, testing::TestBacking};
 use portal::session::SessionStore;
 
-/// A Redis key prefix of this test's own, its keys deleted on drop.
+/// A Redis key prefix of this test's own; the backing deletes its keys when dropped.
 pub struct TestRedis {
-    pub prefix: String,
+    backing: TestBacking,
 }
 
 impl TestRedis {
     pub fn new() -> Self {
         Self {
-            prefix: format!(
-                "carebook-test:{}:",
-                &uuid::Uuid::new_v4().simple().to_string()[..12]
-            ),
+            backing: TestBacking::new("portal"),
         }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.backing.config.redis_prefix
     }
 
     pub async fn store(&self, idle: Duration, max: Duration) -> SessionStore {
         let redis =
-            LazyCache::connect_to(&platform::testing::redis_url(), &self.prefix, "portal").await;
+            LazyCache::connect_to(&self.backing.config.redis_url, self.prefix(), "portal").await;
         assert!(redis.get().is_some(), "Redis must run for these tests");
         SessionStore::new(redis, idle, max)
     }
@@ -29,45 +34,20 @@ impl TestRedis {
     pub async fn keys(&self) -> Vec<String> {
         let mut conn = connection().await;
         redis::cmd("KEYS")
-            .arg(format!("{}*", self.prefix))
+            .arg(format!("{}*", self.prefix()))
             .query_async(&mut conn)
             .await
             .unwrap()
     }
 }
 
+/// A connection to the test Redis, to look at what the store wrote.
 pub async fn connection() -> redis::aio::MultiplexedConnection {
     redis::Client::open(platform::testing::redis_url())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap()
-}
-
-impl Drop for TestRedis {
-    fn drop(&mut self) {
-        let prefix = self.prefix.clone();
-        let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                return;
-            };
-            rt.block_on(async {
-                let mut conn = connection().await;
-                let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg(format!("{prefix}*"))
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap_or_default();
-                if !keys.is_empty() {
-                    let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-                }
-            });
-        })
-        .join();
-    }
 }
 
 /// The portal on an ephemeral port, with `api_url` as its API.
@@ -84,7 +64,7 @@ impl Portal {
             "portal",
             &[
                 ("PORTAL_API_URL", api_url),
-                ("PORTAL_REDIS_PREFIX", &redis.prefix),
+                ("PORTAL_REDIS_PREFIX", redis.prefix()),
                 ("CAREBOOK_REDIS_URL", &platform::testing::redis_url()),
                 (
                     "PORTAL_HTMX_DIR",

@@ -44,7 +44,7 @@ async fn a_session_round_trips_under_a_digest_of_its_id() {
     let keys = redis.keys().await;
     assert_eq!(
         keys,
-        vec![format!("{}portal:session:{}", redis.prefix, id.digest())]
+        vec![format!("{}portal:session:{}", redis.prefix(), id.digest())]
     );
     let raw: String = connection().await.get(&keys[0]).await.unwrap();
     assert!(
@@ -138,7 +138,7 @@ async fn one_request_at_a_time_refreshes_a_sessions_tokens() {
         .await
         .pttl(format!(
             "{}portal:refresh-lock:{}",
-            redis.prefix,
+            redis.prefix(),
             id.digest()
         ))
         .await

@@ -1,12 +1,17 @@
 //! The access matrix end to end: who may read and write whose record.
 
 use chrono::{Duration, Utc};
-use platform::auth::Role;
+use contracts::scheduling::{AppointmentBooked, AppointmentCompleted, AppointmentStatus};
+use platform::{
+    auth::Role,
+    events::Envelope,
+    testing::{appointment, assert_problem, Anonymous},
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{appointment_event, assert_problem, notes, spawn_app};
+use crate::helpers::{notes, spawn_app};
 
 #[tokio::test]
 async fn patients_read_their_own_record_never_another_and_never_write() {
@@ -144,39 +149,31 @@ async fn providers_read_and_write_only_with_a_care_relationship() {
 async fn a_relationship_ends_one_retention_window_after_the_last_appointment() {
     let app = spawn_app().await;
     let patient = app.patient().await;
-    let (provider, appointment) = app.provider_caring_for(&patient).await;
+    let (provider, appointment_id) = app.provider_caring_for(&patient).await;
     assert_eq!(
         app.get(&provider, &notes(patient.id)).await.status(),
         StatusCode::OK
     );
 
     // Completed 91 days ago: care ended outside the 90-day window.
-    let mut completed = appointment_event(
-        "appointment.completed",
-        appointment,
+    let mut completed = Envelope::of::<AppointmentCompleted>(&appointment(
+        appointment_id,
         patient.id,
         provider.id,
         Utc::now() - Duration::days(92),
-        "completed",
+        AppointmentStatus::Completed,
         3,
-    );
+    ))
+    .unwrap();
     completed.occurred_at = Utc::now() - Duration::days(91);
-    app.publish(&completed).await;
-    let db = app.db.clone();
-    platform::testing::eventually(crate::helpers::WAIT, "the completion", || {
-        let db = db.clone();
-        async move {
-            let status: String = sqlx::query_scalar(
-                "SELECT status FROM care_relationships WHERE appointment_id = $1",
-            )
-            .bind(appointment)
-            .fetch_one(&db)
+    app.deliver(&completed).await;
+    let status: String =
+        sqlx::query_scalar("SELECT status FROM care_relationships WHERE appointment_id = $1")
+            .bind(appointment_id)
+            .fetch_one(&app.db)
             .await
-            .ok()?;
-            (status == "completed").then_some(())
-        }
-    })
-    .await;
+            .unwrap();
+    assert_eq!(status, "completed");
     assert_problem(
         app.get(&provider, &notes(patient.id)).await,
         StatusCode::FORBIDDEN,
@@ -185,30 +182,22 @@ async fn a_relationship_ends_one_retention_window_after_the_last_appointment() {
     .await;
 
     // An older event arriving late does not bring the booking back.
-    let stale = appointment_event(
-        "appointment.booked",
-        appointment,
+    let stale = Envelope::of::<AppointmentBooked>(&appointment(
+        appointment_id,
         patient.id,
         provider.id,
         Utc::now() + Duration::days(2),
-        "booked",
+        AppointmentStatus::Booked,
         1,
-    );
-    app.publish(&stale).await;
-    let processed = app.db.clone();
-    platform::testing::eventually(crate::helpers::WAIT, "the stale event", || {
-        let db = processed.clone();
-        async move {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM processed_events WHERE consumer = 'records.care'",
-            )
-            .fetch_one(&db)
+    ))
+    .unwrap();
+    app.deliver(&stale).await;
+    let processed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM processed_events WHERE consumer = 'records.care'")
+            .fetch_one(&app.db)
             .await
-            .ok()?;
-            (n == 3).then_some(())
-        }
-    })
-    .await;
+            .unwrap();
+    assert_eq!(processed, 3);
     assert_problem(
         app.get(&provider, &notes(patient.id)).await,
         StatusCode::FORBIDDEN,
@@ -217,22 +206,16 @@ async fn a_relationship_ends_one_retention_window_after_the_last_appointment() {
     .await;
 
     // A new appointment restores access.
-    let next = appointment_event(
-        "appointment.booked",
+    let next = appointment(
         Uuid::now_v7(),
         patient.id,
         provider.id,
         Utc::now() + Duration::days(10),
-        "booked",
+        AppointmentStatus::Booked,
         1,
     );
-    let next_id: Uuid = next.data["appointment_id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    app.publish(&next).await;
-    app.wait_for_relationship(next_id).await;
+    app.deliver(&Envelope::of::<AppointmentBooked>(&next).unwrap())
+        .await;
     assert_eq!(
         app.get(&provider, &notes(patient.id)).await.status(),
         StatusCode::OK
@@ -416,23 +399,17 @@ async fn a_provider_never_reads_their_own_record_through_provider_rights() {
     app.note(&colleague, me_as_patient.id, "Colleague's note about me.")
         .await;
     // …and holds a provider token with the same id, even with a relationship to "themselves".
-    let me_as_provider = app.user_with_id(Role::Provider, me_as_patient.id);
-    let event = appointment_event(
-        "appointment.booked",
+    let me_as_provider = app.user_with_id(me_as_patient.id, Role::Provider);
+    let booked = appointment(
         Uuid::now_v7(),
         me_as_patient.id,
         me_as_provider.id,
         Utc::now() + Duration::days(1),
-        "booked",
+        AppointmentStatus::Booked,
         1,
     );
-    let id: Uuid = event.data["appointment_id"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    app.publish(&event).await;
-    app.wait_for_relationship(id).await;
+    app.deliver(&Envelope::of::<AppointmentBooked>(&booked).unwrap())
+        .await;
     assert_problem(
         app.get(&me_as_provider, &notes(me_as_patient.id)).await,
         StatusCode::FORBIDDEN,
@@ -529,19 +506,16 @@ async fn unknown_patients_look_exactly_like_forbidden_ones_to_unauthorized_calle
 async fn requests_without_a_valid_token_are_refused() {
     let app = spawn_app().await;
     let patient = app.patient().await;
-    let r = app
-        .client
-        .get(app.url(&notes(patient.id)))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
-    let r = app
-        .client
-        .get(app.url(&notes(patient.id)))
-        .bearer_auth("not-a-token")
-        .send()
-        .await
-        .unwrap();
-    assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    assert_problem(
+        app.get(&Anonymous, &notes(patient.id)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    assert_problem(
+        app.get("not-a-token", &notes(patient.id)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
 }

@@ -3,23 +3,16 @@
 
 use std::time::Duration;
 
+use platform::testing::{Anonymous, RedisProxy};
 use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::helpers::{notes, spawn_app, spawn_app_with, RedisProxy};
+use crate::helpers::{notes, spawn_app, spawn_app_with};
 
 /// `cache_requests_total{outcome="hit"}` of this process (one test per process under nextest).
 async fn hits(app: &crate::helpers::TestApp) -> f64 {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get(&Anonymous, "/metrics").await.text().await.unwrap();
     text.lines()
         .filter(|l| {
             l.starts_with("cache_requests_total")
@@ -172,14 +165,6 @@ async fn the_service_starts_and_serves_with_redis_unreachable() {
         .await
         .unwrap();
     assert_eq!(texts(&list), ["no cache"]);
-    let ready: Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = app.get(&Anonymous, "/readyz").await.json().await.unwrap();
     assert_eq!(ready["status"], "ready");
 }

@@ -4,14 +4,14 @@
 use std::process::Command;
 
 use base64::{engine::general_purpose::STANDARD, Engine};
-use platform::auth::Role;
+use platform::{auth::Role, testing::assert_problem};
 use records::keys::MasterKeys;
 use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{assert_problem, master_key, notes, spawn_app, spawn_app_with};
+use crate::helpers::{master_key, notes, spawn_app, spawn_app_with};
 
 const SECRET: &str = "Zebra-striped melancholia of the left pinky";
 

@@ -1,12 +1,15 @@
 //! Clinical entries: every kind, versions, entered-in-error, validation, and
 //! the append-only guarantee in the database itself.
 
-use platform::auth::Role;
-use reqwest::StatusCode;
+use platform::{
+    auth::Role,
+    testing::{assert_problem, Anonymous},
+};
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{assert_problem, notes, spawn_app};
+use crate::helpers::{notes, spawn_app};
 
 fn path(patient: Uuid, segment: &str) -> String {
     format!("/api/v1/patients/{patient}/records/{segment}")
@@ -134,9 +137,7 @@ async fn an_edit_is_a_new_version_and_history_keeps_every_version() {
 
     // If-Match guards against editing a stale version.
     let r = app
-        .client
-        .put(app.url(&entry))
-        .bearer_auth(&provider.token)
+        .request(Method::PUT, &entry, &provider)
         .header("if-match", "\"1\"")
         .json(&json!({"text": "overwrite"}))
         .send()
@@ -144,9 +145,7 @@ async fn an_edit_is_a_new_version_and_history_keeps_every_version() {
         .unwrap();
     assert_problem(r, StatusCode::PRECONDITION_FAILED, "version-mismatch").await;
     let r = app
-        .client
-        .put(app.url(&entry))
-        .bearer_auth(&provider.token)
+        .request(Method::PUT, &entry, &provider)
         .header("if-match", "\"2\"")
         .json(&json!({"text": "BP 150/95; repeat in 1 week."}))
         .send()
@@ -417,9 +416,7 @@ async fn invalid_input_is_refused_with_a_problem() {
     assert_eq!(r.status(), StatusCode::CREATED);
     // Malformed JSON is 400, an unknown kind 404.
     let r = app
-        .client
-        .post(app.url(&notes(patient.id)))
-        .bearer_auth(&provider.token)
+        .request(Method::POST, &notes(patient.id), &provider)
         .header("content-type", "application/json")
         .body("{\"text\": ")
         .send()
@@ -522,11 +519,8 @@ async fn lists_page_newest_first() {
 async fn the_api_is_documented_and_the_shell_answers() {
     let app = spawn_app().await;
     let doc: Value = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
+        .get(&Anonymous, "/openapi.json")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -541,21 +535,8 @@ async fn the_api_is_documented_and_the_shell_answers() {
         assert!(doc["paths"].get(path).is_some(), "{path} undocumented");
     }
     assert!(doc["components"]["schemas"].get("EntryView").is_some());
-    let ready: Value = app
-        .client
-        .get(app.url("/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ready: Value = app.get(&Anonymous, "/readyz").await.json().await.unwrap();
     assert_eq!(ready["database"], "up");
-    let r = app
-        .client
-        .delete(app.url(&notes(Uuid::now_v7())))
-        .send()
-        .await
-        .unwrap();
+    let r = app.delete(&Anonymous, &notes(Uuid::now_v7())).await;
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
 }

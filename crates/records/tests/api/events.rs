@@ -1,11 +1,17 @@
 //! Events: patients and care relationships arrive from other services;
 //! notable accesses leave as `record.accessed`, ids only.
 
-use platform::{auth::Role, events::Envelope, testing::eventually};
+use contracts::{identity::UserRegistered, records::RecordAccessed};
+use platform::{
+    auth::Role,
+    events::Envelope,
+    testing::{assert_problem, eventually, WAIT},
+};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
+use uuid::Uuid;
 
-use crate::helpers::{assert_problem, notes, spawn_app, WAIT};
+use crate::helpers::{notes, spawn_app};
 
 #[tokio::test]
 async fn registered_patients_become_known_so_unknown_ones_are_told_apart() {
@@ -19,12 +25,12 @@ async fn registered_patients_become_known_so_unknown_ones_are_told_apart() {
         "patient-not-found",
     )
     .await;
-    let registered = Envelope::new(
-        "user.registered",
-        1,
-        "identity",
-        &json!({"user_id": newcomer.id, "role": "patient", "name": "New Patient", "email": "new@example.org"}),
-    )
+    let registered = Envelope::of::<UserRegistered>(&UserRegistered {
+        user_id: newcomer.id,
+        role: Role::Patient,
+        name: "New Patient".into(),
+        email: "new@example.org".into(),
+    })
     .unwrap();
     app.publish(&registered).await;
     app.publish(&registered).await; // redelivered: applied once
@@ -42,22 +48,22 @@ async fn registered_patients_become_known_so_unknown_ones_are_told_apart() {
     assert_eq!(app.get(&admin, &log).await.status(), StatusCode::OK);
     // A provider registering is no patient.
     let provider = app.user(Role::Provider);
-    let event = Envelope::new("user.registered", 1, "identity", &json!({"user_id": provider.id, "role": "provider", "name": "Dr. X", "email": "x@example.org"})).unwrap();
-    app.publish(&event).await;
-    let processed = app.db.clone();
-    eventually(WAIT, "both events", || {
-        let db = processed.clone();
-        async move {
-            let n: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM processed_events WHERE consumer = 'records.patients'",
-            )
-            .fetch_one(&db)
-            .await
-            .ok()?;
-            (n == 2).then_some(())
-        }
+    let event = Envelope::of::<UserRegistered>(&UserRegistered {
+        user_id: provider.id,
+        role: Role::Provider,
+        name: "Dr. X".into(),
+        email: "x@example.org".into(),
     })
-    .await;
+    .unwrap();
+    app.deliver(&event).await;
+    // Both events applied, the redelivered one not a second time.
+    let processed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM processed_events WHERE consumer = 'records.patients'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(processed, 2);
     assert!(!records::store::care::patient_exists(&app.db, provider.id)
         .await
         .unwrap());
@@ -88,17 +94,23 @@ async fn break_glass_access_is_published_as_record_accessed_with_ids_only() {
         StatusCode::OK
     );
 
-    let events = app.outbox("record.accessed").await;
+    let outbox = app.outbox("record.accessed").await;
+    let events: Vec<Envelope> = outbox
+        .iter()
+        .map(|e| serde_json::from_value(e.clone()).unwrap())
+        .collect();
     assert_eq!(events.len(), 2);
-    assert_eq!(events[0]["source"], "records");
-    assert_eq!(events[0]["data"]["action"], "break_glass");
-    assert_eq!(events[0]["data"]["entry_ids"], json!([grant["id"]]));
-    assert_eq!(events[1]["data"]["action"], "read");
-    assert_eq!(events[1]["data"]["actor_id"], json!(emergency.id));
-    assert_eq!(events[1]["data"]["patient_id"], json!(patient.id));
-    assert_eq!(events[1]["data"]["entry_ids"], json!([note["id"]]));
-    assert_eq!(events[1]["data"]["break_glass"], true);
-    let text = serde_json::to_string(&events).unwrap();
+    assert_eq!(events[0].source, "records");
+    let glass = events[0].decode::<RecordAccessed>().unwrap();
+    assert_eq!(glass.action, "break_glass");
+    assert_eq!(glass.entry_ids, [uuid(&grant["id"])]);
+    let read = events[1].decode::<RecordAccessed>().unwrap();
+    assert_eq!(read.action, "read");
+    assert_eq!(read.actor_id, emergency.id);
+    assert_eq!(read.patient_id, patient.id);
+    assert_eq!(read.entry_ids, [uuid(&note["id"])]);
+    assert!(read.break_glass);
+    let text = serde_json::to_string(&outbox).unwrap();
     assert!(
         !text.contains("Sensitive") && !text.contains("anaphylaxis"),
         "{text}"
@@ -116,4 +128,8 @@ async fn break_glass_access_is_published_as_record_accessed_with_ids_only() {
         }
     })
     .await;
+}
+
+fn uuid(id: &Value) -> Uuid {
+    id.as_str().unwrap().parse().unwrap()
 }

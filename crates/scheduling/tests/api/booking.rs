@@ -1,9 +1,11 @@
-use chrono::Duration;
-use platform::auth::Role;
+use chrono::{DateTime, Duration, Utc};
+use contracts::scheduling::AppointmentBooked;
+use platform::{auth::Role, testing::assert_problem};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
-use crate::helpers::{assert_problem, spawn_app, ten_am_local};
+use crate::helpers::{spawn_app, ten_am_local, Scheduling};
 
 #[tokio::test]
 async fn booking_a_free_slot_takes_it_off_the_list() {
@@ -24,7 +26,7 @@ async fn booking_a_free_slot_takes_it_off_the_list() {
         a["start"]
             .as_str()
             .unwrap()
-            .parse::<chrono::DateTime<chrono::Utc>>()
+            .parse::<DateTime<Utc>>()
             .unwrap(),
         start
     );
@@ -108,7 +110,7 @@ async fn racing_bookings_of_overlapping_slots_never_deadlock_or_overlap() {
         }
     }
     let (app, clinic) = (&app, &clinic);
-    let statuses: Vec<(u16, chrono::DateTime<chrono::Utc>)> =
+    let statuses: Vec<(u16, DateTime<Utc>)> =
         futures_util::future::join_all(attempts.iter().map(|(p, start)| async move {
             (app.book(p, clinic, *start).await.status().as_u16(), *start)
         }))
@@ -134,7 +136,7 @@ async fn racing_bookings_of_overlapping_slots_never_deadlock_or_overlap() {
     .await
     .unwrap();
     assert_eq!((rows, history), (won.len() as i64, won.len() as i64));
-    assert_eq!(app.outbox("appointment.booked").await.len(), won.len());
+    assert_eq!(app.published::<AppointmentBooked>().await.len(), won.len());
 }
 
 /// The calendar lock is what keeps racing overlapping inserts from deadlocking
@@ -188,13 +190,19 @@ async fn the_booking_answer_is_the_stored_appointment_and_its_event_agrees() {
         .await
         .unwrap();
     assert_eq!(booked, stored);
-    let events = app.outbox("appointment.booked").await;
-    let data = &events[0]["data"];
-    assert_eq!(data["appointment_id"], booked["id"]);
-    assert_eq!(data["start"], booked["start"]);
-    assert_eq!(data["end"], booked["end"]);
-    assert_eq!(data["version"], 1);
-    assert_eq!(data["time_zone"], "Europe/Berlin");
+    let at = |field: &str| {
+        booked[field]
+            .as_str()
+            .unwrap()
+            .parse::<DateTime<Utc>>()
+            .unwrap()
+    };
+    let data = &app.published::<AppointmentBooked>().await[0];
+    assert_eq!(data.appointment_id, id.parse::<Uuid>().unwrap());
+    assert_eq!(data.start, at("start"));
+    assert_eq!(data.end, at("end"));
+    assert_eq!(data.version, 1);
+    assert_eq!(data.time_zone, "Europe/Berlin");
     let history: Vec<(i32, String)> = sqlx::query_as(
         "SELECT version, status FROM appointment_history WHERE appointment_id = $1::uuid",
     )
@@ -228,7 +236,7 @@ async fn concurrent_retries_with_one_idempotency_key_book_once() {
         .await
         .unwrap();
     assert_eq!(count, 1);
-    assert_eq!(app.outbox("appointment.booked").await.len(), 1);
+    assert_eq!(app.published::<AppointmentBooked>().await.len(), 1);
 }
 
 #[tokio::test]
@@ -305,7 +313,7 @@ async fn every_booking_rule_has_its_own_problem_and_nothing_is_written() {
             "start-in-past",
         ),
         (
-            chrono::Utc::now() + Duration::minutes(30),
+            Utc::now() + Duration::minutes(30),
             StatusCode::UNPROCESSABLE_ENTITY,
             "inside-minimum-notice",
         ),
@@ -318,7 +326,7 @@ async fn every_booking_rule_has_its_own_problem_and_nothing_is_written() {
     for (at, status, kind) in cases {
         assert_problem(app.book(&patient, &clinic, at).await, status, kind).await;
     }
-    let unknown_type = json!({"provider_id": clinic.provider.id, "appointment_type_id": uuid::Uuid::now_v7(), "start": start});
+    let unknown_type = json!({"provider_id": clinic.provider.id, "appointment_type_id": Uuid::now_v7(), "start": start});
     assert_problem(
         app.post(&patient, "/api/v1/appointments", &unknown_type)
             .await,
@@ -333,20 +341,14 @@ async fn every_booking_rule_has_its_own_problem_and_nothing_is_written() {
         "invalid-body",
     )
     .await;
-    let r = app
-        .client
-        .get(app.url("/api/v1/appointments/not-a-uuid"))
-        .bearer_auth(&patient.token)
-        .send()
-        .await
-        .unwrap();
+    let r = app.get(&patient, "/api/v1/appointments/not-a-uuid").await;
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid-path").await;
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM appointments")
         .fetch_one(&app.db)
         .await
         .unwrap();
     assert_eq!(count, 0);
-    assert!(app.outbox("appointment.booked").await.is_empty());
+    assert!(app.published::<AppointmentBooked>().await.is_empty());
 }
 
 #[tokio::test]
@@ -374,7 +376,7 @@ async fn patients_book_for_themselves_staff_for_anyone_providers_not_at_all() {
     assert_eq!(r.status(), StatusCode::CREATED);
     let a: Value = r.json().await.unwrap();
     assert_eq!(a["patient_id"], someone_else.id.to_string());
-    let unknown_patient = json!({"provider_id": clinic.provider.id, "appointment_type_id": clinic.type_id, "start": start + Duration::hours(1), "patient_id": uuid::Uuid::now_v7()});
+    let unknown_patient = json!({"provider_id": clinic.provider.id, "appointment_type_id": clinic.type_id, "start": start + Duration::hours(1), "patient_id": Uuid::now_v7()});
     assert_problem(
         app.post(&staff, "/api/v1/appointments", &unknown_patient)
             .await,

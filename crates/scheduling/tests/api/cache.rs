@@ -10,9 +10,9 @@ use redis::AsyncCommands;
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::helpers::{spawn_app_with, ten_am_local};
+use crate::helpers::{spawn_app_with, ten_am_local, Scheduling, TestApp};
 
-async fn cached_days(app: &crate::helpers::TestApp) -> usize {
+async fn cached_days(app: &TestApp) -> usize {
     let mut redis = redis::Client::open(platform::testing::redis_url())
         .unwrap()
         .get_multiplexed_async_connection()

@@ -3,12 +3,15 @@
 //! slots at once.
 
 use chrono::{DateTime, Duration, Utc};
-use platform::auth::Role;
+use platform::{
+    auth::Role,
+    testing::{assert_problem, User},
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{assert_problem, spawn_app, ten_am_local, Clinic, TestApp, User};
+use crate::helpers::{spawn_app, ten_am_local, Clinic, Scheduling, TestApp};
 
 fn time_off_path(clinic: &Clinic) -> String {
     format!("/api/v1/providers/{}/time-off", clinic.provider.id)

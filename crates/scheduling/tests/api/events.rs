@@ -1,44 +1,28 @@
-use std::time::Duration;
-
-use lapin::{options::BasicPublishOptions, BasicProperties};
+use contracts::{
+    directory::ProviderUpdated,
+    identity::UserRegistered,
+    scheduling::{AppointmentBooked, Mode},
+    Event,
+};
 use platform::{
-    events::{Broker, Envelope},
-    testing::eventually,
+    auth::Role,
+    events::Envelope,
+    testing::{assert_problem, eventually, WAIT},
 };
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
+use uuid::Uuid;
 
-use crate::helpers::{assert_problem, spawn_app, ten_am_local};
-
-async fn publish(app: &crate::helpers::TestApp, event: &Envelope) {
-    let cfg = &app.backing.config;
-    let broker = Broker::connect(&cfg.amqp_url, &cfg.events_exchange)
-        .await
-        .unwrap();
-    let channel = broker.channel().await.unwrap();
-    channel
-        .basic_publish(
-            &cfg.events_exchange,
-            &event.event_type,
-            BasicPublishOptions::default(),
-            &serde_json::to_vec(event).unwrap(),
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    broker.close().await;
-}
+use crate::helpers::{eur, spawn_app, ten_am_local, Scheduling};
 
 #[tokio::test]
 async fn new_patients_and_provider_time_zones_arrive_by_events() {
     let app = spawn_app().await;
     let clinic = app.clinic(chrono_tz::UTC).await;
-    let newcomer = app.user(platform::auth::Role::Patient);
+    let newcomer = app.user(Role::Patient);
     let start = ten_am_local(chrono_tz::UTC, 3);
     // Unknown to scheduling until identity's event arrives.
-    let staff = app.user(platform::auth::Role::Staff);
+    let staff = app.user(Role::Staff);
     let body = json!({"provider_id": clinic.provider.id, "appointment_type_id": clinic.type_id, "start": start, "patient_id": newcomer.id});
     assert_problem(
         app.post(&staff, "/api/v1/appointments", &body).await,
@@ -47,43 +31,41 @@ async fn new_patients_and_provider_time_zones_arrive_by_events() {
     )
     .await;
 
-    let registered = Envelope::new("user.registered", 1, "identity", &json!({"user_id": newcomer.id, "role": "patient", "name": "New Patient", "email": "new@example.org"})).unwrap();
-    publish(&app, &registered).await;
-    publish(&app, &registered).await; // redelivered: applied once
-    let db = app.db.clone();
-    eventually(Duration::from_secs(10), "the patient read model", || {
-        let db = db.clone();
-        async move {
-            scheduling::store::readmodel::patient_exists(&db, newcomer.id)
-                .await
-                .ok()
-                .filter(|x| *x)
-        }
+    let registered = Envelope::of::<UserRegistered>(&UserRegistered {
+        user_id: newcomer.id,
+        role: Role::Patient,
+        name: "New Patient".into(),
+        email: "new@example.org".into(),
     })
-    .await;
+    .unwrap();
+    app.publish(&registered).await;
+    app.deliver(&registered).await; // redelivered: applied once
+    assert!(
+        scheduling::store::readmodel::patient_exists(&app.db, newcomer.id)
+            .await
+            .unwrap(),
+        "the patient read model"
+    );
     assert_eq!(
         app.book(&newcomer, &clinic, start).await.status(),
         StatusCode::CREATED
     );
 
     // The provider moves to New York: 10:00 UTC is no longer a working hour.
-    let moved = Envelope::new("provider.updated", 1, "directory", &json!({"provider_id": clinic.provider.id, "name": "Dr. Test", "time_zone": "America/New_York", "specialty": "x", "accepting_new_patients": true})).unwrap();
-    publish(&app, &moved).await;
-    let provider_id = clinic.provider.id;
-    eventually(
-        Duration::from_secs(10),
-        "the provider's new time zone",
-        || {
-            let db = db.clone();
-            async move {
-                let p = scheduling::store::readmodel::provider(&db, provider_id)
-                    .await
-                    .ok()??;
-                (p.time_zone == "America/New_York").then_some(())
-            }
-        },
-    )
-    .await;
+    let moved = Envelope::of::<ProviderUpdated>(&ProviderUpdated {
+        provider_id: clinic.provider.id,
+        name: "Dr. Test".into(),
+        time_zone: "America/New_York".into(),
+        specialty: "x".into(),
+        accepting_new_patients: true,
+    })
+    .unwrap();
+    app.deliver(&moved).await;
+    let provider = scheduling::store::readmodel::provider(&app.db, clinic.provider.id)
+        .await
+        .unwrap()
+        .expect("the provider is known");
+    assert_eq!(provider.time_zone, "America/New_York");
     let processed: i64 = sqlx::query_scalar("SELECT count(*) FROM processed_events")
         .fetch_one(&app.db)
         .await
@@ -97,36 +79,37 @@ async fn a_booking_publishes_appointment_booked_with_what_others_need() {
     let clinic = app.clinic(chrono_tz::Europe::Berlin).await;
     let patient = app.patient().await;
     let start = ten_am_local(clinic.tz, 3);
-    let a: serde_json::Value = app
+    let a: Value = app
         .book(&patient, &clinic, start)
         .await
         .json()
         .await
         .unwrap();
-    let events = app.outbox("appointment.booked").await;
-    assert_eq!(events.len(), 1);
-    let e = &events[0];
-    assert_eq!(e["source"], "scheduling");
-    assert_eq!(e["data"]["appointment_id"], a["id"]);
-    assert_eq!(e["data"]["patient_id"], patient.id.to_string());
-    assert_eq!(e["data"]["time_zone"], "Europe/Berlin");
+    let rows = app.outbox(AppointmentBooked::TYPE).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["source"], "scheduling");
+    let e = &app.published::<AppointmentBooked>().await[0];
     assert_eq!(
-        e["data"]["price"],
-        json!({"amount_minor": 6000, "currency": "EUR"})
+        e.appointment_id,
+        a["id"].as_str().unwrap().parse::<Uuid>().unwrap()
     );
-    assert_eq!(e["data"]["appointment_type_name"], "Consultation");
-    assert_eq!(e["data"]["version"], 1);
-    let db = app.db.clone();
-    eventually(Duration::from_secs(10), "the relay to publish", || {
-        let db = db.clone();
-        async move {
-            let unsent: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                    .fetch_one(&db)
-                    .await
-                    .ok()?;
-            (unsent == 0).then_some(())
-        }
+    assert_eq!(e.patient_id, patient.id);
+    assert_eq!(e.provider_id, clinic.provider.id);
+    assert_eq!(e.appointment_type_id, clinic.type_id);
+    assert_eq!(e.start, start);
+    assert_eq!(e.time_zone, "Europe/Berlin");
+    assert_eq!(e.price, eur(6000));
+    assert_eq!(e.appointment_type_name, "Consultation");
+    assert_eq!(e.mode, Mode::InPerson);
+    assert_eq!(e.version, 1);
+    let db = &app.db;
+    eventually(WAIT, "the relay to publish", || async move {
+        let unsent: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+                .fetch_one(db)
+                .await
+                .ok()?;
+        (unsent == 0).then_some(())
     })
     .await;
 }

@@ -1,28 +1,24 @@
-use std::time::Duration;
+//! What scheduling's tests need beyond `platform::testing`: the service built
+//! from its `Config`, a clinic (a provider with a calendar and a type) set up
+//! through the API, patients scheduling knows, free slots, bookings, and the
+//! events it has written to its outbox, read by their contract.
+
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Datelike, Duration as Span, NaiveTime, TimeZone, Utc, Weekday};
+use contracts::{Event, Money};
 use identity::testing::TestIssuer;
-use platform::{auth::Role, shutdown::CancellationToken, testing::TestBacking};
-use reqwest::{Response, StatusCode};
+use platform::{
+    auth::Role,
+    events::Envelope,
+    testing::{TestBacking, User},
+};
+use reqwest::{Method, Response, StatusCode};
 use scheduling::{store::readmodel, Config};
 use serde_json::{json, Value};
-use sqlx::PgPool;
 use uuid::Uuid;
 
-pub struct TestApp {
-    pub base: String,
-    pub client: reqwest::Client,
-    pub db: PgPool,
-    pub keys: TestIssuer,
-    pub backing: TestBacking,
-    cancel: CancellationToken,
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
+pub use platform::testing::TestApp;
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -36,36 +32,17 @@ pub async fn spawn_app_with_pool(connections: u32) -> TestApp {
 /// The service with its settings adjusted first (Redis address, cache TTL, pool).
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let backing = TestBacking::new("scheduling");
-    let keys = TestIssuer::new();
-    let verifier = keys.verifier();
     let mut config = Config {
         common: backing.config.clone(),
         slot_cache_ttl: Duration::from_secs(60),
     };
     adjust(&mut config);
-    let service = scheduling::build_with_verifier(&config, verifier)
+    let keys = Arc::new(TestIssuer::new());
+    let service = scheduling::build_with_verifier(&config, keys.verifier())
         .await
         .expect("scheduling starts");
-    let (addr, cancel) = platform::testing::spawn(service).await;
-    let db = platform::db::connect(&config.common.database_url, 4)
-        .await
-        .unwrap();
-    backing.track_queue(&scheduling::consumers::spec(&config.common.queue_prefix).queue);
-    TestApp {
-        base: format!("http://{addr}"),
-        client: reqwest::Client::new(),
-        db,
-        keys,
-        backing,
-        cancel,
-    }
-}
-
-/// A user as the tests see them: id, role and a valid token.
-#[derive(Clone)]
-pub struct User {
-    pub id: Uuid,
-    pub token: String,
+    let consumers = [scheduling::consumers::spec(&config.common.queue_prefix)];
+    TestApp::spawn(backing, service, &consumers, keys).await
 }
 
 /// A provider with a calendar and one 30-minute type (10 min buffer after).
@@ -75,74 +52,44 @@ pub struct Clinic {
     pub tz: chrono_tz::Tz,
 }
 
-impl TestApp {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
+/// Scheduling's own steps on the running service.
+pub trait Scheduling {
+    /// A patient scheduling knows (as after `user.registered`).
+    async fn patient(&self) -> User;
 
-    pub fn user(&self, role: Role) -> User {
-        let id = Uuid::now_v7();
-        User {
-            id,
-            token: self.keys.token(id, role),
-        }
-    }
+    /// A provider in `tz` working every day 09:00–12:00 and 13:00–17:00 local,
+    /// set up through the API as the provider would.
+    async fn clinic(&self, tz: chrono_tz::Tz) -> Clinic;
 
-    pub async fn patient(&self) -> User {
+    /// Free slot starts between `from` and `to`, as `user` sees them.
+    async fn slots(
+        &self,
+        user: &User,
+        clinic: &Clinic,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Vec<DateTime<Utc>>;
+
+    /// `POST /api/v1/appointments` for `start` of the clinic's type, as `user`.
+    async fn book(&self, user: &User, clinic: &Clinic, start: DateTime<Utc>) -> Response;
+
+    /// `POST /api/v1/appointments` with `body` under an `Idempotency-Key`.
+    async fn book_with_key(&self, user: &User, key: &str, body: &Value) -> Response;
+
+    /// The payloads of the outbox's `E` events, oldest first, each read by
+    /// `E`'s contract (type, version, producer and payload shape).
+    async fn published<E: Event>(&self) -> Vec<E::Payload>;
+}
+
+impl Scheduling for TestApp {
+    async fn patient(&self) -> User {
         let user = self.user(Role::Patient);
         let mut conn = self.db.acquire().await.unwrap();
         readmodel::ensure_patient(&mut conn, user.id).await.unwrap();
         user
     }
 
-    pub async fn get(&self, user: &User, path: &str) -> Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(&user.token)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn post(&self, user: &User, path: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url(path))
-            .bearer_auth(&user.token)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn put(&self, user: &User, path: &str, body: &Value) -> Response {
-        self.client
-            .put(self.url(path))
-            .bearer_auth(&user.token)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    pub async fn delete(&self, user: &User, path: &str) -> Response {
-        self.client
-            .delete(self.url(path))
-            .bearer_auth(&user.token)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// GET expecting 200; the JSON body.
-    pub async fn get_ok(&self, user: &User, path: &str) -> Value {
-        let r = self.get(user, path).await;
-        assert_eq!(r.status(), StatusCode::OK, "GET {path}");
-        r.json().await.unwrap()
-    }
-
-    /// A provider in `tz` working every day 09:00–12:00 and 13:00–17:00 local,
-    /// set up through the API as the provider would.
-    pub async fn clinic(&self, tz: chrono_tz::Tz) -> Clinic {
+    async fn clinic(&self, tz: chrono_tz::Tz) -> Clinic {
         let provider = self.user(Role::Provider);
         let mut conn = self.db.acquire().await.unwrap();
         readmodel::upsert_provider(&mut conn, provider.id, "Dr. Test", tz.name(), Utc::now())
@@ -186,23 +133,21 @@ impl TestApp {
         }
     }
 
-    /// Free slot starts between `from` and `to`.
-    pub async fn slots(
+    async fn slots(
         &self,
         user: &User,
         clinic: &Clinic,
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Vec<DateTime<Utc>> {
+        let path = format!("/api/v1/providers/{}/slots", clinic.provider.id);
         let r = self
-            .client
-            .get(self.url(&format!("/api/v1/providers/{}/slots", clinic.provider.id)))
+            .request(Method::GET, &path, user)
             .query(&[
                 ("appointment_type_id", clinic.type_id.to_string()),
                 ("from", from.to_rfc3339()),
                 ("to", to.to_rfc3339()),
             ])
-            .bearer_auth(&user.token)
             .send()
             .await
             .unwrap();
@@ -216,16 +161,13 @@ impl TestApp {
             .collect()
     }
 
-    pub async fn book(&self, user: &User, clinic: &Clinic, start: DateTime<Utc>) -> Response {
-        self.post(user, "/api/v1/appointments", &json!({"provider_id": clinic.provider.id, "appointment_type_id": clinic.type_id, "start": start}))
-            .await
+    async fn book(&self, user: &User, clinic: &Clinic, start: DateTime<Utc>) -> Response {
+        let body = json!({"provider_id": clinic.provider.id, "appointment_type_id": clinic.type_id, "start": start});
+        self.post(user, "/api/v1/appointments", &body).await
     }
 
-    /// `POST /api/v1/appointments` with `body` under an `Idempotency-Key`.
-    pub async fn book_with_key(&self, user: &User, key: &str, body: &Value) -> Response {
-        self.client
-            .post(self.url("/api/v1/appointments"))
-            .bearer_auth(&user.token)
+    async fn book_with_key(&self, user: &User, key: &str, body: &Value) -> Response {
+        self.request(Method::POST, "/api/v1/appointments", user)
             .header("Idempotency-Key", key)
             .json(body)
             .send()
@@ -233,12 +175,14 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn outbox(&self, event_type: &str) -> Vec<Value> {
-        sqlx::query_scalar("SELECT payload FROM outbox WHERE event_type = $1 ORDER BY id")
-            .bind(event_type)
-            .fetch_all(&self.db)
-            .await
-            .unwrap()
+    async fn published<E: Event>(&self) -> Vec<E::Payload> {
+        let mut payloads = Vec::new();
+        for row in self.outbox(E::TYPE).await {
+            let event: Envelope = serde_json::from_value(row).unwrap();
+            assert_eq!(event.source, E::PRODUCER.as_str(), "{event:?}");
+            payloads.push(event.decode::<E>().unwrap());
+        }
+        payloads
     }
 }
 
@@ -256,14 +200,10 @@ pub fn ten_am_local(tz: chrono_tz::Tz, days_ahead: i64) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-pub async fn assert_problem(r: Response, status: StatusCode, kind: &str) -> Value {
-    let got = r.status();
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(got, status, "{body}");
-    assert_eq!(
-        body["type"],
-        format!("https://carebook.dev/problems/{kind}"),
-        "{body}"
-    );
-    body
+/// `amount_minor` cents in euros, the clinic's currency.
+pub fn eur(amount_minor: i64) -> Money {
+    Money {
+        amount_minor,
+        currency: "EUR".into(),
+    }
 }

@@ -1,9 +1,15 @@
-use chrono::Duration;
-use platform::auth::Role;
+use chrono::{DateTime, Duration, Utc};
+use contracts::scheduling::{
+    AppointmentCancelled, AppointmentCompleted, AppointmentRescheduled, AppointmentStatus,
+};
+use platform::{
+    auth::Role,
+    testing::{assert_problem, User},
+};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with_pool, ten_am_local};
+use crate::helpers::{eur, spawn_app, spawn_app_with_pool, ten_am_local, Scheduling};
 
 #[tokio::test]
 async fn cancelling_frees_the_slot_at_once() {
@@ -95,15 +101,12 @@ async fn a_late_patient_cancellation_carries_the_fee_in_its_event() {
         )
         .await;
     let cancelled: Value = r.json().await.unwrap();
-    let late = soon - chrono::Utc::now() < Duration::hours(24);
+    let late = soon - Utc::now() < Duration::hours(24);
     assert_eq!(cancelled["late_cancellation"], late);
-    let event = &app.outbox("appointment.cancelled").await[0];
-    assert_eq!(event["data"]["late"], late);
+    let event = &app.published::<AppointmentCancelled>().await[0];
+    assert_eq!(event.late, late);
     if late {
-        assert_eq!(
-            event["data"]["fee"],
-            json!({"amount_minor": 2500, "currency": "EUR"})
-        );
+        assert_eq!(event.fee, Some(eur(2500)));
     }
 }
 
@@ -150,7 +153,7 @@ async fn rescheduling_moves_the_same_appointment_and_keeps_history() {
         moved["start"]
             .as_str()
             .unwrap()
-            .parse::<chrono::DateTime<chrono::Utc>>()
+            .parse::<DateTime<Utc>>()
             .unwrap(),
         to
     );
@@ -165,16 +168,9 @@ async fn rescheduling_moves_the_same_appointment_and_keeps_history() {
     let window = (start - Duration::hours(1), start + Duration::hours(6));
     let free = app.slots(&patient, &clinic, window.0, window.1).await;
     assert!(free.contains(&start) && !free.contains(&to));
-    let event = &app.outbox("appointment.rescheduled").await[0];
-    assert_eq!(event["data"]["version"], 2);
-    assert_eq!(
-        event["data"]["previous_start"]
-            .as_str()
-            .unwrap()
-            .parse::<chrono::DateTime<chrono::Utc>>()
-            .unwrap(),
-        start
-    );
+    let event = &app.published::<AppointmentRescheduled>().await[0];
+    assert_eq!(event.version, 2);
+    assert_eq!(event.previous_start, Some(start));
 }
 
 #[tokio::test]
@@ -189,7 +185,7 @@ async fn the_visit_goes_booked_checked_in_completed_and_illegal_steps_conflict()
         .await
         .unwrap();
     let id = a["id"].as_str().unwrap();
-    let step = |who: &'_ crate::helpers::User, action: &'static str| {
+    let step = |who: &'_ User, action: &'static str| {
         let path = format!("/api/v1/appointments/{id}/{action}");
         let (app, who) = (&app, who.clone());
         async move { app.post(&who, &path, &json!({})).await }
@@ -224,12 +220,9 @@ async fn the_visit_goes_booked_checked_in_completed_and_illegal_steps_conflict()
         "illegal-transition",
     )
     .await;
-    let completed = &app.outbox("appointment.completed").await[0];
-    assert_eq!(
-        completed["data"]["price"],
-        json!({"amount_minor": 6000, "currency": "EUR"})
-    );
-    assert_eq!(completed["data"]["status"], "completed");
+    let completed = &app.published::<AppointmentCompleted>().await[0];
+    assert_eq!(completed.price, eur(6000));
+    assert_eq!(completed.status, AppointmentStatus::Completed);
 }
 
 #[tokio::test]

@@ -1,9 +1,13 @@
-use chrono::{Duration, Utc};
-use platform::auth::Role;
-use reqwest::StatusCode;
+use chrono::{DateTime, Duration, Utc};
+use platform::{
+    auth::Role,
+    testing::{assert_problem, Anonymous},
+};
+use reqwest::{Method, StatusCode};
 use serde_json::json;
+use uuid::Uuid;
 
-use crate::helpers::{assert_problem, spawn_app, ten_am_local};
+use crate::helpers::{spawn_app, ten_am_local, Scheduling};
 
 #[tokio::test]
 async fn slots_are_cached_and_an_availability_change_shows_at_once() {
@@ -162,18 +166,14 @@ async fn slot_queries_are_bounded_and_unknown_things_are_404() {
     let clinic = app.clinic(chrono_tz::UTC).await;
     let patient = app.patient().await;
     let now = Utc::now();
-    let query = |provider: String,
-                 type_id: String,
-                 from: chrono::DateTime<Utc>,
-                 to: chrono::DateTime<Utc>| {
-        app.client
-            .get(app.url(&format!("/api/v1/providers/{provider}/slots")))
+    let query = |provider: String, type_id: String, from: DateTime<Utc>, to: DateTime<Utc>| {
+        let path = format!("/api/v1/providers/{provider}/slots");
+        app.request(Method::GET, &path, &patient)
             .query(&[
                 ("appointment_type_id", type_id),
                 ("from", from.to_rfc3339()),
                 ("to", to.to_rfc3339()),
             ])
-            .bearer_auth(&patient.token)
             .send()
     };
     let (p, t) = (clinic.provider.id.to_string(), clinic.type_id.to_string());
@@ -195,7 +195,7 @@ async fn slot_queries_are_bounded_and_unknown_things_are_404() {
     .await;
     assert_problem(
         query(
-            uuid::Uuid::now_v7().to_string(),
+            Uuid::now_v7().to_string(),
             t.clone(),
             now,
             now + Duration::days(1),
@@ -209,7 +209,7 @@ async fn slot_queries_are_bounded_and_unknown_things_are_404() {
     assert_problem(
         query(
             p.clone(),
-            uuid::Uuid::now_v7().to_string(),
+            Uuid::now_v7().to_string(),
             now,
             now + Duration::days(1),
         )
@@ -220,20 +220,14 @@ async fn slot_queries_are_bounded_and_unknown_things_are_404() {
     )
     .await;
     let r = app
-        .client
-        .get(app.url(&format!(
-            "/api/v1/providers/{p}/slots?appointment_type_id={t}&from=yesterday&to=today"
-        )))
-        .bearer_auth(&patient.token)
-        .send()
-        .await
-        .unwrap();
+        .get(
+            &patient,
+            &format!("/api/v1/providers/{p}/slots?appointment_type_id={t}&from=yesterday&to=today"),
+        )
+        .await;
     assert_problem(r, StatusCode::BAD_REQUEST, "invalid-query").await;
     let r = app
-        .client
-        .get(app.url(&format!("/api/v1/providers/{p}/slots")))
-        .send()
-        .await
-        .unwrap();
+        .get(&Anonymous, &format!("/api/v1/providers/{p}/slots"))
+        .await;
     assert_problem(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
 }
