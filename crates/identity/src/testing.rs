@@ -25,6 +25,13 @@ impl Default for TestIssuer {
 }
 
 impl TestIssuer {
+    /// Tokens signed with `pem` (a key the service under test signs with too).
+    pub fn from_pem(pem: &str) -> Self {
+        Self {
+            keys: SigningKeys::from_pems([("test", pem.to_owned())]).expect("load the key"),
+        }
+    }
+
     /// A fresh random Ed25519 key.
     pub fn new() -> Self {
         let pem = SigningKeys::generate_pem().expect("generate an Ed25519 key");

@@ -16,8 +16,13 @@ use crate::config::{AuthConfig, CommonConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 
 pub mod app;
 pub mod maildev;
+pub mod tap;
 
-pub use app::{assert_problem, Anonymous, Credentials, IssueTokens, TestApp, User, WAIT};
+pub use app::{
+    assert_problem, error_fields, metric, Anonymous, Credentials, IssueTokens, Replica, TestApp,
+    User, WAIT,
+};
+pub use tap::EventTap;
 
 fn var(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
@@ -111,6 +116,18 @@ impl TestBacking {
         crate::events::Broker::connect(&self.config.amqp_url, &self.config.events_exchange)
             .await
             .expect("connect to RabbitMQ")
+    }
+
+    /// Declare a consumer's queue (bound, with its dead-letter queue) now, so
+    /// events published before the consumer runs are routed to it; deleted
+    /// when the test ends.
+    pub async fn declare_consumer(&self, spec: &crate::events::ConsumerSpec) {
+        self.track_queue(&spec.queue);
+        let broker = self.broker().await;
+        crate::events::consumer::declare(&broker, spec)
+            .await
+            .expect("declare the consumer's queue");
+        broker.close().await;
     }
 
     /// Delete `queue` (and its dead-letter queue) when the test ends.
@@ -306,6 +323,24 @@ pub async fn queue_depth(broker: &crate::events::Broker, queue: &str) -> Option<
         .await;
     let _ = channel.close(200, "checked").await;
     declared.ok().map(|q| q.message_count())
+}
+
+/// `user.registered` as identity publishes it for a new account (the email
+/// made from the id).
+pub fn user_registered(
+    user_id: Uuid,
+    role: crate::auth::Role,
+    name: &str,
+) -> crate::events::Envelope {
+    crate::events::Envelope::of::<contracts::identity::UserRegistered>(
+        &contracts::identity::UserRegistered {
+            user_id,
+            role,
+            name: name.to_owned(),
+            email: format!("{}@example.org", user_id.simple()),
+        },
+    )
+    .expect("an envelope serializes")
 }
 
 /// A 30-minute appointment as scheduling announces it in `appointment.*` v1

@@ -4,25 +4,14 @@
 
 use std::{ops::Deref, sync::Arc, time::Duration};
 
-use contracts::{
-    identity::UserRegistered,
-    scheduling::{Appointment, AppointmentStatus},
-};
+use contracts::scheduling::{Appointment, AppointmentStatus};
 use directory::Config;
-use futures_util::StreamExt;
 use identity::testing::TestIssuer;
-use lapin::{
-    options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
-    types::FieldTable,
-    Consumer,
-};
 use platform::{
     auth::Role,
-    events::{ConsumerSpec, Envelope},
-    shutdown::CancellationToken,
-    testing::{eventually, TestBacking, User, WAIT},
+    events::ConsumerSpec,
+    testing::{eventually, Replica, TestBacking, User, WAIT},
 };
-use serde_json::Value;
 use uuid::Uuid;
 
 /// The real directory service (`platform::testing::TestApp`), with the
@@ -73,23 +62,6 @@ fn consumer_specs(config: &Config) -> [ConsumerSpec; 2] {
 }
 
 /// Another replica of the same service (same database and exchange); stops when dropped.
-pub struct Replica {
-    pub base: String,
-    cancel: CancellationToken,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
-
-impl Replica {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
-
 impl TestApp {
     /// Start a second replica of this service, its configuration adjusted by `adjust`.
     pub async fn replica(&self, adjust: impl FnOnce(&mut Config)) -> Replica {
@@ -98,11 +70,7 @@ impl TestApp {
         let service = directory::build_with_verifier(&config, self.keys.verifier())
             .await
             .expect("replica starts");
-        let (addr, cancel) = platform::testing::spawn(service).await;
-        Replica {
-            base: format!("http://{addr}"),
-            cancel,
-        }
+        self.app.replica(service).await
     }
 
     /// A provider profile inserted straight into the database.
@@ -153,17 +121,6 @@ impl TestApp {
     }
 }
 
-/// `user.registered` as identity publishes it.
-pub fn user_registered(user_id: Uuid, role: Role, name: &str) -> Envelope {
-    Envelope::of::<UserRegistered>(&UserRegistered {
-        user_id,
-        role,
-        name: name.to_owned(),
-        email: format!("{}@example.org", user_id.simple()),
-    })
-    .unwrap()
-}
-
 /// An appointment of `patient` with `provider` two days ahead, as scheduling
 /// announces it when booked.
 pub fn booking(appointment_id: Uuid, patient: Uuid, provider: Uuid) -> Appointment {
@@ -176,85 +133,6 @@ pub fn booking(appointment_id: Uuid, patient: Uuid, provider: Uuid) -> Appointme
         AppointmentStatus::Booked,
         1,
     )
-}
-
-/// A queue of our own bound to the events exchange, to see what the service publishes.
-pub struct EventTap {
-    consumer: Consumer,
-}
-
-impl EventTap {
-    pub async fn bind(app: &TestApp, routing_keys: &[&str]) -> Self {
-        let broker = app.backing.broker().await;
-        let channel = broker.channel().await.unwrap();
-        let queue = channel
-            .queue_declare(
-                "",
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        for key in routing_keys {
-            channel
-                .queue_bind(
-                    queue.name().as_str(),
-                    broker.exchange(),
-                    key,
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .unwrap();
-        }
-        let consumer = channel
-            .basic_consume(
-                queue.name().as_str(),
-                "tap",
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        Self { consumer }
-    }
-
-    /// The next event, within [`WAIT`].
-    pub async fn next(&mut self) -> Envelope {
-        let delivery = tokio::time::timeout(WAIT, self.consumer.next())
-            .await
-            .expect("an event in time")
-            .unwrap()
-            .unwrap();
-        delivery.ack(BasicAckOptions::default()).await.unwrap();
-        serde_json::from_slice(&delivery.data).unwrap()
-    }
-
-    /// Nothing more arrives within half a second.
-    pub async fn assert_quiet(&mut self) {
-        if let Ok(Some(Ok(d))) =
-            tokio::time::timeout(Duration::from_millis(500), self.consumer.next()).await
-        {
-            panic!("unexpected event: {}", String::from_utf8_lossy(&d.data));
-        }
-    }
-}
-
-/// The fields named in a validation problem's `errors`.
-pub fn error_fields(problem: &Value) -> Vec<String> {
-    problem["errors"]
-        .as_array()
-        .map(|errors| {
-            errors
-                .iter()
-                .filter_map(|e| e["field"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Read `/patients/me` until Redis holds the profile under `key` with `name`.

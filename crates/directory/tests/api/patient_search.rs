@@ -7,7 +7,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{error_fields, spawn_app, TestApp};
+use crate::helpers::{spawn_app, TestApp};
+use platform::testing::error_fields;
 
 async fn patient(app: &TestApp, name: &str, email: &str) -> Uuid {
     let id = Uuid::now_v7();

@@ -7,7 +7,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{error_fields, spawn_app, EventTap};
+use crate::helpers::spawn_app;
+use platform::testing::{error_fields, EventTap};
 
 fn details() -> Value {
     json!({
@@ -28,7 +29,7 @@ fn details() -> Value {
 async fn a_patient_reads_and_updates_their_own_profile() {
     let app = spawn_app().await;
     let paula = app.patient("Paula P.").await;
-    let mut tap = EventTap::bind(&app, &[PatientUpdated::TYPE]).await;
+    let mut tap = EventTap::bind(&app.backing, &[PatientUpdated::TYPE]).await;
 
     let me = app.get_ok(&paula, "/api/v1/patients/me").await;
     assert_eq!(me["id"], json!(paula.id));
@@ -78,7 +79,7 @@ async fn a_patient_sets_and_clears_a_preferred_provider() {
     let provider = app
         .insert_provider("Dr. Lena Vogel", "Family medicine", "")
         .await;
-    let mut tap = EventTap::bind(&app, &[PatientUpdated::TYPE]).await;
+    let mut tap = EventTap::bind(&app.backing, &[PatientUpdated::TYPE]).await;
 
     let r = app
         .put(

@@ -13,7 +13,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{error_fields, spawn_app, user_registered, EventTap};
+use crate::helpers::spawn_app;
+use platform::testing::user_registered;
+use platform::testing::{error_fields, EventTap};
 
 fn profile(time_zone: &str) -> Value {
     json!({
@@ -30,7 +32,7 @@ fn profile(time_zone: &str) -> Value {
 #[tokio::test]
 async fn a_registered_provider_gets_a_profile_and_its_time_zone_is_published() {
     let app = spawn_app().await;
-    let mut tap = EventTap::bind(&app, &[ProviderUpdated::TYPE]).await;
+    let mut tap = EventTap::bind(&app.backing, &[ProviderUpdated::TYPE]).await;
     let id = Uuid::now_v7();
     let registered = user_registered(id, Role::Provider, "Dr. New Comer");
     app.deliver(&registered).await;
@@ -80,7 +82,8 @@ async fn a_registered_provider_gets_a_profile_and_its_time_zone_is_published() {
 #[tokio::test]
 async fn a_registered_patient_gets_a_profile_and_staff_get_none() {
     let app = spawn_app().await;
-    let mut tap = EventTap::bind(&app, &[PatientUpdated::TYPE, ProviderUpdated::TYPE]).await;
+    let mut tap =
+        EventTap::bind(&app.backing, &[PatientUpdated::TYPE, ProviderUpdated::TYPE]).await;
     app.deliver(&user_registered(Uuid::now_v7(), Role::Staff, "Sam Desk"))
         .await;
     let patient_id = Uuid::now_v7();
@@ -114,7 +117,7 @@ async fn a_provider_edits_their_own_profile() {
     let id = app
         .insert_provider("Dr. L. Vogel", "General practice", "")
         .await;
-    let mut tap = EventTap::bind(&app, &[ProviderUpdated::TYPE]).await;
+    let mut tap = EventTap::bind(&app.backing, &[ProviderUpdated::TYPE]).await;
     let provider = app.user_with_id(id, Role::Provider);
 
     let r = app

@@ -9,7 +9,8 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{error_fields, spawn_app, TestApp};
+use crate::helpers::{spawn_app, TestApp};
+use platform::testing::error_fields;
 
 const SPECIALTIES: [&str; 3] = ["Cardiology", "Dermatology", "Family medicine"];
 

@@ -5,18 +5,19 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, EventTap};
+use crate::helpers::spawn_app;
+use platform::testing::EventTap;
 
 #[tokio::test]
 async fn registration_publishes_user_registered() {
     let app = spawn_app().await;
-    let mut tap = EventTap::bind(&app, &["user.#"]).await;
+    let mut tap = EventTap::bind(&app.backing, &["user.#"]).await;
 
     let r = app.register("paula@example.org").await;
     assert_eq!(r.status(), StatusCode::CREATED);
     let account: Value = r.json().await.unwrap();
 
-    let (routing_key, event) = tap.next().await;
+    let (routing_key, event) = tap.next_with_key().await;
     assert_eq!(event.event_type, "user.registered");
     assert_eq!(event.source, "identity");
     assert_eq!(event.version, 1);

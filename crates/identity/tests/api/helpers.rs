@@ -1,24 +1,11 @@
 //! What identity's tests need beyond `platform::testing`: the service built
 //! with a signing key the tests know, accounts registered and logged in through
-//! the API, an admin as the demo seed makes one, and a tap on the events it
-//! publishes.
+//! the API, and an admin as the demo seed makes one.
 
 use std::{ops::Deref, sync::Arc, time::Duration};
 
-use chrono::Utc;
-use futures_util::StreamExt;
-use identity::{tokens::access_claims, Config, SigningKeys};
-use lapin::{
-    options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions},
-    types::FieldTable,
-    Consumer,
-};
-use platform::{
-    auth::Role,
-    config::{DEFAULT_AUDIENCE, DEFAULT_ISSUER},
-    events::Envelope,
-    testing::{self, Anonymous, IssueTokens, TestBacking, WAIT},
-};
+use identity::{testing::TestIssuer, Config, SigningKeys};
+use platform::testing::{self, Anonymous, TestBacking};
 use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -50,31 +37,16 @@ pub async fn spawn_app() -> TestApp {
         hash_concurrency: 4,
     };
     let key_pem = SigningKeys::generate_pem().unwrap();
-    let keys = || SigningKeys::from_pems([("test", key_pem.clone())]).unwrap();
-    let service = identity::build_with_keys(&config, keys())
+    let keys = SigningKeys::from_pems([("test", key_pem.clone())]).unwrap();
+    let service = identity::build_with_keys(&config, keys)
         .await
         .expect("identity starts");
     // Identity consumes no events.
-    let app = testing::TestApp::spawn(backing, service, &[], Arc::new(OwnKey(keys()))).await;
+    // Tokens signed with the service's own key, as its login signs them: the
+    // users of `app.user(role)` are ones identity trusts (though not in its database).
+    let tokens = Arc::new(TestIssuer::from_pem(&key_pem));
+    let app = testing::TestApp::spawn(backing, service, &[], tokens).await;
     TestApp { app, key_pem }
-}
-
-/// Tokens signed with the service's own key, as its login signs them: the
-/// users of `app.user(role)` are ones identity trusts (though not in its database).
-struct OwnKey(SigningKeys);
-
-impl IssueTokens for OwnKey {
-    fn token(&self, user_id: Uuid, role: Role) -> String {
-        let claims = access_claims(
-            user_id,
-            role,
-            DEFAULT_ISSUER,
-            DEFAULT_AUDIENCE,
-            Utc::now(),
-            600,
-        );
-        self.0.sign(&claims).unwrap()
-    }
 }
 
 impl TestApp {
@@ -128,70 +100,5 @@ impl TestApp {
             .fetch_one(&self.db)
             .await
             .unwrap()
-    }
-}
-
-/// A queue of our own bound to the events exchange, to see what the service
-/// publishes, as it reaches the broker.
-pub struct EventTap {
-    consumer: Consumer,
-}
-
-impl EventTap {
-    pub async fn bind(app: &TestApp, routing_keys: &[&str]) -> Self {
-        let broker = app.backing.broker().await;
-        let channel = broker.channel().await.unwrap();
-        let exclusive = QueueDeclareOptions {
-            exclusive: true,
-            auto_delete: true,
-            ..Default::default()
-        };
-        let queue = channel
-            .queue_declare("", exclusive, FieldTable::default())
-            .await
-            .unwrap();
-        for key in routing_keys {
-            channel
-                .queue_bind(
-                    queue.name().as_str(),
-                    broker.exchange(),
-                    key,
-                    QueueBindOptions::default(),
-                    FieldTable::default(),
-                )
-                .await
-                .unwrap();
-        }
-        let consumer = channel
-            .basic_consume(
-                queue.name().as_str(),
-                "tap",
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        Self { consumer }
-    }
-
-    /// The next event within [`WAIT`], with the routing key it came by.
-    pub async fn next(&mut self) -> (String, Envelope) {
-        let delivery = tokio::time::timeout(WAIT, self.consumer.next())
-            .await
-            .expect("an event in time")
-            .unwrap()
-            .unwrap();
-        delivery.ack(BasicAckOptions::default()).await.unwrap();
-        let event = serde_json::from_slice(&delivery.data).unwrap();
-        (delivery.routing_key.to_string(), event)
-    }
-
-    /// Nothing more arrives within half a second.
-    pub async fn assert_quiet(&mut self) {
-        if let Ok(Some(Ok(d))) =
-            tokio::time::timeout(Duration::from_millis(500), self.consumer.next()).await
-        {
-            panic!("unexpected event: {}", String::from_utf8_lossy(&d.data));
-        }
     }
 }

@@ -3,7 +3,8 @@
 use icalendar::parser::{read_calendar, unfold};
 use platform::testing::{eventually, maildev::MailDev, WAIT};
 
-use crate::helpers::{ics_lines, ics_utc, metric, spawn_app};
+use crate::helpers::{ics_lines, ics_utc, spawn_app};
+use platform::testing::metric;
 
 #[tokio::test]
 async fn a_booking_emails_the_patient_and_the_provider_a_calendar_request() {

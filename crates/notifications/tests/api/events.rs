@@ -13,7 +13,8 @@ use platform::{
 };
 use serde_json::json;
 
-use crate::helpers::{metric, spawn_app, specs};
+use crate::helpers::{spawn_app, specs};
+use platform::testing::metric;
 
 #[tokio::test]
 async fn the_same_event_delivered_three_times_sends_one_email_per_recipient() {

@@ -14,10 +14,6 @@ use contracts::{
     },
 };
 use identity::testing::TestIssuer;
-use lapin::{
-    options::{BasicGetOptions, BasicPublishOptions},
-    BasicProperties,
-};
 use notifications::{
     clock::{Clock, SettableClock},
     config::SmtpConfig,
@@ -26,7 +22,7 @@ use notifications::{
 use platform::{
     auth::Role,
     events::{ConsumerSpec, Envelope},
-    testing::{self, eventually, maildev::MailDev, Anonymous, TestBacking, User, WAIT},
+    testing::{self, eventually, maildev::MailDev, TestBacking, User, WAIT},
 };
 use uuid::Uuid;
 
@@ -179,52 +175,6 @@ impl TestApp {
         })
         .await;
     }
-
-    // Generic, wanted in `platform::testing::TestApp`.
-
-    /// Publish `body` as is under `routing_key` (a message no envelope describes).
-    pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
-        let broker = self.backing.broker().await;
-        let channel = broker.channel().await.unwrap();
-        channel
-            .basic_publish(
-                &self.backing.config.events_exchange,
-                routing_key,
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default().with_delivery_mode(2),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        broker.close().await;
-    }
-
-    /// Take the next message from `queue` (a dead-letter queue), if any.
-    pub async fn take(&self, queue: &str) -> Option<Vec<u8>> {
-        let broker = self.backing.broker().await;
-        let channel = broker.channel().await.unwrap();
-        let message = channel
-            .basic_get(queue, BasicGetOptions { no_ack: true })
-            .await
-            .unwrap();
-        broker.close().await;
-        message.map(|m| m.delivery.data)
-    }
-
-    /// The service's Prometheus text.
-    pub async fn metrics(&self) -> String {
-        self.get(&Anonymous, "/metrics").await.text().await.unwrap()
-    }
-}
-
-/// The value of a counter or gauge line (`name{labels} value`), 0 when absent.
-pub fn metric(text: &str, name_and_labels: &str) -> f64 {
-    text.lines()
-        .filter(|l| l.starts_with(name_and_labels))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
 }
 
 impl Booking {

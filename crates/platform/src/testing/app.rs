@@ -5,7 +5,11 @@
 
 use std::{sync::Arc, time::Duration};
 
-use lapin::{options::BasicPublishOptions, BasicProperties};
+use contracts::Event;
+use lapin::{
+    options::{BasicGetOptions, BasicPublishOptions},
+    BasicProperties,
+};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
 use sqlx::PgPool;
@@ -15,7 +19,7 @@ use uuid::Uuid;
 use super::{eventually, TestBacking};
 use crate::{
     auth::Role,
-    events::{broker::QueueTopology, Broker, ConsumerSpec, Envelope},
+    events::{ConsumerSpec, Envelope},
     service::Service,
 };
 
@@ -83,6 +87,25 @@ pub struct TestApp {
     pub backing: TestBacking,
 }
 
+/// Another instance of the service under test on the same backing (a second
+/// replica); dropping it stops that instance only.
+pub struct Replica {
+    pub base: String,
+    cancel: CancellationToken,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+impl Replica {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.cancel.cancel();
@@ -99,12 +122,9 @@ impl TestApp {
         consumers: &[ConsumerSpec],
         tokens: Arc<dyn IssueTokens>,
     ) -> Self {
-        let broker = backing.broker().await;
         for spec in consumers {
-            backing.track_queue(&spec.queue);
-            declare(&broker, spec).await;
+            backing.declare_consumer(spec).await;
         }
-        broker.close().await;
         let (addr, cancel) = super::spawn(service).await;
         let db = crate::db::connect(&backing.config.database_url, 4)
             .await
@@ -121,6 +141,30 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Run `service` (built on this app's backing) as a second replica.
+    pub async fn replica(&self, service: Service) -> Replica {
+        let (addr, cancel) = super::spawn(service).await;
+        Replica {
+            base: format!("http://{addr}"),
+            cancel,
+        }
+    }
+
+    /// The name of the test's database (for `pg_dump` and the like).
+    pub fn database_name(&self) -> String {
+        let url = &self.backing.config.database_url;
+        url.rsplit('/').next().unwrap_or(url).to_owned()
+    }
+
+    /// The service's Prometheus text.
+    pub async fn metrics(&self) -> String {
+        self.get(&Anonymous, "/metrics")
+            .await
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     /// A new user of `role` with a valid token.
@@ -204,6 +248,62 @@ impl TestApp {
             .expect("read the outbox")
     }
 
+    /// The outbox rows of event `E` as envelopes, each checked against its
+    /// contract (producer, type, version) and decoded.
+    pub async fn published<E: Event>(&self) -> Vec<E::Payload> {
+        self.outbox(E::TYPE)
+            .await
+            .into_iter()
+            .map(|row| {
+                let event: Envelope = serde_json::from_value(row).expect("an outbox envelope");
+                assert_eq!(event.source, E::PRODUCER.as_str(), "{event:?}");
+                event
+                    .decode::<E>()
+                    .expect("a payload of the contract's shape")
+            })
+            .collect()
+    }
+
+    /// Publish `body` as is under `routing_key` (a message no envelope describes).
+    pub async fn publish_raw(&self, routing_key: &str, body: &[u8]) {
+        let broker = self.backing.broker().await;
+        let channel = broker.channel().await.expect("a channel");
+        channel
+            .basic_publish(
+                &self.backing.config.events_exchange,
+                routing_key,
+                BasicPublishOptions::default(),
+                body,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("publisher confirm");
+        broker.close().await;
+    }
+
+    /// Take the next message from `queue` (a dead-letter queue), if any.
+    pub async fn take(&self, queue: &str) -> Option<Vec<u8>> {
+        let broker = self.backing.broker().await;
+        let channel = broker.channel().await.expect("a channel");
+        let message = channel
+            .basic_get(queue, BasicGetOptions { no_ack: true })
+            .await
+            .expect("basic.get");
+        broker.close().await;
+        message.map(|m| m.delivery.data)
+    }
+
+    /// Wait until `queue` holds at least `n` messages (dead letters, say: an
+    /// event refused never reaches `processed_events`).
+    pub async fn wait_for_queue_depth(&self, queue: &str, n: u32) {
+        eventually(WAIT, &format!("{n} messages in {queue}"), || async move {
+            (self.queue_depth(queue).await? >= n).then_some(())
+        })
+        .await;
+    }
+
     /// Publish `event` to the test's exchange, as its producer's relay would.
     pub async fn publish(&self, event: &Envelope) {
         let broker = self.backing.broker().await;
@@ -265,22 +365,6 @@ async fn send(request: RequestBuilder) -> Response {
     request.send().await.expect("the service answers")
 }
 
-async fn declare(broker: &Broker, spec: &ConsumerSpec) {
-    let channel = broker.channel().await.expect("a channel");
-    broker
-        .declare_queue(
-            &channel,
-            &QueueTopology {
-                queue: &spec.queue,
-                bindings: &spec.bindings,
-                delivery_limit: spec.delivery_limit,
-            },
-        )
-        .await
-        .expect("declare the consumer's queue");
-    let _ = channel.close(200, "declared").await;
-}
-
 /// Assert a problem+json answer of `status` and `kind` (the end of its `type`);
 /// returns the body.
 pub async fn assert_problem(r: Response, status: StatusCode, kind: &str) -> Value {
@@ -301,4 +385,26 @@ pub async fn assert_problem(r: Response, status: StatusCode, kind: &str) -> Valu
     );
     assert_eq!(body["status"], status.as_u16(), "{body}");
     body
+}
+
+/// The fields named in a validation problem's `errors`.
+pub fn error_fields(problem: &Value) -> Vec<String> {
+    problem["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The sum of the Prometheus lines starting with `name_and_labels`
+/// (`name{labels} value`); 0 when there are none.
+pub fn metric(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name_and_labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

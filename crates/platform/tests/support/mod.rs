@@ -6,7 +6,7 @@
 
 use lapin::{message::BasicGetMessage, options::BasicGetOptions, types::AMQPValue};
 use platform::{
-    events::{broker::QueueTopology, Broker, ConsumerSpec},
+    events::{Broker, ConsumerSpec},
     testing::TestBacking,
 };
 use sqlx::{migrate::Migrator, PgPool};
@@ -45,8 +45,7 @@ impl Backing {
     }
 
     /// A consumer whose queue (and dead-letter queue) is declared now, so events
-    /// relayed before the consumer starts are routed to it, not dropped. (What
-    /// `TestApp::spawn` does for a service's consumers; its `declare` is private.)
+    /// relayed before the consumer starts are routed to it, not dropped.
     pub async fn consumer(
         &self,
         name: &str,
@@ -55,20 +54,7 @@ impl Backing {
     ) -> ConsumerSpec {
         let mut spec = ConsumerSpec::new(&self.queue_prefix, name, bindings);
         spec.delivery_limit = delivery_limit;
-        self.backing.track_queue(&spec.queue);
-        let channel = self.broker.channel().await.expect("channel");
-        self.broker
-            .declare_queue(
-                &channel,
-                &QueueTopology {
-                    queue: &spec.queue,
-                    bindings: &spec.bindings,
-                    delivery_limit: spec.delivery_limit,
-                },
-            )
-            .await
-            .expect("declare the consumer's queue");
-        let _ = channel.close(200, "declared").await;
+        self.backing.declare_consumer(&spec).await;
         spec
     }
 

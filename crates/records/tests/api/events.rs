@@ -1,11 +1,11 @@
 //! Events: patients and care relationships arrive from other services;
 //! notable accesses leave as `record.accessed`, ids only.
 
-use contracts::{identity::UserRegistered, records::RecordAccessed};
+use contracts::records::RecordAccessed;
 use platform::{
     auth::Role,
     events::Envelope,
-    testing::{assert_problem, eventually, WAIT},
+    testing::{assert_problem, eventually, user_registered, WAIT},
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -25,13 +25,7 @@ async fn registered_patients_become_known_so_unknown_ones_are_told_apart() {
         "patient-not-found",
     )
     .await;
-    let registered = Envelope::of::<UserRegistered>(&UserRegistered {
-        user_id: newcomer.id,
-        role: Role::Patient,
-        name: "New Patient".into(),
-        email: "new@example.org".into(),
-    })
-    .unwrap();
+    let registered = user_registered(newcomer.id, Role::Patient, "New Patient");
     app.publish(&registered).await;
     app.publish(&registered).await; // redelivered: applied once
     let db = app.db.clone();
@@ -48,13 +42,7 @@ async fn registered_patients_become_known_so_unknown_ones_are_told_apart() {
     assert_eq!(app.get(&admin, &log).await.status(), StatusCode::OK);
     // A provider registering is no patient.
     let provider = app.user(Role::Provider);
-    let event = Envelope::of::<UserRegistered>(&UserRegistered {
-        user_id: provider.id,
-        role: Role::Provider,
-        name: "Dr. X".into(),
-        email: "x@example.org".into(),
-    })
-    .unwrap();
+    let event = user_registered(provider.id, Role::Provider, "Dr. X");
     app.deliver(&event).await;
     // Both events applied, the redelivered one not a second time.
     let processed: i64 = sqlx::query_scalar(

@@ -11,8 +11,7 @@ use identity::testing::TestIssuer;
 use platform::{
     auth::Role,
     events::{ConsumerSpec, Envelope},
-    shutdown::CancellationToken,
-    testing::{self, appointment, TestBacking, User},
+    testing::{self, appointment, Replica, TestBacking, User},
 };
 use records::{keys::MasterKeys, Config};
 use reqwest::StatusCode;
@@ -70,25 +69,6 @@ fn specs(config: &Config) -> [ConsumerSpec; 2] {
         records::consumers::care_spec(prefix),
         records::consumers::patients_spec(prefix),
     ]
-}
-
-/// Another instance of the service on the same database (other keys, say);
-/// stops when dropped.
-pub struct Replica {
-    pub base: String,
-    cancel: CancellationToken,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
-
-impl Replica {
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
 }
 
 impl TestApp {
@@ -156,22 +136,7 @@ impl TestApp {
         let service = records::build_with_verifier(&config, self.keys.verifier())
             .await
             .expect("replica starts");
-        let (addr, cancel) = testing::spawn(service).await;
-        Replica {
-            base: format!("http://{addr}"),
-            cancel,
-        }
-    }
-
-    /// The database name of this test.
-    pub fn database_name(&self) -> String {
-        self.config
-            .common
-            .database_url
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .to_owned()
+        self.app.replica(service).await
     }
 
     /// A validator for component schema `name` of the document this service

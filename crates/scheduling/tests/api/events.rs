@@ -1,13 +1,12 @@
 use contracts::{
     directory::ProviderUpdated,
-    identity::UserRegistered,
     scheduling::{AppointmentBooked, Mode},
     Event,
 };
 use platform::{
     auth::Role,
     events::Envelope,
-    testing::{assert_problem, eventually, WAIT},
+    testing::{assert_problem, eventually, user_registered, WAIT},
 };
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -31,13 +30,7 @@ async fn new_patients_and_provider_time_zones_arrive_by_events() {
     )
     .await;
 
-    let registered = Envelope::of::<UserRegistered>(&UserRegistered {
-        user_id: newcomer.id,
-        role: Role::Patient,
-        name: "New Patient".into(),
-        email: "new@example.org".into(),
-    })
-    .unwrap();
+    let registered = user_registered(newcomer.id, Role::Patient, "New Patient");
     app.publish(&registered).await;
     app.deliver(&registered).await; // redelivered: applied once
     assert!(

@@ -6,11 +6,10 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Datelike, Duration as Span, NaiveTime, TimeZone, Utc, Weekday};
-use contracts::{Event, Money};
+use contracts::Money;
 use identity::testing::TestIssuer;
 use platform::{
     auth::Role,
-    events::Envelope,
     testing::{TestBacking, User},
 };
 use reqwest::{Method, Response, StatusCode};
@@ -75,10 +74,6 @@ pub trait Scheduling {
 
     /// `POST /api/v1/appointments` with `body` under an `Idempotency-Key`.
     async fn book_with_key(&self, user: &User, key: &str, body: &Value) -> Response;
-
-    /// The payloads of the outbox's `E` events, oldest first, each read by
-    /// `E`'s contract (type, version, producer and payload shape).
-    async fn published<E: Event>(&self) -> Vec<E::Payload>;
 }
 
 impl Scheduling for TestApp {
@@ -173,16 +168,6 @@ impl Scheduling for TestApp {
             .send()
             .await
             .unwrap()
-    }
-
-    async fn published<E: Event>(&self) -> Vec<E::Payload> {
-        let mut payloads = Vec::new();
-        for row in self.outbox(E::TYPE).await {
-            let event: Envelope = serde_json::from_value(row).unwrap();
-            assert_eq!(event.source, E::PRODUCER.as_str(), "{event:?}");
-            payloads.push(event.decode::<E>().unwrap());
-        }
-        payloads
     }
 }
 
