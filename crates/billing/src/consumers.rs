@@ -19,7 +19,7 @@ use platform::events::{ConsumerSpec, Envelope, EventHandler, HandleError, Outbox
 use sqlx::PgConnection;
 
 use crate::{
-    balance_cache::BalanceCache,
+    cache::BalanceCache,
     domain::{
         charges::{charge_for, Outcome},
         money::{Money, MAX_AMOUNT_MINOR},

@@ -4,7 +4,7 @@
 //! refunds that never edit history, patients' insurance details and open
 //! balances (cached in Redis). Publishes `invoice.issued|paid|voided`.
 
-pub mod balance_cache;
+pub mod cache;
 pub mod config;
 pub mod consumers;
 pub mod domain;
@@ -28,7 +28,7 @@ use platform::{
 use sqlx::{migrate::Migrator, PgPool};
 use utoipa::OpenApi;
 
-pub use balance_cache::BalanceCache;
+pub use cache::BalanceCache;
 pub use config::Config;
 use payment_provider::{PaymentProvider, RecordedPayment};
 
@@ -63,7 +63,7 @@ pub async fn connect(
         platform::db::prepare(&c.database_url, c.database_max_connections, &MIGRATIONS).await?;
     let broker = Broker::connect(&c.amqp_url, &c.events_exchange).await?;
     let relay = OutboxRelay::new(db.clone(), broker.clone(), c.outbox_poll_interval);
-    let balances = BalanceCache::connect(c, config.balance_cache_ttl).await;
+    let balances = BalanceCache::connect(c, config.cache_ttl).await;
     Ok((
         AppState {
             db,

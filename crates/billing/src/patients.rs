@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
-    balance_cache::Lookup,
+    cache::Lookup,
     domain::{
         access::{can_access_account, Actor},
         insurance::Insurance,

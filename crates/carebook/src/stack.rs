@@ -78,7 +78,7 @@ impl Stack {
         };
         let scheduling = scheduling::Config {
             common: common(&mut stack, "scheduling"),
-            slot_cache_ttl: Duration::from_secs(60),
+            cache_ttl: Duration::from_secs(60),
         };
         let notifications = notifications::Config::new(
             common(&mut stack, "notifications"),
@@ -86,7 +86,7 @@ impl Stack {
         );
         let billing = billing::Config {
             common: common(&mut stack, "billing"),
-            balance_cache_ttl: Duration::from_secs(60),
+            cache_ttl: Duration::from_secs(60),
             tax_rate_bp: 0,
         };
         let mut records_common = common(&mut stack, "records");

@@ -33,7 +33,7 @@ use platform::{
 };
 use reqwest::StatusCode;
 use scheduling::{
-    slot_cache::SlotCache,
+    cache::SlotCache,
     store::{appointments, readmodel},
     Config,
 };
@@ -42,7 +42,7 @@ use sqlx::PgPool;
 use tokio::sync::Barrier;
 use uuid::Uuid;
 
-/// The service's own defaults (`CAREBOOK_DATABASE_MAX_CONNECTIONS`, `SLOT_CACHE_TTL_SECONDS`),
+/// The service's own defaults (`CAREBOOK_DATABASE_MAX_CONNECTIONS`, `CACHE_TTL_SECONDS`),
 /// not the smaller pool the test backing picks.
 const DB_POOL: u32 = 10;
 const SLOT_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -688,7 +688,7 @@ async fn main() {
     common.database_max_connections = DB_POOL;
     let config = Config {
         common,
-        slot_cache_ttl: SLOT_CACHE_TTL,
+        cache_ttl: SLOT_CACHE_TTL,
     };
     let pem = SigningKeys::generate_pem().expect("generate an Ed25519 key");
     let keys = SigningKeys::from_pems([("bench", pem)]).expect("load the generated key");

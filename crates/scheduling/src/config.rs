@@ -10,7 +10,7 @@ pub const DEFAULT_PORT: u16 = 8083;
 pub struct Config {
     pub common: CommonConfig,
     /// How long a day's computed slots stay in Redis (events invalidate sooner).
-    pub slot_cache_ttl: Duration,
+    pub cache_ttl: Duration,
 }
 
 impl Config {
@@ -22,7 +22,7 @@ impl Config {
         let common = CommonConfig::load(&mut env, DEFAULT_PORT);
         let cfg = Self {
             common,
-            slot_cache_ttl: Duration::from_secs(env.parsed("SLOT_CACHE_TTL_SECONDS", 300)),
+            cache_ttl: Duration::from_secs(env.parsed("CACHE_TTL_SECONDS", 300)),
         };
         env.finish()?;
         Ok(cfg)

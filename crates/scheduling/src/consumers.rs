@@ -10,7 +10,7 @@ use sqlx::PgConnection;
 
 use contracts::{directory::ProviderUpdated, identity::UserRegistered, Event};
 
-use crate::{slot_cache::SlotCache, store::readmodel};
+use crate::{cache::SlotCache, store::readmodel};
 
 /// The consumer's queue: new users and provider profile changes.
 pub fn spec(queue_prefix: &str) -> ConsumerSpec {

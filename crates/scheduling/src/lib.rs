@@ -2,6 +2,7 @@
 //! booking and the appointment lifecycle.
 
 pub mod appointments;
+pub mod cache;
 pub mod calendar;
 pub mod config;
 pub mod consumers;
@@ -9,7 +10,6 @@ pub mod domain;
 pub mod error;
 pub mod routes;
 pub mod seed;
-pub mod slot_cache;
 pub mod store;
 
 use std::sync::Arc;
@@ -25,8 +25,8 @@ use platform::{
 use sqlx::{migrate::Migrator, PgPool};
 use utoipa::OpenApi;
 
+use cache::SlotCache;
 pub use config::Config;
-use slot_cache::SlotCache;
 
 pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
@@ -56,7 +56,7 @@ pub async fn connect(
     let cache = LazyCache::connect(c).await;
     let broker = Broker::connect(&c.amqp_url, &c.events_exchange).await?;
     let relay = OutboxRelay::new(db.clone(), broker.clone(), c.outbox_poll_interval);
-    let slots = SlotCache::new(cache, config.slot_cache_ttl.as_secs());
+    let slots = SlotCache::new(cache, config.cache_ttl.as_secs());
     Ok((
         AppState {
             db,

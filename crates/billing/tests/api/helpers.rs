@@ -51,7 +51,7 @@ pub async fn spawn_app_with(
     let verifier = keys.verifier();
     let mut config = Config {
         common: backing.config.clone(),
-        balance_cache_ttl: Duration::from_secs(60),
+        cache_ttl: Duration::from_secs(60),
         tax_rate_bp: 0,
     };
     adjust(&mut config);

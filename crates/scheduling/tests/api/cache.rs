@@ -59,7 +59,7 @@ async fn a_calendar_change_during_a_redis_outage_never_leaves_stale_slots() {
     let proxy = RedisProxy::start().await;
     let app = spawn_app_with(|c| {
         c.common.redis_url = proxy.url();
-        c.slot_cache_ttl = Duration::from_secs(3);
+        c.cache_ttl = Duration::from_secs(3);
     })
     .await;
     let clinic = app.clinic(chrono_tz::UTC).await;

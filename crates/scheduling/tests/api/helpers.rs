@@ -33,7 +33,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let backing = TestBacking::new("scheduling");
     let mut config = Config {
         common: backing.config.clone(),
-        slot_cache_ttl: Duration::from_secs(60),
+        cache_ttl: Duration::from_secs(60),
     };
     adjust(&mut config);
     let keys = Arc::new(TestIssuer::new());
