@@ -33,14 +33,14 @@ count_duplicate_effects() {
 
 # Write the ids of scheduling's appointments matching WHERE to FILE.
 export_appointment_ids() {
-  psql "$SANDBOX_PG_URL/${STACK_PREFIX}_scheduling" -X -qtA -v ON_ERROR_STOP=1 \
+  sandbox_pg "${STACK_PREFIX}_scheduling" \
     -c "COPY (SELECT id FROM appointments WHERE $1) TO STDOUT" >"$2"
 }
 
 # count_where_ids SERVICE FILE SQL: load FILE's ids into temp table `expected`
 # in SERVICE's database, then run SQL (which counts against it).
 count_where_ids() {
-  psql "$SANDBOX_PG_URL/${STACK_PREFIX}_$1" -X -qtA -v ON_ERROR_STOP=1 <<SQL
+  sandbox_pg "${STACK_PREFIX}_$1" <<SQL
 CREATE TEMP TABLE expected (id uuid PRIMARY KEY);
 \copy expected FROM '$2'
 $3;
@@ -133,7 +133,7 @@ dead_letter_counts() {
 all_ready() {
   local svc replica _pid body
   while read -r svc replica _pid; do
-    body=$(curl -sf --max-time 2 "$(stack_url "$svc" "$replica")/readyz") || return 1
+    body=$(stack_curl -sf --max-time 2 "$(stack_url "$svc" "$replica")/readyz") || return 1
     if [ "$svc" = gateway ]; then
       jq -e --arg services "${STACK_SERVICES[*]}" '.redis == true and ([.upstreams | to_entries[]
         | select(.key as $k | $services | split(" ") | index($k)) | .value.healthy == .value.replicas] | all)' \

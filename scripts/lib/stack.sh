@@ -27,6 +27,12 @@
 #   STACK_SMTP_HOST [127.0.0.1], STACK_SMTP_PORT [BASE+90]
 #   STACK_CPUS       CPU list every server process is pinned to (taskset -c), empty: none
 #   STACK_READY_SECONDS how long to wait for one process's /readyz [60]
+#   STACK_TLS        1: the backing services are a sandbox (scripts/lib/sandbox.sh,
+#                    `sandbox_up $STACK_PREFIX` ran first and exported every service's
+#                    own URLs and CAREBOOK_TLS_DIR): services serve mTLS, the gateway
+#                    reaches them over https and offers its internal mTLS listener on
+#                    BASE+1, which is also where the JWKS is fetched. 0 [default]: plain
+#                    text on the shared servers above (CAREBOOK_TLS=off).
 #
 # Any other setting (GATEWAY_RATE_API, CAREBOOK_DATABASE_MAX_CONNECTIONS, ...) is
 # read by the processes from the caller's exported environment.
@@ -48,7 +54,23 @@ stack_port() {
   return 1
 }
 
-stack_url() { echo "http://127.0.0.1:$(stack_port "$@")"; }
+# URL of replica $2 of service $1: https with TLS (mTLS), except the gateway's
+# public port, which is plain http in development.
+stack_url() {
+  local scheme=http
+  [ "${STACK_TLS:-0}" = 1 ] && [ "$1" != gateway ] && scheme=https
+  echo "$scheme://127.0.0.1:$(stack_port "$@")"
+}
+
+# curl ARGS... as an internal client (the gateway's certificate) when TLS is on.
+stack_curl() {
+  if [ "${STACK_TLS:-0}" = 1 ]; then
+    curl --cacert "$CAREBOOK_TLS_DIR/ca.pem" --cert "$CAREBOOK_TLS_DIR/gateway.pem" \
+      --key "$CAREBOOK_TLS_DIR/gateway-key.pem" "$@"
+  else
+    curl "$@"
+  fi
+}
 
 # Base URLs of every replica of service $1, comma-separated.
 stack_replica_urls() {
@@ -81,17 +103,24 @@ stack_env() {
   fi
   mkdir -p "$STACK_DIR/logs" "$STACK_DIR/pids"
 
-  export CAREBOOK_POSTGRES_URL=$STACK_POSTGRES_URL
-  export CAREBOOK_REDIS_URL=$STACK_REDIS_URL
-  export CAREBOOK_AMQP_URL=$STACK_AMQP_URL
   export CAREBOOK_EVENTS_EXCHANGE="$STACK_PREFIX.events"
   export CAREBOOK_QUEUE_PREFIX=$STACK_PREFIX
   export CAREBOOK_REDIS_PREFIX="$STACK_PREFIX:"
-  export CAREBOOK_SMTP_HOST=$STACK_SMTP_HOST
-  export CAREBOOK_SMTP_PORT=$STACK_SMTP_PORT
   # Through the gateway, so a token check survives any one identity replica's death.
   export CAREBOOK_JWKS_URL
-  CAREBOOK_JWKS_URL="$(stack_url gateway)/.well-known/jwks.json"
+  if [ "${STACK_TLS:-0}" = 1 ]; then
+    : "${CAREBOOK_TLS_DIR:?STACK_TLS=1 needs the sandbox's environment (sandbox_up)}"
+    export GATEWAY_INTERNAL_BIND="127.0.0.1:$((STACK_PORT_BASE + 1))"
+    CAREBOOK_JWKS_URL="https://127.0.0.1:$((STACK_PORT_BASE + 1))/.well-known/jwks.json"
+  else
+    export CAREBOOK_TLS=off
+    export CAREBOOK_POSTGRES_URL=$STACK_POSTGRES_URL
+    export CAREBOOK_REDIS_URL=$STACK_REDIS_URL
+    export CAREBOOK_AMQP_URL=$STACK_AMQP_URL
+    export CAREBOOK_SMTP_HOST=$STACK_SMTP_HOST
+    export CAREBOOK_SMTP_PORT=$STACK_SMTP_PORT
+    CAREBOOK_JWKS_URL="$(stack_url gateway)/.well-known/jwks.json"
+  fi
   export IDENTITY_SIGNING_KEYS_DIR="$STACK_DIR/keys"
   export RECORDS_MASTER_KEYS_DIR="$STACK_DIR/records-keys"
   export GATEWAY_DOCS_DIR="$ROOT/tools/node_modules/swagger-ui-dist"
@@ -100,7 +129,8 @@ stack_env() {
   export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-2}
   export MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-1048576}
   for svc in "${STACK_SERVICES[@]}"; do
-    export "${svc^^}_DATABASE_URL=${STACK_POSTGRES_URL%/}/${STACK_PREFIX}_$svc"
+    # With TLS the sandbox exported each service's own database URL (its role).
+    [ "${STACK_TLS:-0}" = 1 ] || export "${svc^^}_DATABASE_URL=${STACK_POSTGRES_URL%/}/${STACK_PREFIX}_$svc"
     export "GATEWAY_UPSTREAMS_${svc^^}=$(stack_replica_urls "$svc")"
   done
   GATEWAY_BIND="127.0.0.1:$(stack_port gateway)"
@@ -161,7 +191,7 @@ stack_start() {
   pid=$!
   echo "$pid" >"$(stack__pidfile "$svc" "$replica")"
   deadline=$((SECONDS + STACK_READY_SECONDS))
-  until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$port/readyz" 2>/dev/null; do
+  until stack_curl -fsS -o /dev/null --max-time 2 "$(stack_url "$svc" "$replica")/readyz" 2>/dev/null; do
     if ! stack__alive "$pid"; then
       echo "stack: $svc $replica exited while starting; last lines of $log:" >&2
       tail -n 20 "$log" >&2
@@ -237,9 +267,11 @@ stack_stop() {
 }
 
 # Stop, then remove everything the stack created on the backing services and on disk.
+# (A sandbox's servers go away with the sandbox: only stop then.)
 stack_destroy() {
   [ -n "${STACK_PREFIX:-}" ] || return 0
   stack_stop
+  if [ "${STACK_TLS:-0}" = 1 ]; then return 0; fi
   local svc q x
   for svc in "${STACK_SERVICES[@]}"; do
     psql "${STACK_POSTGRES_URL%/}/postgres" -qtAc \

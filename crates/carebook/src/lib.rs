@@ -1,6 +1,8 @@
 //! What the `carebook` binary runs, as a library: the system tests start the very
 //! same services, queues and demo data the binary does.
 
+pub mod certs;
+pub mod provision;
 pub mod seed;
 #[cfg(feature = "testing")]
 pub mod stack;
@@ -26,6 +28,19 @@ pub const WITH_DATABASE: &[&str] = &[
     "notifications",
     "billing",
     "records",
+];
+
+/// The processes that keep state in Redis, each under its own key prefix
+/// (and ACL user).
+pub const WITH_REDIS: &[&str] = &[
+    "identity",
+    "directory",
+    "scheduling",
+    "notifications",
+    "billing",
+    "records",
+    "portal",
+    "gateway",
 ];
 
 /// The queues `service` consumes from, so `migrate` can declare them before the

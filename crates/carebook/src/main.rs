@@ -54,6 +54,37 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// The development CA and every service's TLS certificate (server and mTLS client).
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+    /// Least privilege: each service's own database role, broker user and Redis
+    /// user, with the credentials of its connection URLs.
+    Provision {
+        #[command(subcommand)]
+        command: ProvisionCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProvisionCommand {
+    /// Create or update every service's role and database (owned by it, closed
+    /// to every other role), as CAREBOOK_POSTGRES_ADMIN_URL. `migrate` does this
+    /// too when that variable is set.
+    Postgres,
+    /// Write RabbitMQ definitions (users, permissions, topic permissions from the
+    /// event contracts) for `rabbitmqctl import_definitions` or `load_definitions`.
+    Rabbitmq {
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write a Redis ACL file (`aclfile`): the default user off, each service
+    /// fenced into its key prefix.
+    Redis {
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -74,6 +105,27 @@ enum KeysCommand {
     },
     /// Re-wrap every records data key under the current master key (online).
     RotateRecords,
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Create the CA if missing and a certificate for every service; keep the
+    /// ones still good (same CA, same names, more than 30 days left).
+    Generate {
+        /// Directory holding ca.pem, ca-key.pem, <name>.pem and <name>-key.pem.
+        #[arg(long, default_value = carebook::certs::DEFAULT_DIR)]
+        dir: PathBuf,
+        /// Reissue every service certificate (never the CA).
+        #[arg(long)]
+        force: bool,
+    },
+    /// Reissue one service's certificate under the existing CA (to rehearse rotation).
+    Renew {
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(carebook::certs::NAMES))]
+        name: String,
+        #[arg(long, default_value = carebook::certs::DEFAULT_DIR)]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -98,6 +150,7 @@ enum Target {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     platform::telemetry::init();
+    platform::tls::install_crypto_provider();
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { target } => serve(target).await,
@@ -113,6 +166,17 @@ async fn main() -> anyhow::Result<()> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => audit_verify().await,
+        Command::Certs { command } => {
+            let outcomes = match command {
+                CertsCommand::Generate { dir, force } => carebook::certs::generate(&dir, force)?,
+                CertsCommand::Renew { name, dir } => carebook::certs::renew(&dir, &name)?,
+            };
+            for outcome in outcomes {
+                println!("{outcome}");
+            }
+            Ok(())
+        }
+        Command::Provision { command } => provision(command).await,
         Command::Backup { dir } => {
             let manifest = platform::backup::backup(&backup_targets()?, &dir).await?;
             for e in &manifest.entries {
@@ -149,7 +213,8 @@ async fn serve(target: Target) -> anyhow::Result<()> {
         let config = identity::Config::from_env()?;
         let service = identity::build(&config)
             .await
-            .context("starting identity")?;
+            .context("starting identity")?
+            .secured(config.common.tls.as_ref());
         let token = cancel.clone();
         running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
     }
@@ -157,7 +222,8 @@ async fn serve(target: Target) -> anyhow::Result<()> {
         let config = directory::Config::from_env()?;
         let service = directory::build(&config)
             .await
-            .context("starting directory")?;
+            .context("starting directory")?
+            .secured(config.common.tls.as_ref());
         let token = cancel.clone();
         running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
     }
@@ -165,7 +231,8 @@ async fn serve(target: Target) -> anyhow::Result<()> {
         let config = scheduling::Config::from_env()?;
         let service = scheduling::build(&config)
             .await
-            .context("starting scheduling")?;
+            .context("starting scheduling")?
+            .secured(config.common.tls.as_ref());
         let token = cancel.clone();
         running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
     }
@@ -173,19 +240,26 @@ async fn serve(target: Target) -> anyhow::Result<()> {
         let config = notifications::Config::from_env()?;
         let service = notifications::build(&config)
             .await
-            .context("starting notifications")?;
+            .context("starting notifications")?
+            .secured(config.common.tls.as_ref());
         let token = cancel.clone();
         running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
     }
     if matches!(target, Target::All | Target::Billing) {
         let config = billing::Config::from_env()?;
-        let service = billing::build(&config).await.context("starting billing")?;
+        let service = billing::build(&config)
+            .await
+            .context("starting billing")?
+            .secured(config.common.tls.as_ref());
         let token = cancel.clone();
         running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
     }
     if matches!(target, Target::All | Target::Records) {
         let config = records::Config::from_env()?;
-        let service = records::build(&config).await.context("starting records")?;
+        let service = records::build(&config)
+            .await
+            .context("starting records")?
+            .secured(config.common.tls.as_ref());
         let token = cancel.clone();
         running.spawn(async move { service.bind_and_run(config.common.bind, token).await });
     }
@@ -224,7 +298,112 @@ async fn serve(target: Target) -> anyhow::Result<()> {
     result
 }
 
+/// The services with a database, with the account of each one's URL.
+fn database_accounts() -> anyhow::Result<Vec<carebook::provision::Database>> {
+    WITH_DATABASE
+        .iter()
+        .map(|service| {
+            let mut env = platform::config::Env::for_service(service);
+            let url = env.database_url();
+            env.finish()?;
+            let account = carebook::provision::account(service, &url)?;
+            let name = url
+                .split('?')
+                .next()
+                .and_then(|u| u.rsplit('/').next())
+                .unwrap_or_default()
+                .to_owned();
+            Ok(carebook::provision::Database { account, name })
+        })
+        .collect()
+}
+
+/// The account in `<SERVICE>_<key>` (or `CAREBOOK_<key>`) of each of `services`.
+fn url_accounts(services: &[&str], key: &str) -> anyhow::Result<Vec<carebook::provision::Account>> {
+    services
+        .iter()
+        .map(|service| {
+            let mut env = platform::config::Env::for_service(service);
+            let url = env.required(key);
+            env.finish()?;
+            Ok(carebook::provision::account(service, &url)?)
+        })
+        .collect()
+}
+
+fn admin_account(var: &str) -> anyhow::Result<carebook::provision::Account> {
+    let url = std::env::var(var).with_context(|| format!("set {var}"))?;
+    Ok(carebook::provision::account("admin", &url)?)
+}
+
+async fn provision(command: ProvisionCommand) -> anyhow::Result<()> {
+    use carebook::provision;
+    match command {
+        ProvisionCommand::Postgres => {
+            let admin = std::env::var("CAREBOOK_POSTGRES_ADMIN_URL").context(
+                "set CAREBOOK_POSTGRES_ADMIN_URL (a role that may create roles and databases)",
+            )?;
+            provision::postgres(&admin, &database_accounts()?).await
+        }
+        ProvisionCommand::Rabbitmq { out } => {
+            let publishers: Vec<(contracts::Service, provision::Account)> = contracts::Service::ALL
+                .into_iter()
+                .map(|s| Ok((s, url_accounts(&[s.as_str()], "AMQP_URL")?.remove(0))))
+                .collect::<anyhow::Result<_>>()?;
+            let env = platform::config::Env::for_service("carebook");
+            let exchange = env
+                .optional("EVENTS_EXCHANGE")
+                .unwrap_or_else(|| "carebook.events".into());
+            let queues = env
+                .optional("QUEUE_PREFIX")
+                .unwrap_or_else(|| "carebook".into());
+            let defs = provision::rabbitmq_definitions(
+                &admin_account("CAREBOOK_AMQP_ADMIN_URL")?,
+                &publishers,
+                "/",
+                &exchange,
+                &queues,
+            );
+            write_secret(&out, &serde_json::to_string_pretty(&defs)?)?;
+            println!("RabbitMQ definitions written to {}", out.display());
+            Ok(())
+        }
+        ProvisionCommand::Redis { out } => {
+            let services = url_accounts(carebook::WITH_REDIS, "REDIS_URL")?;
+            let prefix = platform::config::Env::for_service("carebook")
+                .optional("REDIS_PREFIX")
+                .unwrap_or_else(|| "carebook:".into());
+            let acl = provision::redis_acl(
+                &admin_account("CAREBOOK_REDIS_ADMIN_URL")?,
+                &services,
+                &prefix,
+            );
+            write_secret(&out, &acl)?;
+            println!("Redis ACL written to {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+/// Write a file only its owner can read (it holds password hashes).
+fn write_secret(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    std::io::Write::write_all(&mut options.open(path)?, text.as_bytes())?;
+    Ok(())
+}
+
 async fn migrate(target: Target) -> anyhow::Result<()> {
+    // With an administrative connection, roles and databases come first, so
+    // each service then migrates as its own role (and owns its tables).
+    if let Ok(admin) = std::env::var("CAREBOOK_POSTGRES_ADMIN_URL") {
+        carebook::provision::postgres(&admin, &database_accounts()?).await?;
+    }
     let targets = [
         ("identity", Target::Identity, &identity::MIGRATIONS),
         ("directory", Target::Directory, &directory::MIGRATIONS),
@@ -267,7 +446,7 @@ async fn migrate_one(
         .await
         .with_context(|| format!("migrating {}", common.service))?;
     if !consumers.is_empty() {
-        let broker = platform::events::Broker::connect(&common.amqp_url, &common.events_exchange)
+        let broker = platform::events::Broker::connect(common)
             .await
             .with_context(|| format!("declaring {}'s queues", common.service))?;
         for spec in &consumers {

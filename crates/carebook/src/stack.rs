@@ -15,6 +15,11 @@ use platform::{
     testing::{maildev::MailDev, TestBacking},
 };
 
+/// The portal's session key in every stack of this process (random per run),
+/// so system tests can open and alter sessions in Redis.
+pub static PORTAL_SESSION_KEY: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(portal::session::SessionKeys::generate);
+
 /// A running Carebook with the demo clinic seeded.
 pub struct Stack {
     /// Base URL of the gateway, the only address clients use (`http://127.0.0.1:port`).
@@ -149,6 +154,10 @@ impl Stack {
             ("PORTAL_API_URL", gateway),
             ("PORTAL_REDIS_URL", shared.redis_url.as_str()),
             ("PORTAL_REDIS_PREFIX", shared.redis_prefix.as_str()),
+            ("PORTAL_SESSION_KEY", PORTAL_SESSION_KEY.as_str()),
+            // The in-process stack runs on the shared plain-text test servers;
+            // scripts/transit-check proves the TLS deployment.
+            ("CAREBOOK_TLS", "off"),
             (
                 "PORTAL_HTMX_DIR",
                 concat!(
@@ -178,6 +187,7 @@ impl Stack {
                 )
             })
             .collect();
+        vars.insert("CAREBOOK_TLS".into(), "off".into());
         vars.insert("GATEWAY_REDIS_URL".into(), shared.redis_url.clone());
         vars.insert("GATEWAY_REDIS_PREFIX".into(), shared.redis_prefix.clone());
         vars.insert("GATEWAY_JWKS_URL".into(), shared.auth.jwks_url.clone());

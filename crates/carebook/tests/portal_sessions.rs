@@ -2,11 +2,13 @@
 //! gateway: an expired or rejected access token is refreshed without the user
 //! noticing, concurrent requests share one refresh (a refresh token used twice
 //! would sign the user out everywhere), and logout revokes the refresh token.
+//! Redis holds each session encrypted under the stack's portal key; the tests
+//! open and seal values with that key to look at and alter them.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 use carebook::stack::Stack;
 use platform::demo::DEMO_PASSWORD;
-use portal::session::{SessionData, SessionId};
+use portal::session::{SessionData, SessionId, SessionKeys};
 use redis::AsyncCommands;
 use reqwest::{header, StatusCode};
 
@@ -67,18 +69,34 @@ async fn session_key(id: &SessionId) -> (redis::aio::MultiplexedConnection, Stri
     (conn, keys[0].clone())
 }
 
+/// The key the stack's portal seals sessions under.
+fn portal_keys() -> SessionKeys {
+    SessionKeys::parse(&carebook::stack::PORTAL_SESSION_KEY, "").unwrap()
+}
+
+/// The session's bytes as Redis holds them.
+async fn raw(id: &SessionId) -> Vec<u8> {
+    let (mut conn, key) = session_key(id).await;
+    conn.get(&key).await.unwrap()
+}
+
 async fn stored(id: &SessionId) -> SessionData {
     let (mut conn, key) = session_key(id).await;
-    let raw: String = conn.get(&key).await.unwrap();
-    serde_json::from_str(&raw).unwrap()
+    let raw: Vec<u8> = conn.get(&key).await.unwrap();
+    let opened = portal_keys().open(key.as_bytes(), &raw).unwrap();
+    serde_json::from_slice(&opened.plaintext).unwrap()
 }
 
 async fn overwrite(id: &SessionId, data: &SessionData) {
     let (mut conn, key) = session_key(id).await;
-    let _: () = conn
-        .set_ex(&key, serde_json::to_string(data).unwrap(), 600)
-        .await
+    let sealed = portal_keys()
+        .seal(key.as_bytes(), &serde_json::to_vec(data).unwrap())
         .unwrap();
+    let _: () = conn.set_ex(&key, sealed, 600).await.unwrap();
+}
+
+fn contains(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -87,6 +105,11 @@ async fn tokens_refresh_transparently_once_and_logout_revokes_them() {
     let (browser, id) = sign_in(&stack, "patient1@demo.carebook.test").await;
     let first = stored(&id).await;
     let first_refresh = first.user.as_ref().unwrap().tokens.refresh.clone();
+    let at_rest = raw(&id).await;
+    let first_tokens = &first.user.as_ref().unwrap().tokens;
+    for secret in [&first_tokens.access, &first_tokens.refresh, &first.csrf] {
+        assert!(!contains(&at_rest, secret), "Redis holds ciphertext only");
+    }
 
     // An access token about to expire: six pages at once, one refresh among them.
     let mut expiring = first.clone();

@@ -65,7 +65,7 @@ pub async fn connect_with_verifier(
     let c = &config.common;
     let db =
         platform::db::prepare(&c.database_url, c.database_max_connections, &MIGRATIONS).await?;
-    let broker = Broker::connect(&c.amqp_url, &c.events_exchange).await?;
+    let broker = Broker::connect(c).await?;
     let relay = OutboxRelay::new(db.clone(), broker.clone(), c.outbox_poll_interval);
     let cache = ProfileCache::connect(c, config.cache_ttl).await;
     let state = AppState {

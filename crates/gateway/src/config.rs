@@ -1,9 +1,12 @@
 //! The gateway's settings (`GATEWAY_*`, falling back to `CAREBOOK_*`).
 
-use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, time::Duration};
+use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use ipnet::IpNet;
-use platform::config::{AuthConfig, ConfigError, Env, DEFAULT_AUDIENCE, DEFAULT_ISSUER};
+use platform::{
+    config::{load_tls, AuthConfig, ConfigError, Env, TlsMode},
+    tls::TlsIdentity,
+};
 
 use crate::domain::{
     gcra::Quota,
@@ -30,8 +33,13 @@ pub struct Config {
     /// from the public port so the internet never sees them; unset, they share
     /// the public port (development only).
     pub admin_bind: Option<SocketAddr>,
+    /// Where the same routes are served to callers inside the system (the
+    /// portal) with mTLS (`GATEWAY_INTERNAL_BIND`): a client certificate from
+    /// the internal CA is required. Plain HTTP when TLS is off.
+    pub internal_bind: Option<SocketAddr>,
     pub routes: RouteTable,
-    /// Service name → base URLs of its replicas (`GATEWAY_UPSTREAMS_<SERVICE>`).
+    /// Service name → base URLs of its replicas (`GATEWAY_UPSTREAMS_<SERVICE>`):
+    /// all `https://` when the gateway has a TLS identity, all `http://` when not.
     pub upstreams: BTreeMap<String, Vec<String>>,
     pub redis_url: String,
     pub redis_prefix: String,
@@ -51,9 +59,34 @@ pub struct Config {
     pub health_interval: Duration,
     /// Where `swagger-ui-dist` lives (`GATEWAY_DOCS_DIR`; default `tools/node_modules/swagger-ui-dist`).
     pub docs_dir: Option<PathBuf>,
-    /// PEM certificate chain and key (`GATEWAY_TLS_CERT_FILE`, `GATEWAY_TLS_KEY_FILE`);
-    /// with both set the gateway speaks HTTPS only and sends HSTS.
-    pub tls: Option<(PathBuf, PathBuf)>,
+    /// The public edge's PEM certificate chain and key (`GATEWAY_PUBLIC_TLS_CERT_FILE`,
+    /// `GATEWAY_PUBLIC_TLS_KEY_FILE`); with both set the public port speaks
+    /// HTTPS only and sends HSTS.
+    pub public_tls: Option<(PathBuf, PathBuf)>,
+    /// The gateway's own identity inside the system (`platform::config::load_tls`):
+    /// upstreams and the JWKS are reached over mTLS with it, and the internal
+    /// listener requires it of callers. `None` only when `CAREBOOK_TLS=off`.
+    pub tls: Option<Arc<TlsIdentity>>,
+}
+
+/// Why an upstream URL is refused, if it is; `tls` tells whether the gateway
+/// reaches its upstreams over TLS (then only `https://` will do, else only `http://`).
+fn check_upstream(url: &str, tls: bool) -> Result<(), String> {
+    let uri = url.parse::<hyper::Uri>().ok();
+    let scheme = uri.as_ref().and_then(|u| u.scheme_str());
+    let has_authority = uri.as_ref().is_some_and(|u| u.authority().is_some());
+    match (scheme, has_authority, tls) {
+        (Some("https"), true, true) | (Some("http"), true, false) => Ok(()),
+        (Some("http"), true, true) => Err(format!(
+            "{url:?} is plain http://; TLS is required, so upstreams must be https:// \
+             (CAREBOOK_TLS=off turns encryption off)"
+        )),
+        (Some("https"), true, false) => Err(format!(
+            "{url:?} is https://, but CAREBOOK_TLS=off leaves the gateway without \
+             the internal CA to verify it"
+        )),
+        _ => Err(format!("{url:?} is not an http(s)://host:port URL")),
+    }
 }
 
 /// `limit/window`, e.g. `600/60s` or `10/1m`.
@@ -93,6 +126,11 @@ impl Config {
     }
 
     pub fn load(mut env: Env) -> Result<Self, ConfigError> {
+        let tls = load_tls(&mut env);
+        // From the mode, not from `tls`: when the identity fails to load, the
+        // upstreams are still judged as TLS requires (and both errors reported).
+        let tls_on = env.optional("TLS").and_then(|m| m.parse().ok()) != Some(TlsMode::Off);
+        let scheme = if tls_on { "https" } else { "http" };
         let default_timeout = env.millis("UPSTREAM_TIMEOUT_MS", Duration::from_secs(10));
         let routes = match env.optional("ROUTES") {
             Some(raw) => {
@@ -118,20 +156,12 @@ impl Config {
                     .map(|u| u.trim().trim_end_matches('/').to_owned())
                     .filter(|u| !u.is_empty())
                     .collect(),
-                (None, Some(port)) => vec![format!("http://127.0.0.1:{port}")],
+                (None, Some(port)) => vec![format!("{scheme}://127.0.0.1:{port}")],
                 (None, None) => Vec::new(),
             };
             for url in &urls {
-                if url
-                    .parse::<hyper::Uri>()
-                    .ok()
-                    .and_then(|u| u.authority().cloned())
-                    .is_none()
-                    || !url.starts_with("http://")
-                {
-                    env.invalid(format!(
-                        "GATEWAY_{key}: {url:?} is not an http://host:port URL"
-                    ));
+                if let Err(why) = check_upstream(url, tls_on) {
+                    env.invalid(format!("GATEWAY_{key}: {why}"));
                 }
             }
             upstreams.insert(service, urls);
@@ -172,27 +202,32 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
-        let admin_bind = env
-            .optional("ADMIN_BIND")
-            .and_then(|raw| match raw.parse() {
+        let mut address = |key: &str| {
+            env.optional(key).and_then(|raw| match raw.parse() {
                 Ok(addr) => Some(addr),
                 Err(_) => {
-                    env.invalid(format!("GATEWAY_ADMIN_BIND={raw:?} is not an address:port"));
+                    env.invalid(format!("GATEWAY_{key}={raw:?} is not an address:port"));
                     None
                 }
-            });
+            })
+        };
+        let admin_bind = address("ADMIN_BIND");
+        let internal_bind = address("INTERNAL_BIND");
         let cfg = Self {
             bind: env.parsed("BIND", SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
             admin_bind,
+            internal_bind,
             routes,
             upstreams,
-            redis_url: env.required("REDIS_URL"),
-            redis_prefix: env.parsed("REDIS_PREFIX", "carebook:".to_owned()),
-            auth: AuthConfig {
-                jwks_url: env.required("JWKS_URL"),
-                issuer: env.parsed("JWT_ISSUER", DEFAULT_ISSUER.to_owned()),
-                audience: env.parsed("JWT_AUDIENCE", DEFAULT_AUDIENCE.to_owned()),
+            redis_url: {
+                let url = env.required("REDIS_URL");
+                if tls_on && !url.is_empty() && !url.starts_with("rediss://") {
+                    env.invalid("GATEWAY_REDIS_URL must be rediss:// when TLS is required");
+                }
+                url
             },
+            redis_prefix: env.parsed("REDIS_PREFIX", "carebook:".to_owned()),
+            auth: AuthConfig::load(&mut env, tls.clone()),
             trusted_proxies,
             api_quota,
             auth_quota,
@@ -209,19 +244,23 @@ impl Config {
             rate_limiting: env.optional("RATE_LIMITING").is_none_or(|v| v != "off"),
             default_timeout,
             health_interval: env.millis("HEALTH_INTERVAL_MS", Duration::from_secs(2)),
-            tls: None,
+            public_tls: None,
+            tls,
             docs_dir: Some(PathBuf::from(
                 env.optional("DOCS_DIR")
                     .unwrap_or_else(|| "tools/node_modules/swagger-ui-dist".to_owned()),
             )),
         };
         let cfg = Self {
-            tls: match (env.optional("TLS_CERT_FILE"), env.optional("TLS_KEY_FILE")) {
+            public_tls: match (
+                env.optional("PUBLIC_TLS_CERT_FILE"),
+                env.optional("PUBLIC_TLS_KEY_FILE"),
+            ) {
                 (Some(cert), Some(key)) => Some((cert.into(), key.into())),
                 (None, None) => None,
                 _ => {
                     env.invalid(
-                        "GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE must be set together",
+                        "GATEWAY_PUBLIC_TLS_CERT_FILE and GATEWAY_PUBLIC_TLS_KEY_FILE must be set together",
                     );
                     None
                 }
@@ -268,6 +307,7 @@ mod tests {
     #[test]
     fn upstreams_default_to_the_local_ports_and_bad_urls_are_reported() {
         let vars = [
+            ("CAREBOOK_TLS", "off"),
             ("CAREBOOK_REDIS_URL", "redis://127.0.0.1:6379"),
             (
                 "CAREBOOK_JWKS_URL",
@@ -294,6 +334,7 @@ mod tests {
         let env = Env::from_map(
             "gateway",
             [
+                ("CAREBOOK_TLS", "off"),
                 ("GATEWAY_UPSTREAMS_IDENTITY", "ftp://x"),
                 ("GATEWAY_RATE_AUTH", "lots"),
             ]
@@ -305,5 +346,18 @@ mod tests {
         assert!(err.contains("GATEWAY_UPSTREAMS_IDENTITY"), "{err}");
         assert!(err.contains("GATEWAY_RATE_AUTH"), "{err}");
         assert!(err.contains("REDIS_URL"), "{err}");
+    }
+
+    #[test]
+    fn upstream_schemes_follow_the_tls_mode() {
+        assert_eq!(check_upstream("https://10.0.0.1:8083", true), Ok(()));
+        assert_eq!(check_upstream("http://10.0.0.1:8083", false), Ok(()));
+        let plain = check_upstream("http://10.0.0.1:8083", true).unwrap_err();
+        assert!(plain.contains("https://"), "{plain}");
+        assert!(check_upstream("https://10.0.0.1:8083", false).is_err());
+        for bad in ["ftp://x", "10.0.0.1:8083", "https://", "/relative"] {
+            assert!(check_upstream(bad, true).is_err(), "{bad}");
+            assert!(check_upstream(bad, false).is_err(), "{bad}");
+        }
     }
 }

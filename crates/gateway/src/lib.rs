@@ -13,20 +13,22 @@ pub mod upstream;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use anyhow::Context;
 use axum::{
-    body::Body,
     extract::State,
     http::{header, HeaderValue, Method},
     response::IntoResponse,
     routing::get,
     Router,
 };
-use hyper_util::{
-    client::legacy::{connect::HttpConnector, Client},
-    rt::TokioExecutor,
-};
 use ipnet::IpNet;
-use platform::{auth::Verifier, extract::Json, http::REQUEST_ID, service::Service};
+use platform::{
+    auth::Verifier,
+    extract::Json,
+    http::REQUEST_ID,
+    service::Service,
+    tls::{ServerTls, TlsIdentity},
+};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -37,14 +39,15 @@ use tower_http::{
 pub use config::Config;
 use domain::routing::RouteTable;
 use ratelimit::Limiter;
-use upstream::Pool;
+use upstream::{Pool, UpstreamClient};
 
 /// Everything the proxy needs per request.
 pub struct Gateway {
     pub routes: RouteTable,
     pub pools: HashMap<String, Arc<Pool>>,
-    pub client: Client<HttpConnector, Body>,
-    /// For health checks, JWKS and OpenAPI fetches.
+    /// To the replicas; over mTLS when the gateway has a TLS identity.
+    pub client: UpstreamClient,
+    /// For health checks and OpenAPI fetches (TLS as `client`).
     pub http: reqwest::Client,
     pub verifier: Arc<Verifier>,
     pub limiter: Arc<Limiter>,
@@ -54,18 +57,20 @@ pub struct Gateway {
     pub rate_limiting: bool,
 }
 
-/// Build the gateway service: proxy router, health checkers, limiter supervisor.
+/// Build the gateway service: proxy router, health checkers, limiter
+/// supervisor, and the admin and internal listeners when configured.
+///
+/// The public port terminates TLS only with `public_tls`; the gateway's own
+/// identity (`tls`) secures its hops into the system and the internal
+/// listener, and is watched for renewal here. So callers never call
+/// `Service::secured` on it: that would demand client certificates of browsers.
 pub async fn build(config: &Config) -> anyhow::Result<Service> {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(Duration::from_secs(2)));
-    let client = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(256)
-        .build(connector);
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()?;
+    let tls = config.tls.as_ref();
+    // Without the TLS the configuration asks for, the gateway does not start:
+    // never a plaintext fallback.
+    let client = upstream::client(tls).context("the TLS client to the upstreams")?;
+    let http = platform::tls::http_client(tls, Duration::from_secs(5))
+        .context("the TLS client for health checks and OpenAPI documents")?;
     let pools: HashMap<String, Arc<Pool>> = config
         .upstreams
         .iter()
@@ -76,6 +81,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         &config.redis_prefix,
         config.api_quota,
         config.auth_quota,
+        config.tls.clone(),
     )
     .await;
     if !limiter.redis_up() {
@@ -93,7 +99,8 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         rate_limiting: config.rate_limiting,
     });
 
-    let mut service = Service::new("gateway", router(gateway.clone(), config));
+    let routes = router(gateway.clone(), config);
+    let mut service = Service::new("gateway", routes.clone());
     if let Some(addr) = config.admin_bind {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let admin = admin_router(gateway.clone());
@@ -106,15 +113,48 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
             }
         });
     }
+    match (config.internal_bind, tls) {
+        (Some(addr), _) => {
+            let listener = tokio::net::TcpListener::bind(addr).await?;
+            let tls = tls.cloned();
+            service =
+                service.with_worker(move |cancel| serve_internal(listener, routes, tls, cancel));
+        }
+        (None, Some(_)) => tracing::warn!(
+            "GATEWAY_INTERNAL_BIND is unset: nothing inside the system (the portal) \
+             can reach the gateway over TLS"
+        ),
+        (None, None) => {}
+    }
+    if let Some(identity) = tls {
+        // Renewed certificates apply to the next connection, both ways.
+        let watched = identity.clone();
+        service = service.with_worker(move |cancel| watched.watch(cancel));
+    }
     for pool in gateway.pools.values() {
         let (pool, http, every) = (pool.clone(), http.clone(), config.health_interval);
         service = service.with_worker(move |cancel| pool.check_health(http, every, cancel));
     }
-    if let Some((cert, key)) = &config.tls {
+    if let Some((cert, key)) = &config.public_tls {
         let acceptor = platform::http::tls_acceptor(cert, key).map_err(anyhow::Error::msg)?;
-        service = service.with_tls(acceptor);
+        service = service.with_tls(ServerTls::Fixed(acceptor));
     }
     Ok(service.with_worker(move |cancel| limiter.supervise(cancel)))
+}
+
+/// The public routes for callers inside the system: with a TLS identity, only
+/// to clients with a certificate from the internal CA (mTLS); plain when TLS is off.
+async fn serve_internal(
+    listener: tokio::net::TcpListener,
+    routes: Router,
+    tls: Option<Arc<TlsIdentity>>,
+    cancel: platform::shutdown::CancellationToken,
+) {
+    let served =
+        platform::http::serve_with_tls(listener, routes, cancel, tls.map(ServerTls::Mutual)).await;
+    if let Err(e) = served {
+        tracing::error!(error = %e, "the internal listener stopped");
+    }
 }
 
 fn router(gateway: Arc<Gateway>, config: &Config) -> Router {
@@ -159,7 +199,7 @@ fn router(gateway: Arc<Gateway>, config: &Config) -> Router {
         .max_age(Duration::from_secs(600));
     let router = ops.fallback(proxy::handle).with_state(gateway);
     // HSTS only over TLS: sent over plain HTTP it would be ignored (RFC 6797 §8.1).
-    let router = if config.tls.is_some() {
+    let router = if config.public_tls.is_some() {
         router.layer(SetResponseHeaderLayer::overriding(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),

@@ -306,7 +306,7 @@ fn upstream_request(
         .map(|p| p.as_str())
         .unwrap_or("/");
     let uri = Uri::builder()
-        .scheme("http")
+        .scheme(replica.0.scheme.clone())
         .authority(replica.0.authority.clone())
         .path_and_query(path_and_query)
         .build()

@@ -58,6 +58,8 @@ pub struct Limiter {
     prefix: String,
     redis: RwLock<Option<ConnectionManager>>,
     redis_up: AtomicBool,
+    /// The internal CA a `rediss://` server is verified against.
+    tls: Option<Arc<platform::tls::TlsIdentity>>,
     script: redis::Script,
     api: Quota,
     auth: Quota,
@@ -73,9 +75,16 @@ fn now_ms() -> u64 {
 
 impl Limiter {
     /// Connects if it can; a gateway starts even while Redis is down.
-    pub async fn new(url: &str, prefix: &str, api: Quota, auth: Quota) -> Arc<Self> {
+    pub async fn new(
+        url: &str,
+        prefix: &str,
+        api: Quota,
+        auth: Quota,
+        tls: Option<Arc<platform::tls::TlsIdentity>>,
+    ) -> Arc<Self> {
         let limiter = Arc::new(Self {
             url: url.to_owned(),
+            tls,
             prefix: format!("{prefix}gateway:rl:"),
             redis: RwLock::new(None),
             redis_up: AtomicBool::new(false),
@@ -104,7 +113,7 @@ impl Limiter {
             .set_connection_timeout(REDIS_TIMEOUT)
             .set_response_timeout(REDIS_TIMEOUT)
             .set_number_of_retries(0);
-        let connected = match redis::Client::open(self.url.as_str()) {
+        let connected = match platform::cache::client(&self.url, self.tls.as_ref()) {
             Ok(client) => ConnectionManager::new_with_config(client, config)
                 .await
                 .ok(),

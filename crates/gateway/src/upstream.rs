@@ -1,6 +1,8 @@
 //! Upstream pools: the replicas of each service, their health, and how many
 //! requests each is serving. Active checks poll `/healthz`; a connection
 //! failure ejects a replica at once (passive), until a check finds it healthy.
+//! Also the client requests are forwarded with: over mTLS when the gateway
+//! has a TLS identity.
 
 use std::{
     sync::{
@@ -10,15 +12,72 @@ use std::{
     time::Duration,
 };
 
-use hyper::Uri;
+use axum::body::Body;
+use hyper::{http::uri::Scheme, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::{
+    client::legacy::{connect::HttpConnector, Client},
+    rt::TokioExecutor,
+};
+use platform::tls::{TlsError, TlsIdentity};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use crate::domain::balance::{choose, Candidate};
+
+/// How requests reach the replicas.
+pub type UpstreamClient = Client<HttpsConnector<HttpConnector>, Body>;
+
+/// The client to the replicas. With `tls`, HTTPS only: each replica's
+/// certificate must come from the internal CA and carry the host of its URL
+/// (`127.0.0.1` in development), and the gateway's own certificate is shown
+/// (the services' ports require it). Without, plain HTTP; an `https://` URL
+/// (config refuses them then) would find no CA it trusts, never plaintext.
+pub fn client(tls: Option<&Arc<TlsIdentity>>) -> Result<UpstreamClient, TlsError> {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(Duration::from_secs(2)));
+    // The TLS layer decides which schemes go through.
+    http.enforce_http(false);
+    let connector = match tls {
+        Some(identity) => HttpsConnectorBuilder::new()
+            .with_tls_config(without_alpn(identity.client_config()?))
+            .https_only(),
+        None => HttpsConnectorBuilder::new()
+            .with_tls_config(trusting_nobody()?)
+            .https_or_http(),
+    }
+    .enable_http1()
+    .wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(256)
+        .build(connector))
+}
+
+/// hyper-rustls sets ALPN from the protocols enabled on it, and panics on a
+/// configuration that already names some; HTTP/1.1 is the default without.
+fn without_alpn(mut config: ClientConfig) -> ClientConfig {
+    config.alpn_protocols.clear();
+    config
+}
+
+/// A TLS configuration no server satisfies: no trusted roots at all.
+fn trusting_nobody() -> Result<ClientConfig, TlsError> {
+    Ok(
+        ClientConfig::builder_with_provider(platform::tls::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| TlsError::Invalid(e.to_string()))?
+            .with_root_certificates(RootCertStore::empty())
+            .with_no_client_auth(),
+    )
+}
 
 /// One replica of a service.
 #[derive(Debug)]
 pub struct Replica {
-    /// `http://host:port`.
+    /// `https://host:port` (`http://` when TLS is off).
     pub base: String,
+    pub scheme: Scheme,
     pub authority: hyper::http::uri::Authority,
     healthy: AtomicBool,
     in_flight: AtomicUsize,
@@ -26,10 +85,11 @@ pub struct Replica {
 
 impl Replica {
     fn new(base: &str) -> Option<Self> {
-        let authority = base.parse::<Uri>().ok()?.authority()?.clone();
+        let uri = base.parse::<Uri>().ok()?;
         Some(Self {
             base: base.to_owned(),
-            authority,
+            scheme: uri.scheme()?.clone(),
+            authority: uri.authority()?.clone(),
             // Optimistic until the first check: a fresh gateway serves at once.
             healthy: AtomicBool::new(true),
             in_flight: AtomicUsize::new(0),

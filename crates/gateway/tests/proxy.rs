@@ -148,6 +148,7 @@ fn config(identity: &Identity, echoes: &[&Echo], auth_limit: u32) -> Config {
     Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         admin_bind: None,
+        internal_bind: None,
         routes,
         upstreams,
         redis_url: identity.app.backing.config.redis_url.clone(),
@@ -156,6 +157,7 @@ fn config(identity: &Identity, echoes: &[&Echo], auth_limit: u32) -> Config {
             jwks_url: identity.app.url("/.well-known/jwks.json"),
             issuer: DEFAULT_ISSUER.to_owned(),
             audience: DEFAULT_AUDIENCE.to_owned(),
+            tls: None,
         },
         trusted_proxies: Vec::new(),
         api_quota: Quota {
@@ -171,6 +173,7 @@ fn config(identity: &Identity, echoes: &[&Echo], auth_limit: u32) -> Config {
         rate_limiting: true,
         default_timeout: Duration::from_secs(5),
         health_interval: Duration::from_millis(200),
+        public_tls: None,
         tls: None,
         docs_dir: Some(
             concat!(

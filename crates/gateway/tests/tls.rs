@@ -51,6 +51,7 @@ async fn the_gateway_terminates_tls_and_sends_hsts() {
     let config = Config {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         admin_bind: None,
+        internal_bind: None,
         routes: gateway::domain::routing::RouteTable::new(Vec::new()),
         upstreams: Default::default(),
         redis_url: platform::testing::redis_url(),
@@ -59,6 +60,7 @@ async fn the_gateway_terminates_tls_and_sends_hsts() {
             jwks_url: "http://127.0.0.1:9/jwks".to_owned(),
             issuer: DEFAULT_ISSUER.to_owned(),
             audience: DEFAULT_AUDIENCE.to_owned(),
+            tls: None,
         },
         trusted_proxies: Vec::new(),
         api_quota: gateway::domain::gcra::Quota {
@@ -74,7 +76,8 @@ async fn the_gateway_terminates_tls_and_sends_hsts() {
         rate_limiting: true,
         default_timeout: Duration::from_secs(1),
         health_interval: Duration::from_secs(1),
-        tls: Some((dir.join("cert.pem"), dir.join("key.pem"))),
+        public_tls: Some((dir.join("cert.pem"), dir.join("key.pem"))),
+        tls: None,
         docs_dir: None,
     };
     let (addr, _stop) = platform::testing::spawn(gateway::build(&config).await.unwrap()).await;

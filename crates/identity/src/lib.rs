@@ -62,7 +62,7 @@ pub async fn connect(config: &Config, keys: SigningKeys) -> anyhow::Result<(AppS
     let c = &config.common;
     let db =
         platform::db::prepare(&c.database_url, c.database_max_connections, &MIGRATIONS).await?;
-    let broker = Broker::connect(&c.amqp_url, &c.events_exchange).await?;
+    let broker = Broker::connect(c).await?;
     let relay = OutboxRelay::new(db.clone(), broker.clone(), c.outbox_poll_interval);
     // Identity verifies its own tokens with the keys it holds; no HTTP round trip.
     let verifier = Arc::new(Verifier::new(

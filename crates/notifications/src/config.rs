@@ -1,10 +1,23 @@
 //! Notifications' settings: the shared ones, the SMTP server, the sender
 //! address, reminder offsets and the delivery worker's pace.
+//!
+//! Mail never crosses a network in clear text unless an operator says so
+//! twice: `NOTIFICATIONS_SMTP_TLS` defaults to `none` only for a server on
+//! this host (the development sink) and to `starttls` otherwise; `none` for
+//! another host is refused unless `NOTIFICATIONS_SMTP_ALLOW_PLAINTEXT=true`
+//! (and credentials never go to another host in clear text, allowed or not).
+//! With TLS the server's certificate is always verified (the public roots,
+//! plus the CA of `NOTIFICATIONS_SMTP_CA_FILE` for a private relay).
 
-use std::{fmt, time::Duration};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use lettre::message::Mailbox;
 use platform::config::{CommonConfig, ConfigError, Env};
+use rustls_pki_types::{pem::PemObject, CertificateDer};
 
 use crate::domain::{backoff::RetryPolicy, reminders::parse_offsets};
 
@@ -13,7 +26,8 @@ pub const DEFAULT_PORT: u16 = 8084;
 /// How the SMTP connection is protected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SmtpTls {
-    /// Plain SMTP: only for a sink on this host (MailDev in development).
+    /// Plain SMTP: a sink on this host (MailDev in development), or a relay
+    /// another host explicitly allowed (`NOTIFICATIONS_SMTP_ALLOW_PLAINTEXT`).
     None,
     /// Connect in plain text, then require STARTTLS (submission, port 587).
     StartTls,
@@ -43,12 +57,47 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A private CA the SMTP server's certificate may chain to, besides the
+/// public roots (`NOTIFICATIONS_SMTP_CA_FILE`): read and checked at start.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpCa {
+    pub path: PathBuf,
+    /// The file's PEM, holding at least one certificate.
+    pub pem: Vec<u8>,
+}
+
+impl fmt::Debug for SmtpCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpCa").field("path", &self.path).finish()
+    }
+}
+
+impl SmtpCa {
+    /// Read a PEM file of one or more CA certificates.
+    pub fn read(path: &Path) -> Result<Self, String> {
+        let pem =
+            std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let certificates = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("{} is not PEM: {e}", path.display()))?;
+        if certificates.is_empty() {
+            return Err(format!("{} holds no PEM certificate", path.display()));
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            pem,
+        })
+    }
+}
+
 /// Where and how mail is handed over.
 #[derive(Clone, Debug)]
 pub struct SmtpConfig {
     pub host: String,
     pub port: u16,
     pub tls: SmtpTls,
+    /// Trusted besides the public roots when `tls` is not `None`.
+    pub ca: Option<SmtpCa>,
     pub username: Option<String>,
     pub password: Option<Secret>,
     /// The sender of every email (`Carebook <no-reply@carebook.dev>`).
@@ -64,6 +113,7 @@ impl SmtpConfig {
             host: "127.0.0.1".to_owned(),
             port,
             tls: SmtpTls::None,
+            ca: None,
             username: None,
             password: None,
             from: default_from(),
@@ -127,13 +177,38 @@ impl Config {
 
     pub fn load(mut env: Env) -> Result<Self, ConfigError> {
         let common = CommonConfig::load(&mut env, DEFAULT_PORT);
-        let tls: SmtpTls = env.parsed("SMTP_TLS", SmtpTls::None);
+        let host = env.parsed("SMTP_HOST", "127.0.0.1".to_owned());
+        let tls: SmtpTls = env.parsed("SMTP_TLS", default_tls(&host));
         let default_port = match tls {
             SmtpTls::None => 1025,
             SmtpTls::StartTls => 587,
             SmtpTls::Tls => 465,
         };
-        let host = env.parsed("SMTP_HOST", "127.0.0.1".to_owned());
+        let allow_plaintext = match env.service_only("SMTP_ALLOW_PLAINTEXT").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                env.invalid(format!(
+                    "NOTIFICATIONS_SMTP_ALLOW_PLAINTEXT={other:?} is invalid: use true or false"
+                ));
+                false
+            }
+        };
+        if let Err(why) = plaintext_allowed(&host, tls, allow_plaintext) {
+            env.invalid(why);
+        }
+        let ca = match env.optional("SMTP_CA_FILE") {
+            None => None,
+            Some(_) if tls == SmtpTls::None => {
+                env.invalid(
+                    "NOTIFICATIONS_SMTP_CA_FILE is set but SMTP_TLS is none: set SMTP_TLS to starttls or tls",
+                );
+                None
+            }
+            Some(path) => SmtpCa::read(Path::new(&path))
+                .map_err(|e| env.invalid(format!("NOTIFICATIONS_SMTP_CA_FILE: {e}")))
+                .ok(),
+        };
         let username = env.optional("SMTP_USERNAME");
         let password = env.optional("SMTP_PASSWORD").map(Secret);
         if username.is_some() != password.is_some() {
@@ -174,6 +249,7 @@ impl Config {
                 host,
                 port: env.parsed("SMTP_PORT", default_port),
                 tls,
+                ca,
                 username,
                 password,
                 from,
@@ -194,12 +270,58 @@ impl Config {
     }
 }
 
+/// A server on this host (`localhost`, `127.0.0.0/8`, `::1`): its traffic
+/// never leaves the machine.
 fn is_loopback(host: &str) -> bool {
-    host == "localhost"
+    host.eq_ignore_ascii_case("localhost")
         || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
 }
+
+/// `SMTP_TLS` when unset: plain text to the development sink on this host,
+/// STARTTLS (submission, port 587) to any other.
+pub fn default_tls(host: &str) -> SmtpTls {
+    if is_loopback(host) {
+        SmtpTls::None
+    } else {
+        SmtpTls::StartTls
+    }
+}
+
+/// Whether mail may go to `host` with `tls`: plain text to another host only
+/// when explicitly allowed. The allowance exists for a relay reached over a
+/// private, already-protected link (a sidecar in the same pod network, an
+/// IPsec/WireGuard tunnel) that speaks no TLS; it says the link, not SMTP,
+/// protects the mail.
+pub fn plaintext_allowed(host: &str, tls: SmtpTls, allow_plaintext: bool) -> Result<(), String> {
+    if tls != SmtpTls::None || is_loopback(host) || allow_plaintext {
+        return Ok(());
+    }
+    Err(format!(
+        "NOTIFICATIONS_SMTP_TLS=none would send mail to {host} in clear text: \
+         use starttls or tls, or set NOTIFICATIONS_SMTP_ALLOW_PLAINTEXT=true \
+         if the link to that relay is private and protected"
+    ))
+}
+
+/// A self-signed CA certificate (P-256) for tests; its key was discarded.
+#[cfg(test)]
+pub(crate) const TEST_CA_PEM: &str = "\
+-----BEGIN CERTIFICATE-----\n\
+MIIBlzCCAT2gAwIBAgIUF7cJ9svj9lUDI0i/AylM0EfVDrswCgYIKoZIzj0EAwIw\n\
+IDEeMBwGA1UEAwwVQ2FyZWJvb2sgdGVzdCBTTVRQIENBMCAXDTI2MTIwMjE0MjQ0\n\
+MVoYDzIxMjYxMTA4MTQyNDQxWjAgMR4wHAYDVQQDDBVDYXJlYm9vayB0ZXN0IFNN\n\
+VFAgQ0EwWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARS1XzmhrCiZRoWmG07X5cP\n\
+9WlCIkg1o7pPjvTqKZMxILJ63zeMkzsYeBxt1Bdr7UFGH5RvtbxfMFZnoQkUczaG\n\
+o1MwUTAdBgNVHQ4EFgQUTHcTxwBFlHulumZWKUHs/aIBLwwwHwYDVR0jBBgwFoAU\n\
+THcTxwBFlHulumZWKUHs/aIBLwwwDwYDVR0TAQH/BAUwAwEB/zAKBggqhkjOPQQD\n\
+AgNIADBFAiBdsvxyyEtD0C8WIrc3SzaVQ4kJdP4O27oZtCFgSSEt0QIhAKmTwnHU\n\
+q6+ZvxmDonANZHL51HJujIOuENx+JaCE4cwo\n\
+-----END CERTIFICATE-----\n\
+";
 
 #[cfg(test)]
 mod tests {
@@ -207,6 +329,155 @@ mod tests {
 
     fn env(extra: &[(&str, &str)]) -> Env {
         platform::testing::local_env("notifications", extra)
+    }
+
+    fn load_err(extra: &[(&str, &str)]) -> String {
+        Config::load(env(extra)).unwrap_err().to_string()
+    }
+
+    fn temp_file(content: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("smtp-ca-{}.pem", uuid::Uuid::new_v4()));
+        std::fs::write(&path, content).unwrap();
+        path
+    }
+
+    #[test]
+    fn only_a_server_on_this_host_defaults_to_plain_text() {
+        for host in [
+            "127.0.0.1",
+            "127.0.0.53",
+            "::1",
+            "[::1]",
+            "localhost",
+            "LOCALHOST",
+        ] {
+            assert_eq!(default_tls(host), SmtpTls::None, "{host}");
+        }
+        for host in [
+            "smtp.example.org",
+            "10.0.0.7",
+            "mailpit",
+            "localhost.example.org",
+            "::2",
+        ] {
+            assert_eq!(default_tls(host), SmtpTls::StartTls, "{host}");
+        }
+    }
+
+    #[test]
+    fn a_remote_host_defaults_to_starttls_on_the_submission_port() {
+        let cfg = Config::load(env(&[("NOTIFICATIONS_SMTP_HOST", "smtp.example.org")])).unwrap();
+        assert_eq!(cfg.smtp.tls, SmtpTls::StartTls);
+        assert_eq!(cfg.smtp.port, 587);
+        assert!(cfg.smtp.ca.is_none());
+        let local = Config::load(env(&[("NOTIFICATIONS_SMTP_HOST", "localhost")])).unwrap();
+        assert_eq!((local.smtp.tls, local.smtp.port), (SmtpTls::None, 1025));
+        // Implicit TLS is taken as asked, on its port.
+        let tls = Config::load(env(&[
+            ("NOTIFICATIONS_SMTP_HOST", "smtp.example.org"),
+            ("NOTIFICATIONS_SMTP_TLS", "tls"),
+        ]))
+        .unwrap();
+        assert_eq!((tls.smtp.tls, tls.smtp.port), (SmtpTls::Tls, 465));
+    }
+
+    #[test]
+    fn plain_text_to_another_host_is_refused_unless_explicitly_allowed() {
+        let remote_plain = [
+            ("NOTIFICATIONS_SMTP_HOST", "relay.internal"),
+            ("NOTIFICATIONS_SMTP_TLS", "none"),
+        ];
+        let err = load_err(&remote_plain);
+        assert!(err.contains("NOTIFICATIONS_SMTP_ALLOW_PLAINTEXT"), "{err}");
+        assert!(err.contains("relay.internal"), "{err}");
+
+        let allowed = [
+            remote_plain[0],
+            remote_plain[1],
+            ("NOTIFICATIONS_SMTP_ALLOW_PLAINTEXT", "true"),
+        ];
+        let cfg = Config::load(env(&allowed)).unwrap();
+        assert_eq!((cfg.smtp.tls, cfg.smtp.port), (SmtpTls::None, 1025));
+
+        // The allowance is the service's own setting, and says true or false.
+        let shared = [
+            remote_plain[0],
+            remote_plain[1],
+            ("CAREBOOK_SMTP_ALLOW_PLAINTEXT", "true"),
+        ];
+        assert!(load_err(&shared).contains("ALLOW_PLAINTEXT"));
+        let vague = [
+            remote_plain[0],
+            remote_plain[1],
+            ("NOTIFICATIONS_SMTP_ALLOW_PLAINTEXT", "yes"),
+        ];
+        assert!(load_err(&vague).contains("use true or false"));
+
+        // Never for credentials: they would cross the network in clear text.
+        let with_credentials = [
+            remote_plain[0],
+            remote_plain[1],
+            ("NOTIFICATIONS_SMTP_ALLOW_PLAINTEXT", "true"),
+            ("NOTIFICATIONS_SMTP_USERNAME", "mailer"),
+            ("NOTIFICATIONS_SMTP_PASSWORD", "hunter2-secret"),
+        ];
+        let err = load_err(&with_credentials);
+        assert!(err.contains("credentials"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+
+        // Nothing to allow on this host.
+        assert!(Config::load(env(&[("NOTIFICATIONS_SMTP_TLS", "none")])).is_ok());
+        assert_eq!(plaintext_allowed("::1", SmtpTls::None, false), Ok(()));
+        assert_eq!(
+            plaintext_allowed("mx.example.org", SmtpTls::StartTls, false),
+            Ok(())
+        );
+        assert!(plaintext_allowed("mx.example.org", SmtpTls::None, false).is_err());
+        assert_eq!(
+            plaintext_allowed("mx.example.org", SmtpTls::None, true),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_private_ca_is_read_at_start_and_must_hold_a_certificate() {
+        let ca = temp_file(TEST_CA_PEM);
+        let cfg = Config::load(env(&[
+            ("NOTIFICATIONS_SMTP_HOST", "relay.clinic.internal"),
+            ("NOTIFICATIONS_SMTP_CA_FILE", ca.to_str().unwrap()),
+        ]))
+        .unwrap();
+        let loaded = cfg.smtp.ca.as_ref().unwrap();
+        assert_eq!(loaded.path, ca);
+        assert_eq!(loaded.pem, TEST_CA_PEM.as_bytes());
+        assert!(!format!("{cfg:?}").contains("BEGIN CERTIFICATE"));
+
+        let not_a_certificate =
+            temp_file("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+        let err = load_err(&[
+            ("NOTIFICATIONS_SMTP_HOST", "relay.clinic.internal"),
+            (
+                "NOTIFICATIONS_SMTP_CA_FILE",
+                not_a_certificate.to_str().unwrap(),
+            ),
+        ]);
+        assert!(err.contains("no PEM certificate"), "{err}");
+        let err = load_err(&[
+            ("NOTIFICATIONS_SMTP_HOST", "relay.clinic.internal"),
+            ("NOTIFICATIONS_SMTP_CA_FILE", "/nonexistent/ca.pem"),
+        ]);
+        assert!(
+            err.contains("NOTIFICATIONS_SMTP_CA_FILE: cannot read"),
+            "{err}"
+        );
+        // A CA for a connection without TLS is a misunderstanding, not a no-op.
+        let err = load_err(&[
+            ("NOTIFICATIONS_SMTP_TLS", "none"),
+            ("NOTIFICATIONS_SMTP_CA_FILE", ca.to_str().unwrap()),
+        ]);
+        assert!(err.contains("SMTP_TLS is none"), "{err}");
+        std::fs::remove_file(ca).unwrap();
+        std::fs::remove_file(not_a_certificate).unwrap();
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<(PgPool, Broker)> {
     let c = &config.common;
     let db =
         platform::db::prepare(&c.database_url, c.database_max_connections, &MIGRATIONS).await?;
-    let broker = Broker::connect(&c.amqp_url, &c.events_exchange).await?;
+    let broker = Broker::connect(c).await?;
     Ok((db, broker))
 }
 

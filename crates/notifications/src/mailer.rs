@@ -6,7 +6,7 @@ use lettre::{
     message::{header::ContentType, Attachment, Mailbox, MultiPart},
     transport::smtp::{
         authentication::Credentials,
-        client::{Tls, TlsParameters},
+        client::{Certificate, Tls, TlsParameters},
     },
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
 };
@@ -71,6 +71,16 @@ pub struct Outgoing<'a> {
     pub content: &'a Content,
 }
 
+/// TLS towards `config.host`, its certificate verified against the public
+/// roots and the configured private CA. Verification is never turned off.
+fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters, lettre::transport::smtp::Error> {
+    let mut builder = TlsParameters::builder(config.host.clone());
+    if let Some(ca) = &config.ca {
+        builder = builder.add_root_certificate(Certificate::from_pem(&ca.pem)?);
+    }
+    builder.build()
+}
+
 impl Mailer {
     pub fn new(config: &SmtpConfig) -> Result<Self, lettre::transport::smtp::Error> {
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
@@ -78,10 +88,8 @@ impl Mailer {
             .timeout(Some(config.timeout));
         builder = match config.tls {
             SmtpTls::None => builder.tls(Tls::None),
-            SmtpTls::StartTls => {
-                builder.tls(Tls::Required(TlsParameters::new(config.host.clone())?))
-            }
-            SmtpTls::Tls => builder.tls(Tls::Wrapper(TlsParameters::new(config.host.clone())?)),
+            SmtpTls::StartTls => builder.tls(Tls::Required(tls_parameters(config)?)),
+            SmtpTls::Tls => builder.tls(Tls::Wrapper(tls_parameters(config)?)),
         };
         if let (Some(user), Some(password)) = (&config.username, &config.password) {
             builder = builder.credentials(Credentials::new(user.clone(), password.0.clone()));
@@ -133,7 +141,7 @@ impl Mailer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::ics::Method;
+    use crate::{config::SmtpCa, domain::ics::Method};
 
     #[test]
     fn messages_carry_alternatives_the_invitation_and_a_stable_message_id() {
@@ -167,6 +175,29 @@ mod tests {
             raw.contains("From: Carebook <no-reply@carebook.dev>"),
             "{raw}"
         );
+    }
+
+    #[test]
+    fn a_private_ca_is_handed_to_the_tls_stack() {
+        let with_ca = |pem: &[u8]| SmtpConfig {
+            host: "relay.clinic.internal".into(),
+            port: 587,
+            tls: SmtpTls::StartTls,
+            ca: Some(SmtpCa {
+                path: "ca.pem".into(),
+                pem: pem.to_vec(),
+            }),
+            ..SmtpConfig::local(587)
+        };
+        assert!(Mailer::new(&with_ca(crate::config::TEST_CA_PEM.as_bytes())).is_ok());
+        let implicit = SmtpConfig {
+            tls: SmtpTls::Tls,
+            ..with_ca(crate::config::TEST_CA_PEM.as_bytes())
+        };
+        assert!(Mailer::new(&implicit).is_ok());
+        // The certificate really reaches rustls's root store: a broken one is refused there.
+        let broken = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(Mailer::new(&with_ca(broken)).is_err());
     }
 
     #[test]

@@ -4,6 +4,24 @@
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::time::Duration;
 
+/// A Redis client for `url`: with `tls`, a `rediss://` server is verified
+/// against the internal CA (the one place a Redis client is made).
+pub fn client(
+    url: &str,
+    tls: Option<&std::sync::Arc<crate::tls::TlsIdentity>>,
+) -> redis::RedisResult<redis::Client> {
+    match tls {
+        Some(identity) => redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(identity.ca_pem().into_bytes()),
+            },
+        ),
+        None => redis::Client::open(url),
+    }
+}
+
 /// A Redis connection that reconnects by itself, plus this service's key prefix.
 #[derive(Clone)]
 pub struct Cache {
@@ -12,8 +30,14 @@ pub struct Cache {
 }
 
 impl Cache {
-    pub async fn connect(url: &str, prefix: &str, service: &str) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
+    /// Connect to `url` (`rediss://` verified against `tls`'s CA when given).
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        service: &str,
+        tls: Option<&std::sync::Arc<crate::tls::TlsIdentity>>,
+    ) -> redis::RedisResult<Self> {
+        let client = client(url, tls)?;
         // No connection retries: the manager's backoff starts at 1 s and grows to
         // 60 s, and every command waits on the reconnection in progress — so after
         // an outage the cache stayed unusable for up to a minute, each command
@@ -69,6 +93,7 @@ struct LazyInner {
     url: String,
     prefix: String,
     service: String,
+    tls: Option<std::sync::Arc<crate::tls::TlsIdentity>>,
     distrust_until: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
@@ -97,18 +122,35 @@ const LAZY_RECONNECT_EVERY: Duration = Duration::from_secs(5);
 impl LazyCache {
     /// Connect if Redis answers now; otherwise start without it (see [`Self::keep_connecting`]).
     pub async fn connect(common: &crate::config::CommonConfig) -> Self {
-        Self::connect_to(&common.redis_url, &common.redis_prefix, &common.service).await
+        Self::connect_secured(
+            &common.redis_url,
+            &common.redis_prefix,
+            &common.service,
+            common.tls.clone(),
+        )
+        .await
     }
 
     /// [`Self::connect`] for a process without the shared settings (the portal
-    /// has no database or broker, only Redis).
+    /// has no database or broker, only Redis), in plain text.
     pub async fn connect_to(url: &str, prefix: &str, service: &str) -> Self {
+        Self::connect_secured(url, prefix, service, None).await
+    }
+
+    /// [`Self::connect_to`] over TLS verified against `tls`'s CA when given.
+    pub async fn connect_secured(
+        url: &str,
+        prefix: &str,
+        service: &str,
+        tls: Option<std::sync::Arc<crate::tls::TlsIdentity>>,
+    ) -> Self {
         let cache = Self {
             inner: std::sync::Arc::new(LazyInner {
                 redis: std::sync::RwLock::new(None),
                 url: url.to_owned(),
                 prefix: prefix.to_owned(),
                 service: service.to_owned(),
+                tls,
                 distrust_until: std::sync::Mutex::new(None),
             }),
         };
@@ -125,7 +167,7 @@ impl LazyCache {
         let i = &self.inner;
         match tokio::time::timeout(
             LAZY_CONNECT_TIMEOUT,
-            Cache::connect(&i.url, &i.prefix, &i.service),
+            Cache::connect(&i.url, &i.prefix, &i.service, i.tls.as_ref()),
         )
         .await
         {

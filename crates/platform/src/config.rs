@@ -5,7 +5,12 @@
 //! per service use the same names. All problems are collected and reported
 //! together, so an operator fixes a bad deployment in one pass.
 
-use std::{collections::HashMap, fmt, net::SocketAddr, str::FromStr, time::Duration};
+use std::{
+    collections::HashMap, fmt, net::SocketAddr, path::PathBuf, str::FromStr, sync::Arc,
+    time::Duration,
+};
+
+use crate::tls::{TlsFiles, TlsIdentity};
 
 /// Where settings come from: the process environment, or a map in tests.
 pub struct Env {
@@ -140,6 +145,47 @@ impl Env {
     }
 }
 
+/// Whether internal connections must be encrypted (`CAREBOOK_TLS`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TlsMode {
+    /// The default: every hop TLS with verification, mTLS between our processes.
+    Required,
+    /// Plain text everywhere; for a developer who knows why. Logged loudly at start.
+    Off,
+}
+
+impl FromStr for TlsMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "required" => Ok(TlsMode::Required),
+            "off" => Ok(TlsMode::Off),
+            other => Err(format!("{other:?} is not one of required, off")),
+        }
+    }
+}
+
+/// Which broker user publishes each service's events. RabbitMQ checks an
+/// event's `user-id` against the user of the connection that published it, so
+/// a consumer that knows the producer's user knows who really sent it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EventPublishers {
+    /// Each service publishes as its own user `<prefix><service>` (least privilege).
+    PerService { prefix: String },
+    /// Every service publishes as this one user (tests on a shared broker).
+    Shared(String),
+}
+
+impl EventPublishers {
+    /// The broker user that publishes `producer`'s events.
+    pub fn user_of(&self, producer: contracts::Service) -> String {
+        match self {
+            EventPublishers::PerService { prefix } => format!("{prefix}{}", producer.as_str()),
+            EventPublishers::Shared(user) => user.clone(),
+        }
+    }
+}
+
 /// Settings every service has: where it listens and how it reaches its backing services.
 #[derive(Clone, Debug)]
 pub struct CommonConfig {
@@ -161,6 +207,10 @@ pub struct CommonConfig {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub outbox_poll_interval: Duration,
+    /// This service's certificate, key and the internal CA; `None` only when
+    /// `CAREBOOK_TLS=off` (or in tests on the shared plaintext servers).
+    pub tls: Option<Arc<TlsIdentity>>,
+    pub event_publishers: EventPublishers,
 }
 
 /// How access tokens are checked.
@@ -170,6 +220,103 @@ pub struct AuthConfig {
     pub jwks_url: String,
     pub issuer: String,
     pub audience: String,
+    /// How the JWKS is fetched: the CA to trust and the client certificate to
+    /// show identity (its API port asks every client for one).
+    pub tls: Option<Arc<TlsIdentity>>,
+}
+
+impl AuthConfig {
+    /// Read the token settings (shared by the services and the gateway).
+    pub fn load(env: &mut Env, tls: Option<Arc<TlsIdentity>>) -> Self {
+        let jwks_url = env.required("JWKS_URL");
+        if tls.is_some() && !jwks_url.is_empty() && !jwks_url.starts_with("https://") {
+            env.invalid(format!(
+                "JWKS_URL must be https:// when TLS is required (got {})",
+                scheme_of(&jwks_url)
+            ));
+        }
+        Self {
+            jwks_url,
+            issuer: env.parsed("JWT_ISSUER", DEFAULT_ISSUER.to_owned()),
+            audience: env.parsed("JWT_AUDIENCE", DEFAULT_AUDIENCE.to_owned()),
+            tls,
+        }
+    }
+}
+
+/// `CAREBOOK_TLS` and the files of this service's TLS identity:
+/// `<SERVICE>_TLS_CERT_FILE`, `<SERVICE>_TLS_KEY_FILE` and `CAREBOOK_TLS_CA_FILE`,
+/// or else the development layout in `CAREBOOK_TLS_DIR` (`ca.pem`,
+/// `<service>.pem`, `<service>-key.pem`, as `carebook certs generate` writes).
+/// `None` when TLS is off; a config error when it is required and unusable.
+pub fn load_tls(env: &mut Env) -> Option<Arc<TlsIdentity>> {
+    if env.parsed("TLS", TlsMode::Required) == TlsMode::Off {
+        return None;
+    }
+    let service = env.service().to_owned();
+    let dir = env.optional("TLS_DIR").map(PathBuf::from);
+    let from_dir = dir.as_ref().map(|d| TlsFiles::in_dir(d, &service));
+    let pick = |env: &Env, key: &str, fallback: Option<&PathBuf>| {
+        env.optional(key)
+            .map(PathBuf::from)
+            .or_else(|| fallback.cloned())
+    };
+    let files = (
+        pick(env, "TLS_CA_FILE", from_dir.as_ref().map(|f| &f.ca)),
+        pick(env, "TLS_CERT_FILE", from_dir.as_ref().map(|f| &f.cert)),
+        pick(env, "TLS_KEY_FILE", from_dir.as_ref().map(|f| &f.key)),
+    );
+    let (Some(ca), Some(cert), Some(key)) = files else {
+        let own = service.to_uppercase();
+        env.invalid(format!(
+            "TLS is required: set CAREBOOK_TLS_DIR (see `carebook certs generate`), or \
+             {own}_TLS_CERT_FILE, {own}_TLS_KEY_FILE and CAREBOOK_TLS_CA_FILE; \
+             CAREBOOK_TLS=off turns encryption off"
+        ));
+        return None;
+    };
+    match TlsIdentity::load(TlsFiles { ca, cert, key }) {
+        Ok(identity) => Some(identity),
+        Err(e) => {
+            env.invalid(format!("TLS: {e}"));
+            None
+        }
+    }
+}
+
+/// The scheme of a URL, for messages that must not repeat the URL (it may
+/// hold a password).
+fn scheme_of(url: &str) -> &str {
+    url.split_once("://").map_or("no scheme", |(s, _)| s)
+}
+
+/// A PostgreSQL URL made to require TLS with full verification: without an
+/// `sslmode` it gets `sslmode=verify-full` and the CA as `sslrootcert`; an
+/// explicit weaker mode is refused. The error never repeats the URL.
+pub fn verified_postgres_url(url: &str, ca: &std::path::Path) -> Result<String, String> {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let mut params: Vec<(String, String)> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_owned(), v.to_owned())
+        })
+        .collect();
+    match params.iter().find(|(k, _)| k == "sslmode") {
+        Some((_, mode)) if mode == "verify-full" => {}
+        Some((_, mode)) => {
+            return Err(format!(
+                "sslmode={mode} does not verify the server; TLS requires sslmode=verify-full"
+            ))
+        }
+        None => params.push(("sslmode".into(), "verify-full".into())),
+    }
+    if !params.iter().any(|(k, _)| k == "sslrootcert") {
+        params.push(("sslrootcert".into(), ca.display().to_string()));
+    }
+    let query: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    Ok(format!("{base}?{}", query.join("&")))
 }
 
 pub const DEFAULT_ISSUER: &str = "carebook-identity";
@@ -180,25 +327,46 @@ impl CommonConfig {
     pub fn load(env: &mut Env, default_port: u16) -> Self {
         let service = env.service().to_owned();
         let bind = env.parsed("BIND", SocketAddr::from(([127, 0, 0, 1], default_port)));
-        let database_url = env.database_url();
+        let tls = load_tls(env);
+        let mut database_url = env.database_url();
+        let redis_url = env.required("REDIS_URL");
+        let amqp_url = env.required("AMQP_URL");
+        if let Some(identity) = &tls {
+            match verified_postgres_url(&database_url, &identity.files().ca) {
+                Ok(url) => database_url = url,
+                Err(e) => env.invalid(format!("the database URL: {e}")),
+            }
+            for (what, url, scheme) in [
+                ("REDIS_URL", &redis_url, "rediss"),
+                ("AMQP_URL", &amqp_url, "amqps"),
+            ] {
+                if !url.is_empty() && scheme_of(url) != scheme {
+                    env.invalid(format!(
+                        "{what} must be {scheme}:// when TLS is required (got {})",
+                        scheme_of(url)
+                    ));
+                }
+            }
+        }
+        let event_publishers = EventPublishers::PerService {
+            prefix: env.parsed("AMQP_USER_PREFIX", "carebook_".to_owned()),
+        };
         let cfg = Self {
             bind,
             database_url,
             database_max_connections: env.parsed("DATABASE_MAX_CONNECTIONS", 10),
-            redis_url: env.required("REDIS_URL"),
+            redis_url,
             redis_prefix: env.parsed("REDIS_PREFIX", "carebook:".to_owned()),
-            amqp_url: env.required("AMQP_URL"),
+            amqp_url,
             events_exchange: env.parsed("EVENTS_EXCHANGE", "carebook.events".to_owned()),
             queue_prefix: env.parsed("QUEUE_PREFIX", "carebook".to_owned()),
-            auth: AuthConfig {
-                jwks_url: env.required("JWKS_URL"),
-                issuer: env.parsed("JWT_ISSUER", DEFAULT_ISSUER.to_owned()),
-                audience: env.parsed("JWT_AUDIENCE", DEFAULT_AUDIENCE.to_owned()),
-            },
+            auth: AuthConfig::load(env, tls.clone()),
             max_body_bytes: env.parsed("MAX_BODY_BYTES", 64 * 1024),
             request_timeout: env.millis("REQUEST_TIMEOUT_MS", Duration::from_secs(10)),
             outbox_poll_interval: env.millis("OUTBOX_POLL_MS", Duration::from_millis(250)),
             service,
+            tls,
+            event_publishers,
         };
         if cfg.database_max_connections == 0 {
             env.invalid("DATABASE_MAX_CONNECTIONS must be at least 1");
@@ -224,7 +392,8 @@ mod tests {
         )
     }
 
-    const BASE: [(&str, &str); 4] = [
+    const BASE: [(&str, &str); 5] = [
+        ("CAREBOOK_TLS", "off"),
         (
             "CAREBOOK_POSTGRES_URL",
             "postgres://postgres@127.0.0.1:5432/",
@@ -273,6 +442,67 @@ mod tests {
         assert!(text.contains("IDENTITY_POSTGRES_URL or CAREBOOK_POSTGRES_URL must be set"));
         assert!(text.contains("REDIS_URL"));
         assert!(text.contains("AMQP_URL"));
-        assert_eq!(err.0.len(), 5, "{text}");
+        assert_eq!(err.0.len(), 6, "{text}");
+        assert!(text.contains("TLS is required"), "{text}");
+    }
+
+    #[test]
+    fn postgres_urls_are_made_to_verify_the_server() {
+        let ca = std::path::Path::new("/certs/ca.pem");
+        assert_eq!(
+            verified_postgres_url("postgres://u:p@db:5432/x", ca).unwrap(),
+            "postgres://u:p@db:5432/x?sslmode=verify-full&sslrootcert=/certs/ca.pem"
+        );
+        assert_eq!(
+            verified_postgres_url("postgres://db/x?application_name=a&sslmode=verify-full", ca)
+                .unwrap(),
+            "postgres://db/x?application_name=a&sslmode=verify-full&sslrootcert=/certs/ca.pem"
+        );
+        assert_eq!(
+            verified_postgres_url("postgres://db/x?sslrootcert=/other.pem", ca).unwrap(),
+            "postgres://db/x?sslrootcert=/other.pem&sslmode=verify-full"
+        );
+        for weak in ["disable", "prefer", "require", "verify-ca"] {
+            let err =
+                verified_postgres_url(&format!("postgres://u:secret@db/x?sslmode={weak}"), ca)
+                    .unwrap_err();
+            assert!(err.contains(weak) && !err.contains("secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn with_tls_required_plaintext_urls_are_refused_without_repeating_them() {
+        let dir = std::env::temp_dir().join(format!("cb-config-{}", uuid::Uuid::new_v4()));
+        let mut e = env(&[
+            ("CAREBOOK_TLS_DIR", dir.to_str().unwrap()),
+            ("CAREBOOK_POSTGRES_URL", "postgres://u:pw@db:5432"),
+            ("CAREBOOK_REDIS_URL", "redis://:secret@cache:6379"),
+            ("CAREBOOK_AMQP_URL", "amqp://u:secret@mq:5672/%2f"),
+            ("CAREBOOK_JWKS_URL", "http://identity/.well-known/jwks.json"),
+        ]);
+        CommonConfig::load(&mut e, 8081);
+        let text = e.finish().unwrap_err().to_string();
+        assert!(text.contains("cannot read the CA certificate"), "{text}");
+        // Without usable material the schemes are not judged; the message says what to do.
+        assert!(!text.contains("secret"), "{text}");
+    }
+
+    #[test]
+    fn tls_off_is_explicit_and_per_service_publishers_are_the_default() {
+        let mut e = env(&BASE);
+        let cfg = CommonConfig::load(&mut e, 8081);
+        e.finish().unwrap();
+        assert!(cfg.tls.is_none());
+        assert_eq!(
+            cfg.event_publishers.user_of(contracts::Service::Scheduling),
+            "carebook_scheduling"
+        );
+        let mut missing = env(&BASE[1..]);
+        CommonConfig::load(&mut missing, 8081);
+        assert!(missing
+            .finish()
+            .unwrap_err()
+            .to_string()
+            .contains("TLS is required"));
     }
 }

@@ -191,12 +191,13 @@ pub async fn serve(
     serve_with_tls(listener, router, cancel, None).await
 }
 
-/// [`serve`], terminating TLS first when an acceptor is given.
+/// [`serve`], terminating TLS first when given (the configuration in use is
+/// taken per connection, so a renewed certificate applies to the next one).
 pub async fn serve_with_tls(
     listener: TcpListener,
     router: Router,
     cancel: CancellationToken,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<crate::tls::ServerTls>,
 ) -> std::io::Result<()> {
     use hyper_util::{
         rt::{TokioIo, TokioTimer},
@@ -233,11 +234,11 @@ pub async fn serve_with_tls(
             .max_buf_size(MAX_HEAD_BYTES);
         let service = TowerToHyperService::new(service);
         let watcher = graceful.watcher();
-        let tls = tls.clone();
+        let acceptor = tls.as_ref().map(crate::tls::ServerTls::acceptor);
         // The handshake runs on the connection's own task: a slow client never
         // holds up the accept loop.
         tokio::spawn(async move {
-            let result = match tls {
+            let result = match acceptor {
                 None => {
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     watcher.watch(conn).await
@@ -250,7 +251,9 @@ pub async fn serve_with_tls(
                             watcher.watch(conn).await
                         }
                         Ok(Err(e)) => {
+                            // A client without a certificate from our CA ends here.
                             tracing::debug!(error = %e, "TLS handshake failed");
+                            ::metrics::counter!("tls_handshake_failures_total").increment(1);
                             return;
                         }
                         Err(_) => return,

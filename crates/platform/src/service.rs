@@ -16,7 +16,7 @@ pub struct Service {
     workers: Vec<Worker>,
     /// Closed last, after the workers stopped, so no message is cut off mid-flight.
     broker: Option<crate::events::Broker>,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<crate::tls::ServerTls>,
 }
 
 /// How long workers get to finish the message in hand after the server stopped.
@@ -34,9 +34,22 @@ impl Service {
     }
 
     /// Terminate TLS on this service's port.
-    pub fn with_tls(mut self, acceptor: tokio_rustls::TlsAcceptor) -> Self {
-        self.tls = Some(acceptor);
+    pub fn with_tls(mut self, tls: crate::tls::ServerTls) -> Self {
+        self.tls = Some(tls);
         self
+    }
+
+    /// Serve only to clients with a certificate from the internal CA (mTLS),
+    /// when this process has a TLS identity; also watch its files for renewal.
+    pub fn secured(self, tls: Option<&std::sync::Arc<crate::tls::TlsIdentity>>) -> Self {
+        match tls {
+            Some(identity) => {
+                let watched = identity.clone();
+                self.with_tls(crate::tls::ServerTls::Mutual(identity.clone()))
+                    .with_worker(move |cancel| watched.watch(cancel))
+            }
+            None => self,
+        }
     }
 
     /// The broker connection to close cleanly on shutdown.

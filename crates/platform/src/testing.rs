@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::config::{AuthConfig, CommonConfig, DEFAULT_AUDIENCE, DEFAULT_ISSUER};
+use crate::config::{AuthConfig, CommonConfig, EventPublishers, DEFAULT_AUDIENCE, DEFAULT_ISSUER};
 
 pub mod app;
 pub mod maildev;
@@ -45,10 +45,19 @@ pub fn amqp_url() -> String {
     )
 }
 
+/// The user name in an AMQP URL (`guest` when it names none).
+fn amqp_user(url: &str) -> String {
+    url.split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .map(|(userinfo, _)| userinfo.split(':').next().unwrap_or("guest").to_owned())
+        .unwrap_or_else(|| "guest".to_owned())
+}
+
 /// Settings for `service` as on a developer machine, with `extra` added or
 /// overriding (for config tests).
 pub fn local_env(service: &str, extra: &[(&str, &str)]) -> crate::config::Env {
     let mut vars: std::collections::HashMap<String, String> = [
+        ("CAREBOOK_TLS", "off"),
         (
             "CAREBOOK_POSTGRES_URL",
             "postgres://postgres@127.0.0.1:5432",
@@ -102,10 +111,14 @@ impl TestBacking {
                     jwks_url: "http://127.0.0.1:9/unset".to_owned(),
                     issuer: DEFAULT_ISSUER.to_owned(),
                     audience: DEFAULT_AUDIENCE.to_owned(),
+                    tls: None,
                 },
                 max_body_bytes: 64 * 1024,
                 request_timeout: Duration::from_secs(10),
                 outbox_poll_interval: Duration::from_millis(50),
+                // The shared test servers speak plain text and have one broker user.
+                tls: None,
+                event_publishers: EventPublishers::Shared(amqp_user(&amqp_url())),
             },
             queues: Mutex::new(Vec::new()),
         }
@@ -113,7 +126,7 @@ impl TestBacking {
 
     /// A broker connection on the test's exchange.
     pub async fn broker(&self) -> crate::events::Broker {
-        crate::events::Broker::connect(&self.config.amqp_url, &self.config.events_exchange)
+        crate::events::Broker::connect(&self.config)
             .await
             .expect("connect to RabbitMQ")
     }

@@ -9,7 +9,7 @@ use platform::{cache::Cache, testing::RedisProxy};
 #[tokio::test]
 async fn the_cache_fails_fast_during_an_outage_and_reconnects_as_soon_as_redis_returns() {
     let proxy = RedisProxy::start().await;
-    let cache = Cache::connect(&proxy.url(), "carebook_test:", "cache")
+    let cache = Cache::connect(&proxy.url(), "carebook_test:", "cache", None)
         .await
         .expect("connect through the proxy");
     cache.ping().await.expect("Redis answers");

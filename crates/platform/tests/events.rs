@@ -20,9 +20,7 @@ use lapin::{
     BasicProperties,
 };
 use platform::{
-    events::{
-        consumer, outbox, Broker, ConsumerSpec, Envelope, EventHandler, HandleError, OutboxRelay,
-    },
+    events::{consumer, outbox, ConsumerSpec, Envelope, EventHandler, HandleError, OutboxRelay},
     testing::{appointment, eventually, queue_depth, WAIT},
 };
 use sqlx::{PgConnection, PgPool};
@@ -321,9 +319,7 @@ async fn two_relays_in_parallel_publish_each_event_once() {
     tx.commit().await.unwrap();
 
     // Two replicas: each its own broker connection and publishing channel.
-    let second_broker = Broker::connect(backing.amqp_url(), backing.broker.exchange())
-        .await
-        .unwrap();
+    let second_broker = backing.second_broker().await;
     let replicas = [
         relay(&backing),
         OutboxRelay::new(

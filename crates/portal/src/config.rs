@@ -1,8 +1,13 @@
 //! The portal's settings (`PORTAL_*`, falling back to `CAREBOOK_*`).
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
-use platform::config::{ConfigError, Env};
+use platform::{
+    config::{load_tls, ConfigError, Env},
+    tls::TlsIdentity,
+};
+
+use crate::session::{seal::InvalidKey, SessionKeys};
 
 pub const DEFAULT_PORT: u16 = 8087;
 
@@ -28,6 +33,42 @@ pub struct Config {
     pub api_timeout: Duration,
     /// Largest form body accepted (`PORTAL_MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
+    /// What sessions are encrypted under in Redis: `PORTAL_SESSION_KEY` (base64
+    /// of 32 random bytes; required), plus `PORTAL_SESSION_KEYS_OLD`
+    /// (comma-separated, read-only, during a rotation). Only the portal's own
+    /// variables supply them, never a shared `CAREBOOK_` one. Debug output
+    /// shows no key material.
+    pub session_keys: SessionKeys,
+    /// The portal's TLS identity (`CAREBOOK_TLS`, see `platform::config::load_tls`):
+    /// it serves the gateway over mTLS, calls the gateway's internal listener
+    /// with its certificate, and reaches Redis over TLS. `None` when TLS is off.
+    pub tls: Option<Arc<TlsIdentity>>,
+}
+
+/// How to make a session key, for the error that says one is missing.
+const MAKE_A_KEY: &str = "make one with `head -c32 /dev/urandom | base64`";
+
+/// The session keys, or the problem with them (never echoing material).
+fn session_keys(env: &mut Env) -> Option<SessionKeys> {
+    let Some(current) = env.service_only("SESSION_KEY") else {
+        env.invalid(format!(
+            "PORTAL_SESSION_KEY must be set to base64 of 32 random bytes ({MAKE_A_KEY})"
+        ));
+        return None;
+    };
+    let old = env.service_only("SESSION_KEYS_OLD").unwrap_or_default();
+    SessionKeys::parse(&current, &old)
+        .map_err(|e| {
+            env.invalid(match e {
+                InvalidKey::Current => format!(
+                    "PORTAL_SESSION_KEY is invalid: not base64 of exactly 32 bytes ({MAKE_A_KEY})"
+                ),
+                InvalidKey::Old(n) => format!(
+                    "PORTAL_SESSION_KEYS_OLD is invalid: entry {n} is not base64 of exactly 32 bytes"
+                ),
+            })
+        })
+        .ok()
 }
 
 impl Config {
@@ -36,8 +77,16 @@ impl Config {
     }
 
     pub fn load(mut env: Env) -> Result<Self, ConfigError> {
+        let tls = load_tls(&mut env);
+        // With TLS the portal goes through the gateway's internal listener
+        // (mTLS), never its public plain-HTTP port.
+        let default_api = if tls.is_some() {
+            "https://127.0.0.1:8443"
+        } else {
+            "http://127.0.0.1:8080"
+        };
         let api_url = env
-            .parsed("API_URL", "http://127.0.0.1:8080".to_owned())
+            .parsed("API_URL", default_api.to_owned())
             .trim_end_matches('/')
             .to_owned();
         if !(api_url.starts_with("http://") || api_url.starts_with("https://"))
@@ -45,31 +94,53 @@ impl Config {
         {
             env.invalid(format!("PORTAL_API_URL: {api_url:?} is not an http(s) URL"));
         }
-        let cfg = Self {
-            bind: env.parsed("BIND", SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
-            api_url,
-            redis_url: env.required("REDIS_URL"),
-            redis_prefix: env.parsed("REDIS_PREFIX", "carebook:".to_owned()),
-            htmx_dir: PathBuf::from(
-                env.optional("HTMX_DIR")
-                    .unwrap_or_else(|| "tools/node_modules/htmx.org/dist".to_owned()),
-            ),
-            secure_cookies: env.parsed("SECURE_COOKIES", false),
-            session_idle: Duration::from_secs(60 * env.parsed("SESSION_IDLE_MINUTES", 30u64)),
-            session_max: Duration::from_secs(3600 * env.parsed("SESSION_MAX_HOURS", 12u64)),
-            api_timeout: env.millis("API_TIMEOUT_MS", Duration::from_secs(10)),
-            max_body_bytes: env.parsed("MAX_BODY_BYTES", 64 * 1024),
-        };
-        if cfg.session_idle < Duration::from_secs(60) || cfg.session_idle > cfg.session_max {
+        let bind = env.parsed("BIND", SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)));
+        let redis_url = env.required("REDIS_URL");
+        if tls.is_some() {
+            if !api_url.starts_with("https://") {
+                env.invalid("PORTAL_API_URL must be https:// (the gateway's internal listener) when TLS is required");
+            }
+            if !redis_url.is_empty() && !redis_url.starts_with("rediss://") {
+                env.invalid("PORTAL_REDIS_URL must be rediss:// when TLS is required");
+            }
+        }
+        let redis_prefix = env.parsed("REDIS_PREFIX", "carebook:".to_owned());
+        let htmx_dir = PathBuf::from(
+            env.optional("HTMX_DIR")
+                .unwrap_or_else(|| "tools/node_modules/htmx.org/dist".to_owned()),
+        );
+        let secure_cookies = env.parsed("SECURE_COOKIES", false);
+        let session_idle = Duration::from_secs(60 * env.parsed("SESSION_IDLE_MINUTES", 30u64));
+        let session_max = Duration::from_secs(3600 * env.parsed("SESSION_MAX_HOURS", 12u64));
+        let api_timeout = env.millis("API_TIMEOUT_MS", Duration::from_secs(10));
+        let max_body_bytes = env.parsed("MAX_BODY_BYTES", 64 * 1024);
+        let session_keys = session_keys(&mut env);
+        if session_idle < Duration::from_secs(60) || session_idle > session_max {
             env.invalid(
                 "PORTAL_SESSION_IDLE_MINUTES must be at least 1 and at most PORTAL_SESSION_MAX_HOURS",
             );
         }
-        if cfg.max_body_bytes < 1024 {
+        if max_body_bytes < 1024 {
             env.invalid("PORTAL_MAX_BODY_BYTES must be at least 1024");
         }
         env.finish()?;
-        Ok(cfg)
+        // `session_keys` reported its own problem, so `finish` failed without it.
+        let session_keys = session_keys
+            .ok_or_else(|| ConfigError(vec!["PORTAL_SESSION_KEY is invalid".to_owned()]))?;
+        Ok(Self {
+            bind,
+            api_url,
+            redis_url,
+            redis_prefix,
+            htmx_dir,
+            secure_cookies,
+            session_idle,
+            session_max,
+            api_timeout,
+            max_body_bytes,
+            session_keys,
+            tls,
+        })
     }
 }
 
@@ -77,8 +148,14 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// A key of zeros in base64: tests only.
+    const TEST_KEY: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
+    /// The local defaults with a session key; `extra` may override it.
     fn env(extra: &[(&str, &str)]) -> Env {
-        platform::testing::local_env("portal", extra)
+        let mut vars = vec![("PORTAL_SESSION_KEY", TEST_KEY)];
+        vars.extend_from_slice(extra);
+        platform::testing::local_env("portal", &vars)
     }
 
     #[test]
@@ -109,5 +186,56 @@ mod tests {
     fn a_trailing_slash_on_the_api_url_is_dropped() {
         let cfg = Config::load(env(&[("PORTAL_API_URL", "https://api.example.test/")])).unwrap();
         assert_eq!(cfg.api_url, "https://api.example.test");
+    }
+
+    #[test]
+    fn the_portal_refuses_to_start_without_a_session_key_and_says_how_to_make_one() {
+        let err = Config::load(platform::testing::local_env("portal", &[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PORTAL_SESSION_KEY must be set"), "{err}");
+        assert!(err.contains("head -c32 /dev/urandom | base64"), "{err}");
+        // A shared CAREBOOK_ value never supplies it.
+        let err = Config::load(platform::testing::local_env(
+            "portal",
+            &[("CAREBOOK_SESSION_KEY", TEST_KEY)],
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("PORTAL_SESSION_KEY must be set"), "{err}");
+    }
+
+    #[test]
+    fn bad_session_keys_are_reported_without_their_material() {
+        let err = Config::load(env(&[("PORTAL_SESSION_KEY", "c2VjcmV0")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PORTAL_SESSION_KEY is invalid"), "{err}");
+        assert!(!err.contains("c2VjcmV0"), "{err}");
+        let err = Config::load(env(&[(
+            "PORTAL_SESSION_KEYS_OLD",
+            &format!("{TEST_KEY},c2VjcmV0"),
+        )]))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("PORTAL_SESSION_KEYS_OLD is invalid: entry 2"),
+            "{err}"
+        );
+        assert!(!err.contains("c2VjcmV0"), "{err}");
+    }
+
+    #[test]
+    fn old_session_keys_are_kept_for_reading_and_never_printed() {
+        let old = SessionKeys::generate();
+        let cfg = Config::load(env(&[(
+            "PORTAL_SESSION_KEYS_OLD",
+            &format!("{old}, {old}"),
+        )]))
+        .unwrap();
+        assert_eq!(cfg.session_keys.old_count(), 2);
+        let printed = format!("{cfg:?}");
+        assert!(!printed.contains(&old), "{printed}");
+        assert!(!printed.contains(TEST_KEY), "{printed}");
     }
 }

@@ -1,7 +1,7 @@
 //! Carebook's web portal: server-rendered pages for patients, providers, staff
 //! and admins. It is a client of the public API behind the gateway like any
 //! other (the user's bearer token, no database, no back door); its own state
-//! is the browser sessions it keeps in Redis. The gateway serves it at `/`.
+//! is the browser sessions it keeps in Redis, encrypted. The gateway serves it at `/`.
 
 pub mod api;
 pub mod assets;
@@ -53,17 +53,30 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// Build the portal: pages, static files, health and metrics. Redis being
 /// down at start is not fatal: pages answer 503 until it is back.
 pub async fn build(config: &Config) -> anyhow::Result<Service> {
-    let redis = LazyCache::connect_to(&config.redis_url, &config.redis_prefix, "portal").await;
+    let redis = LazyCache::connect_secured(
+        &config.redis_url,
+        &config.redis_prefix,
+        "portal",
+        config.tls.clone(),
+    )
+    .await;
     let assets = Arc::new(Assets::load(&config.htmx_dir));
     let state = AppState {
-        api: ApiClient::new(&config.api_url, config.api_timeout)?,
-        sessions: SessionStore::new(redis.clone(), config.session_idle, config.session_max),
+        api: ApiClient::new(&config.api_url, config.api_timeout, config.tls.as_ref())?,
+        sessions: SessionStore::new(
+            redis.clone(),
+            config.session_keys.clone(),
+            config.session_idle,
+            config.session_max,
+        ),
         pages: Arc::new(Pages::new(&assets.version)?),
         secure_cookies: config.secure_cookies,
         max_body_bytes: config.max_body_bytes,
     };
     let router = router(state, assets);
-    Ok(Service::new("portal", router).with_worker(move |cancel| redis.keep_connecting(cancel)))
+    Ok(Service::new("portal", router)
+        .with_worker(move |cancel| redis.keep_connecting(cancel))
+        .secured(config.tls.as_ref()))
 }
 
 fn router(state: AppState, assets: Arc<Assets>) -> Router {

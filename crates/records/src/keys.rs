@@ -17,6 +17,8 @@ use std::{collections::HashMap, fmt, path::Path, sync::Arc};
 use aes_gcm::{aead::KeyInit, Aes256Gcm};
 use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD, Engine};
+use hkdf::Hkdf;
+use sha2::Sha256;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -45,6 +47,38 @@ pub enum KeyError {
     Encrypt,
 }
 
+/// HKDF `info` of the records cache's MAC key: names its one purpose, so the
+/// derived key is unrelated to any other key derived from the same master key.
+pub const CACHE_MAC_INFO: &[u8] = b"carebook records cache v1";
+
+/// The key that authenticates records' Redis cache entries (HMAC-SHA256),
+/// derived from a master key. Single-purpose: it opens nothing and wraps
+/// nothing; knowing it lets one forge a cache entry, never read a record.
+#[derive(Clone)]
+pub struct CacheMacKey([u8; 32]);
+
+impl CacheMacKey {
+    /// HKDF-SHA256 (no salt: the input is a uniformly random key) of
+    /// `master_material`, with [`CACHE_MAC_INFO`] as `info`.
+    pub fn derive(master_material: &[u8]) -> Self {
+        let mut okm = [0u8; 32];
+        // 32 bytes is far below HKDF-SHA256's limit (255 × 32): this cannot fail.
+        let _ = Hkdf::<Sha256>::new(None, master_material).expand(CACHE_MAC_INFO, &mut okm);
+        Self(okm)
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for CacheMacKey {
+    /// Key material never reaches a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CacheMacKey(..)")
+    }
+}
+
 /// Wraps and unwraps data keys under master keys that never leave it. A KMS
 /// implements the same two calls remotely (encrypt/decrypt with an encryption
 /// context equal to the associated data).
@@ -54,13 +88,35 @@ pub trait KeyProvider: Send + Sync + 'static {
     fn current_key_id(&self) -> &str;
     async fn wrap(&self, key: &DataKey, aad: &[u8]) -> Result<WrappedKey, KeyError>;
     async fn unwrap(&self, wrapped: &WrappedKey, aad: &[u8]) -> Result<DataKey, KeyError>;
+
+    /// The key authenticating cache entries filled under master key `key_id`
+    /// (HKDF-SHA256 of it, see [`CacheMacKey::derive`]); `None` for a key this
+    /// provider does not hold.
+    ///
+    /// Why the provider hands out a key at all: the cache is checked on every
+    /// read, so its MAC must be computed here, not by a remote call, and the
+    /// master keys never leave the provider (it only wraps and unwraps). So
+    /// the provider derives the one key the cache needs and gives out only
+    /// that derived, single-purpose key, never master key bytes. Entries name
+    /// the master key they were filled under, so during a rotation replicas
+    /// with another current key still verify each other's entries. A KMS
+    /// provider derives its keys once at start (e.g. from a dedicated secret
+    /// or a KMS-computed MAC of a constant) and keeps them in memory.
+    fn cache_mac_key(&self, key_id: &str) -> Option<&CacheMacKey>;
+}
+
+/// One master key, as a cipher (wrapping) and the cache MAC key derived from it.
+#[derive(Clone)]
+struct MasterKey {
+    cipher: Aes256Gcm,
+    cache_mac: CacheMacKey,
 }
 
 /// Master keys held in memory, from the environment or a directory.
 #[derive(Clone)]
 pub struct MasterKeys {
     current: String,
-    keys: HashMap<String, Aes256Gcm>,
+    keys: HashMap<String, MasterKey>,
 }
 
 /// Why a master key setting was refused. Never includes key material.
@@ -106,7 +162,11 @@ impl MasterKeys {
                 .ok_or_else(|| InvalidKeys::Material(id.clone()))?;
             let cipher =
                 Aes256Gcm::new_from_slice(&bytes).map_err(|_| InvalidKeys::Material(id.clone()))?;
-            if keys.insert(id.clone(), cipher).is_some() {
+            let key = MasterKey {
+                cipher,
+                cache_mac: CacheMacKey::derive(&bytes),
+            };
+            if keys.insert(id.clone(), key).is_some() {
                 return Err(InvalidKeys::Duplicate(id));
             }
             current.get_or_insert(id);
@@ -186,12 +246,12 @@ impl KeyProvider for MasterKeys {
     }
 
     async fn wrap(&self, key: &DataKey, aad: &[u8]) -> Result<WrappedKey, KeyError> {
-        let cipher = self
+        let master = self
             .keys
             .get(&self.current)
             .ok_or_else(|| KeyError::UnknownKey(self.current.clone()))?;
         let (nonce, wrapped) =
-            crypto::encrypt(cipher, key.as_bytes(), aad).map_err(|_| KeyError::Encrypt)?;
+            crypto::encrypt(&master.cipher, key.as_bytes(), aad).map_err(|_| KeyError::Encrypt)?;
         Ok(WrappedKey {
             key_id: self.current.clone(),
             nonce,
@@ -200,13 +260,17 @@ impl KeyProvider for MasterKeys {
     }
 
     async fn unwrap(&self, wrapped: &WrappedKey, aad: &[u8]) -> Result<DataKey, KeyError> {
-        let cipher = self
+        let master = self
             .keys
             .get(&wrapped.key_id)
             .ok_or_else(|| KeyError::UnknownKey(wrapped.key_id.clone()))?;
-        let bytes = crypto::decrypt(cipher, &wrapped.nonce, &wrapped.wrapped, aad)
+        let bytes = crypto::decrypt(&master.cipher, &wrapped.nonce, &wrapped.wrapped, aad)
             .map_err(|_| KeyError::Integrity)?;
         DataKey::from_bytes(&bytes).ok_or(KeyError::Integrity)
+    }
+
+    fn cache_mac_key(&self, key_id: &str) -> Option<&CacheMacKey> {
+        self.keys.get(key_id).map(|k| &k.cache_mac)
     }
 }
 
@@ -377,6 +441,32 @@ mod tests {
             MasterKeys::from_dir(&dir),
             Err(InvalidKeys::Io { .. })
         ));
+    }
+
+    #[test]
+    fn each_master_key_has_its_own_cache_mac_key_unlike_the_master_key() {
+        let k = MasterKeys::parse(&format!("a:{},b:{}", material(1), material(2))).unwrap();
+        let a = k.cache_mac_key("a").unwrap().as_bytes();
+        let b = k.cache_mac_key("b").unwrap().as_bytes();
+        assert_ne!(a, b);
+        assert_ne!(a, [1u8; 32], "derived, not the master key itself");
+        assert!(k.cache_mac_key("c").is_none());
+        // Deterministic: every replica with the same master key derives the same key.
+        let again = MasterKeys::parse(&format!("a:{}", material(1))).unwrap();
+        assert_eq!(again.cache_mac_key("a").unwrap().as_bytes(), a);
+        assert_eq!(
+            format!("{:?}", k.cache_mac_key("a").unwrap()),
+            "CacheMacKey(..)"
+        );
+    }
+
+    #[test]
+    fn the_cache_mac_key_is_hkdf_sha256_with_the_cache_info() {
+        let mut expected = [0u8; 32];
+        Hkdf::<Sha256>::new(None, &[9u8; 32])
+            .expand(b"carebook records cache v1", &mut expected)
+            .unwrap();
+        assert_eq!(CacheMacKey::derive(&[9u8; 32]).as_bytes(), expected);
     }
 
     #[test]

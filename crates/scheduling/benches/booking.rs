@@ -707,7 +707,7 @@ async fn main() {
         .await
         .expect("connect to the bench database");
     // The service's own cache handle: bumping a generation here is what a calendar change does.
-    let cache = Cache::connect(&c.redis_url, &c.redis_prefix, &c.service)
+    let cache = Cache::connect(&c.redis_url, &c.redis_prefix, &c.service, None)
         .await
         .expect("connect to Redis");
     let slot_cache = SlotCache::new(LazyCache::connect(c).await, SLOT_CACHE_TTL.as_secs());

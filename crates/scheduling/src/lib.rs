@@ -54,7 +54,7 @@ pub async fn connect(
     let db =
         platform::db::prepare(&c.database_url, c.database_max_connections, &MIGRATIONS).await?;
     let cache = LazyCache::connect(c).await;
-    let broker = Broker::connect(&c.amqp_url, &c.events_exchange).await?;
+    let broker = Broker::connect(c).await?;
     let relay = OutboxRelay::new(db.clone(), broker.clone(), c.outbox_poll_interval);
     let slots = SlotCache::new(cache, config.cache_ttl.as_secs());
     Ok((

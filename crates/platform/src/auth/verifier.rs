@@ -83,12 +83,16 @@ impl Verifier {
         }
     }
 
-    /// A verifier fetching keys from `config.jwks_url`.
+    /// A verifier fetching keys from `config.jwks_url`: over TLS verified
+    /// against the internal CA, presenting this process's certificate, when
+    /// `config.tls` is set. Whoever could answer the JWKS request could mint
+    /// admin tokens, so a client that cannot be built trusts nobody.
     pub fn from_config(config: &AuthConfig) -> Arc<Self> {
-        let client = reqwest::Client::builder()
-            .timeout(Duration::from_secs(3))
-            .build()
-            .unwrap_or_default();
+        let client = crate::tls::http_client(config.tls.as_ref(), Duration::from_secs(3))
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "no usable TLS client for the JWKS; no key will be fetched");
+                crate::tls::trusting_nobody()
+            });
         Arc::new(Self::new(
             KeySource::Http {
                 client,

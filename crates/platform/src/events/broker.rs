@@ -11,12 +11,21 @@ use lapin::{
 };
 use tokio::sync::Mutex;
 
+use crate::{
+    config::{CommonConfig, EventPublishers},
+    tls::TlsIdentity,
+};
+
 /// Shared handle to the broker. Cheap to clone.
 #[derive(Clone)]
 pub struct Broker {
     uri: AMQPUri,
     exchange: String,
     connection: Arc<Mutex<Option<Connection>>>,
+    /// The CA an `amqps://` broker's certificate must chain to.
+    tls: Option<Arc<TlsIdentity>>,
+    /// Who publishes each service's events (consumers check `user-id` against it).
+    publishers: EventPublishers,
 }
 
 /// Frames RabbitMQ may send us unless the URL says otherwise. Our events are a
@@ -47,16 +56,30 @@ pub struct QueueTopology<'a> {
 }
 
 impl Broker {
-    /// Connect and declare the events exchange and its dead-letter exchange.
-    pub async fn connect(url: &str, exchange: &str) -> lapin::Result<Self> {
+    /// Connect as the service `config` describes and declare the events
+    /// exchange and its dead-letter exchange.
+    pub async fn connect(config: &CommonConfig) -> lapin::Result<Self> {
         let broker = Self {
-            uri: parse_uri(url)?,
-            exchange: exchange.to_owned(),
+            uri: parse_uri(&config.amqp_url)?,
+            exchange: config.events_exchange.clone(),
             connection: Arc::new(Mutex::new(None)),
+            tls: config.tls.clone(),
+            publishers: config.event_publishers.clone(),
         };
         let channel = broker.channel().await?;
         broker.declare_exchanges(&channel).await?;
         Ok(broker)
+    }
+
+    /// The broker user this connection publishes as: RabbitMQ refuses an
+    /// event whose `user-id` is any other.
+    pub fn user(&self) -> &str {
+        &self.uri.authority.userinfo.username
+    }
+
+    /// The broker user allowed to publish `producer`'s events.
+    pub fn publisher_of(&self, producer: contracts::Service) -> String {
+        self.publishers.user_of(producer)
     }
 
     pub fn exchange(&self) -> &str {
@@ -85,9 +108,14 @@ impl Broker {
             .with_executor(tokio_executor_trait::Tokio::current())
             .with_reactor(tokio_reactor_trait::Tokio)
             .with_connection_name(format!("carebook-{}", std::process::id()).into());
+        // `amqps://` is verified against the internal CA (from the files in use now).
+        let tls = lapin::tcp::OwnedTLSConfig {
+            identity: None,
+            cert_chain: self.tls.as_ref().map(|t| t.ca_pem()),
+        };
         let conn = tokio::time::timeout(
             Duration::from_secs(5),
-            Connection::connect_uri(self.uri.clone(), properties),
+            Connection::connect_uri_with_config(self.uri.clone(), properties, tls),
         )
         .await
         .map_err(|_| lapin::Error::IOError(Arc::new(std::io::ErrorKind::TimedOut.into())))??;

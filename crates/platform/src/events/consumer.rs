@@ -223,7 +223,7 @@ pub async fn consume(
         };
         match next {
             // The message in hand is finished before cancellation is looked at again.
-            Some(Ok(delivery)) => settle(pool, spec, handler, delivery).await?,
+            Some(Ok(delivery)) => settle(broker, pool, spec, handler, delivery).await?,
             Some(Err(e)) => return Err(e),
             None => {
                 return Err(lapin::Error::InvalidChannelState(
@@ -235,6 +235,7 @@ pub async fn consume(
 }
 
 async fn settle(
+    broker: &Broker,
     pool: &PgPool,
     spec: &ConsumerSpec,
     handler: &dyn EventHandler,
@@ -250,11 +251,16 @@ async fn settle(
             return delivery.reject(BasicRejectOptions { requeue: false }).await;
         }
     };
-    if let Some(violation) = super::contract_violation(&event) {
-        // Only the producer the contract names may publish a type, in a version
-        // the contract knows: anything else never reaches a handler.
+    let publisher = delivery.properties.user_id().as_ref().map(|u| u.as_str());
+    if let Some(violation) =
+        super::contract_violation(&event, publisher, |s| broker.publisher_of(s))
+    {
+        // Only the producer the contract names may publish a type — as the
+        // broker saw it publish, not as the envelope claims — in a version the
+        // contract knows: anything else never reaches a handler.
         tracing::warn!(consumer = %spec.name, event_id = %event.id, event_type = %event.event_type,
-            version = event.version, source = %event.source, violation, "event outside its contract dead-lettered");
+            version = event.version, source = %event.source, publisher = publisher.unwrap_or("none"),
+            violation, "event outside its contract dead-lettered");
         metrics::counter!("events_rejected_total", "consumer" => spec.name.clone(), "violation" => violation)
             .increment(1);
         metrics::counter!("events_dead_lettered_total", "consumer" => spec.name.clone())

@@ -86,12 +86,27 @@ pub enum DecodeError {
 }
 
 /// Why an event breaks the contract of its type, if it does: such an event is
-/// never handed to a handler.
-pub fn contract_violation(event: &Envelope) -> Option<&'static str> {
-    match contracts::find(&event.event_type, event.version) {
-        None if contracts::producer_of(&event.event_type).is_some() => Some("unknown-version"),
-        None => Some("unknown-type"),
-        Some(spec) if spec.producer.as_str() != event.source => Some("wrong-producer"),
+/// never handed to a handler. `publisher` is the broker user that really
+/// published it (the AMQP `user-id` RabbitMQ validated; `None` if unset), and
+/// `publisher_of` names the user each service publishes as.
+pub fn contract_violation(
+    event: &Envelope,
+    publisher: Option<&str>,
+    publisher_of: impl Fn(contracts::Service) -> String,
+) -> Option<&'static str> {
+    let spec = match contracts::find(&event.event_type, event.version) {
+        None if contracts::producer_of(&event.event_type).is_some() => {
+            return Some("unknown-version")
+        }
+        None => return Some("unknown-type"),
+        Some(spec) => spec,
+    };
+    if spec.producer.as_str() != event.source {
+        return Some("wrong-producer");
+    }
+    match publisher {
+        None => Some("no-publisher"),
+        Some(user) if user != publisher_of(spec.producer) => Some("forged-publisher"),
         Some(_) => None,
     }
 }
@@ -134,19 +149,39 @@ mod tests {
         ));
     }
 
+    fn per_service(s: contracts::Service) -> String {
+        format!("carebook_{}", s.as_str())
+    }
+
     #[test]
     fn events_outside_their_contract_are_named() {
         let ok = Envelope::of::<UserRegistered>(&registered()).unwrap();
-        assert_eq!(contract_violation(&ok), None);
+        let check = |e: &Envelope, user| contract_violation(e, user, per_service);
+        assert_eq!(check(&ok, Some("carebook_identity")), None);
         let mut forged = ok.clone();
         forged.source = "scheduling".into();
-        assert_eq!(contract_violation(&forged), Some("wrong-producer"));
+        assert_eq!(
+            check(&forged, Some("carebook_identity")),
+            Some("wrong-producer")
+        );
         let mut future = ok.clone();
         future.version = 9;
-        assert_eq!(contract_violation(&future), Some("unknown-version"));
-        let mut unknown = ok;
+        assert_eq!(
+            check(&future, Some("carebook_identity")),
+            Some("unknown-version")
+        );
+        let mut unknown = ok.clone();
         unknown.event_type = "user.teleported".into();
-        assert_eq!(contract_violation(&unknown), Some("unknown-type"));
+        assert_eq!(
+            check(&unknown, Some("carebook_identity")),
+            Some("unknown-type")
+        );
+        // The envelope claims identity; the broker says scheduling's user sent it.
+        assert_eq!(
+            check(&ok, Some("carebook_scheduling")),
+            Some("forged-publisher")
+        );
+        assert_eq!(check(&ok, None), Some("no-publisher"));
     }
 
     #[test]

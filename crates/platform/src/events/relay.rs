@@ -97,7 +97,10 @@ impl OutboxRelay {
                 .with_message_id(id.to_string().into())
                 .with_type(event_type.as_str().into())
                 .with_content_type("application/json".into())
-                .with_delivery_mode(2);
+                .with_delivery_mode(2)
+                // RabbitMQ checks it is this connection's user: consumers
+                // learn who really published the event.
+                .with_user_id(self.broker.user().into());
             let publish = channel
                 .basic_publish(
                     self.broker.exchange(),
@@ -192,12 +195,12 @@ impl OutboxRelay {
                 }
             }
             rounds += 1;
-            if rounds % 4 == 0 {
+            if rounds.is_multiple_of(4) {
                 if let Err(e) = self.record_lag().await {
                     tracing::warn!(error = %e, "outbox lag not measured");
                 }
             }
-            if rounds % 10_000 == 0 {
+            if rounds.is_multiple_of(10_000) {
                 if let Err(e) = self.prune().await {
                     tracing::warn!(error = %e, "outbox not pruned");
                 }

@@ -274,7 +274,9 @@ impl TestApp {
                 routing_key,
                 BasicPublishOptions::default(),
                 body,
-                BasicProperties::default().with_delivery_mode(2),
+                BasicProperties::default()
+                    .with_delivery_mode(2)
+                    .with_user_id(broker.user().into()),
             )
             .await
             .expect("publish")
@@ -317,7 +319,8 @@ impl TestApp {
                 BasicProperties::default()
                     .with_message_id(event.id.to_string().into())
                     .with_type(event.event_type.as_str().into())
-                    .with_delivery_mode(2),
+                    .with_delivery_mode(2)
+                    .with_user_id(broker.user().into()),
             )
             .await
             .expect("publish")

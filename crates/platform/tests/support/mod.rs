@@ -29,9 +29,7 @@ impl Backing {
         let pool = platform::db::prepare(&config.database_url, 5, &Migrator::DEFAULT)
             .await
             .expect("create and migrate the test database");
-        let broker = Broker::connect(&config.amqp_url, &config.events_exchange)
-            .await
-            .expect("connect to RabbitMQ");
+        let broker = backing.broker().await;
         Self {
             queue_prefix: config.queue_prefix.clone(),
             pool,
@@ -40,8 +38,9 @@ impl Backing {
         }
     }
 
-    pub fn amqp_url(&self) -> &str {
-        &self.backing.config.amqp_url
+    /// Another connection to the test's broker (another replica's).
+    pub async fn second_broker(&self) -> Broker {
+        self.backing.broker().await
     }
 
     /// A consumer whose queue (and dead-letter queue) is declared now, so events

@@ -158,8 +158,20 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    pub fn new(base: &str, timeout: Duration) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
+    /// A client of the API at `base`; with `tls`, over mTLS (the gateway's
+    /// internal listener trusts only the internal CA's certificates).
+    pub fn new(
+        base: &str,
+        timeout: Duration,
+        tls: Option<&std::sync::Arc<platform::tls::TlsIdentity>>,
+    ) -> anyhow::Result<Self> {
+        let builder = match tls {
+            Some(identity) => {
+                reqwest::Client::builder().use_preconfigured_tls(identity.client_config()?)
+            }
+            None => reqwest::Client::builder(),
+        };
+        let http = builder
             .timeout(timeout)
             .connect_timeout(Duration::from_secs(2))
             // Redirects from the API are never expected; following one could leak the token.

@@ -1,10 +1,12 @@
 //! Browser sessions: an opaque random id in an HttpOnly cookie, the state in
-//! Redis under a hash of that id. The state holds the user's API tokens (never
-//! sent to the browser), their role and ids, the CSRF token of their forms and
-//! a one-time message for the next page.
+//! Redis under a hash of that id, encrypted under the portal's session key.
+//! The state holds the user's API tokens (never sent to the browser), their
+//! role and ids, the CSRF token of their forms and a one-time message for the
+//! next page.
 
 pub mod cookie;
 pub mod csrf;
+pub mod seal;
 pub mod store;
 
 use std::fmt;
@@ -17,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+pub use seal::SessionKeys;
 pub use store::{SessionStore, StoreError};
 
 /// A session id: 256 random bits, base64url. Only the browser has it; Redis

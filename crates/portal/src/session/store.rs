@@ -1,16 +1,20 @@
-//! Sessions in Redis: `<prefix>portal:session:<sha256(id)>` → JSON, with a
-//! sliding idle TTL (every request extends it) under an absolute lifetime.
-//! A short lock per session lets one request refresh the tokens while
-//! concurrent ones wait for the result, since refresh tokens rotate on use and
-//! a second use would sign the user out everywhere.
+//! Sessions in Redis: `<prefix>portal:session:<sha256(id)>` → the session as
+//! JSON, sealed with AES-256-GCM under the portal's key and bound to that Redis
+//! key (see [`super::seal`]), with a sliding idle TTL (every request extends
+//! it) under an absolute lifetime. A short lock per session lets one request
+//! refresh the tokens while concurrent ones wait for the result, since refresh
+//! tokens rotate on use and a second use would sign the user out everywhere.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use platform::cache::LazyCache;
 use redis::AsyncCommands;
 
-use super::{SessionData, SessionId};
+use super::{
+    seal::{OpenError, SessionKeys},
+    SessionData, SessionId,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -21,7 +25,21 @@ pub enum StoreError {
     Redis(#[from] redis::RedisError),
     #[error("session not serializable: {0}")]
     Encode(String),
+    #[error("session not encryptable")]
+    Seal,
 }
+
+/// Replace a value sealed under an old key only if it is still the one read:
+/// a request that saved the session meanwhile wrote newer data (under the
+/// current key), which an old copy must not overwrite.
+/// KEYS: the session. ARGV: the value read, the value sealed anew, ttl seconds.
+static RESEAL: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+          redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+          return 1",
+    )
+});
 
 /// How long a refresh may hold a session's lock before others may take over.
 const REFRESH_LOCK: Duration = Duration::from_secs(10);
@@ -41,13 +59,19 @@ pub fn remaining(
 #[derive(Clone)]
 pub struct SessionStore {
     redis: LazyCache,
+    keys: Arc<SessionKeys>,
     idle: Duration,
     max: Duration,
 }
 
 impl SessionStore {
-    pub fn new(redis: LazyCache, idle: Duration, max: Duration) -> Self {
-        Self { redis, idle, max }
+    pub fn new(redis: LazyCache, keys: SessionKeys, idle: Duration, max: Duration) -> Self {
+        Self {
+            redis,
+            keys: Arc::new(keys),
+            idle,
+            max,
+        }
     }
 
     /// The Redis connection, for the readiness check and the reconnect worker.
@@ -69,12 +93,27 @@ impl SessionStore {
     }
 
     /// The session, its idle timer restarted; `None` when unknown, expired or
-    /// unreadable (a format change logs everyone out rather than failing).
+    /// unreadable. A value that does not decrypt (tampered, copied from another
+    /// session, sealed under a key no longer held, or from before encryption)
+    /// signs the user out and is counted, never shown; it is left to expire,
+    /// since a replica holding the right key may still read it. A value sealed
+    /// under an old key is sealed again under the current one.
     pub async fn load(&self, id: &SessionId) -> Result<Option<SessionData>, StoreError> {
         let (mut conn, cache) = self.conn()?;
         let key = Self::key(&cache, id);
-        let raw: Option<String> = conn.get(&key).await?;
-        let Some(data) = raw.and_then(|r| serde_json::from_str::<SessionData>(&r).ok()) else {
+        let raw: Option<Vec<u8>> = conn.get(&key).await?;
+        let Some(raw) = raw else {
+            return Ok(None);
+        };
+        let opened = match self.keys.open(key.as_bytes(), &raw) {
+            Ok(opened) => opened,
+            Err(e) => {
+                decrypt_failed(e);
+                return Ok(None);
+            }
+        };
+        // A format change of the JSON logs everyone out rather than failing.
+        let Ok(data) = serde_json::from_slice::<SessionData>(&opened.plaintext) else {
             return Ok(None);
         };
         let ttl = self.remaining(data.created_at, Utc::now());
@@ -82,16 +121,37 @@ impl SessionStore {
             let _: () = conn.del(&key).await?;
             return Ok(None);
         }
-        let _: () = conn.expire(&key, ttl as i64).await?;
+        if opened.stale {
+            let fresh = self
+                .keys
+                .seal(key.as_bytes(), &opened.plaintext)
+                .map_err(|_| StoreError::Seal)?;
+            let replaced: i64 = RESEAL
+                .key(&key)
+                .arg(raw)
+                .arg(fresh)
+                .arg(ttl)
+                .invoke_async(&mut conn)
+                .await?;
+            // Its rate falls to zero once every live session is under the current key.
+            metrics::counter!("portal_session_rekeyed_total").increment(replaced.unsigned_abs());
+        } else {
+            let _: () = conn.expire(&key, ttl as i64).await?;
+        }
         Ok(Some(data))
     }
 
-    /// Store `data` under `id`, replacing what was there.
+    /// Store `data` under `id`, sealed under the current key, replacing what was there.
     pub async fn save(&self, id: &SessionId, data: &SessionData) -> Result<(), StoreError> {
         let (mut conn, cache) = self.conn()?;
+        let key = Self::key(&cache, id);
         let ttl = self.remaining(data.created_at, Utc::now()).max(1);
-        let json = serde_json::to_string(data).map_err(|e| StoreError::Encode(e.to_string()))?;
-        let _: () = conn.set_ex(Self::key(&cache, id), json, ttl).await?;
+        let json = serde_json::to_vec(data).map_err(|e| StoreError::Encode(e.to_string()))?;
+        let sealed = self
+            .keys
+            .seal(key.as_bytes(), &json)
+            .map_err(|_| StoreError::Seal)?;
+        let _: () = conn.set_ex(key, sealed, ttl).await?;
         Ok(())
     }
 
@@ -128,6 +188,16 @@ impl SessionStore {
         let _: () = conn.del(cache.key("refresh-lock", &id.digest())).await?;
         Ok(())
     }
+}
+
+/// A stored value that does not open: counted and logged by reason only
+/// (nothing of the value, nor the key that would identify the session).
+fn decrypt_failed(e: OpenError) {
+    metrics::counter!("portal_session_decrypt_failures_total", "reason" => e.reason()).increment(1);
+    tracing::warn!(
+        reason = e.reason(),
+        "session value did not decrypt; treating the visitor as signed out"
+    );
 }
 
 #[cfg(test)]

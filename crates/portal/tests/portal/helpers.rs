@@ -5,17 +5,22 @@
 use std::{net::SocketAddr, time::Duration};
 
 use platform::{cache::LazyCache, shutdown::CancellationToken, testing::TestBacking};
-use portal::session::SessionStore;
+use portal::session::{SessionKeys, SessionStore};
+use redis::AsyncCommands;
 
-/// A Redis key prefix of this test's own; the backing deletes its keys when dropped.
+/// A Redis key prefix of this test's own, and a session key of its own; the
+/// backing deletes its keys when dropped.
 pub struct TestRedis {
     backing: TestBacking,
+    /// `PORTAL_SESSION_KEY` of this test (base64).
+    pub session_key: String,
 }
 
 impl TestRedis {
     pub fn new() -> Self {
         Self {
             backing: TestBacking::new("portal"),
+            session_key: SessionKeys::generate(),
         }
     }
 
@@ -23,11 +28,39 @@ impl TestRedis {
         &self.backing.config.redis_prefix
     }
 
+    /// A store sealing under this test's session key.
     pub async fn store(&self, idle: Duration, max: Duration) -> SessionStore {
+        self.store_with(
+            SessionKeys::parse(&self.session_key, "").unwrap(),
+            idle,
+            max,
+        )
+        .await
+    }
+
+    /// A store on this test's prefix with other keys (a rotation, a wrong key).
+    pub async fn store_with(
+        &self,
+        keys: SessionKeys,
+        idle: Duration,
+        max: Duration,
+    ) -> SessionStore {
         let redis =
             LazyCache::connect_to(&self.backing.config.redis_url, self.prefix(), "portal").await;
         assert!(redis.get().is_some(), "Redis must run for these tests");
-        SessionStore::new(redis, idle, max)
+        SessionStore::new(redis, keys, idle, max)
+    }
+
+    /// The stored bytes of every session under this test's prefix.
+    pub async fn session_values(&self) -> Vec<Vec<u8>> {
+        let mut conn = connection().await;
+        let mut values = Vec::new();
+        for key in self.keys().await {
+            if key.contains("portal:session:") {
+                values.push(conn.get(&key).await.unwrap());
+            }
+        }
+        values
     }
 
     /// Every key under this test's prefix.
@@ -39,6 +72,11 @@ impl TestRedis {
             .await
             .unwrap()
     }
+}
+
+/// Whether `needle` occurs anywhere in `bytes`.
+pub fn contains(bytes: &[u8], needle: &str) -> bool {
+    bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
 }
 
 /// A connection to the test Redis, to look at what the store wrote.
@@ -65,6 +103,7 @@ impl Portal {
             &[
                 ("PORTAL_API_URL", api_url),
                 ("PORTAL_REDIS_PREFIX", redis.prefix()),
+                ("PORTAL_SESSION_KEY", &redis.session_key),
                 ("CAREBOOK_REDIS_URL", &platform::testing::redis_url()),
                 (
                     "PORTAL_HTMX_DIR",

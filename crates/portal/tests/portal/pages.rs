@@ -2,9 +2,14 @@
 //! pages. The API behind it is unreachable here (port 9), which is also how
 //! the pages must behave when the gateway is down.
 
+use std::time::Duration;
+
+use chrono::Utc;
+use platform::auth::Role;
+use portal::session::{Flash, SessionData, SignedIn, Tokens};
 use reqwest::{header, StatusCode};
 
-use crate::helpers::{browser, csrf_of, Portal};
+use crate::helpers::{browser, contains, csrf_of, Portal};
 
 const NO_API: &str = "http://127.0.0.1:9";
 
@@ -25,8 +30,83 @@ async fn the_login_page_starts_a_session_with_a_strict_cookie_and_csp() {
     let html = r.text().await.unwrap();
     assert!(!html.contains("<script>"), "no inline scripts");
     assert!(!html.contains("style="), "no inline styles");
-    assert_eq!(csrf_of(&html).len(), 43);
+    let csrf = csrf_of(&html);
+    assert_eq!(csrf.len(), 43);
     assert_eq!(portal.redis.keys().await.len(), 1, "one anonymous session");
+    let stored = &portal.redis.session_values().await[0];
+    assert!(!contains(stored, &csrf), "Redis holds ciphertext only");
+}
+
+#[tokio::test]
+async fn a_signed_in_session_keeps_working_across_requests_while_redis_holds_ciphertext() {
+    let portal = Portal::start(NO_API).await;
+    // Signed in as the login page would: same Redis prefix, same key as the portal.
+    let store = portal
+        .redis
+        .store(Duration::from_secs(600), Duration::from_secs(3600))
+        .await;
+    let now = Utc::now();
+    let mut data = SessionData::signed_in(
+        SignedIn {
+            user_id: uuid::Uuid::now_v7(),
+            name: "Paula Patient".into(),
+            email: "paula@example.test".into(),
+            role: Role::Patient,
+            patient_id: Some(uuid::Uuid::now_v7()),
+            provider_id: None,
+            tokens: Tokens {
+                access: "the-access-token".into(),
+                refresh: "the-refresh-token".into(),
+                access_expires_at: now + chrono::Duration::minutes(10),
+            },
+        },
+        now,
+    );
+    data.flash = Some(Flash::success("Welcome back."));
+    let id = store.create(&data).await.unwrap();
+    let client = browser();
+    let get = |path: &str| {
+        client
+            .get(portal.url(path))
+            .header(header::COOKIE, format!("carebook_session={}", id.as_str()))
+            .send()
+    };
+
+    // The flash is shown once: the portal opened the session, then sealed it again.
+    let page = get("/no/such/page").await.unwrap().text().await.unwrap();
+    assert!(page.contains("Paula Patient"), "{page}");
+    assert!(page.contains("Welcome back."), "{page}");
+    let r = get("/").await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[header::LOCATION], "/appointments", "signed in");
+    let r = get("/no/such/page").await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Paula Patient"), "still signed in: {page}");
+    assert!(!page.contains("Welcome back."), "{page}");
+    assert_eq!(csrf_of(&page), data.csrf);
+
+    let values = portal.redis.session_values().await;
+    assert_eq!(values.len(), 1);
+    for secret in [
+        "the-access-token",
+        "the-refresh-token",
+        data.csrf.as_str(),
+        "Paula Patient",
+        "paula@example.test",
+    ] {
+        assert!(!contains(&values[0], secret), "{secret:?} is in Redis");
+    }
+
+    let r = client
+        .post(portal.url("/logout"))
+        .header(header::COOKIE, format!("carebook_session={}", id.as_str()))
+        .form(&[("csrf_token", data.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert!(portal.redis.keys().await.is_empty(), "the session is gone");
 }
 
 #[tokio::test]
