@@ -109,7 +109,7 @@ stack_env() {
   # Through the gateway, so a token check survives any one identity replica's death.
   export CAREBOOK_JWKS_URL
   if [ "${STACK_TLS:-0}" = 1 ]; then
-    : "${CAREBOOK_TLS_DIR:?STACK_TLS=1 needs the sandbox's environment (sandbox_up)}"
+    : "${CAREBOOK_TLS_DIR:?STACK_TLS=1 needs the environment sandbox_up exports}"
     export GATEWAY_INTERNAL_BIND="127.0.0.1:$((STACK_PORT_BASE + 1))"
     CAREBOOK_JWKS_URL="https://127.0.0.1:$((STACK_PORT_BASE + 1))/.well-known/jwks.json"
   else

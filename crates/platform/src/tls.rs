@@ -175,7 +175,9 @@ fn load(files: &TlsFiles, provider: &Arc<CryptoProvider>) -> Result<Material, Tl
         .map_err(|e| TlsError::Invalid(e.to_string()))?
         .with_client_cert_verifier(client_verifier)
         .with_cert_resolver(Arc::new(SingleCertAndKey::from(certified.clone())));
-    server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    // `http::serve_with_tls` speaks HTTP/1.1 only: agreeing to h2 with a client
+    // that offers it first (curl, Go) would have it send HTTP/2 to that server.
+    server_config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Material {
         ca_pem,
         certified,
@@ -383,16 +385,21 @@ impl ServerTls {
     }
 }
 
-/// An HTTP client for our own services: with `tls`, only servers with a
-/// certificate from the internal CA are trusted and ours is presented;
-/// without, plain HTTP (and the public roots, which nothing of ours uses).
+/// An HTTP client for our own services: with `tls`, only `https://` URLs (and
+/// redirects) to servers with a certificate from the internal CA, ours
+/// presented; without, plain HTTP (and the public roots, which nothing of ours
+/// uses).
 pub fn http_client(
     tls: Option<&Arc<TlsIdentity>>,
     timeout: Duration,
 ) -> Result<reqwest::Client, TlsError> {
     let builder = reqwest::Client::builder().timeout(timeout);
     let builder = match tls {
-        Some(identity) => builder.use_preconfigured_tls(identity.client_config()?),
+        // reqwest still speaks plain HTTP to an `http://` URL whatever TLS it
+        // was given: that would skip the CA and the client certificate.
+        Some(identity) => builder
+            .use_preconfigured_tls(identity.client_config()?)
+            .https_only(true),
         None => builder,
     };
     builder
