@@ -49,31 +49,65 @@ ARG REVISION=unknown
 ARG VERSION=dev
 ARG SOURCE=https://github.com/carebook/carebook
 
-# ca-certificates: outbound TLS (e.g. a managed Redis/Postgres with TLS).
-# curl: the HEALTHCHECK below (the binary has no health-probe verb).
+# ca-certificates: outbound TLS to public certificates (e.g. an SMTP relay);
+# our own hops trust the internal CA (CAREBOOK_TLS_CA_FILE) instead.
+# curl: carebook-healthcheck below (the binary has no health-probe verb).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates curl \
     && rm -rf /var/lib/apt/lists/*
 
 # Fixed uid/gid so Kubernetes runAsUser/fsGroup and volume ownership match.
-# /var/lib/carebook/keys: identity's signing keys; owned by the service user so
-# a fresh named volume mounted there (compose) is writable by `keys generate`.
+# Where compose mounts its named volumes: keys (identity's signing keys),
+# records-keys (the records master keys), certs (the development CA and every
+# certificate, `carebook certs generate`) and accounts (RabbitMQ definitions and
+# the Redis ACL, `carebook provision`). Owned by the service user, so a fresh
+# volume mounted there takes that owner and the one-shot steps, run as that
+# user, can write into it.
 RUN groupadd --system --gid 10001 carebook \
     && useradd --system --uid 10001 --gid carebook --no-create-home \
        --home-dir /nonexistent --shell /usr/sbin/nologin carebook \
-    && install -d -o carebook -g carebook -m 0700 /var/lib/carebook /var/lib/carebook/keys
+    && install -d -o carebook -g carebook -m 0700 /var/lib/carebook \
+       /var/lib/carebook/keys /var/lib/carebook/records-keys \
+       /var/lib/carebook/certs /var/lib/carebook/accounts
 
 COPY --from=builder /usr/local/bin/carebook /usr/local/bin/carebook
 # Two tiny wrappers with the service fixed at build time:
 #   carebook-serve        the default command: `carebook serve ${SERVICE}`
-#   carebook-healthcheck  GET /healthz on the port the service listens on
-#                         (${SERVICE^^}_BIND, else CAREBOOK_BIND)
+#   carebook-healthcheck  [PATH]: GET PATH (default /healthz) from the service
+#                         on its port (${SERVICE^^}_BIND, else CAREBOOK_BIND) as
+#                         its peers do: over mTLS with its own certificate, the
+#                         files its settings name (plain HTTP only with
+#                         CAREBOOK_TLS=off); the name checked is the service's,
+#                         which its certificate carries. The gateway is asked
+#                         on its plain admin port (GATEWAY_ADMIN_BIND) when it
+#                         has one, else on its public port. HEALTHCHECK below,
+#                         compose.yaml and the Kubernetes probes all use it.
 SHELL ["/bin/bash", "-euo", "pipefail", "-c"]
-# The single quotes are deliberate: $@ and ${bind} must reach the scripts unexpanded.
+# The single quotes are deliberate: the $ expressions must reach the scripts unexpanded.
 # hadolint ignore=SC2016
 RUN printf '#!/bin/sh\nexec /usr/local/bin/carebook serve %s "$@"\n' "${SERVICE}" \
         > /usr/local/bin/carebook-serve \
-    && printf '#!/bin/sh\nbind="${%s_BIND:-$CAREBOOK_BIND}"\nexec curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:${bind##*:}/healthz"\n' "${SERVICE^^}" \
+    && printf '%s\n' \
+        '#!/bin/sh' \
+        'set -eu' \
+        "service=${SERVICE} prefix=${SERVICE^^}" \
+        'path=${1:-/healthz}' \
+        '# <SERVICE>_<KEY>, else CAREBOOK_<KEY>: the order the service reads them in.' \
+        'setting() { printenv "${prefix}_$1" || printenv "CAREBOOK_$1" || true; }' \
+        'get() { exec curl -fsS -o /dev/null --max-time 2 "$@"; }' \
+        'bind=$(setting BIND) admin=$(setting ADMIN_BIND)' \
+        'port=${bind##*:}' \
+        'if [ "$service" = gateway ]; then' \
+        '  [ -z "$admin" ] || get "http://127.0.0.1:${admin##*:}$path"' \
+        '  # The public port asks for no client certificate; with a public one, whose' \
+        '  # name is not ours to check here, it speaks TLS.' \
+        '  [ -z "$(setting PUBLIC_TLS_CERT_FILE)" ] || get --insecure "https://127.0.0.1:$port$path"' \
+        '  get "http://127.0.0.1:$port$path"' \
+        'fi' \
+        '[ "$(setting TLS)" != off ] || get "http://127.0.0.1:$port$path"' \
+        'dir=$(setting TLS_DIR)' \
+        'ca=$(setting TLS_CA_FILE) cert=$(setting TLS_CERT_FILE) key=$(setting TLS_KEY_FILE)' \
+        'get --cacert "${ca:-$dir/ca.pem}" --cert "${cert:-$dir/$service.pem}" --key "${key:-$dir/$service-key.pem}" --resolve "$service:$port:127.0.0.1" "https://$service:$port$path"' \
         > /usr/local/bin/carebook-healthcheck \
     && chmod 0755 /usr/local/bin/carebook-serve /usr/local/bin/carebook-healthcheck
 COPY --from=docs /tools/node_modules/swagger-ui-dist /usr/share/carebook/swagger-ui-dist

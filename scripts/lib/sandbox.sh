@@ -189,8 +189,11 @@ sandbox_start_redis() {
 }
 
 sandbox_stop_redis() {
+  local pid
+  pid=$(cat "$SANDBOX_DIR/redis/redis.pid" 2>/dev/null) || pid=""
   sandbox_redis_cli shutdown nosave >/dev/null 2>&1 || true
-  wait_until 10 "private Redis to stop" sh -c "! kill -0 \$(cat '$SANDBOX_DIR/redis/redis.pid' 2>/dev/null || echo 0) 2>/dev/null"
+  [ -n "$pid" ] || return 0
+  wait_until 10 "private Redis to stop" sh -c "! kill -0 $pid 2>/dev/null"
 }
 
 sandbox_redis_up() {

@@ -1,7 +1,8 @@
 //! The gateway's hops into the system over mTLS, with the development CA of
 //! `carebook certs`: a real identity service and echo upstreams that require a
-//! client certificate from the CA, the JWKS fetched over mTLS, real Redis, and
-//! the internal listener the portal calls. The public port stays plain HTTP.
+//! client certificate from the CA, the JWKS fetched over mTLS, a Redis of the
+//! test's own that speaks only TLS (its certificate from the same CA), and the
+//! internal listener the portal calls. The public port stays plain HTTP.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 use std::{
@@ -29,6 +30,9 @@ use rustls_pki_types::{pem::PemObject, CertificateDer};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 use tokio_rustls::rustls;
+
+mod support;
+use support::PrivateRedis;
 
 const PASSWORD: &str = "a long enough passphrase";
 
@@ -134,7 +138,8 @@ async fn identity(tls: &Arc<TlsIdentity>) -> Identity {
 }
 
 /// The system around one gateway: identity, an echo upstream that requires
-/// mTLS, and a rogue upstream whose certificate is from another CA.
+/// mTLS, a rogue upstream whose certificate is from another CA, and the
+/// gateway's Redis, TLS only.
 struct System {
     certs: Certs,
     /// Another CA: its certificates look right but chain to nothing we trust.
@@ -146,6 +151,8 @@ struct System {
     rogue: Echo,
     _identity: Identity,
     _gateway: Stop,
+    /// Killed after the gateway is told to stop.
+    redis: PrivateRedis,
 }
 
 fn env(vars: &[(&str, &str)]) -> Env {
@@ -160,6 +167,7 @@ fn env(vars: &[(&str, &str)]) -> Env {
 /// The gateway configured as an operator would: `CAREBOOK_TLS_DIR` and https:// URLs.
 async fn system() -> System {
     let (certs, other) = (Certs::generate(), Certs::generate());
+    let redis = PrivateRedis::start_tls(platform::testing::reserved_port(), &certs.dir).await;
     let id = identity(&certs.identity("identity")).await;
     let echo = echo("echo", ServerTls::Mutual(certs.identity("scheduling"))).await;
     let rogue_files = other.files("scheduling");
@@ -185,7 +193,7 @@ async fn system() -> System {
             "GATEWAY_JWKS_URL",
             format!("{}/.well-known/jwks.json", id.base),
         ),
-        ("GATEWAY_REDIS_URL", id.backing.config.redis_url.clone()),
+        ("GATEWAY_REDIS_URL", redis.url()),
         (
             "GATEWAY_REDIS_PREFIX",
             id.backing.config.redis_prefix.clone(),
@@ -205,6 +213,7 @@ async fn system() -> System {
         rogue,
         _identity: id,
         _gateway: Stop(cancel),
+        redis,
     }
 }
 
@@ -302,6 +311,62 @@ async fn the_gateway_reaches_upstreams_and_the_jwks_over_mtls() {
     assert!(
         doc["paths"]["/api/v1/auth/login"]["post"].is_object(),
         "{doc}"
+    );
+}
+
+#[tokio::test]
+async fn the_rate_limiter_counts_in_a_redis_that_speaks_only_tls() {
+    let sys = system().await;
+    // Connected from the start: the server's certificate checked against the CA.
+    let ready: Value = reqwest::get(format!("{}/readyz", sys.public))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["redis"], true, "{ready}");
+
+    // Sign-in is limited in Redis only (without it, it fails closed), so these
+    // went through the TLS Redis; API calls are counted there too.
+    let http = reqwest::Client::new();
+    let token = register_and_login(&http, &sys.public, "redis@example.org").await;
+    let r = http
+        .get(format!("{}/api/v1/echo/x", sys.public))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().contains_key("ratelimit"), "{:?}", r.headers());
+
+    // The counters are there, read over TLS verified against the same CA...
+    let client =
+        platform::cache::client(&sys.redis.url(), Some(&sys.certs.identity("gateway"))).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg("*gateway:rl:*")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        keys.iter().any(|k| k.contains("gateway:rl:auth:")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter().any(|k| k.contains("gateway:rl:api:")),
+        "{keys:?}"
+    );
+
+    // ...and its port answers nothing in plain text.
+    let plain = redis::Client::open(format!("redis://127.0.0.1:{}", sys.redis.port())).unwrap();
+    let answer = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut conn = plain.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await
+    })
+    .await;
+    assert!(
+        !matches!(answer, Ok(Ok(_))),
+        "plain text answered: {answer:?}"
     );
 }
 
@@ -420,12 +485,21 @@ async fn the_internal_listener_serves_only_clients_with_a_certificate_from_the_c
     );
 }
 
-/// Settings as a deployment gives them, TLS from `certs`, plus `extra`.
+/// Settings as a deployment gives them, TLS from `certs` (Redis over TLS too,
+/// unless `extra` turns TLS off), plus `extra`.
 fn tls_env(certs: &Certs, extra: &[(&str, &str)]) -> Env {
     let dir = certs.dir.to_str().unwrap();
+    let tls_off = extra.contains(&("CAREBOOK_TLS", "off"));
     let mut vars = vec![
         ("CAREBOOK_TLS_DIR", dir),
-        ("CAREBOOK_REDIS_URL", "redis://127.0.0.1:6379"),
+        (
+            "CAREBOOK_REDIS_URL",
+            if tls_off {
+                "redis://127.0.0.1:6379"
+            } else {
+                "rediss://127.0.0.1:6379"
+            },
+        ),
         (
             "CAREBOOK_JWKS_URL",
             "https://127.0.0.1:8081/.well-known/jwks.json",
@@ -529,6 +603,14 @@ fn tls_is_required_unless_turned_off_and_the_public_edge_has_its_own_names() {
     .unwrap_err()
     .to_string();
     assert!(err.contains("GATEWAY_PUBLIC_TLS_KEY_FILE"), "{err}");
+    // Redis in plain text is refused too.
+    let err = Config::load(tls_env(
+        &certs,
+        &[("GATEWAY_REDIS_URL", "redis://127.0.0.1:6379")],
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("GATEWAY_REDIS_URL must be rediss://"), "{err}");
     let cfg = Config::load(tls_env(
         &certs,
         &[

@@ -26,6 +26,9 @@ use platform::{
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+mod support;
+use support::PrivateRedis;
+
 const PASSWORD: &str = "a long enough passphrase";
 
 /// An upstream that answers with its name and what it received.
@@ -489,62 +492,13 @@ async fn a_spoofed_forwarded_for_does_not_escape_the_login_limit() {
     assert_eq!(statuses, [401, 401, 401, 429, 429, 429]);
 }
 
-/// A Redis of the test's own, so it can be killed without disturbing other tests.
-struct PrivateRedis {
-    child: Option<std::process::Child>,
-}
-
-impl PrivateRedis {
-    fn start(port: u16) -> Self {
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server runs");
-        Self { child: Some(child) }
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-async fn wait_port(port: u16) {
-    eventually(Duration::from_secs(10), "redis to listen", || async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn without_redis_api_traffic_is_limited_locally_and_login_fails_closed() {
     let port = platform::testing::reserved_port();
-    let mut redis = PrivateRedis::start(port);
-    wait_port(port).await;
+    let mut redis = PrivateRedis::start(port).await;
     let (id, a) = (identity().await, echo("a").await);
     let (gw, _stop) = start_gateway(&Config {
-        redis_url: format!("redis://127.0.0.1:{port}"),
+        redis_url: redis.url(),
         ..config(&id, &[&a], 100)
     })
     .await;
@@ -577,8 +531,7 @@ async fn without_redis_api_traffic_is_limited_locally_and_login_fails_closed() {
         .unwrap();
     assert_problem(login, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
 
-    let _redis = PrivateRedis::start(port);
-    wait_port(port).await;
+    let _redis = PrivateRedis::start(port).await;
     let gw_url = gw.clone();
     eventually(Duration::from_secs(10), "login to work again", || {
         let (http, gw) = (http.clone(), gw_url.clone());
