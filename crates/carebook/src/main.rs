@@ -476,7 +476,12 @@ fn backup_targets() -> anyhow::Result<Vec<platform::backup::Target>> {
         .iter()
         .map(|service| {
             let mut env = platform::config::Env::for_service(service);
-            let url = env.database_url();
+            let mut url = env.database_url();
+            // With TLS, pg_dump verifies the server as the service does.
+            if let Some(tls) = platform::config::load_tls(&mut env) {
+                url = platform::config::verified_postgres_url(&url, &tls.files().ca)
+                    .map_err(anyhow::Error::msg)?;
+            }
             env.finish()?;
             Ok(platform::backup::Target {
                 service: (*service).to_owned(),
