@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use contracts::{
     scheduling::{
         Appointment, AppointmentBooked, AppointmentCancelled, AppointmentCompleted,
-        AppointmentNoShow, AppointmentStatus,
+        AppointmentNoShow, AppointmentRescheduled, AppointmentStatus,
     },
     Event,
 };
@@ -106,6 +106,10 @@ impl EventHandler for AppointmentsHandler {
             AppointmentNoShow::TYPE => {
                 expect_status(&e, AppointmentStatus::NoShow, kind)?;
                 Outcome::NoShow { fee }
+            }
+            AppointmentRescheduled::TYPE => {
+                expect_status(&e, AppointmentStatus::Booked, kind)?;
+                Outcome::Rescheduled { late: e.late, fee }
             }
             other => return Err(HandleError::unsupported(other, event.version)),
         };

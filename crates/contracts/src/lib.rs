@@ -265,6 +265,7 @@ pub const CATALOG: &[EventSpec] = &[
     EventSpec::of::<billing::InvoicePaid>(),
     EventSpec::of::<billing::InvoiceVoided>(),
     EventSpec::of::<records::RecordAccessed>(),
+    EventSpec::of::<records::BreakGlassGranted>(),
 ];
 
 /// The contract for an event as published: its type and version.

@@ -47,3 +47,38 @@ impl Event for RecordAccessed {
         }
     }
 }
+
+/// `record.break_glass_granted` v1: a provider opened a patient's record in an
+/// emergency, without a care relationship. Notifications tells the patient and
+/// the clinic's privacy contact at once; the reason is what the provider gave
+/// (free text, told to the patient: never logged).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BreakGlassGranted {
+    pub grant_id: Uuid,
+    pub patient_id: Uuid,
+    pub provider_id: Uuid,
+    pub reason: String,
+    pub granted_at: DateTime<Utc>,
+    /// Read-only access ends then.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Event for BreakGlassGranted {
+    type Payload = Self;
+    const TYPE: &'static str = "record.break_glass_granted";
+    const VERSION: u32 = 1;
+    const PRODUCER: Service = Service::Records;
+    const SUMMARY: &'static str =
+        "A provider opened a patient's record in an emergency (break-glass), read-only for a short time.";
+
+    fn example() -> Self {
+        Self {
+            grant_id: examples::ENTRY,
+            patient_id: examples::PATIENT,
+            provider_id: examples::PROVIDER,
+            reason: "Unconscious in the emergency room; checking allergies".into(),
+            granted_at: examples::at(9, 5),
+            expires_at: examples::at(9, 35),
+        }
+    }
+}

@@ -83,7 +83,8 @@ pub struct Appointment {
     /// Increases with every change (iCalendar SEQUENCE); an older event never
     /// overrides a newer one.
     pub version: i32,
-    /// Rescheduled: where it was before.
+    /// Rescheduled: where it was before. A reschedule inside the cancellation
+    /// window is also `late` with the late-cancellation `fee`, unless staff waived it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_start: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -49,6 +49,13 @@ pub const NOTIFICATIONS_APPOINTMENTS: Subscription = Subscription {
     ],
 };
 
+pub const NOTIFICATIONS_RECORDS: Subscription = Subscription {
+    service: Service::Notifications,
+    name: "notifications.records",
+    purpose: "Tells the patient and the clinic's privacy contact at once when a record is opened by break-glass.",
+    events: &["record.break_glass_granted"],
+};
+
 pub const NOTIFICATIONS_PEOPLE: Subscription = Subscription {
     service: Service::Notifications,
     name: "notifications.people",
@@ -59,12 +66,13 @@ pub const NOTIFICATIONS_PEOPLE: Subscription = Subscription {
 pub const BILLING_APPOINTMENTS: Subscription = Subscription {
     service: Service::Billing,
     name: "billing.appointments",
-    purpose: "Keeps appointments and invoices completed visits, late cancellations and no-shows.",
+    purpose: "Keeps appointments and invoices completed visits, late cancellations (a late reschedule counts as one) and no-shows.",
     events: &[
         "appointment.completed",
         "appointment.cancelled",
         "appointment.no_show",
         "appointment.booked",
+        "appointment.rescheduled",
     ],
 };
 
@@ -88,6 +96,7 @@ pub const ALL: &[Subscription] = &[
     DIRECTORY_CARE,
     SCHEDULING_PEOPLE,
     NOTIFICATIONS_APPOINTMENTS,
+    NOTIFICATIONS_RECORDS,
     NOTIFICATIONS_PEOPLE,
     BILLING_APPOINTMENTS,
     RECORDS_CARE,

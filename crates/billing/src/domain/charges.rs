@@ -16,6 +16,12 @@ pub enum Outcome {
         late: bool,
         fee: Option<Money>,
     },
+    /// Moved to another time; inside the cancellation window it owes the
+    /// late-cancellation fee (unless staff waived it: then no fee).
+    Rescheduled {
+        late: bool,
+        fee: Option<Money>,
+    },
     NoShow {
         fee: Option<Money>,
     },
@@ -45,6 +51,15 @@ pub fn charge_for(outcome: &Outcome, type_name: &str) -> Option<Charge> {
             format!("Late cancellation fee: {type_name}"),
         ),
         Outcome::Cancelled { .. } => return None,
+        Outcome::Rescheduled {
+            late: true,
+            fee: Some(fee),
+        } => (
+            InvoiceReason::LateCancellation,
+            *fee,
+            format!("Late rescheduling fee: {type_name}"),
+        ),
+        Outcome::Rescheduled { .. } => return None,
         Outcome::NoShow { fee: Some(fee) } => (
             InvoiceReason::NoShow,
             *fee,
@@ -97,6 +112,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!((c.reason, c.amount), (InvoiceReason::NoShow, eur(2500)));
+        let c = charge_for(
+            &Outcome::Rescheduled {
+                late: true,
+                fee: Some(eur(2500)),
+            },
+            t,
+        )
+        .unwrap();
+        assert_eq!(
+            (c.reason, c.amount, c.description.as_str()),
+            (
+                InvoiceReason::LateCancellation,
+                eur(2500),
+                "Late rescheduling fee: Consultation"
+            )
+        );
     }
 
     #[test]
@@ -122,6 +153,15 @@ mod tests {
             },
             Outcome::NoShow { fee: None },
             Outcome::Completed { price: eur(0) },
+            // Moved in time, or late with the fee waived by staff.
+            Outcome::Rescheduled {
+                late: false,
+                fee: None,
+            },
+            Outcome::Rescheduled {
+                late: true,
+                fee: None,
+            },
         ] {
             assert_eq!(charge_for(&outcome, t), None, "{outcome:?}");
         }
