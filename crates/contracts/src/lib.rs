@@ -253,6 +253,11 @@ fn round_trip<E: Event>(data: &serde_json::Value) -> Result<serde_json::Value, s
 /// Every event of every service, each (type, version) once.
 pub const CATALOG: &[EventSpec] = &[
     EventSpec::of::<identity::UserRegistered>(),
+    EventSpec::of::<identity::VerificationRequested>(),
+    EventSpec::of::<identity::RegistrationAttempted>(),
+    EventSpec::of::<identity::PasswordResetRequested>(),
+    EventSpec::of::<identity::PasswordChanged>(),
+    EventSpec::of::<identity::SigninAlert>(),
     EventSpec::of::<directory::ProviderUpdated>(),
     EventSpec::of::<directory::PatientUpdated>(),
     EventSpec::of::<scheduling::AppointmentBooked>(),

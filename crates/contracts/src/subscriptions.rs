@@ -56,6 +56,19 @@ pub const NOTIFICATIONS_RECORDS: Subscription = Subscription {
     events: &["record.break_glass_granted"],
 };
 
+pub const NOTIFICATIONS_ACCOUNTS: Subscription = Subscription {
+    service: Service::Notifications,
+    name: "notifications.accounts",
+    purpose: "Emails account links and alerts: verification, reset, a registration attempt, a changed password, unusual sign-ins.",
+    events: &[
+        "user.verification_requested",
+        "user.registration_attempted",
+        "user.password_reset_requested",
+        "user.password_changed",
+        "user.signin_alert",
+    ],
+};
+
 pub const NOTIFICATIONS_PEOPLE: Subscription = Subscription {
     service: Service::Notifications,
     name: "notifications.people",
@@ -97,6 +110,7 @@ pub const ALL: &[Subscription] = &[
     SCHEDULING_PEOPLE,
     NOTIFICATIONS_APPOINTMENTS,
     NOTIFICATIONS_RECORDS,
+    NOTIFICATIONS_ACCOUNTS,
     NOTIFICATIONS_PEOPLE,
     BILLING_APPOINTMENTS,
     RECORDS_CARE,
