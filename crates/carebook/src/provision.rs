@@ -200,7 +200,8 @@ pub fn rabbitmq_definitions(
 }
 
 /// A Redis ACL file: the admin with every right, the default user off, and
-/// each service's user limited to keys under `<prefix><service>:`, with no
+/// each service's user limited to keys under `<prefix><service>:` (and to
+/// reading identity's list of revoked accounts), with no
 /// channels and without the commands that reach beyond its keys (`KEYS`,
 /// `FLUSHALL`, …) or the server's configuration (`@dangerous`, `@admin`).
 pub fn redis_acl(admin: &Account, services: &[Account], prefix: &str) -> String {
@@ -215,11 +216,12 @@ pub fn redis_acl(admin: &Account, services: &[Account], prefix: &str) -> String 
     ];
     for a in services {
         lines.push(format!(
-            "user {} on #{} ~{}{}:* resetchannels +@all -@dangerous -@admin -@pubsub",
+            "user {} on #{} ~{}{}:* %R~{}identity:revoked resetchannels +@all -@dangerous -@admin -@pubsub",
             a.user,
             hash(&a.password),
             prefix,
-            a.service
+            a.service,
+            prefix
         ));
     }
     lines.join("\n") + "\n"
@@ -407,6 +409,7 @@ mod tests {
         assert!(acl.contains("user default off"));
         assert!(acl.contains("user carebook_scheduling on #"));
         assert!(acl.contains(" ~carebook:scheduling:* "));
+        assert!(acl.contains(" %R~carebook:identity:revoked "));
         assert!(!acl.contains("s3cret"));
     }
 

@@ -223,6 +223,8 @@ pub struct AuthConfig {
     /// How the JWKS is fetched: the CA to trust and the client certificate to
     /// show identity (its API port asks every client for one).
     pub tls: Option<Arc<TlsIdentity>>,
+    /// Where disabled accounts are listed (`None`: tokens live until they expire).
+    pub revocations: Option<crate::auth::RevocationSource>,
 }
 
 impl AuthConfig {
@@ -235,11 +237,20 @@ impl AuthConfig {
                 scheme_of(&jwks_url)
             ));
         }
+        // Identity lists disabled accounts in its part of the shared Redis.
+        let revocations = env.optional("REDIS_URL").map(|redis_url| crate::auth::RevocationSource {
+            redis_url,
+            key: crate::auth::RevocationSource::key_for(
+                &env.optional("REDIS_PREFIX").unwrap_or_else(|| "carebook:".to_owned()),
+            ),
+            tls: tls.clone(),
+        });
         Self {
             jwks_url,
             issuer: env.parsed("JWT_ISSUER", DEFAULT_ISSUER.to_owned()),
             audience: env.parsed("JWT_AUDIENCE", DEFAULT_AUDIENCE.to_owned()),
             tls,
+            revocations,
         }
     }
 }

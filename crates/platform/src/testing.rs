@@ -112,6 +112,7 @@ impl TestBacking {
                     issuer: DEFAULT_ISSUER.to_owned(),
                     audience: DEFAULT_AUDIENCE.to_owned(),
                     tls: None,
+                    revocations: None,
                 },
                 max_body_bytes: 64 * 1024,
                 request_timeout: Duration::from_secs(10),

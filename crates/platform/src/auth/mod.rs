@@ -4,9 +4,11 @@
 pub mod actor;
 pub mod claims;
 pub mod extractor;
+pub mod revocation;
 pub mod verifier;
 
 pub use actor::{Actor, Decision};
 pub use claims::{Claims, Role};
 pub use extractor::AuthUser;
+pub use revocation::{RevocationSource, Revocations};
 pub use verifier::{KeySource, TokenError, Verifier};

@@ -40,6 +40,9 @@ pub enum TokenError {
     Invalid(String),
     #[error("signing keys unavailable")]
     KeysUnavailable,
+    /// The account was disabled after the token was issued.
+    #[error("the account's tokens are revoked")]
+    Revoked,
 }
 
 /// Where the public keys come from.
@@ -65,6 +68,8 @@ pub struct Verifier {
     /// check costs far more than a lookup. Expiry is checked on every hit; the
     /// map is cleared whenever the key set changes.
     verified: std::sync::RwLock<HashMap<String, Claims>>,
+    /// Disabled accounts whose tokens are refused before they expire.
+    revocations: Arc<super::Revocations>,
 }
 
 impl Verifier {
@@ -80,7 +85,15 @@ impl Verifier {
             keys: RwLock::new(HashMap::new()),
             last_refresh: Mutex::new(None),
             verified: std::sync::RwLock::new(HashMap::new()),
+            revocations: Arc::new(super::Revocations::default()),
         }
+    }
+
+    /// Refuse the tokens of the accounts listed at `source` (read every few
+    /// seconds in the background while this verifier lives).
+    pub fn with_revocations(self, source: super::RevocationSource) -> Self {
+        super::Revocations::keep_fresh(Arc::downgrade(&self.revocations), source);
+        self
     }
 
     /// A verifier fetching keys from `config.jwks_url`: over TLS verified
@@ -93,28 +106,38 @@ impl Verifier {
                 tracing::error!(error = %e, "no usable TLS client for the JWKS; no key will be fetched");
                 crate::tls::trusting_nobody()
             });
-        Arc::new(Self::new(
+        let verifier = Self::new(
             KeySource::Http {
                 client,
                 url: config.jwks_url.clone(),
             },
             &config.issuer,
             &config.audience,
-        ))
+        );
+        Arc::new(match &config.revocations {
+            Some(source) => verifier.with_revocations(source.clone()),
+            None => verifier,
+        })
     }
 
     /// Check signature, algorithm, issuer, audience and expiry; return the claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let now = chrono::Utc::now().timestamp();
-        if let Some(claims) = self.remembered(token) {
-            if claims.exp >= now - LEEWAY_SECONDS {
-                return Ok(claims);
+        let claims = match self.remembered(token) {
+            Some(claims) if claims.exp >= now - LEEWAY_SECONDS => claims,
+            Some(_) => {
+                self.forget_all_expired(now);
+                return Err(TokenError::Expired);
             }
-            self.forget_all_expired(now);
-            return Err(TokenError::Expired);
+            None => {
+                let claims = self.verify_signature(token).await?;
+                self.remember(token, &claims);
+                claims
+            }
+        };
+        if self.revocations.contains(claims.sub) {
+            return Err(TokenError::Revoked);
         }
-        let claims = self.verify_signature(token).await?;
-        self.remember(token, &claims);
         Ok(claims)
     }
 
