@@ -32,7 +32,8 @@ pub enum Error {
     /// The payment provider refused; the message is safe to show.
     #[error("payment declined")]
     Declined(String),
-    /// The payment provider could not be reached; nothing was recorded.
+    /// The payment provider could not be reached; nothing was recorded, and a
+    /// retry with the same `Idempotency-Key` asks for the same transfer.
     #[error("payment provider unavailable: {0}")]
     ProviderUnavailable(String),
     /// The `Idempotency-Key` was used before for a different request.
@@ -171,7 +172,16 @@ impl From<Error> for Problem {
             }
             Error::ProviderUnavailable(cause) => {
                 tracing::warn!(error = %cause, "payment provider unavailable");
-                Problem::unavailable("Payments cannot be taken right now; nothing was recorded.")
+                Problem::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "payment-provider-unavailable",
+                    "Payment provider unavailable",
+                )
+                .with_detail(
+                    "The payment provider could not be reached; nothing was recorded. \
+                     Retry with the same Idempotency-Key: the money is moved at most once.",
+                )
+                .with_retry_after(5)
             }
             Error::IdempotencyKeyReused => unprocessable(
                 "idempotency-key-reused",
@@ -229,5 +239,22 @@ mod tests {
             let p = Problem::from(Error::Rejected(r));
             assert_eq!((p.status, p.kind), (StatusCode::UNPROCESSABLE_ENTITY, kind));
         }
+    }
+
+    #[test]
+    fn an_unreachable_provider_is_a_retryable_problem_of_its_own() {
+        let p = Problem::from(Error::from(PaymentError::Unavailable(
+            "connect timeout".into(),
+        )));
+        assert_eq!(
+            (p.status, p.kind),
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "payment-provider-unavailable"
+            )
+        );
+        assert_eq!(p.retry_after, Some(5));
+        // The cause is logged, not shown.
+        assert!(!p.detail.unwrap_or_default().contains("connect timeout"));
     }
 }

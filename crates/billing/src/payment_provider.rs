@@ -2,10 +2,13 @@
 //! what staff report (cash at the desk, a card terminal, a bank transfer); a
 //! card processor implements the same trait later.
 //!
-//! Billing asks the provider while it holds the invoice's row lock, so the
-//! provider's answer and the payment row commit together or not at all. A
-//! remote processor should therefore answer quickly and be idempotent on
-//! `payment_id`, so a retry after a timeout cannot charge twice.
+//! Billing asks the provider outside any database transaction: it first
+//! records a pending attempt, then asks, then records the outcome
+//! (`invoices::payments`). The contract that makes this safe: a provider is
+//! idempotent on [`Transfer::payment_id`] — the same key is the same transfer,
+//! however often and however concurrently it is asked for, and answers with
+//! the same receipt — so a retry after a timeout or a lost commit cannot
+//! charge twice.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -52,7 +55,8 @@ impl PaymentMethod {
 /// One movement of money asked of the provider.
 #[derive(Clone, Debug)]
 pub struct Transfer {
-    /// Billing's id for the payment or refund; use it as the idempotency key.
+    /// The transfer's idempotency key: the same for every try of one payment
+    /// or refund request, and the id of the payment row once recorded.
     pub payment_id: Uuid,
     pub invoice_id: Uuid,
     pub amount: Money,
@@ -74,7 +78,8 @@ pub enum PaymentError {
     /// so it must be safe to show: no card numbers, no internals.
     #[error("declined: {0}")]
     Declined(String),
-    /// Could not be reached or answered oddly; nothing happened.
+    /// Could not be reached or answered oddly; nothing happened. Billing asks
+    /// again with the same key when the client retries.
     #[error("unavailable: {0}")]
     Unavailable(String),
 }
@@ -83,9 +88,9 @@ pub enum PaymentError {
 pub trait PaymentProvider: Send + Sync + 'static {
     /// Stored with every payment (`recorded`, later `stripe`, …).
     fn name(&self) -> &'static str;
-    /// Take a payment.
+    /// Take a payment; idempotent on `transfer.payment_id`.
     async fn collect(&self, transfer: &Transfer) -> Result<Receipt, PaymentError>;
-    /// Return money to the patient.
+    /// Return money to the patient; idempotent on `transfer.payment_id`.
     async fn refund(&self, transfer: &Transfer) -> Result<Receipt, PaymentError>;
 }
 

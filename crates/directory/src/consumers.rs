@@ -1,8 +1,9 @@
 //! The directory's consumers. `user.registered` (identity): a provider account
 //! gets a provider profile with defaults, a patient account a patient profile;
-//! staff and admins have none. `appointment.*` (scheduling): a provider and a
-//! patient with an appointment together have a care relationship, which lets
-//! the provider read the patient's summary.
+//! staff and admins have none. `appointment.*` (scheduling): each appointment
+//! is kept as its latest event left it, so that its care window (booked,
+//! completed, cancelled…) decides whether its provider reads the patient's
+//! summary.
 
 use async_trait::async_trait;
 use contracts::{identity::UserRegistered, scheduling::Appointment};
@@ -13,7 +14,7 @@ use platform::{
 use sqlx::PgConnection;
 
 use crate::{
-    domain::{access::CareRelationship, provider::ProviderProfile},
+    domain::{care::closed_at, provider::ProviderProfile},
     events::{patient_updated, provider_updated},
     store,
 };
@@ -67,9 +68,10 @@ pub fn care_spec(queue_prefix: &str) -> ConsumerSpec {
     ConsumerSpec::of(queue_prefix, &contracts::subscriptions::DIRECTORY_CARE)
 }
 
-/// Keeps care relationships, in the consumer's transaction. The platform
-/// consumer applies each event id once; the same pair under another event is
-/// a no-op in the store.
+/// Keeps each appointment's latest state, in the consumer's transaction. The
+/// platform consumer applies each event id once; an event older than the one
+/// stored (a lower appointment version) is a no-op in the store, so events
+/// arriving out of order leave the newest state in place.
 pub struct CareRelationships;
 
 #[async_trait]
@@ -78,16 +80,15 @@ impl EventHandler for CareRelationships {
         // The platform consumer let through only the appointment events of the
         // contract; every one of them carries the whole appointment.
         let a: Appointment = event.data_as()?;
-        let care = CareRelationship {
-            provider_id: a.provider_id,
-            patient_id: a.patient_id,
-        };
-        store::add_care_relationship(conn, &care, a.appointment_id, event.occurred_at).await?;
+        let closed = closed_at(a.status, event.occurred_at);
+        store::apply_appointment(conn, &a, closed).await?;
         tracing::debug!(
             appointment_id = %a.appointment_id,
             provider_id = %a.provider_id,
             patient_id = %a.patient_id,
-            "care relationship noted"
+            status = a.status.as_str(),
+            version = a.version,
+            "care visit applied"
         );
         Ok(())
     }

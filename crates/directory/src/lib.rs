@@ -2,7 +2,8 @@
 //! zones) and patient profiles (contact, insurance, preferred provider; a
 //! summary for the providers in the patient's care; the front desk's search).
 //! Profiles are created from identity's `user.registered` events, care
-//! relationships from scheduling's `appointment.*`; changes are published as
+//! (each appointment's state, hence its care window) from scheduling's
+//! `appointment.*`; changes are published as
 //! `provider.updated` / `patient.updated` through the outbox.
 
 pub mod cache;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use platform::{
     auth::Verifier,
+    care::CarePolicy,
     events::{consumer, Broker, OutboxRelay},
     http::{service_router, Readiness, Shell},
     service::Service,
@@ -41,6 +43,8 @@ pub struct AppState {
     pub cache: ProfileCache,
     pub verifier: Arc<Verifier>,
     pub relay: OutboxRelay,
+    /// The care windows that open a patient's summary to a provider.
+    pub care: CarePolicy,
 }
 
 impl FromRef<AppState> for Arc<Verifier> {
@@ -73,6 +77,7 @@ pub async fn connect_with_verifier(
         cache,
         verifier,
         relay,
+        care: config.care,
     };
     Ok((state, broker))
 }

@@ -4,7 +4,7 @@
 //! together, and the cached copy is invalidated after the commit.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use platform::events::outbox;
+use platform::{care, events::outbox};
 use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
@@ -14,7 +14,7 @@ use crate::{
     domain::{
         access::{
             can_access_patient, can_read_patient_summary, can_search_patients, own_patient_id,
-            Actor, Decision,
+            Actor, CareRelationship, Decision,
         },
         cursor::next_page,
         patient::{Address, Insurance, PatientDetails, PatientInput},
@@ -122,11 +122,18 @@ pub async fn get(state: &AppState, actor: &Actor, id: Uuid) -> Result<Patient, E
 }
 
 /// Patient `id`'s summary: for the patient, the front desk, and a provider
-/// with a care relationship (any other provider is refused whether or not the
-/// patient exists).
+/// inside the care window of one of their appointments with the patient (any
+/// other provider is refused whether or not the patient exists).
 pub async fn summary(state: &AppState, actor: &Actor, id: Uuid) -> Result<PatientSummary, Error> {
     let care = match actor.provider_id {
-        Some(provider_id) => store::care_relationship(&state.db, provider_id, id).await?,
+        Some(provider_id) => {
+            let visits = store::care_visits(&state.db, provider_id, id).await?;
+            Some(CareRelationship {
+                provider_id,
+                patient_id: id,
+                access: care::access(&visits, &state.care, Utc::now()),
+            })
+        }
         None => None,
     };
     if can_read_patient_summary(actor, id, care) == Decision::Deny {

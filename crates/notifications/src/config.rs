@@ -1,5 +1,6 @@
 //! Notifications' settings: the shared ones, the SMTP server, the sender
-//! address, reminder offsets and the delivery worker's pace.
+//! address, reminder offsets, who reviews break-glass access and the delivery
+//! worker's pace.
 //!
 //! Mail never crosses a network in clear text unless an operator says so
 //! twice: `NOTIFICATIONS_SMTP_TLS` defaults to `none` only for a server on
@@ -157,6 +158,9 @@ pub struct Config {
     pub smtp: SmtpConfig,
     /// Reminders go out this long before the start (`24h,2h` by default).
     pub reminder_offsets: Vec<chrono::Duration>,
+    /// Told of every break-glass access (`NOTIFICATIONS_PRIVACY_CONTACT`, an
+    /// email address); when unset, every admin is.
+    pub privacy_contact: Option<lettre::Address>,
     pub worker: WorkerConfig,
 }
 
@@ -167,6 +171,7 @@ impl Config {
             common,
             smtp,
             reminder_offsets: vec![chrono::Duration::hours(24), chrono::Duration::hours(2)],
+            privacy_contact: None,
             worker: WorkerConfig::default(),
         }
     }
@@ -231,6 +236,15 @@ impl Config {
             env.invalid(format!("NOTIFICATIONS_REMINDERS={offsets_raw:?}: {e}"));
             Vec::new()
         });
+        let privacy_contact = env.service_only("PRIVACY_CONTACT").and_then(|raw| {
+            raw.parse::<lettre::Address>()
+                .map_err(|e| {
+                    env.invalid(format!(
+                        "NOTIFICATIONS_PRIVACY_CONTACT={raw:?} is not an email address: {e}"
+                    ))
+                })
+                .ok()
+        });
         let defaults = RetryPolicy::default();
         let retry = RetryPolicy {
             max_attempts: env.parsed("MAX_ATTEMPTS", defaults.max_attempts),
@@ -256,6 +270,7 @@ impl Config {
                 timeout: env.millis("SMTP_TIMEOUT_MS", Duration::from_secs(5)),
             },
             reminder_offsets,
+            privacy_contact,
             worker: WorkerConfig {
                 poll_interval: env.millis("WORKER_POLL_MS", Duration::from_secs(1)),
                 batch: env.parsed("WORKER_BATCH", 8),
@@ -515,6 +530,32 @@ mod tests {
             vec![chrono::Duration::hours(48), chrono::Duration::minutes(90)]
         );
         assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_privacy_contact_is_an_email_address_checked_at_start() {
+        assert_eq!(Config::load(env(&[])).unwrap().privacy_contact, None);
+        let cfg = Config::load(env(&[(
+            "NOTIFICATIONS_PRIVACY_CONTACT",
+            " privacy@clinic.example ",
+        )]))
+        .unwrap();
+        assert_eq!(
+            cfg.privacy_contact.map(|a| a.to_string()).as_deref(),
+            Some("privacy@clinic.example")
+        );
+        for bad in [
+            "not an address",
+            "Privacy <privacy@clinic.example>",
+            "@clinic",
+        ] {
+            let err = load_err(&[("NOTIFICATIONS_PRIVACY_CONTACT", bad)]);
+            assert!(
+                err.contains("NOTIFICATIONS_PRIVACY_CONTACT")
+                    && err.contains("not an email address"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

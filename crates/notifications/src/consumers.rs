@@ -1,7 +1,8 @@
-//! The two consumers: appointment events become deliveries and reminders;
-//! identity's and the directory's events keep the people read model (whom to
-//! write to). Both run in the platform's idempotent consumer: whatever a
-//! handler writes commits together with the event's `processed_events` row.
+//! The three consumers: appointment events become deliveries and reminders;
+//! break-glass grants become deliveries to the patient and to whoever reviews
+//! them; identity's and the directory's events keep the people read model
+//! (whom to write to). All run in the platform's idempotent consumer: whatever
+//! a handler writes commits together with the event's `processed_events` row.
 
 use std::sync::Arc;
 
@@ -15,6 +16,7 @@ use sqlx::PgConnection;
 use contracts::{
     directory::{PatientUpdated, ProviderUpdated},
     identity::UserRegistered,
+    records::BreakGlassGranted,
     subscriptions, Event,
 };
 
@@ -22,7 +24,8 @@ use crate::{
     clock::Clock,
     domain::{
         appointment::{Appointment, AppointmentExt},
-        kinds::{Kind, Recipient},
+        break_glass,
+        kinds::{About, Kind, Recipient, PRIVACY_CONTACT_ID},
         message::subject,
         reminders,
     },
@@ -32,6 +35,11 @@ use crate::{
 /// Appointment changes, to email about.
 pub fn appointments_spec(queue_prefix: &str) -> ConsumerSpec {
     ConsumerSpec::of(queue_prefix, &subscriptions::NOTIFICATIONS_APPOINTMENTS)
+}
+
+/// Break-glass grants, to tell the patient and the privacy contact about.
+pub fn records_spec(queue_prefix: &str) -> ConsumerSpec {
+    ConsumerSpec::of(queue_prefix, &subscriptions::NOTIFICATIONS_RECORDS)
 }
 
 /// People's names and addresses.
@@ -72,18 +80,24 @@ impl EventHandler for AppointmentsHandler {
             }
         }
         let subject = subject(kind, &a);
-        let mut created = 0;
-        for (recipient, recipient_id) in [
+        let (appointment_id, version) = (a.appointment_id, a.version);
+        let recipients = [
             (Recipient::Patient, a.patient_id),
             (Recipient::Provider, a.provider_id),
-        ] {
+        ];
+        let about = About::Appointment {
+            kind,
+            appointment: a,
+        };
+        let mut created = 0;
+        for (recipient, recipient_id) in recipients {
             let fresh = store::deliveries::insert(
                 conn,
                 &NewDelivery {
-                    appointment: &a,
-                    kind,
+                    about: &about,
                     recipient_id,
                     recipient,
+                    address: None,
                     subject: &subject,
                     now,
                 },
@@ -91,12 +105,69 @@ impl EventHandler for AppointmentsHandler {
             .await?;
             created += usize::from(fresh);
         }
-        tracing::info!(appointment_id = %a.appointment_id, version = a.version, kind = kind.label(), created, "deliveries recorded");
+        tracing::info!(%appointment_id, version, kind = kind.label(), created, "deliveries recorded");
         Ok(())
     }
 }
 
-/// Keeps names and addresses of patients and providers.
+/// Turns a break-glass grant into an email to the patient and one to the
+/// privacy contact, or, when none is configured, one to every admin known.
+pub struct RecordsHandler {
+    pub clock: Arc<dyn Clock>,
+    /// `NOTIFICATIONS_PRIVACY_CONTACT`.
+    pub privacy_contact: Option<lettre::Address>,
+}
+
+#[async_trait]
+impl EventHandler for RecordsHandler {
+    async fn handle(&self, conn: &mut PgConnection, event: &Envelope) -> Result<(), HandleError> {
+        if event.event_type != BreakGlassGranted::TYPE {
+            return Err(HandleError::unsupported(&event.event_type, event.version));
+        }
+        let grant = event.decode::<BreakGlassGranted>()?;
+        let grant_id = grant.grant_id;
+        let now = self.clock.now();
+        // Each grant happens once: a redelivered or repeated event finds its
+        // deliveries already recorded (the unique key) and adds nothing. A
+        // late one is still sent: the access happened, whenever we hear of it.
+        let mut recipients = vec![(Recipient::Patient, grant.patient_id, None)];
+        match &self.privacy_contact {
+            Some(address) => recipients.push((
+                Recipient::PrivacyContact,
+                PRIVACY_CONTACT_ID,
+                Some(address.to_string()),
+            )),
+            None => {
+                let admins = store::people::admins(conn).await?;
+                if admins.is_empty() {
+                    tracing::warn!(%grant_id, "no privacy contact configured and no admin known: only the patient is told of this break-glass access");
+                }
+                recipients.extend(admins.into_iter().map(|p| (Recipient::Admin, p.id, None)));
+            }
+        }
+        let about = About::BreakGlass(grant);
+        let mut created = 0;
+        for (recipient, recipient_id, address) in &recipients {
+            let fresh = store::deliveries::insert(
+                conn,
+                &NewDelivery {
+                    about: &about,
+                    recipient_id: *recipient_id,
+                    recipient: *recipient,
+                    address: address.as_deref(),
+                    subject: break_glass::subject(*recipient),
+                    now,
+                },
+            )
+            .await?;
+            created += usize::from(fresh);
+        }
+        tracing::info!(%grant_id, kind = about.label(), created, "deliveries recorded");
+        Ok(())
+    }
+}
+
+/// Keeps names and addresses of patients, providers and admins.
 pub struct PeopleHandler;
 
 #[async_trait]
@@ -109,8 +180,10 @@ impl EventHandler for PeopleHandler {
                 let role = match u.role {
                     Role::Patient => Recipient::Patient,
                     Role::Provider => Recipient::Provider,
-                    // Staff and admins get no appointment emails: keep nothing about them.
-                    Role::Staff | Role::Admin => return Ok(()),
+                    // Admins review break-glass access (without a privacy contact).
+                    Role::Admin => Recipient::Admin,
+                    // Staff get no emails: keep nothing about them.
+                    Role::Staff => return Ok(()),
                 };
                 store::people::upsert(conn, u.user_id, role, &u.name, Some(&u.email), at).await?;
             }

@@ -1,12 +1,15 @@
 //! Carebook notifications: emails to patients and providers about their
 //! appointments (confirmation, reschedule, cancellation, reminders), each with
-//! a calendar invitation, sent over SMTP from a delivery log that survives
-//! redelivered events, crashes and SMTP outages.
+//! a calendar invitation, and about every break-glass access to a record (to
+//! the patient, and to the privacy contact or every admin), sent over SMTP
+//! from a delivery log that survives redelivered events, crashes and SMTP
+//! outages.
 //!
-//! Events in (`notifications.appointments`, `notifications.people`), rows in
-//! its own database (`people`, `appointments`, `reminders`, `deliveries`,
-//! `delivery_attempts`), email out through the [`worker::Worker`]; the one API
-//! is `GET /api/v1/notifications`, the caller's own emails.
+//! Events in (`notifications.appointments`, `notifications.records`,
+//! `notifications.people`), rows in its own database (`people`,
+//! `appointments`, `reminders`, `deliveries`, `delivery_attempts`), email out
+//! through the [`worker::Worker`]; the one API is `GET /api/v1/notifications`,
+//! the caller's own emails.
 
 pub mod clock;
 pub mod config;
@@ -78,7 +81,7 @@ pub fn worker(config: &Config, db: PgPool, clock: Arc<dyn Clock>) -> anyhow::Res
     ))
 }
 
-/// Build the service: router, the two consumers and the delivery worker.
+/// Build the service: router, the three consumers and the delivery worker.
 pub async fn build(config: &Config) -> anyhow::Result<Service> {
     build_with_verifier(config, Verifier::from_config(&config.common.auth)).await
 }
@@ -105,13 +108,19 @@ pub async fn build_with(
     };
     let shell = Shell::new("notifications", &config.common, routes::ApiDoc::openapi());
     let appointments = Arc::new(consumers::AppointmentsHandler {
-        clock,
+        clock: clock.clone(),
         reminder_offsets: config.reminder_offsets.clone(),
     });
+    let records = Arc::new(consumers::RecordsHandler {
+        clock,
+        privacy_contact: config.privacy_contact.clone(),
+    });
     let appointments_spec = consumers::appointments_spec(&config.common.queue_prefix);
+    let records_spec = consumers::records_spec(&config.common.queue_prefix);
     let people_spec = consumers::people_spec(&config.common.queue_prefix);
     let (b1, d1) = (broker.clone(), db.clone());
     let (b2, d2) = (broker.clone(), db.clone());
+    let (b3, d3) = (broker.clone(), db.clone());
     let router = service_router(
         shell,
         routes::router(AppState {
@@ -122,6 +131,7 @@ pub async fn build_with(
     );
     Ok(Service::new("notifications", router)
         .with_worker(move |cancel| consumer::run(b1, d1, appointments_spec, appointments, cancel))
+        .with_worker(move |cancel| consumer::run(b3, d3, records_spec, records, cancel))
         .with_worker(move |cancel| {
             consumer::run(
                 b2,

@@ -105,26 +105,30 @@ impl Mailer {
         &self.from
     }
 
-    /// Build the MIME message: text and HTML alternatives plus the `.ics` attachment.
+    /// Build the MIME message: text and HTML alternatives, plus the `.ics`
+    /// attachment when the email has one.
     pub fn message(&self, email: &Outgoing<'_>) -> Result<Message, SendError> {
-        let calendar_type = ContentType::parse(email.content.method.content_type())
-            .map_err(|_| SendError::Permanent("content-type".into()))?;
+        let bodies = MultiPart::alternative_plain_html(
+            email.content.text.clone(),
+            email.content.html.clone(),
+        );
+        let body = match &email.content.calendar {
+            None => bodies,
+            Some(calendar) => {
+                let calendar_type = ContentType::parse(calendar.method.content_type())
+                    .map_err(|_| SendError::Permanent("content-type".into()))?;
+                MultiPart::mixed().multipart(bodies).singlepart(
+                    Attachment::new("appointment.ics".to_owned())
+                        .body(calendar.ics.clone(), calendar_type),
+                )
+            }
+        };
         Message::builder()
             .from(self.from.clone())
             .to(email.to.clone())
             .subject(email.subject)
             .message_id(Some(email.message_id.to_owned()))
-            .multipart(
-                MultiPart::mixed()
-                    .multipart(MultiPart::alternative_plain_html(
-                        email.content.text.clone(),
-                        email.content.html.clone(),
-                    ))
-                    .singlepart(
-                        Attachment::new("appointment.ics".to_owned())
-                            .body(email.content.ics.clone(), calendar_type),
-                    ),
-            )
+            .multipart(body)
             .map_err(|_| SendError::Permanent("message".into()))
     }
 
@@ -141,7 +145,10 @@ impl Mailer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{config::SmtpCa, domain::ics::Method};
+    use crate::{
+        config::SmtpCa,
+        domain::{ics::Method, message::CalendarFile},
+    };
 
     #[test]
     fn messages_carry_alternatives_the_invitation_and_a_stable_message_id() {
@@ -149,8 +156,10 @@ mod tests {
         let content = Content {
             text: "Hello".into(),
             html: "<p>Hello</p>".into(),
-            ics: "BEGIN:VCALENDAR\r\nMETHOD:CANCEL\r\nEND:VCALENDAR\r\n".into(),
-            method: Method::Cancel,
+            calendar: Some(CalendarFile {
+                ics: "BEGIN:VCALENDAR\r\nMETHOD:CANCEL\r\nEND:VCALENDAR\r\n".into(),
+                method: Method::Cancel,
+            }),
         };
         let message = mailer
             .message(&Outgoing {
@@ -173,6 +182,32 @@ mod tests {
         assert!(raw.contains("filename=\"appointment.ics\""), "{raw}");
         assert!(
             raw.contains("From: Carebook <no-reply@carebook.dev>"),
+            "{raw}"
+        );
+    }
+
+    #[test]
+    fn messages_without_a_calendar_file_are_just_the_alternatives() {
+        let mailer = Mailer::new(&SmtpConfig::local(2525)).unwrap();
+        let content = Content {
+            text: "Hello".into(),
+            html: "<p>Hello</p>".into(),
+            calendar: None,
+        };
+        let message = mailer
+            .message(&Outgoing {
+                to: "privacy@clinic.example".parse().unwrap(),
+                subject: "Break-glass access to a patient's record",
+                message_id: "<g.break-glass.v1.r@carebook.dev>",
+                content: &content,
+            })
+            .unwrap();
+        let raw = String::from_utf8(message.formatted()).unwrap();
+        assert!(raw.contains("multipart/alternative"), "{raw}");
+        assert!(!raw.contains("multipart/mixed"), "{raw}");
+        assert!(!raw.contains("text/calendar"), "{raw}");
+        assert!(
+            raw.contains("Message-ID: <g.break-glass.v1.r@carebook.dev>"),
             "{raw}"
         );
     }

@@ -10,8 +10,8 @@
 //! and our "sent" mark cannot be made atomic, and a reply lost to a timeout
 //! leaves it unknown whether the server took the message. What holds:
 //!
-//! * **One delivery row per (appointment, kind, version, recipient)**, ever: the
-//!   row is created in the consumer's transaction (with the event's
+//! * **One delivery row per (appointment or grant, kind, version, recipient)**,
+//!   ever: the row is created in the consumer's transaction (with the event's
 //!   `processed_events` row) or the reminder claim's, under a UNIQUE key.
 //!   Redelivered events and retried claims create nothing new.
 //! * **No concurrent sends of one row:** the lease outlives the send's own
@@ -41,9 +41,10 @@ use crate::{
     domain::{
         appointment::{Appointment, AppointmentStatus},
         backoff::AfterFailure,
+        break_glass,
         format::clean,
-        kinds::{Kind, Recipient},
-        message::{compose, subject, Parties, Templates},
+        kinds::{About, Kind, Recipient},
+        message::{compose, subject, Content, Parties, Templates},
         reminders::still_useful,
     },
     mailer::{Mailer, Outgoing, SendError},
@@ -169,21 +170,27 @@ impl Worker {
                 let kind = Kind::Reminder {
                     minutes_before: u32::try_from(r.offset_minutes).unwrap_or(0),
                 };
+                let subject = subject(kind, &a);
+                let recipient_id = a.patient_id;
+                let about = About::Appointment {
+                    kind,
+                    appointment: a,
+                };
                 store::deliveries::insert(
                     &mut tx,
                     &NewDelivery {
-                        appointment: &a,
-                        kind,
-                        recipient_id: a.patient_id,
+                        about: &about,
+                        recipient_id,
                         recipient: Recipient::Patient,
-                        subject: &subject(kind, &a),
+                        address: None,
+                        subject: &subject,
                         now,
                     },
                 )
                 .await?;
                 store::reminders::settle(&mut tx, r, "enqueued").await?;
                 metrics::counter!("notifications_reminders_enqueued_total").increment(1);
-                tracing::info!(appointment_id = %a.appointment_id, minutes_before = r.offset_minutes, "reminder due");
+                tracing::info!(appointment_id = %r.appointment_id, minutes_before = r.offset_minutes, "reminder due");
                 enqueued += 1;
             }
             tx.commit().await?;
@@ -215,26 +222,32 @@ impl Worker {
 
     async fn deliver(&self, d: Claimed) -> Result<(), sqlx::Error> {
         let started = self.clock.now();
-        let outcome = self.attempt(&d, started).await?;
-        let kind = Kind::parse(&d.kind);
-        let label = kind.map_or("unknown", Kind::label);
-        let appointment_id = d.snapshot.0.appointment_id;
+        let about = About::read(&d.kind, &d.snapshot.0);
+        let label = about.as_ref().map_or("unknown", About::label);
+        let outcome = match &about {
+            Ok(about) => self.attempt(&d, about, started).await?,
+            Err(e) => {
+                tracing::error!(delivery_id = %d.id, error = %e, "delivery unreadable");
+                Err(Failure::permanent("unreadable"))
+            }
+        };
+        let subject_id = d.subject_id;
         let settle = match outcome {
             Ok(()) => {
                 metrics::counter!("notifications_sent_total", "kind" => label).increment(1);
-                tracing::info!(delivery_id = %d.id, %appointment_id, kind = label, attempt = d.attempts, "email sent");
+                tracing::info!(delivery_id = %d.id, %subject_id, kind = label, attempt = d.attempts, "email sent");
                 Settle::Sent
             }
             Err(Failure::Skip(reason)) => {
                 metrics::counter!("notifications_cancelled_total", "kind" => label).increment(1);
-                tracing::info!(delivery_id = %d.id, %appointment_id, kind = label, reason, "email no longer needed");
+                tracing::info!(delivery_id = %d.id, %subject_id, kind = label, reason, "email no longer needed");
                 Settle::Cancelled {
                     reason: reason.to_owned(),
                 }
             }
             Err(Failure::Send(SendError::Permanent(code))) => {
                 metrics::counter!("notifications_failed_total", "kind" => label, "reason" => code.clone()).increment(1);
-                tracing::warn!(delivery_id = %d.id, %appointment_id, kind = label, attempt = d.attempts, error = %code, "email failed permanently");
+                tracing::warn!(delivery_id = %d.id, %subject_id, kind = label, attempt = d.attempts, error = %code, "email failed permanently");
                 Settle::Failed { error: code }
             }
             Err(Failure::Send(SendError::Transient(code))) => {
@@ -246,12 +259,12 @@ impl Worker {
                                 .unwrap_or(chrono::Duration::hours(1));
                         metrics::counter!("notifications_retries_total", "reason" => code.clone())
                             .increment(1);
-                        tracing::warn!(delivery_id = %d.id, %appointment_id, kind = label, attempt = d.attempts, error = %code, retry_in_ms = delay.as_millis() as u64, "email not sent; will retry");
+                        tracing::warn!(delivery_id = %d.id, %subject_id, kind = label, attempt = d.attempts, error = %code, retry_in_ms = delay.as_millis() as u64, "email not sent; will retry");
                         Settle::Retry { at, error: code }
                     }
                     AfterFailure::GiveUp => {
                         metrics::counter!("notifications_failed_total", "kind" => label, "reason" => code.clone()).increment(1);
-                        tracing::warn!(delivery_id = %d.id, %appointment_id, kind = label, attempt = d.attempts, error = %code, "email failed after the last attempt");
+                        tracing::warn!(delivery_id = %d.id, %subject_id, kind = label, attempt = d.attempts, error = %code, "email failed after the last attempt");
                         Settle::Failed { error: code }
                     }
                 }
@@ -273,25 +286,34 @@ impl Worker {
     async fn attempt(
         &self,
         d: &Claimed,
+        about: &About,
         now: DateTime<Utc>,
     ) -> Result<Result<(), Failure>, sqlx::Error> {
-        let a: &Appointment = &d.snapshot.0;
-        let (Some(kind), Some(recipient)) =
-            (Kind::parse(&d.kind), Recipient::parse(&d.recipient_role))
-        else {
-            return Ok(Err(Failure::permanent("unknown-kind")));
+        let Some(recipient) = Recipient::parse(&d.recipient_role) else {
+            return Ok(Err(Failure::permanent("unknown-recipient")));
         };
-        if kind.is_reminder() && !self.reminder_still_current(a, now).await? {
-            return Ok(Err(Failure::Skip("superseded")));
+        if let About::Appointment { kind, appointment } = about {
+            if kind.is_reminder() && !self.reminder_still_current(appointment, now).await? {
+                return Ok(Err(Failure::Skip("superseded")));
+            }
         }
-        let counterpart_id = match recipient {
-            Recipient::Patient => a.provider_id,
-            Recipient::Provider => a.patient_id,
-        };
-        let people = store::people::get_many(&self.db, &[d.recipient_id, counterpart_id]).await?;
+        // The recipient and everyone the email names.
+        let mut ids = vec![d.recipient_id];
+        match about {
+            About::Appointment { appointment, .. } => {
+                ids.extend([appointment.patient_id, appointment.provider_id]);
+            }
+            About::BreakGlass(g) => ids.extend([g.patient_id, g.provider_id]),
+        }
+        let people = store::people::get_many(&self.db, &ids).await?;
+        let name_of = |id: Uuid| people.iter().find(|p| p.id == id).map(|p| p.name.as_str());
         let me = people.iter().find(|p| p.id == d.recipient_id);
-        let counterpart = people.iter().find(|p| p.id == counterpart_id);
-        let Some(address) = me.and_then(|p| p.email.as_deref()) else {
+        // A configured address is on the row; a person's is looked up now.
+        let address = d
+            .recipient_address
+            .as_deref()
+            .or_else(|| me.and_then(|p| p.email.as_deref()));
+        let Some(address) = address else {
             // Their user.registered / patient.updated has not arrived yet.
             return Ok(Err(Failure::transient("recipient-unknown")));
         };
@@ -302,19 +324,38 @@ impl Worker {
         let to = Mailbox::new(name, address);
         let from = self.mailer.from().email.to_string();
         let to_email = to.email.to_string();
-        let content = match compose(
-            &self.templates,
-            kind,
-            a,
-            &Parties {
-                recipient,
-                recipient_name: me.map(|p| p.name.as_str()),
-                counterpart_name: counterpart.map(|p| p.name.as_str()),
-                from: &from,
-                to: &to_email,
-            },
-            now,
-        ) {
+        let rendered: Result<Content, _> = match about {
+            About::Appointment { kind, appointment } => {
+                let counterpart_id = match recipient {
+                    Recipient::Provider => appointment.patient_id,
+                    _ => appointment.provider_id,
+                };
+                compose(
+                    &self.templates,
+                    *kind,
+                    appointment,
+                    &Parties {
+                        recipient,
+                        recipient_name: me.map(|p| p.name.as_str()),
+                        counterpart_name: name_of(counterpart_id),
+                        from: &from,
+                        to: &to_email,
+                    },
+                    now,
+                )
+            }
+            About::BreakGlass(g) => break_glass::compose(
+                &self.templates,
+                g,
+                &break_glass::Names {
+                    recipient,
+                    recipient_name: me.map(|p| p.name.as_str()),
+                    provider_name: name_of(g.provider_id),
+                    patient_name: name_of(g.patient_id),
+                },
+            ),
+        };
+        let content = match rendered {
             Ok(c) => c,
             Err(e) => {
                 tracing::error!(delivery_id = %d.id, error = %e, "email not rendered");

@@ -8,6 +8,7 @@ pub mod backup;
 #[cfg(feature = "bench")]
 pub mod bench;
 pub mod cache;
+pub mod care;
 pub mod config;
 pub mod db;
 pub mod demo;

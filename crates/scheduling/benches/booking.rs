@@ -689,6 +689,7 @@ async fn main() {
     let config = Config {
         common,
         cache_ttl: SLOT_CACHE_TTL,
+        max_fee: Default::default(),
     };
     let pem = SigningKeys::generate_pem().expect("generate an Ed25519 key");
     let keys = SigningKeys::from_pems([("bench", pem)]).expect("load the generated key");

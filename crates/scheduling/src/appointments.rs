@@ -23,10 +23,11 @@ use uuid::Uuid;
 use crate::{
     calendar::time_zone,
     domain::{
-        access::{may, may_book_for, Actor, Operation},
-        cancellation,
-        lifecycle::{next, Action, Status},
+        access::{may, may_book_for, may_waive_fee, Actor, Operation},
+        cancellation::{self, Policy},
+        lifecycle::{next, step_open, Action, Status},
         slots::{blocked, check_start, Busy, Slot, SlotQuery},
+        types::Money,
     },
     error::Error,
     store::{
@@ -71,6 +72,61 @@ impl From<&AppointmentRow> for Appointment {
     }
 }
 
+/// What cancelling, moving or missing an appointment costs the patient, shown
+/// before they book: cancelling or rescheduling later than `window_minutes`
+/// before the start owes `late_cancel_fee`, not coming owes `no_show_fee`
+/// (`null`: nothing). Fees never exceed the clinic's cap
+/// (`SCHEDULING_MAX_FEE_PERCENT` of the price).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct CancellationPolicy {
+    pub window_minutes: i64,
+    #[schema(required = true)]
+    pub late_cancel_fee: Option<Money>,
+    #[schema(required = true)]
+    pub no_show_fee: Option<Money>,
+}
+
+impl From<&Policy> for CancellationPolicy {
+    fn from(p: &Policy) -> Self {
+        Self {
+            window_minutes: p.window.num_minutes(),
+            late_cancel_fee: p.late_cancel_fee.clone(),
+            no_show_fee: p.no_show_fee.clone(),
+        }
+    }
+}
+
+/// One appointment with the cancellation policy that applies to it: the
+/// answer about a single appointment (booking it, reading it, every change).
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct AppointmentDetail {
+    #[serde(flatten)]
+    pub appointment: Appointment,
+    pub cancellation_policy: CancellationPolicy,
+}
+
+impl AppointmentDetail {
+    fn of(row: &AppointmentRow, t: &TypeRow, state: &AppState) -> Self {
+        Self {
+            appointment: Appointment::from(row),
+            cancellation_policy: CancellationPolicy::from(&t.policy(state.max_fee)),
+        }
+    }
+}
+
+/// A reschedule's answer: the appointment where it is now, and whether the
+/// move owes the late-cancellation fee.
+#[derive(Debug, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct Rescheduled {
+    #[serde(flatten)]
+    pub appointment: AppointmentDetail,
+    /// Moved inside the cancellation window: it counts as a late cancellation.
+    pub late: bool,
+    /// The fee the move owes (`null`: none, or waived by staff).
+    #[schema(required = true)]
+    pub fee: Option<Money>,
+}
+
 pub struct BookingRequest {
     pub provider_id: Uuid,
     pub appointment_type_id: Uuid,
@@ -85,6 +141,7 @@ async fn check(
     zone: &str,
     t: &TypeRow,
     start: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<Slot, Error> {
     let tz = time_zone(zone, provider_id);
     let a = availability::load(
@@ -101,7 +158,7 @@ async fn check(
         busy: &[],
         from: start,
         to: start,
-        now: Utc::now(),
+        now,
     };
     Ok(check_start(&q, start)?)
 }
@@ -148,7 +205,15 @@ pub async fn book(
         return Err(Error::PatientNotFound);
     }
     let (t, time_zone) = (found.t, found.time_zone.ok_or(Error::ProviderNotFound)?);
-    let slot = check(&mut conn, req.provider_id, &time_zone, &t, req.start).await?;
+    let slot = check(
+        &mut conn,
+        req.provider_id,
+        &time_zone,
+        &t,
+        req.start,
+        state.clock.now(),
+    )
+    .await?;
     let new = store::NewAppointment {
         id: Uuid::now_v7(),
         patient_id: req.patient_id,
@@ -162,8 +227,7 @@ pub async fn book(
         created_by: actor.user_id,
     };
     let row = new.booked_row();
-    let body = serde_json::to_value(Appointment::from(&row))
-        .map_err(|e| Error::Internal(e.to_string()))?;
+    let body = json(&AppointmentDetail::of(&row, &t, state))?;
     let booked = event::<AppointmentBooked>(
         &row,
         &t,
@@ -205,15 +269,22 @@ pub async fn book(
     Ok((StatusCode::CREATED, body))
 }
 
+fn json(answer: &impl Serialize) -> Result<serde_json::Value, Error> {
+    serde_json::to_value(answer).map_err(|e| Error::Internal(e.to_string()))
+}
+
 /// The appointment, if `actor` may see it (otherwise it does not exist for them).
-pub async fn get(state: &AppState, actor: Actor, id: Uuid) -> Result<Appointment, Error> {
+pub async fn get(state: &AppState, actor: Actor, id: Uuid) -> Result<AppointmentDetail, Error> {
     let row = store::get(&state.db, id)
         .await?
         .ok_or(Error::AppointmentNotFound)?;
     if !may(actor, Operation::View, row.patient_id, row.provider_id) {
         return Err(Error::AppointmentNotFound);
     }
-    Ok(Appointment::from(&row))
+    let t = types::by_id(&state.db, row.appointment_type_id)
+        .await?
+        .ok_or(Error::TypeNotFound)?;
+    Ok(AppointmentDetail::of(&row, &t, state))
 }
 
 /// Lock the appointment for a change `op` by `actor`.
@@ -254,7 +325,7 @@ pub async fn cancel(
     actor: Actor,
     id: Uuid,
     reason: &str,
-) -> Result<Appointment, Error> {
+) -> Result<AppointmentDetail, Error> {
     let reason = reason.trim();
     if reason.chars().count() > 500 {
         return Err(Error::invalid("reason", "at most 500 characters"));
@@ -263,9 +334,8 @@ pub async fn cancel(
     let row = lock_for(&mut tx, actor, id, Operation::Cancel).await?;
     let status = next(row.status(), Action::Cancel)?;
     let (t, tz) = type_in_zone(&mut *tx, &row).await?;
-    let policy = Duration::minutes(t.cancellation_window_minutes.into());
-    let fee = t.late_cancel_fee();
-    let outcome = cancellation::assess(row.start, Utc::now(), policy, Some(&fee), actor.role);
+    let policy = t.policy(state.max_fee);
+    let outcome = cancellation::assess(row.start, state.clock.now(), &policy, actor.role);
     let change = store::Change {
         by: actor.user_id,
         cancel: Some((reason, outcome.late)),
@@ -279,7 +349,7 @@ pub async fn cancel(
     tx.commit().await?;
     state.relay.wake();
     tracing::info!(appointment_id = %id, late = outcome.late, "appointment cancelled");
-    Ok(Appointment::from(&changed))
+    Ok(AppointmentDetail::of(&changed, &t, state))
 }
 
 fn event_data(
@@ -312,14 +382,55 @@ fn event_data(
     }
 }
 
-/// Move to `start`: same id, same race guarantees, history kept.
+/// A move asked for: the new start, and staff's reason for waiving the late fee.
+pub struct MoveRequest {
+    pub start: DateTime<Utc>,
+    pub waive_fee_reason: Option<String>,
+}
+
+/// The waiver's reason, trimmed, if `actor` may waive and it is 3–500 characters.
+fn waiver(actor: Actor, reason: Option<&str>) -> Result<Option<String>, Error> {
+    let Some(reason) = reason.map(str::trim) else {
+        return Ok(None);
+    };
+    if !may_waive_fee(actor) {
+        return Err(Problem::forbidden()
+            .with_detail("Only staff can waive a fee.")
+            .into());
+    }
+    if !(3..=500).contains(&reason.chars().count()) {
+        return Err(Error::invalid("waive_fee_reason", "3 to 500 characters"));
+    }
+    Ok(Some(reason.to_owned()))
+}
+
+/// Move to `start`: same id, same race guarantees, history kept. Inside the
+/// cancellation window the move counts as a late cancellation and owes the
+/// fee (see [`cancellation::assess_reschedule`]), unless staff waive it; the
+/// waiver's reason goes into the history. Answers 200 with [`Rescheduled`], or
+/// the stored answer for a retried `Idempotency-Key`.
+///
+/// The key is claimed first, so a retry gets the first answer whatever has
+/// changed since; everything else happens on the transaction's one connection.
 pub async fn reschedule(
     state: &AppState,
     actor: Actor,
     id: Uuid,
-    start: DateTime<Utc>,
-) -> Result<Appointment, Error> {
-    let current = store::get(&state.db, id)
+    req: MoveRequest,
+    key: Option<IdempotencyKey>,
+) -> Result<(StatusCode, serde_json::Value), Error> {
+    let waiver = waiver(actor, req.waive_fee_reason.as_deref())?;
+    let mut tx = state.db.begin().await?;
+    if let Some(k) = &key {
+        match idempotency::claim(&mut tx, actor.user_id, &k.key, &k.request_hash).await? {
+            idempotency::Claim::Fresh => {}
+            idempotency::Claim::Replay { status, body } => {
+                return Ok((StatusCode::from_u16(status).unwrap_or(StatusCode::OK), body));
+            }
+            idempotency::Claim::Mismatch => return Err(Error::IdempotencyKeyReused),
+        }
+    }
+    let current = store::get(&mut *tx, id)
         .await?
         .ok_or(Error::AppointmentNotFound)?;
     if !may(
@@ -330,24 +441,27 @@ pub async fn reschedule(
     ) {
         return Err(Error::AppointmentNotFound);
     }
-    let (t, tz) = type_in_zone(&state.db, &current).await?;
-    let slot = check(
-        &mut *state.db.acquire().await?,
-        current.provider_id,
-        &tz,
-        &t,
-        start,
-    )
-    .await?;
-    let mut tx = state.db.begin().await?;
+    let (t, tz) = type_in_zone(&mut *tx, &current).await?;
+    let now = state.clock.now();
+    let slot = check(&mut tx, current.provider_id, &tz, &t, req.start, now).await?;
     store::lock_provider_calendar(&mut tx, current.provider_id).await?;
     let row = lock_for(&mut tx, actor, id, Operation::Reschedule).await?;
     next(row.status(), Action::Reschedule)?;
+    let policy = t.policy(state.max_fee);
+    let outcome =
+        cancellation::assess_reschedule(row.start, now, &policy, actor.role, waiver.is_some());
     let during = Busy {
         start: slot.start,
         end: slot.end,
     };
     let version = store::move_to(&mut tx, id, during, blocked(&t.rules(), &slot)).await?;
+    let note = match (&waiver, outcome.late, &outcome.fee) {
+        (_, false, _) => "rescheduled".to_owned(),
+        (Some(reason), true, None) if policy.late_cancel_fee.is_some() => {
+            format!("rescheduled inside the cancellation window; fee waived: {reason}")
+        }
+        _ => "rescheduled inside the cancellation window".to_owned(),
+    };
     store::record_history(
         &mut tx,
         &row,
@@ -355,22 +469,45 @@ pub async fn reschedule(
         Status::Booked,
         during,
         actor.user_id,
-        Some("rescheduled"),
+        Some(&note),
     )
     .await?;
     let moved = AppointmentRow {
         start: slot.start,
         end: slot.end,
+        version,
         ..row.clone()
     };
     let mut data = event_data(&moved, &t, &tz, Status::Booked, version, actor.user_id);
     data.previous_start = Some(row.start);
     data.previous_end = Some(row.end);
+    data.late = outcome.late;
+    data.fee = outcome.fee.clone();
     outbox::enqueue(&mut tx, &envelope::<AppointmentRescheduled>(&data)?).await?;
+    let body = json(&Rescheduled {
+        appointment: AppointmentDetail::of(&moved, &t, state),
+        late: outcome.late,
+        fee: outcome.fee,
+    })?;
+    if let Some(k) = &key {
+        idempotency::save(
+            &mut tx,
+            actor.user_id,
+            &k.key,
+            StatusCode::OK.as_u16(),
+            &body,
+        )
+        .await?;
+    }
     tx.commit().await?;
     state.relay.wake();
-    tracing::info!(appointment_id = %id, "appointment rescheduled");
-    get(state, actor, id).await
+    tracing::info!(
+        appointment_id = %id,
+        late = outcome.late,
+        waived = waiver.is_some(),
+        "appointment rescheduled"
+    );
+    Ok((StatusCode::OK, body))
 }
 
 /// Check in, complete or mark a no-show.
@@ -379,10 +516,11 @@ pub async fn record_visit(
     actor: Actor,
     id: Uuid,
     action: Action,
-) -> Result<Appointment, Error> {
+) -> Result<AppointmentDetail, Error> {
     let mut tx = state.db.begin().await?;
     let row = lock_for(&mut tx, actor, id, Operation::RecordVisit).await?;
     let status = next(row.status(), action)?;
+    step_open(action, row.start, state.clock.now())?;
     let (t, tz) = type_in_zone(&mut *tx, &row).await?;
     let change = store::Change {
         by: actor.user_id,
@@ -394,9 +532,8 @@ pub async fn record_visit(
         Status::CheckedIn => envelope::<AppointmentCheckedIn>(&data)?,
         Status::Completed => envelope::<AppointmentCompleted>(&data)?,
         _ => {
-            // A no-show owes the late-cancellation fee, when the type has one.
-            let fee = t.late_cancel_fee();
-            data.fee = (fee.amount_minor > 0).then_some(fee);
+            // A no-show owes the type's no-show fee, when it has one (capped).
+            data.fee = t.policy(state.max_fee).no_show_fee;
             envelope::<AppointmentNoShow>(&data)?
         }
     };
@@ -404,7 +541,7 @@ pub async fn record_visit(
     tx.commit().await?;
     state.relay.wake();
     tracing::info!(appointment_id = %id, status = status.as_str(), "appointment updated");
-    Ok(Appointment::from(&changed))
+    Ok(AppointmentDetail::of(&changed, &t, state))
 }
 
 /// Who sees which appointments in lists.

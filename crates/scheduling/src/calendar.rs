@@ -147,7 +147,9 @@ pub async fn list_overrides(
     to: Option<NaiveDate>,
 ) -> Result<Vec<DateOverride>, Error> {
     let p = provider(state, provider_id).await?;
-    let today = Utc::now()
+    let today = state
+        .clock
+        .now()
         .with_timezone(&time_zone(&p.time_zone, provider_id))
         .date_naive();
     let from = from.unwrap_or(today);
@@ -239,7 +241,7 @@ pub async fn free_slots(
         to + Duration::days(1),
     )
     .await?;
-    Ok(still_free(&rules, Utc::now(), &busy, &offered)
+    Ok(still_free(&rules, state.clock.now(), &busy, &offered)
         .into_iter()
         .filter(|s| s.start >= from && s.start < to)
         .collect())

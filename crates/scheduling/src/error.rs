@@ -7,7 +7,9 @@ use axum::{
 use platform::Problem;
 
 use crate::domain::{
-    availability::InvalidAvailability, lifecycle::IllegalTransition, slots::Unbookable,
+    availability::InvalidAvailability,
+    lifecycle::{Action, IllegalTransition, TooEarly},
+    slots::Unbookable,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,10 @@ pub enum Error {
     PatientDoubleBooked,
     #[error(transparent)]
     IllegalTransition(#[from] IllegalTransition),
+    /// A visit step before its time (check-in before the hour before the
+    /// start; complete or no-show before the start).
+    #[error(transparent)]
+    TooEarly(#[from] TooEarly),
     /// The same Idempotency-Key was sent with a different request.
     #[error("idempotency key reused")]
     IdempotencyKeyReused,
@@ -166,6 +172,18 @@ impl From<Error> for Problem {
                         "The appointment is {}; that change is not possible.",
                         t.from.as_str()
                     ))
+            }
+            Error::TooEarly(t) => {
+                let step = match t.action {
+                    Action::CheckIn => "Check-in opens an hour before the start",
+                    Action::Complete => "A visit can be completed once it has started",
+                    Action::MarkNoShow => "A no-show can be recorded once the start has passed",
+                    Action::Cancel | Action::Reschedule => "This change is not possible yet",
+                };
+                Problem::conflict("too-early", "Too early").with_detail(format!(
+                    "{step}: possible from {}.",
+                    t.opens.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ))
             }
             Error::IdempotencyKeyReused => unprocessable(
                 "idempotency-key-reused",

@@ -4,6 +4,7 @@
 pub mod appointments;
 pub mod cache;
 pub mod calendar;
+pub mod clock;
 pub mod config;
 pub mod consumers;
 pub mod domain;
@@ -26,7 +27,9 @@ use sqlx::{migrate::Migrator, PgPool};
 use utoipa::OpenApi;
 
 use cache::SlotCache;
+use clock::{Clock, SystemClock};
 pub use config::Config;
+use domain::cancellation::FeeCap;
 
 pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
@@ -37,6 +40,10 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     pub relay: OutboxRelay,
     pub slots: SlotCache,
+    /// What "now" is for every rule (tests move it).
+    pub clock: Arc<dyn Clock>,
+    /// The clinic's cap on late-cancellation and no-show fees.
+    pub max_fee: FeeCap,
 }
 
 impl FromRef<AppState> for Arc<Verifier> {
@@ -49,6 +56,15 @@ impl FromRef<AppState> for Arc<Verifier> {
 pub async fn connect(
     config: &Config,
     verifier: Arc<Verifier>,
+) -> anyhow::Result<(AppState, Broker)> {
+    connect_with(config, verifier, Arc::new(SystemClock)).await
+}
+
+/// [`connect`], reading time from `clock`.
+pub async fn connect_with(
+    config: &Config,
+    verifier: Arc<Verifier>,
+    clock: Arc<dyn Clock>,
 ) -> anyhow::Result<(AppState, Broker)> {
     let c = &config.common;
     let db =
@@ -63,6 +79,8 @@ pub async fn connect(
             verifier,
             relay,
             slots,
+            clock,
+            max_fee: config.max_fee,
         },
         broker,
     ))
@@ -77,7 +95,16 @@ pub async fn build_with_verifier(
     config: &Config,
     verifier: Arc<Verifier>,
 ) -> anyhow::Result<Service> {
-    let (state, broker) = connect(config, verifier).await?;
+    build_with(config, verifier, Arc::new(SystemClock)).await
+}
+
+/// [`build`] with the token verifier and the clock given (tests move the clock).
+pub async fn build_with(
+    config: &Config,
+    verifier: Arc<Verifier>,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<Service> {
+    let (state, broker) = connect_with(config, verifier, clock).await?;
     // Redis is left out on purpose: slots are computed from the database without
     // it, so a cache outage must not take every replica out of rotation.
     let readiness = Readiness {

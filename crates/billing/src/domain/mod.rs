@@ -1,7 +1,9 @@
 //! Billing's rules as pure functions over plain values: money and its sums,
-//! an invoice's totals and life, who may see what, insurance details, cursors.
+//! an invoice's totals and life, payments in flight, who may see what,
+//! insurance details, cursors.
 
 pub mod access;
+pub mod attempt;
 pub mod charges;
 pub mod cursor;
 pub mod insurance;

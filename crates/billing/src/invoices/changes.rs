@@ -1,205 +1,28 @@
-//! Staff's changes to an invoice: payments, refunds, credits, voids, billing
-//! to insurance. Each locks the invoice and commits with its audit entry and event.
+//! Staff's changes to an invoice besides moving money (`payments`): credits,
+//! voids, billing to insurance. Each locks the invoice and commits with its
+//! audit entry and event.
 
 use contracts::billing::InvoiceVoided;
-use platform::{
-    events::outbox,
-    idempotency::{self, IdempotencyKey},
-};
-use sqlx::PgConnection;
+use platform::events::outbox;
 use uuid::Uuid;
 
 use crate::{
     domain::{
         access::Actor,
-        invoice::{
-            check_bill_to_insurance, check_credit, check_payment, check_refund, check_void,
-            Creditable, Rejection,
-        },
+        attempt::held_back,
+        invoice::{check_bill_to_insurance, check_credit, check_void, Creditable, Rejection},
         money::Money,
-        totals::{PaymentAmount, PaymentKind},
+        totals::PaymentKind,
     },
     error::Error,
-    payment_provider::{PaymentMethod, Transfer},
     store::{
-        insurance as insurance_store,
-        invoices::{self as store, NewLine, NewPayment},
+        attempts, insurance as insurance_store,
+        invoices::{self as store, NewLine},
     },
     AppState,
 };
 
 use super::{audit, books, committed, detail, envelope, lock_managed, save, InvoiceDetail};
-
-/// A payment or refund as asked for.
-#[derive(Debug, Clone)]
-pub struct MoneyMovement {
-    pub amount: Money,
-    pub method: PaymentMethod,
-    pub reference: Option<String>,
-}
-
-/// Record a payment (staff): partial payments are fine, more than is due is not.
-pub async fn pay(
-    state: &AppState,
-    actor: Actor,
-    id: Uuid,
-    m: MoneyMovement,
-    key: Option<&IdempotencyKey>,
-) -> Result<InvoiceDetail, Error> {
-    let mut tx = state.db.begin().await?;
-    let row = lock_managed(&mut tx, &actor, id).await?;
-    if already_done(&mut tx, &actor, key).await? {
-        drop(tx);
-        return detail(&state.db, &actor, &row).await;
-    }
-    let b = books(&mut tx, id).await?;
-    check_payment(row.status, row.currency, &b.totals, &m.amount)?;
-    let after = b.totals_with(
-        None,
-        Some(PaymentAmount {
-            kind: PaymentKind::Payment,
-            amount_minor: m.amount.amount_minor,
-        }),
-    )?;
-    let transfer = Transfer {
-        payment_id: Uuid::now_v7(),
-        invoice_id: id,
-        amount: m.amount,
-        method: m.method,
-        reference: m.reference.clone(),
-    };
-    // A refusal or outage drops the transaction: nothing is recorded.
-    let receipt = state.payments.collect(&transfer).await?;
-    store::insert_payment(
-        &mut tx,
-        &NewPayment {
-            id: transfer.payment_id,
-            invoice_id: id,
-            kind: PaymentKind::Payment,
-            amount: m.amount,
-            method: m.method.as_str(),
-            reference: m.reference.as_deref(),
-            processor: state.payments.name(),
-            processor_reference: receipt.provider_reference.as_deref(),
-            recorded_by: actor.user_id,
-        },
-    )
-    .await?;
-    store::record(
-        &mut tx,
-        &audit(
-            &row,
-            "payment_recorded",
-            &actor,
-            serde_json::json!({"payment_id": transfer.payment_id, "amount": m.amount, "method": m.method}),
-        ),
-    )
-    .await?;
-    let row = save(&mut tx, &actor, &row, &after).await?;
-    remember(&mut tx, &actor, key, id).await?;
-    tx.commit().await?;
-    committed(state, &row).await;
-    metrics::counter!("payments_recorded_total", "kind" => "payment").increment(1);
-    tracing::info!(invoice_id = %id, payment_id = %transfer.payment_id, status = row.status.as_str(), "payment recorded");
-    detail(&state.db, &actor, &row).await
-}
-
-/// Whether a request with this `Idempotency-Key` was already carried out (a
-/// retry records nothing and answers with the invoice as it is now). Runs under
-/// the invoice's lock, so a concurrent retry waits for the first to commit.
-async fn already_done(
-    tx: &mut PgConnection,
-    actor: &Actor,
-    key: Option<&IdempotencyKey>,
-) -> Result<bool, Error> {
-    let Some(k) = key else {
-        return Ok(false);
-    };
-    match idempotency::claim(tx, actor.user_id, &k.key, &k.request_hash).await? {
-        idempotency::Claim::Fresh => Ok(false),
-        idempotency::Claim::Replay { .. } => Ok(true),
-        idempotency::Claim::Mismatch => Err(Error::IdempotencyKeyReused),
-    }
-}
-
-/// Mark the key's request done, in the transaction of its effect.
-async fn remember(
-    tx: &mut PgConnection,
-    actor: &Actor,
-    key: Option<&IdempotencyKey>,
-    invoice: Uuid,
-) -> Result<(), Error> {
-    if let Some(k) = key {
-        let body = serde_json::json!({ "invoice_id": invoice });
-        idempotency::save(tx, actor.user_id, &k.key, 201, &body).await?;
-    }
-    Ok(())
-}
-
-/// Return money the patient paid beyond what the invoice asks for (staff).
-pub async fn refund(
-    state: &AppState,
-    actor: Actor,
-    id: Uuid,
-    m: MoneyMovement,
-    key: Option<&IdempotencyKey>,
-) -> Result<InvoiceDetail, Error> {
-    let mut tx = state.db.begin().await?;
-    let row = lock_managed(&mut tx, &actor, id).await?;
-    if already_done(&mut tx, &actor, key).await? {
-        drop(tx);
-        return detail(&state.db, &actor, &row).await;
-    }
-    let b = books(&mut tx, id).await?;
-    check_refund(row.status, row.currency, &b.totals, &m.amount)?;
-    let after = b.totals_with(
-        None,
-        Some(PaymentAmount {
-            kind: PaymentKind::Refund,
-            amount_minor: m.amount.amount_minor,
-        }),
-    )?;
-    let transfer = Transfer {
-        payment_id: Uuid::now_v7(),
-        invoice_id: id,
-        amount: m.amount,
-        method: m.method,
-        reference: m.reference.clone(),
-    };
-    let receipt = state.payments.refund(&transfer).await?;
-    store::insert_payment(
-        &mut tx,
-        &NewPayment {
-            id: transfer.payment_id,
-            invoice_id: id,
-            kind: PaymentKind::Refund,
-            amount: m.amount,
-            method: m.method.as_str(),
-            reference: m.reference.as_deref(),
-            processor: state.payments.name(),
-            processor_reference: receipt.provider_reference.as_deref(),
-            recorded_by: actor.user_id,
-        },
-    )
-    .await?;
-    store::record(
-        &mut tx,
-        &audit(
-            &row,
-            "refunded",
-            &actor,
-            serde_json::json!({"payment_id": transfer.payment_id, "amount": m.amount, "method": m.method}),
-        ),
-    )
-    .await?;
-    let row = save(&mut tx, &actor, &row, &after).await?;
-    remember(&mut tx, &actor, key, id).await?;
-    tx.commit().await?;
-    committed(state, &row).await;
-    metrics::counter!("payments_recorded_total", "kind" => "refund").increment(1);
-    tracing::info!(invoice_id = %id, payment_id = %transfer.payment_id, "refund recorded");
-    detail(&state.db, &actor, &row).await
-}
 
 /// A credit against one charge line.
 #[derive(Debug, Clone)]
@@ -239,7 +62,7 @@ pub async fn credit(
     };
     check_credit(row.status, row.currency, &creditable, &c.amount)?;
     let rate = line.amount().tax_rate_bp;
-    let after = b.totals_with(Some((-c.amount.amount_minor, rate)), None)?;
+    let after = b.totals_with(Some((-c.amount.amount_minor, rate)), &[])?;
     let line_id = Uuid::now_v7();
     store::append_line(
         &mut tx,
@@ -282,7 +105,11 @@ pub async fn void(
     let mut tx = state.db.begin().await?;
     let row = lock_managed(&mut tx, &actor, id).await?;
     let b = books(&mut tx, id).await?;
-    check_void(row.status, &b.totals)?;
+    // A payment the provider may be taking right now counts as paid: a void
+    // must not slip in before it is recorded.
+    let in_flight = attempts::in_flight(&mut tx, id).await?;
+    let totals = b.totals_with(None, &held_back(PaymentKind::Payment, &in_flight))?;
+    check_void(row.status, &totals)?;
     let voided = store::void(&mut tx, id, actor.user_id, reason).await?;
     store::record(
         &mut tx,

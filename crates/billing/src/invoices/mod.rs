@@ -3,21 +3,25 @@
 //! change locks the invoice, checks the pure rules, appends (never edits)
 //! lines/payments, recomputes the totals with the pure functions, records who
 //! did what in the audit trail and enqueues its event — all in one transaction.
-//! The patient's cached balance is deleted after commit.
+//! Payments and refunds take two short ones, with the payment provider asked
+//! in between and outside both (`payments`). The patient's cached balance is
+//! deleted after commit.
 //!
 //! `views` are the shapes the API answers with; `issue` turns an appointment
 //! outcome into an invoice (in the consumer's transaction); `read` answers
-//! reads and lists; `changes` are staff's payments, refunds, credits, voids and
-//! billing to insurance. What they share — the books, the lock, saving totals
-//! and the audit entry — is here.
+//! reads and lists; `payments` are staff's payments and refunds; `changes`
+//! staff's credits, voids and billing to insurance. What they share — the
+//! books, the lock, saving totals and the audit entry — is here.
 
 mod changes;
 mod issue;
+mod payments;
 mod read;
 mod views;
 
-pub use changes::{bill_to_insurance, credit, pay, refund, void, CreditRequest, MoneyMovement};
+pub use changes::{bill_to_insurance, credit, void, CreditRequest};
 pub use issue::issue_for_appointment;
+pub use payments::{pay, refund, MoneyMovement};
 pub use read::{get, history, list, ListQuery};
 pub use views::{
     AppointmentInfo, HistoryEntry, InvoiceDetail, InvoicePage, InvoiceSummary, LineKind, LineView,
@@ -55,7 +59,7 @@ impl Books {
     fn totals_with(
         &self,
         extra_line: Option<(i64, u32)>,
-        extra_payment: Option<PaymentAmount>,
+        extra_payments: &[PaymentAmount],
     ) -> Result<Totals, Error> {
         let mut lines: Vec<_> = self.lines.iter().map(LineRow::amount).collect();
         if let Some((net_minor, tax_rate_bp)) = extra_line {
@@ -65,7 +69,7 @@ impl Books {
             });
         }
         let mut payments: Vec<_> = self.payments.iter().map(PaymentRow::amount).collect();
-        payments.extend(extra_payment);
+        payments.extend_from_slice(extra_payments);
         Ok(totals::totals(&lines, &payments)?)
     }
 }
@@ -78,7 +82,7 @@ async fn books(conn: &mut PgConnection, invoice_id: Uuid) -> Result<Books, Error
         payments,
         totals: Totals::default(),
     };
-    b.totals = b.totals_with(None, None)?;
+    b.totals = b.totals_with(None, &[])?;
     Ok(b)
 }
 

@@ -151,6 +151,11 @@ impl PaymentRequest {
     }
 }
 
+/// What the `Idempotency-Key` of a payment or refund promises (OpenAPI).
+const MONEY_KEY: &str =
+    "A retry with the same key moves the money at most once: it answers with the invoice once \
+    recorded, and otherwise asks the payment provider again for the same transfer";
+
 /// The `Idempotency-Key` of a payment or refund: the same key for the same
 /// invoice, amount, method and reference is one movement of money.
 fn money_key(
@@ -172,10 +177,13 @@ fn money_key(
 
 /// Record a payment (staff). Partial payments are fine; each refusal has its
 /// own problem type (`payment-exceeds-balance`, `currency-mismatch`,
-/// `invalid-amount`, `invoice-void`, `invoice-paid`) and changes nothing.
+/// `invalid-amount`, `invoice-void`, `invoice-paid`, `payment-declined`) and
+/// changes nothing. A payment provider that cannot be reached is 503
+/// `payment-provider-unavailable`: retry with the same `Idempotency-Key`.
 #[utoipa::path(post, path = "/api/v1/invoices/{id}/payments", tag = "invoices", request_body = PaymentRequest, security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key records nothing again")),
-    responses((status = 201, body = InvoiceDetail), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    params(("Idempotency-Key" = Option<String>, Header, description = MONEY_KEY)),
+    responses((status = 201, body = InvoiceDetail), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody),
+        (status = 503, description = "The payment provider could not be reached (`payment-provider-unavailable`); nothing was recorded", body = ProblemBody)))]
 pub async fn pay(
     State(state): State<AppState>,
     user: AuthUser,
@@ -190,9 +198,11 @@ pub async fn pay(
 }
 
 /// Return money paid beyond what the invoice asks for after credits (staff).
+/// Refusals and provider outages as for payments.
 #[utoipa::path(post, path = "/api/v1/invoices/{id}/refunds", tag = "invoices", request_body = PaymentRequest, security(("bearer" = [])),
-    params(("Idempotency-Key" = Option<String>, Header, description = "A retry with the same key records nothing again")),
-    responses((status = 201, body = InvoiceDetail), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    params(("Idempotency-Key" = Option<String>, Header, description = MONEY_KEY)),
+    responses((status = 201, body = InvoiceDetail), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody),
+        (status = 503, description = "The payment provider could not be reached (`payment-provider-unavailable`); nothing was recorded", body = ProblemBody)))]
 pub async fn refund(
     State(state): State<AppState>,
     user: AuthUser,

@@ -73,3 +73,30 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
     )
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn moving_money_documents_the_provider_outage_and_what_the_key_promises() {
+        let doc = ApiDoc::openapi();
+        for path in [
+            "/api/v1/invoices/{id}/payments",
+            "/api/v1/invoices/{id}/refunds",
+        ] {
+            let op = doc.paths.paths[path].post.as_ref().unwrap();
+            assert!(op.responses.responses.contains_key("503"), "{path}");
+            let key = op
+                .parameters
+                .iter()
+                .flatten()
+                .find(|p| p.name == "Idempotency-Key")
+                .unwrap();
+            assert!(
+                key.description.as_deref().unwrap().contains("at most once"),
+                "{path}"
+            );
+        }
+    }
+}

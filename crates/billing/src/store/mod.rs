@@ -1,6 +1,7 @@
 //! Billing's SQL, one module per table group.
 
 pub mod appointments;
+pub mod attempts;
 pub mod insurance;
 pub mod invoices;
 
@@ -12,7 +13,10 @@ use sqlx::{
 };
 
 // Invoice status and reason columns: `contracts`' `sqlx` feature.
-use crate::domain::money::Currency;
+use crate::{
+    domain::{attempt::AttemptStatus, money::Currency, totals::PaymentKind},
+    payment_provider::PaymentMethod,
+};
 
 #[derive(Debug, thiserror::Error)]
 #[error("unexpected value in a {0} column")]
@@ -49,4 +53,10 @@ macro_rules! text_column {
 }
 
 text_column!(Currency, "currency", |s| Currency::parse(s).ok(), |c| c
+    .as_str());
+text_column!(AttemptStatus, "attempt status", AttemptStatus::parse, |s| s
+    .as_str());
+text_column!(PaymentKind, "payment kind", PaymentKind::parse, |k| k
+    .as_str());
+text_column!(PaymentMethod, "payment method", PaymentMethod::parse, |m| m
     .as_str());

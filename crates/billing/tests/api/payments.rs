@@ -1,13 +1,19 @@
 //! Payments, credits, refunds and voids: staff only, every refusal distinct,
 //! nothing ever edited.
 
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+    },
+};
 
 use async_trait::async_trait;
 use billing::payment_provider::{PaymentError, PaymentProvider, Receipt, Transfer};
 use platform::{
     auth::Role,
-    testing::{assert_problem, User},
+    testing::{assert_problem, eventually, User, WAIT},
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -442,7 +448,12 @@ async fn credits_and_refunds_add_history_and_never_edit_it() {
     assert_eq!(payments[1]["amount"], money(2000, "EUR"));
 
     // History cannot be edited, not even from inside the database.
-    for table in ["invoice_lines", "payments", "invoice_events"] {
+    for table in [
+        "invoice_lines",
+        "payments",
+        "invoice_events",
+        "payment_attempts",
+    ] {
         let edit = sqlx::query(&format!("DELETE FROM {table} WHERE invoice_id = $1"))
             .bind(id)
             .execute(&app.db)
@@ -454,6 +465,14 @@ async fn credits_and_refunds_add_history_and_never_edit_it() {
         .execute(&app.db)
         .await;
     assert!(edit.is_err());
+    // Neither is what a payment attempt asked for, nor the outcome of a completed one.
+    for edit in [
+        "UPDATE payment_attempts SET amount_minor = 1 WHERE invoice_id = $1",
+        "UPDATE payment_attempts SET status = 'failed', failure = 'declined' WHERE invoice_id = $1",
+    ] {
+        let edit = sqlx::query(edit).bind(id).execute(&app.db).await;
+        assert!(edit.is_err(), "payment_attempts rows were edited");
+    }
 }
 
 #[tokio::test]
@@ -557,4 +576,478 @@ async fn a_retried_payment_with_its_idempotency_key_is_recorded_once() {
         .count("SELECT count(*) FROM payments WHERE invoice_id = $1", id)
         .await;
     assert_eq!(payments, 2);
+}
+
+/// A payment processor that keeps the provider contract — one transfer per
+/// key however often and however concurrently it is asked, the same receipt
+/// each time — and remembers every ask. It can be made to be unreachable for
+/// the next asks, or slow: its next ask then waits until the test lets it go.
+#[derive(Default)]
+struct Processor {
+    /// Every key asked for, in order.
+    asks: Mutex<Vec<Uuid>>,
+    /// The transfers made: what was moved under each key.
+    transfers: Mutex<HashMap<Uuid, (&'static str, Uuid, i64)>>,
+    /// Asks for a key with a different transfer than its first (a broken contract).
+    conflicts: AtomicUsize,
+    /// How many of the next asks fail as unreachable.
+    outages: AtomicUsize,
+    /// How many of the next asks wait for `release`.
+    slow: AtomicUsize,
+    /// Told when a slow ask is waiting.
+    waiting: tokio::sync::Notify,
+    /// Lets the waiting ask go on.
+    release: tokio::sync::Notify,
+}
+
+impl Processor {
+    fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    fn provider(self: &Arc<Self>) -> Option<Arc<dyn PaymentProvider>> {
+        let provider: Arc<dyn PaymentProvider> = self.clone();
+        Some(provider)
+    }
+
+    fn asks(&self) -> Vec<Uuid> {
+        self.asks.lock().unwrap().clone()
+    }
+
+    /// The keys of the transfers made.
+    fn transfers(&self) -> Vec<Uuid> {
+        self.transfers.lock().unwrap().keys().copied().collect()
+    }
+
+    /// Let the waiting slow ask go on.
+    fn release(&self) {
+        self.release.notify_one();
+    }
+
+    fn take(counter: &AtomicUsize) -> bool {
+        counter
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    async fn transfer(&self, kind: &'static str, t: &Transfer) -> Result<Receipt, PaymentError> {
+        self.asks.lock().unwrap().push(t.payment_id);
+        if Self::take(&self.slow) {
+            self.waiting.notify_one();
+            self.release.notified().await;
+        }
+        if Self::take(&self.outages) {
+            return Err(PaymentError::Unavailable("connect timeout".into()));
+        }
+        let asked = (kind, t.invoice_id, t.amount.amount_minor);
+        let mut transfers = self.transfers.lock().unwrap();
+        let made = transfers.entry(t.payment_id).or_insert(asked);
+        if *made != asked {
+            self.conflicts.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(Receipt {
+            provider_reference: Some(format!("tr_{}", t.payment_id.simple())),
+        })
+    }
+}
+
+#[async_trait]
+impl PaymentProvider for Processor {
+    fn name(&self) -> &'static str {
+        "processor"
+    }
+    async fn collect(&self, t: &Transfer) -> Result<Receipt, PaymentError> {
+        self.transfer("payment", t).await
+    }
+    async fn refund(&self, t: &Transfer) -> Result<Receipt, PaymentError> {
+        self.transfer("refund", t).await
+    }
+}
+
+/// The ids of the invoice's payment rows, oldest first.
+async fn payment_ids(app: &TestApp, id: Uuid) -> Vec<Uuid> {
+    sqlx::query_scalar("SELECT id FROM payments WHERE invoice_id = $1 ORDER BY recorded_at, id")
+        .bind(id)
+        .fetch_all(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn attempt_status(app: &TestApp, attempt: Uuid) -> String {
+    sqlx::query_scalar("SELECT status FROM payment_attempts WHERE id = $1")
+        .bind(attempt)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+/// Make the next commit that records a payment fail, once — as a lost
+/// connection or a failover would, after the provider already moved the money.
+async fn fail_the_next_payment_commit(app: &TestApp) {
+    sqlx::raw_sql(
+        "CREATE SEQUENCE payment_commits;
+         CREATE FUNCTION fail_first_payment_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF nextval('payment_commits') = 1 THEN
+                 RAISE EXCEPTION 'simulated commit failure';
+             END IF;
+             RETURN NULL;
+         END $$;
+         CREATE CONSTRAINT TRIGGER fail_first_payment_commit AFTER INSERT ON payments
+             DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION fail_first_payment_commit();",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_payment_whose_recording_failed_is_completed_by_its_retry_with_one_transfer() {
+    let processor = Processor::new();
+    let app = spawn_app_with(|_| {}, processor.provider()).await;
+    let (patient, provider, staff) = (
+        app.user(Role::Patient),
+        app.user(Role::Provider),
+        app.user(Role::Staff),
+    );
+    let id = app
+        .completed_invoice(&Visit::new(&patient, &provider))
+        .await;
+    fail_the_next_payment_commit(&app).await;
+
+    // The provider takes the money, then recording it fails.
+    let first = pay_once(&app, &staff, id, "desk-7", 2000).await;
+    assert!(first.status().is_server_error(), "{}", first.status());
+    let transfer = processor.asks()[0];
+    assert_eq!(processor.transfers(), [transfer]);
+    assert!(payment_ids(&app, id).await.is_empty());
+    assert_eq!(attempt_status(&app, transfer).await, "pending");
+
+    // The desk retries with the same key: the same transfer, recorded once.
+    let retry = pay_once(&app, &staff, id, "desk-7", 2000).await;
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    let body: Value = retry.json().await.unwrap();
+    assert_eq!(body["totals"]["paid"], money(2000, "EUR"));
+    assert_eq!(body["payments"][0]["id"], json!(transfer));
+    assert_eq!(processor.asks(), [transfer, transfer]);
+    assert_eq!(processor.transfers(), [transfer]);
+    assert_eq!(payment_ids(&app, id).await, [transfer]);
+    assert_eq!(attempt_status(&app, transfer).await, "completed");
+    let recorded = app
+        .count(
+            "SELECT count(*) FROM invoice_events WHERE invoice_id = $1 AND action = 'payment_recorded'",
+            id,
+        )
+        .await;
+    assert_eq!(recorded, 1);
+
+    // Once recorded, a retry answers without asking the provider again.
+    let again = pay_once(&app, &staff, id, "desk-7", 2000).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(processor.asks().len(), 2);
+    assert_eq!(payment_ids(&app, id).await, [transfer]);
+    assert_eq!(processor.conflicts.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn concurrent_copies_of_one_payment_make_one_transfer() {
+    let processor = Processor::new();
+    let app = spawn_app_with(|_| {}, processor.provider()).await;
+    let (patient, provider, staff) = (
+        app.user(Role::Patient),
+        app.user(Role::Provider),
+        app.user(Role::Staff),
+    );
+    let id = app
+        .completed_invoice(&Visit::new(&patient, &provider))
+        .await;
+
+    let answers = futures_util::future::join_all(
+        (0..5).map(|_| pay_once(&app, &staff, id, "double-click", 2500)),
+    )
+    .await;
+    for r in answers {
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["totals"]["paid"], money(2500, "EUR"));
+    }
+    let transfers = processor.transfers();
+    assert_eq!(transfers.len(), 1, "one transfer at the provider");
+    assert!(processor.asks().iter().all(|k| *k == transfers[0]));
+    assert_eq!(payment_ids(&app, id).await, transfers);
+    assert_eq!(processor.conflicts.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_slow_provider_leaves_the_invoice_unlocked_and_its_amount_held_back() {
+    let processor = Processor::new();
+    let app = spawn_app_with(|_| {}, processor.provider()).await;
+    let (patient, provider, staff) = (
+        app.user(Role::Patient),
+        app.user(Role::Provider),
+        app.user(Role::Staff),
+    );
+    let id = app
+        .completed_invoice(&Visit::new(&patient, &provider))
+        .await;
+    let invoice = app.get_ok(&staff, &format!("/api/v1/invoices/{id}")).await;
+    let line = invoice["lines"][0]["id"].as_str().unwrap().to_owned();
+    processor.slow.store(1, Ordering::SeqCst);
+
+    // No Idempotency-Key: the attempt is made up and stored before the provider is asked.
+    let paying = app.pay(&staff, id, 2000, "EUR");
+    let meanwhile = async {
+        processor.waiting.notified().await;
+        let in_flight = processor.asks()[0];
+        assert_eq!(attempt_status(&app, in_flight).await, "pending");
+
+        // Nobody holds the invoice's row lock…
+        let mut tx = app.db.begin().await.unwrap();
+        let locked = sqlx::query("SELECT id FROM invoices WHERE id = $1 FOR UPDATE NOWAIT")
+            .bind(id)
+            .execute(&mut *tx)
+            .await;
+        assert!(
+            locked.is_ok(),
+            "the invoice is locked while the provider is asked"
+        );
+        tx.rollback().await.unwrap();
+        // …so it is read and changed as usual.
+        let seen = app
+            .get_ok(&patient, &format!("/api/v1/invoices/{id}"))
+            .await;
+        assert_eq!(seen["totals"]["paid"], money(0, "EUR"));
+        let credit = app
+            .post(
+                &staff,
+                &format!("/api/v1/invoices/{id}/credits"),
+                &json!({"line_id": line, "amount": money(1000, "EUR"), "reason": "Goodwill"}),
+            )
+            .await;
+        assert_eq!(credit.status(), StatusCode::CREATED);
+        // The money in flight counts: 5000 is due, 2000 of it is being paid.
+        assert_problem(
+            app.pay(&staff, id, 3001, "EUR").await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "payment-exceeds-balance",
+        )
+        .await;
+        assert_problem(
+            app.post(
+                &staff,
+                &format!("/api/v1/invoices/{id}/void"),
+                &json!({"reason": "error"}),
+            )
+            .await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invoice-has-payments",
+        )
+        .await;
+        processor.release();
+        in_flight
+    };
+    let (paid, in_flight) = tokio::join!(paying, meanwhile);
+
+    assert_eq!(paid.status(), StatusCode::CREATED);
+    let body: Value = paid.json().await.unwrap();
+    assert_eq!(body["totals"]["gross"], money(5000, "EUR"));
+    assert_eq!(body["totals"]["paid"], money(2000, "EUR"));
+    assert_eq!(body["totals"]["due"], money(3000, "EUR"));
+    assert_eq!(payment_ids(&app, id).await, [in_flight]);
+    assert_eq!(attempt_status(&app, in_flight).await, "completed");
+    assert_eq!(processor.asks(), [in_flight]);
+}
+
+#[tokio::test]
+async fn a_provider_outage_is_a_problem_and_the_retry_asks_for_the_same_transfer() {
+    let processor = Processor::new();
+    let app = spawn_app_with(|_| {}, processor.provider()).await;
+    let (patient, provider, staff) = (
+        app.user(Role::Patient),
+        app.user(Role::Provider),
+        app.user(Role::Staff),
+    );
+    let id = app
+        .completed_invoice(&Visit::new(&patient, &provider))
+        .await;
+    let before = snapshot(&app, id).await;
+    processor.outages.store(1, Ordering::SeqCst);
+
+    let r = pay_once(&app, &staff, id, "desk-9", 6000).await;
+    assert_eq!(r.headers()["retry-after"], "5");
+    let body = assert_problem(
+        r,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "payment-provider-unavailable",
+    )
+    .await;
+    assert!(!body.to_string().contains("connect timeout"), "{body}");
+    assert_eq!(snapshot(&app, id).await, before, "nothing was recorded");
+    let key = processor.asks()[0];
+    assert_eq!(attempt_status(&app, key).await, "failed");
+    assert!(processor.transfers().is_empty());
+
+    // The failed attempt holds nothing back: the retry passes the rules again.
+    let r = pay_once(&app, &staff, id, "desk-9", 6000).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "paid");
+    assert_eq!(processor.asks(), [key, key]);
+    assert_eq!(processor.transfers(), [key]);
+    assert_eq!(payment_ids(&app, id).await, [key]);
+    assert_eq!(attempt_status(&app, key).await, "completed");
+    assert_eq!(app.outbox("invoice.paid").await.len(), 1);
+}
+
+#[tokio::test]
+async fn refunds_survive_outages_and_lost_commits_with_one_transfer() {
+    let processor = Processor::new();
+    let app = spawn_app_with(|_| {}, processor.provider()).await;
+    let (patient, provider, staff) = (
+        app.user(Role::Patient),
+        app.user(Role::Provider),
+        app.user(Role::Staff),
+    );
+    let id = app
+        .completed_invoice(&Visit::new(&patient, &provider))
+        .await;
+    assert_eq!(
+        app.pay(&staff, id, 6000, "EUR").await.status(),
+        StatusCode::CREATED
+    );
+    let invoice = app.get_ok(&staff, &format!("/api/v1/invoices/{id}")).await;
+    let line = invoice["lines"][0]["id"].as_str().unwrap().to_owned();
+    let credited = app
+        .post(
+            &staff,
+            &format!("/api/v1/invoices/{id}/credits"),
+            &json!({"line_id": line, "amount": money(2000, "EUR"), "reason": "Goodwill"}),
+        )
+        .await;
+    assert_eq!(credited.status(), StatusCode::CREATED);
+    let refund = || {
+        app.request(
+            Method::POST,
+            &format!("/api/v1/invoices/{id}/refunds"),
+            &staff,
+        )
+        .header("idempotency-key", "refund-1")
+        .json(&json!({"amount": money(2000, "EUR"), "method": "card"}))
+        .send()
+    };
+
+    // Unreachable, then reached but not recorded, then recorded: one refund.
+    processor.outages.store(1, Ordering::SeqCst);
+    assert_problem(
+        refund().await.unwrap(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "payment-provider-unavailable",
+    )
+    .await;
+    fail_the_next_payment_commit(&app).await;
+    assert!(refund().await.unwrap().status().is_server_error());
+    let r = refund().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["totals"]["paid"], money(4000, "EUR"));
+    assert_eq!(body["totals"]["due"], money(0, "EUR"));
+
+    let asks = processor.asks();
+    let key = asks[3];
+    assert_eq!(
+        asks[1..],
+        [key, key, key],
+        "every try asked for one transfer"
+    );
+    assert_eq!(processor.transfers().len(), 2, "the payment and the refund");
+    let refunds: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM payments WHERE invoice_id = $1 AND kind = 'refund'")
+            .bind(id)
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(refunds, [key]);
+    assert_eq!(processor.conflicts.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_payment_answered_before_attempts_were_recorded_is_not_taken_again() {
+    let processor = Processor::new();
+    let app = spawn_app_with(|_| {}, processor.provider()).await;
+    let (patient, provider, staff) = (
+        app.user(Role::Patient),
+        app.user(Role::Provider),
+        app.user(Role::Staff),
+    );
+    let id = app
+        .completed_invoice(&Visit::new(&patient, &provider))
+        .await;
+    // As the earlier release stored it: the key, the request's digest, the answer.
+    sqlx::query(
+        "INSERT INTO idempotency_keys (user_id, key, request_hash, response_status, response_body)
+         VALUES ($1, 'desk-1', sha256(convert_to('pay|' || $2 || '|2000|EUR|Card|', 'UTF8')), 201, '{}')",
+    )
+    .bind(staff.id)
+    .bind(id.to_string())
+    .execute(&app.db)
+    .await
+    .unwrap();
+
+    assert_eq!(
+        pay_once(&app, &staff, id, "desk-1", 2000).await.status(),
+        StatusCode::CREATED
+    );
+    assert_problem(
+        pay_once(&app, &staff, id, "desk-1", 3000).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency-key-reused",
+    )
+    .await;
+    assert!(processor.asks().is_empty());
+    assert!(payment_ids(&app, id).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_payment_is_recorded_even_when_its_client_stops_waiting() {
+    let processor = Processor::new();
+    let app = spawn_app_with(|_| {}, processor.provider()).await;
+    let (patient, provider, staff) = (
+        app.user(Role::Patient),
+        app.user(Role::Provider),
+        app.user(Role::Staff),
+    );
+    let id = app
+        .completed_invoice(&Visit::new(&patient, &provider))
+        .await;
+    processor.slow.store(1, Ordering::SeqCst);
+
+    let impatient = app
+        .request(
+            Method::POST,
+            &format!("/api/v1/invoices/{id}/payments"),
+            &staff,
+        )
+        .json(&json!({"amount": money(6000, "EUR"), "method": "card"}))
+        .send();
+    let gone = async {
+        processor.waiting.notified().await;
+    };
+    // The client hangs up while the provider is being asked…
+    tokio::select! {
+        _ = impatient => panic!("answered before the provider did"),
+        () = gone => {}
+    }
+    processor.release();
+
+    // …and the money that moved is recorded all the same.
+    let key = processor.asks()[0];
+    let recorded = eventually(WAIT, "the payment", || async {
+        let ids = payment_ids(&app, id).await;
+        (!ids.is_empty()).then_some(ids)
+    })
+    .await;
+    assert_eq!(recorded, [key]);
+    assert_eq!(attempt_status(&app, key).await, "completed");
+    let invoice = app.get_ok(&staff, &format!("/api/v1/invoices/{id}")).await;
+    assert_eq!(invoice["status"], "paid");
 }

@@ -7,12 +7,15 @@
 //!   refused with 403 *before* any lookup, so the answer never reveals whether
 //!   a patient exists.
 //! - Patient summaries (name, date of birth, contact): whoever may read the
-//!   profile, and a provider with a care relationship with the patient (an
-//!   appointment together, past or coming). A provider without one gets the
-//!   same 403 whether or not the patient exists.
+//!   profile, and a provider while one of their appointments with the patient
+//!   opens a care window ([`platform::care`], the rule records follows: from 7
+//!   days before a booking's start while it stays booked or checked in, 90
+//!   days after a completed visit, closed at once by a cancellation or a
+//!   no-show). A provider outside every window gets the same 403 whether or
+//!   not the patient exists.
 //! - Patient search: staff and admins only.
 
-use platform::auth::Role;
+use platform::{auth::Role, care::CareAccess};
 use uuid::Uuid;
 
 pub use platform::auth::{Actor, Decision};
@@ -31,24 +34,28 @@ pub fn can_access_patient(actor: &Actor, patient_id: Uuid) -> Decision {
     Decision::from_bool(is_office(actor.role) || actor.patient_id == Some(patient_id))
 }
 
-/// A provider and a patient who have (or had) an appointment together, as the
-/// directory learned it from scheduling's events.
+/// Where a provider stands with a patient now, as the directory learned it
+/// from scheduling's events: the care window their appointments together open
+/// (`platform::care::access` over their visits).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CareRelationship {
     pub provider_id: Uuid,
     pub patient_id: Uuid,
+    pub access: CareAccess,
 }
 
 /// Read patient `patient_id`'s summary. `care` is what the store found for
 /// this provider and patient (if the actor is a provider); it counts only when
-/// it names this very pair.
+/// it names this very pair and its care window is open.
 pub fn can_read_patient_summary(
     actor: &Actor,
     patient_id: Uuid,
     care: Option<CareRelationship>,
 ) -> Decision {
     let in_care = |provider_id| {
-        care.is_some_and(|c| c.provider_id == provider_id && c.patient_id == patient_id)
+        care.is_some_and(|c| {
+            c.provider_id == provider_id && c.patient_id == patient_id && c.access.open()
+        })
     };
     let allowed = match actor.role {
         Role::Staff | Role::Admin => true,
@@ -71,6 +78,7 @@ pub fn own_patient_id(actor: &Actor) -> Option<Uuid> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::{Duration, Utc};
     use platform::auth::Claims;
     use Decision::{Allow, Deny};
 
@@ -127,23 +135,50 @@ mod tests {
     #[test]
     fn patient_summary_matrix() {
         let (me, patient, other_patient) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-        let care = |provider_id, patient_id| {
+        let now = Utc::now();
+        let active = CareAccess::WhileActive {
+            start: now + Duration::days(6),
+        };
+        let follow_up = CareAccess::FollowUp {
+            visit: now - Duration::days(30),
+            until: now + Duration::days(60),
+        };
+        let care = |provider_id, patient_id, access| {
             Some(CareRelationship {
                 provider_id,
                 patient_id,
+                access,
             })
         };
         let cases = [
-            // a provider in whose care the patient is or was
-            (Role::Provider, patient, care(me, patient), Allow),
-            // …but not without one, nor with one that names another pair
+            // a provider inside a care window with the patient: a booking, or a follow-up
+            (Role::Provider, patient, care(me, patient, active), Allow),
+            (Role::Provider, patient, care(me, patient, follow_up), Allow),
+            // …but not outside every window (too early, cancelled, follow-up over)
+            (
+                Role::Provider,
+                patient,
+                care(me, patient, CareAccess::None),
+                Deny,
+            ),
+            // …nor without any appointment, nor with a window that names another pair
             (Role::Provider, patient, None, Deny),
-            (Role::Provider, patient, care(me, other_patient), Deny),
-            (Role::Provider, patient, care(Uuid::now_v7(), patient), Deny),
+            (
+                Role::Provider,
+                patient,
+                care(me, other_patient, active),
+                Deny,
+            ),
+            (
+                Role::Provider,
+                patient,
+                care(Uuid::now_v7(), patient, active),
+                Deny,
+            ),
             // patients: their own only, whatever care says
             (Role::Patient, me, None, Allow),
             (Role::Patient, patient, None, Deny),
-            (Role::Patient, patient, care(me, patient), Deny),
+            (Role::Patient, patient, care(me, patient, active), Deny),
             // the front desk: anyone
             (Role::Staff, patient, None, Allow),
             (Role::Admin, patient, None, Allow),

@@ -1,8 +1,10 @@
 //! The directory's rules as pure functions, no I/O: what valid profile fields
 //! are (text bounds, IANA time zones, language tags, dates of birth, phones),
-//! who may read or change which profile, and how search pages are cut.
+//! who may read or change which profile (and which appointments open a
+//! patient's summary to a provider), and how search pages are cut.
 
 pub mod access;
+pub mod care;
 pub mod cursor;
 pub mod language;
 pub mod patient;

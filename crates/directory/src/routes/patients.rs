@@ -156,8 +156,11 @@ pub async fn search(
 }
 
 /// Who a patient is — name, date of birth, contact — for the patient, staff
-/// and admins, and the providers the patient has or had an appointment with.
-/// Any other provider or patient gets 403, whether or not the patient exists.
+/// and admins, and a provider inside the care window of an appointment with
+/// the patient: from 7 days before a booking's start while it stays booked or
+/// checked in, 90 days after a completed visit, closed at once by a
+/// cancellation or a no-show. Any other provider or patient gets 403, whether
+/// or not the patient exists.
 #[utoipa::path(get, path = "/api/v1/patients/{id}/summary", tag = "patients", params(("id" = Uuid, Path)), security(("bearer" = [])),
     responses((status = 200, body = PatientSummary), (status = 403, body = platform::problem::ProblemBody),
         (status = 404, description = "`patient-not-found`", body = platform::problem::ProblemBody)))]

@@ -1,12 +1,12 @@
 //! The directory's SQL, one module per table group: provider profiles, patient
-//! profiles, care relationships; the keyset-paged search both profile lists
+//! profiles, care visits; the keyset-paged search both profile lists
 //! share is here.
 
 mod care;
 mod patients;
 mod providers;
 
-pub use care::{add_care_relationship, care_relationship};
+pub use care::{apply_appointment, care_visits};
 pub use patients::{
     explain_patient_search, insert_patient, patient, search_patients, seed_patient,
     set_preferred_provider, update_patient, PatientRow, PatientWriteError,

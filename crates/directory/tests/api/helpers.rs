@@ -9,6 +9,7 @@ use directory::Config;
 use identity::testing::TestIssuer;
 use platform::{
     auth::Role,
+    care::CarePolicy,
     events::ConsumerSpec,
     testing::{eventually, Replica, TestBacking, User, WAIT},
 };
@@ -40,6 +41,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config {
         common: backing.config.clone(),
         cache_ttl: Duration::from_secs(300),
+        care: CarePolicy::default(),
     };
     adjust(&mut config);
     let keys = Arc::new(TestIssuer::new());
@@ -121,10 +123,25 @@ impl TestApp {
     }
 }
 
-/// An appointment of `patient` with `provider` two days ahead, as scheduling
-/// announces it when booked.
+/// An appointment of `patient` with `provider` two days ahead (inside its care
+/// window), as scheduling announces it when booked.
 pub fn booking(appointment_id: Uuid, patient: Uuid, provider: Uuid) -> Appointment {
-    let start = chrono::Utc::now() + chrono::Duration::days(2);
+    booking_at(
+        appointment_id,
+        patient,
+        provider,
+        chrono::Utc::now() + chrono::Duration::days(2),
+    )
+}
+
+/// An appointment of `patient` with `provider` starting at `start`, as
+/// scheduling announces it when booked.
+pub fn booking_at(
+    appointment_id: Uuid,
+    patient: Uuid,
+    provider: Uuid,
+    start: chrono::DateTime<chrono::Utc>,
+) -> Appointment {
     platform::testing::appointment(
         appointment_id,
         patient,

@@ -1,7 +1,14 @@
 //! Which emails exist: one kind per appointment change plus one per reminder
-//! offset, each addressed to the patient or the provider.
+//! offset, each addressed to the patient or the provider; and one about each
+//! break-glass grant, to the patient and to whoever reviews it (the configured
+//! privacy contact, or every admin).
 
 use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{appointment::Appointment, break_glass::BreakGlassGranted};
 
 /// What an email is about. Its key is part of the delivery's unique key, so a
 /// 24-hour and a 2-hour reminder of the same version are different emails.
@@ -72,11 +79,15 @@ impl fmt::Display for Kind {
     }
 }
 
-/// Who an email is for.
+/// Who an email is for (and, for people, the role the read model keeps them in).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Recipient {
     Patient,
     Provider,
+    /// Reviews break-glass access when no privacy contact is configured.
+    Admin,
+    /// `NOTIFICATIONS_PRIVACY_CONTACT`: an address, not a person.
+    PrivacyContact,
 }
 
 impl Recipient {
@@ -84,6 +95,8 @@ impl Recipient {
         match self {
             Recipient::Patient => "patient",
             Recipient::Provider => "provider",
+            Recipient::Admin => "admin",
+            Recipient::PrivacyContact => "privacy-contact",
         }
     }
 
@@ -91,7 +104,103 @@ impl Recipient {
         match s {
             "patient" => Some(Recipient::Patient),
             "provider" => Some(Recipient::Provider),
+            "admin" => Some(Recipient::Admin),
+            "privacy-contact" => Some(Recipient::PrivacyContact),
             _ => None,
+        }
+    }
+}
+
+/// The `recipient_id` of deliveries to the configured privacy contact: one
+/// email per grant to whoever is configured (the address is on the row).
+pub const PRIVACY_CONTACT_ID: Uuid = Uuid::nil();
+
+/// The `kind` of a break-glass email.
+const BREAK_GLASS: &str = "break-glass";
+
+/// What one email is about: its kind and the event payload it is rendered
+/// from, stored with the delivery (`kind`, `snapshot`) and read back together,
+/// so a kind never meets the wrong payload.
+#[derive(Clone, Debug, PartialEq)]
+pub enum About {
+    /// A change to an appointment, or a reminder of it.
+    Appointment {
+        kind: Kind,
+        appointment: Appointment,
+    },
+    /// A break-glass grant (`record.break_glass_granted` v1).
+    BreakGlass(BreakGlassGranted),
+}
+
+/// Why a stored delivery cannot be rendered. The message never quotes the
+/// snapshot (serde's may: names, reasons), only the source error does.
+#[derive(Debug, thiserror::Error)]
+pub enum Unreadable {
+    #[error("unknown kind")]
+    Kind,
+    #[error("snapshot does not match its kind")]
+    Snapshot(#[from] serde_json::Error),
+}
+
+/// The stored form of a snapshot: the payload alone, as its event carried it
+/// (rows from before break-glass emails hold a bare appointment too).
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum Payload<'a> {
+    Appointment(&'a Appointment),
+    BreakGlass(&'a BreakGlassGranted),
+}
+
+impl About {
+    /// Read a delivery's `kind` and `snapshot` back.
+    pub fn read(kind: &str, snapshot: &serde_json::Value) -> Result<About, Unreadable> {
+        if kind == BREAK_GLASS {
+            return Ok(About::BreakGlass(BreakGlassGranted::deserialize(snapshot)?));
+        }
+        let kind = Kind::parse(kind).ok_or(Unreadable::Kind)?;
+        Ok(About::Appointment {
+            kind,
+            appointment: Appointment::deserialize(snapshot)?,
+        })
+    }
+
+    /// Stored form of the kind: [`Kind::key`], or `break-glass`.
+    pub fn key(&self) -> String {
+        match self {
+            About::Appointment { kind, .. } => kind.key(),
+            About::BreakGlass(_) => BREAK_GLASS.into(),
+        }
+    }
+
+    /// A metrics label with few values.
+    pub fn label(&self) -> &'static str {
+        match self {
+            About::Appointment { kind, .. } => kind.label(),
+            About::BreakGlass(_) => BREAK_GLASS,
+        }
+    }
+
+    /// The appointment's id, or the grant's: the delivery's `appointment_id`.
+    pub fn subject_id(&self) -> Uuid {
+        match self {
+            About::Appointment { appointment, .. } => appointment.appointment_id,
+            About::BreakGlass(g) => g.grant_id,
+        }
+    }
+
+    /// The appointment's version; a grant never changes, so it is 1.
+    pub fn version(&self) -> i32 {
+        match self {
+            About::Appointment { appointment, .. } => appointment.version,
+            About::BreakGlass(_) => 1,
+        }
+    }
+
+    /// What the `snapshot` column stores.
+    pub fn payload(&self) -> Payload<'_> {
+        match self {
+            About::Appointment { appointment, .. } => Payload::Appointment(appointment),
+            About::BreakGlass(g) => Payload::BreakGlass(g),
         }
     }
 }
@@ -105,6 +214,53 @@ mod tests {
     fn events_map_to_kinds() {
         assert_eq!(Kind::for_event("appointment.booked"), Some(Kind::Booked));
         assert_eq!(Kind::for_event("appointment.checked_in"), None);
+    }
+
+    #[test]
+    fn recipients_round_trip() {
+        for r in [
+            Recipient::Patient,
+            Recipient::Provider,
+            Recipient::Admin,
+            Recipient::PrivacyContact,
+        ] {
+            assert_eq!(Recipient::parse(r.as_str()), Some(r));
+        }
+        assert_eq!(Recipient::parse("staff"), None);
+    }
+
+    #[test]
+    fn snapshots_are_read_back_by_their_kind() {
+        let a = crate::domain::appointment::fixtures::consultation();
+        let booked = About::Appointment {
+            kind: Kind::Booked,
+            appointment: a.clone(),
+        };
+        let stored = serde_json::to_value(booked.payload()).unwrap();
+        // The bare appointment, as rows from before break-glass emails hold it.
+        assert_eq!(stored, serde_json::to_value(&a).unwrap());
+        assert_eq!(About::read("booked", &stored).unwrap(), booked);
+        assert_eq!(booked.subject_id(), a.appointment_id);
+
+        let grant = crate::domain::break_glass::fixtures::grant();
+        let about = About::BreakGlass(grant.clone());
+        let stored = serde_json::to_value(about.payload()).unwrap();
+        assert_eq!(About::read("break-glass", &stored).unwrap(), about);
+        assert_eq!(
+            (about.key().as_str(), about.label()),
+            ("break-glass", "break-glass")
+        );
+        assert_eq!((about.subject_id(), about.version()), (grant.grant_id, 1));
+
+        // A payload under the wrong kind, or an unknown kind, is unreadable.
+        assert!(matches!(
+            About::read("booked", &stored),
+            Err(Unreadable::Snapshot(_))
+        ));
+        assert!(matches!(
+            About::read("party", &stored),
+            Err(Unreadable::Kind)
+        ));
     }
 
     #[test]

@@ -1,7 +1,8 @@
-//! What an email says: its subject, plain-text and HTML bodies (minijinja
-//! templates under `templates/`, compiled in; HTML auto-escaped) and its
-//! calendar invitation. Every value from outside is cleaned of control
+//! What an appointment email says: its subject, plain-text and HTML bodies
+//! (minijinja templates under `templates/`, compiled in; HTML auto-escaped) and
+//! its calendar invitation. Every value from outside is cleaned of control
 //! characters first, so neither a subject header nor a text line can be forged.
+//! (Break-glass emails are [`super::break_glass`]'s, on the same templates.)
 
 use chrono::{DateTime, Utc};
 use minijinja::{context, Environment, UndefinedBehavior};
@@ -42,6 +43,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../../templates/reminder.html"),
     ),
     ("reminder.txt", include_str!("../../templates/reminder.txt")),
+    (
+        "break_glass.html",
+        include_str!("../../templates/break_glass.html"),
+    ),
+    (
+        "break_glass.txt",
+        include_str!("../../templates/break_glass.txt"),
+    ),
 ];
 
 /// The compiled templates; `.html` ones escape every value for HTML.
@@ -59,6 +68,20 @@ impl Templates {
             env.add_template(name, source)?;
         }
         Ok(Self { env })
+    }
+
+    /// Render `<name>.txt` and `<name>.html` with `ctx`: the plain and HTML bodies.
+    pub(crate) fn render(
+        &self,
+        name: &str,
+        ctx: &minijinja::Value,
+    ) -> Result<(String, String), minijinja::Error> {
+        let text = self.env.get_template(&format!("{name}.txt"))?.render(ctx)?;
+        let html = self
+            .env
+            .get_template(&format!("{name}.html"))?
+            .render(ctx)?;
+        Ok((text, html))
     }
 }
 
@@ -91,6 +114,13 @@ pub struct Parties<'a> {
 pub struct Content {
     pub text: String,
     pub html: String,
+    /// The calendar invitation attached to appointment emails.
+    pub calendar: Option<CalendarFile>,
+}
+
+/// An `.ics` attachment and the RFC 5546 method it carries.
+#[derive(Debug)]
+pub struct CalendarFile {
     pub ics: String,
     pub method: Method,
 }
@@ -178,14 +208,7 @@ pub fn compose(
         Kind::Cancelled => "cancelled",
         Kind::Reminder { .. } => "reminder",
     };
-    let text = templates
-        .env
-        .get_template(&format!("{name}.txt"))?
-        .render(&ctx)?;
-    let html = templates
-        .env
-        .get_template(&format!("{name}.html"))?
-        .render(&ctx)?;
+    let (text, html) = templates.render(name, &ctx)?;
     let method = match kind {
         Kind::Cancelled => Method::Cancel,
         _ => Method::Request,
@@ -207,8 +230,7 @@ pub fn compose(
     Ok(Content {
         text,
         html,
-        ics,
-        method,
+        calendar: Some(CalendarFile { ics, method }),
     })
 }
 
@@ -229,6 +251,12 @@ mod tests {
 
     fn stamp() -> DateTime<Utc> {
         "2026-03-01T12:00:00Z".parse().unwrap()
+    }
+
+    fn invitation(c: &Content) -> &CalendarFile {
+        c.calendar
+            .as_ref()
+            .expect("appointment emails carry an invitation")
     }
 
     #[test]
@@ -288,9 +316,10 @@ mod tests {
         assert!(c.text.contains("(Europe/Berlin)"), "{}", c.text);
         // HTML escaping covers `/` too.
         assert!(c.html.contains("(Europe&#x2f;Berlin)"), "{}", c.html);
-        assert_eq!(c.method, Method::Request);
-        assert!(c.ics.contains("METHOD:REQUEST"));
-        assert!(c
+        let cal = invitation(&c);
+        assert_eq!(cal.method, Method::Request);
+        assert!(cal.ics.contains("METHOD:REQUEST"));
+        assert!(cal
             .ics
             .replace("\r\n ", "")
             .contains("mailto:someone@example.org"));
@@ -352,7 +381,7 @@ mod tests {
         assert!(c
             .text
             .contains("It was on Monday 2 March 2026, 10:00 CET – 10:30"));
-        assert!(c.ics.contains("SEQUENCE:2"));
+        assert!(invitation(&c).ics.contains("SEQUENCE:2"));
     }
 
     #[test]
@@ -377,8 +406,8 @@ mod tests {
         .unwrap();
         assert!(patient.text.contains("Reason given: Feeling better thanks"));
         assert!(patient.text.contains("a fee of 25.00 EUR applies"));
-        assert_eq!(patient.method, Method::Cancel);
-        assert!(patient.ics.contains("METHOD:CANCEL"));
+        assert_eq!(invitation(&patient).method, Method::Cancel);
+        assert!(invitation(&patient).ics.contains("METHOD:CANCEL"));
         let provider = compose(
             &t,
             Kind::Cancelled,

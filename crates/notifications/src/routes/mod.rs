@@ -15,7 +15,7 @@ pub fn router(state: AppState) -> Router {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Carebook notifications", description = "The emails sent to you about your appointments, and what became of them."),
+    info(title = "Carebook notifications", description = "The emails sent to you about your appointments and about emergency access to records, and what became of them."),
     paths(notifications::list),
     components(schemas(
         notifications::Notification, notifications::NotificationList,

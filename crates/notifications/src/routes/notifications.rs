@@ -23,10 +23,13 @@ pub struct ListParams {
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Notification {
     pub id: Uuid,
+    /// The appointment the email is about; for `break-glass`, the grant.
     pub appointment_id: Uuid,
-    /// `booked`, `rescheduled`, `cancelled`, `reminder-<minutes before>`.
+    /// `booked`, `rescheduled`, `cancelled`, `reminder-<minutes before>`,
+    /// `break-glass` (someone opened your record in an emergency, or, to an
+    /// admin, someone's record).
     pub kind: String,
-    /// The appointment's version the email describes.
+    /// The appointment's version the email describes (1 for `break-glass`).
     pub version: i32,
     /// `pending`, `sending`, `sent`, `failed`, `cancelled` (no longer needed).
     pub status: String,

@@ -4,45 +4,48 @@ use chrono::{DateTime, Utc};
 use sqlx::{types::Json, PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::{appointment::Appointment, kinds::Kind, kinds::Recipient};
+use crate::domain::kinds::{About, Recipient};
 
 pub struct NewDelivery<'a> {
-    pub appointment: &'a Appointment,
-    pub kind: Kind,
+    /// The kind and the payload the email is rendered from.
+    pub about: &'a About,
     pub recipient_id: Uuid,
     pub recipient: Recipient,
+    /// Where to send, for a recipient who is an address rather than a person
+    /// (the configured privacy contact); people's addresses are looked up at
+    /// sending time.
+    pub address: Option<&'a str>,
     pub subject: &'a str,
     pub now: DateTime<Utc>,
 }
 
 /// The Message-ID of a delivery: derived from its unique key, so every attempt
 /// (and a duplicate after a crash) carries the same one.
-pub fn message_id(appointment_id: Uuid, kind: Kind, version: i32, recipient_id: Uuid) -> String {
-    format!(
-        "<{appointment_id}.{}.v{version}.{recipient_id}@carebook.dev>",
-        kind.key()
-    )
+pub fn message_id(subject_id: Uuid, kind: &str, version: i32, recipient_id: Uuid) -> String {
+    format!("<{subject_id}.{kind}.v{version}.{recipient_id}@carebook.dev>")
 }
 
 /// Record the email to send; nothing happens when it already exists (same
-/// appointment, kind, version and recipient). True when created.
+/// appointment or grant, kind, version and recipient). True when created.
 pub async fn insert(conn: &mut PgConnection, d: &NewDelivery<'_>) -> Result<bool, sqlx::Error> {
-    let a = d.appointment;
+    let (subject_id, kind, version) = (d.about.subject_id(), d.about.key(), d.about.version());
     let created = sqlx::query(
-        "INSERT INTO deliveries (id, appointment_id, kind, version, recipient_id, recipient_role, status,
-                                 subject, snapshot, message_id, next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, $9, $10, $10)
+        "INSERT INTO deliveries (id, appointment_id, kind, version, recipient_id, recipient_role,
+                                 recipient_address, status, subject, snapshot, message_id,
+                                 next_attempt_at, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $11)
          ON CONFLICT ON CONSTRAINT deliveries_once DO NOTHING",
     )
     .bind(Uuid::now_v7())
-    .bind(a.appointment_id)
-    .bind(d.kind.key())
-    .bind(a.version)
+    .bind(subject_id)
+    .bind(&kind)
+    .bind(version)
     .bind(d.recipient_id)
     .bind(d.recipient.as_str())
+    .bind(d.address)
     .bind(d.subject)
-    .bind(Json(a))
-    .bind(message_id(a.appointment_id, d.kind, a.version, d.recipient_id))
+    .bind(Json(d.about.payload()))
+    .bind(message_id(subject_id, &kind, version, d.recipient_id))
     .bind(d.now)
     .execute(conn)
     .await?
@@ -55,12 +58,17 @@ pub async fn insert(conn: &mut PgConnection, d: &NewDelivery<'_>) -> Result<bool
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
     pub id: Uuid,
+    /// The appointment's or the grant's id.
+    pub subject_id: Uuid,
     pub kind: String,
     pub version: i32,
     pub recipient_id: Uuid,
     pub recipient_role: String,
+    /// Set when the recipient is an address, not a person.
+    pub recipient_address: Option<String>,
     pub subject: String,
-    pub snapshot: Json<Appointment>,
+    /// The payload for `kind`, read with [`About::read`].
+    pub snapshot: Json<serde_json::Value>,
     pub message_id: String,
     /// This attempt's number (1 for the first).
     pub attempts: i32,
@@ -93,8 +101,8 @@ pub async fn claim(
          UPDATE deliveries d SET status = 'sending', lease_until = $2, attempts = d.attempts + 1, updated_at = now()
          FROM due
          WHERE d.id = due.id
-         RETURNING d.id, d.kind, d.version, d.recipient_id, d.recipient_role, d.subject, d.snapshot,
-                   d.message_id, d.attempts",
+         RETURNING d.id, d.appointment_id AS subject_id, d.kind, d.version, d.recipient_id,
+                   d.recipient_role, d.recipient_address, d.subject, d.snapshot, d.message_id, d.attempts",
     )
     .bind(now)
     .bind(lease_until)

@@ -1,4 +1,5 @@
-//! Patients and providers as other services describe them: whom to write to.
+//! Patients, providers and admins as other services describe them: whom to
+//! write to.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -51,4 +52,16 @@ pub async fn get_many(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Person>, sqlx::
         .bind(ids)
         .fetch_all(pool)
         .await
+}
+
+/// Every admin with an address, oldest id first: who reviews break-glass
+/// access when no privacy contact is configured.
+pub async fn admins(conn: &mut PgConnection) -> Result<Vec<Person>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, name, email FROM people
+         WHERE role = $1 AND email IS NOT NULL ORDER BY id",
+    )
+    .bind(Recipient::Admin.as_str())
+    .fetch_all(conn)
+    .await
 }

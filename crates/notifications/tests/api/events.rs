@@ -66,7 +66,7 @@ async fn the_same_event_delivered_three_times_sends_one_email_per_recipient() {
 async fn poison_messages_land_in_the_dead_letter_queue_and_the_rest_flows() {
     let mail = MailDev::start().await;
     let app = spawn_app(&mail).await;
-    let [appointments, people] = specs(&app.config);
+    let [appointments, people, _records] = specs(&app.config);
     let b = app.booking(3).await;
 
     app.publish_raw("appointment.booked", b"not json").await;

@@ -65,15 +65,16 @@ pub async fn spawn_app_with(mail: &MailDev, tweak: impl FnOnce(&mut Config)) -> 
     TestApp { app, config, clock }
 }
 
-/// The service's two consumers: appointments and people.
-pub fn specs(config: &Config) -> [ConsumerSpec; 2] {
+/// The service's three consumers: appointments, people and records.
+pub fn specs(config: &Config) -> [ConsumerSpec; 3] {
     [
         consumers::appointments_spec(&config.common.queue_prefix),
         consumers::people_spec(&config.common.queue_prefix),
+        consumers::records_spec(&config.common.queue_prefix),
     ]
 }
 
-/// A patient or provider known to notifications (by `user.registered`).
+/// A patient, provider or admin known to notifications (by `user.registered`).
 #[derive(Clone, Debug)]
 pub struct Person {
     pub user: User,

@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 mod api;
+mod break_glass;
 mod delivery;
 mod events;
 mod helpers;

@@ -32,6 +32,13 @@ pub fn may_book_for(actor: Actor, patient_id: Uuid) -> bool {
     }
 }
 
+/// Waiving a late fee (a late reschedule's): staff and admins only, who answer
+/// for it with a reason. Providers do not charge for moving their own visits,
+/// and a patient cannot waive their own fee.
+pub fn may_waive_fee(actor: Actor) -> bool {
+    matches!(actor.role, Role::Staff | Role::Admin)
+}
+
 /// Availability, time off and appointment types: the provider and staff.
 pub fn may_manage_calendar(actor: Actor, provider_id: Uuid) -> bool {
     match actor.role {
@@ -89,5 +96,9 @@ mod tests {
         assert!(!may_manage_calendar(Actor::new(me, Role::Provider), you));
         assert!(may_manage_calendar(Actor::new(me, Role::Staff), you));
         assert!(!may_manage_calendar(Actor::new(me, Role::Patient), me));
+        assert!(may_waive_fee(Actor::new(me, Role::Staff)));
+        assert!(may_waive_fee(Actor::new(me, Role::Admin)));
+        assert!(!may_waive_fee(Actor::new(me, Role::Provider)));
+        assert!(!may_waive_fee(Actor::new(me, Role::Patient)));
     }
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::{actor, cursor};
 use crate::{
-    appointments::{self as app, Appointment, BookingRequest},
+    appointments::{self as app, Appointment, AppointmentDetail, BookingRequest, Rescheduled},
     domain::lifecycle::{Action, Status},
     error::Error,
     store::appointments::ListFilter,
@@ -46,9 +46,12 @@ fn idempotency_key(
 }
 
 /// Book an appointment. Send an `Idempotency-Key` header to make retries safe.
+/// The answer shows the type's `cancellation_policy`: what cancelling or moving
+/// late, or not coming, will cost.
 #[utoipa::path(post, path = "/api/v1/appointments", tag = "scheduling", request_body = BookRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response")),
-    responses((status = 201, body = Appointment), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    responses((status = 201, body = AppointmentDetail), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
+        (status = 422, description = "a booking rule, an invalid body, or `idempotency-key-reused`", body = ProblemBody)))]
 pub async fn book(
     State(state): State<AppState>,
     user: AuthUser,
@@ -112,14 +115,14 @@ pub async fn list(
     Ok(Json(AppointmentList { items, next_cursor }))
 }
 
-/// One appointment (404 when it is not the caller's to see).
+/// One appointment with its cancellation policy (404 when it is not the caller's to see).
 #[utoipa::path(get, path = "/api/v1/appointments/{id}", tag = "scheduling", security(("bearer" = [])),
-    responses((status = 200, body = Appointment), (status = 404, body = ProblemBody)))]
+    responses((status = 200, body = AppointmentDetail), (status = 404, body = ProblemBody)))]
 pub async fn get(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> Result<Json<Appointment>, Error> {
+) -> Result<Json<AppointmentDetail>, Error> {
     app::get(&state, actor(&user), id).await.map(Json)
 }
 
@@ -132,72 +135,107 @@ pub struct CancelRequest {
 
 /// Cancel (patient owner, the provider, staff); late patient cancellations owe the type's fee.
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/cancel", tag = "scheduling", request_body = CancelRequest, security(("bearer" = [])),
-    responses((status = 200, body = Appointment), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody)))]
+    responses((status = 200, body = AppointmentDetail), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody)))]
 pub async fn cancel(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(body): Json<CancelRequest>,
-) -> Result<Json<Appointment>, Error> {
+) -> Result<Json<AppointmentDetail>, Error> {
     app::cancel(&state, actor(&user), id, &body.reason)
         .await
         .map(Json)
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RescheduleRequest {
     pub start: DateTime<Utc>,
+    /// Staff and admins only: waive the late-cancellation fee a move inside
+    /// the cancellation window owes, for this reason (3–500 characters; kept
+    /// in the appointment's history). From a patient or a provider: 403.
+    #[serde(default)]
+    #[schema(min_length = 3, max_length = 500)]
+    pub waive_fee_reason: Option<String>,
 }
 
-/// Move to another free slot: same id, history kept.
+fn reschedule_key(
+    headers: &HeaderMap,
+    id: Uuid,
+    body: &RescheduleRequest,
+) -> Result<Option<IdempotencyKey>, Error> {
+    let canonical = format!(
+        "reschedule|{id}|{}|{}",
+        body.start.timestamp_micros(),
+        body.waive_fee_reason.as_deref().unwrap_or_default().trim()
+    );
+    IdempotencyKey::from_headers(headers, &canonical)
+        .map_err(|_| Error::invalid("Idempotency-Key", "1 to 200 visible ASCII characters"))
+}
+
+/// Move to another free slot: same id, history kept. Inside the cancellation
+/// window a move counts as a late cancellation: the answer says so (`late`)
+/// with the `fee` owed (by patients, and by staff moving it for them, unless
+/// staff waive it with `waive_fee_reason`; a provider moving their own
+/// appointment owes nothing). Send an `Idempotency-Key` header to make retries safe.
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/reschedule", tag = "scheduling", request_body = RescheduleRequest, security(("bearer" = [])),
-    responses((status = 200, body = Appointment), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    params(("id" = Uuid, Path), ("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response")),
+    responses((status = 200, body = Rescheduled),
+        (status = 403, description = "`forbidden`: not the caller's to move, or `waive_fee_reason` from a patient or provider", body = ProblemBody),
+        (status = 404, body = ProblemBody),
+        (status = 409, description = "`slot-taken`, `patient-double-booked`, `illegal-transition`", body = ProblemBody),
+        (status = 422, description = "a booking rule, `waive_fee_reason` not 3–500 characters (`validation-error`), or `idempotency-key-reused`", body = ProblemBody)))]
 pub async fn reschedule(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
+    headers: HeaderMap,
     Json(body): Json<RescheduleRequest>,
-) -> Result<Json<Appointment>, Error> {
-    app::reschedule(&state, actor(&user), id, body.start)
-        .await
-        .map(Json)
+) -> Result<impl IntoResponse, Error> {
+    let key = reschedule_key(&headers, id, &body)?;
+    let request = app::MoveRequest {
+        start: body.start,
+        waive_fee_reason: body.waive_fee_reason,
+    };
+    let (status, body) = app::reschedule(&state, actor(&user), id, request, key).await?;
+    Ok((status, Json(body)))
 }
 
-/// The patient arrived (provider, staff).
+/// The patient arrived (provider, staff); from 60 minutes before the start.
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/check-in", tag = "scheduling", security(("bearer" = [])),
-    responses((status = 200, body = Appointment), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody)))]
+    responses((status = 200, body = AppointmentDetail), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, description = "`illegal-transition`, or `too-early`: check-in opens 60 minutes before the start", body = ProblemBody)))]
 pub async fn check_in(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> Result<Json<Appointment>, Error> {
+) -> Result<Json<AppointmentDetail>, Error> {
     app::record_visit(&state, actor(&user), id, Action::CheckIn)
         .await
         .map(Json)
 }
 
-/// The visit is over (provider, staff).
+/// The visit is over (provider, staff); from the start on.
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/complete", tag = "scheduling", security(("bearer" = [])),
-    responses((status = 200, body = Appointment), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody)))]
+    responses((status = 200, body = AppointmentDetail), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, description = "`illegal-transition`, or `too-early`: only once the start has passed", body = ProblemBody)))]
 pub async fn complete(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> Result<Json<Appointment>, Error> {
+) -> Result<Json<AppointmentDetail>, Error> {
     app::record_visit(&state, actor(&user), id, Action::Complete)
         .await
         .map(Json)
 }
 
-/// The patient did not come (provider, staff).
+/// The patient did not come (provider, staff); from the start on. Owes the
+/// type's no-show fee (capped), when it has one.
 #[utoipa::path(post, path = "/api/v1/appointments/{id}/no-show", tag = "scheduling", security(("bearer" = [])),
-    responses((status = 200, body = Appointment), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody)))]
+    responses((status = 200, body = AppointmentDetail), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, description = "`illegal-transition`, or `too-early`: only once the start has passed", body = ProblemBody)))]
 pub async fn no_show(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
-) -> Result<Json<Appointment>, Error> {
+) -> Result<Json<AppointmentDetail>, Error> {
     app::record_visit(&state, actor(&user), id, Action::MarkNoShow)
         .await
         .map(Json)

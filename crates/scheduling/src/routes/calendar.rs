@@ -13,6 +13,7 @@ use crate::{
     calendar,
     domain::{
         availability::{Availability, DateOverride, TimeOff, WeeklyRule},
+        cancellation::FeeCap,
         slots::Slot,
         types::{Mode, Money},
     },
@@ -35,11 +36,22 @@ pub struct AppointmentTypeView {
     pub min_notice_minutes: i32,
     pub horizon_days: i32,
     pub cancellation_window_minutes: i32,
+    /// What cancelling or rescheduling inside the window costs (amount 0:
+    /// nothing). At most the clinic's cap (`SCHEDULING_MAX_FEE_PERCENT` of the
+    /// price), also for a type stored with more before the cap existed.
     pub late_cancel_fee: Money,
+    /// What not coming costs (amount 0: nothing); capped like `late_cancel_fee`.
+    pub no_show_fee: Money,
 }
 
-impl From<&TypeRow> for AppointmentTypeView {
-    fn from(t: &TypeRow) -> Self {
+impl AppointmentTypeView {
+    /// The type as clients see it, with the fees it charges under `cap`.
+    fn of(t: &TypeRow, cap: FeeCap) -> Self {
+        let policy = t.policy(cap);
+        let zero = || Money {
+            amount_minor: 0,
+            currency: t.currency.clone(),
+        };
         Self {
             id: t.id,
             provider_id: t.provider_id,
@@ -52,7 +64,8 @@ impl From<&TypeRow> for AppointmentTypeView {
             min_notice_minutes: t.min_notice_minutes,
             horizon_days: t.horizon_days,
             cancellation_window_minutes: t.cancellation_window_minutes,
-            late_cancel_fee: t.late_cancel_fee(),
+            late_cancel_fee: policy.late_cancel_fee.unwrap_or_else(zero),
+            no_show_fee: policy.no_show_fee.unwrap_or_else(zero),
         }
     }
 }
@@ -75,7 +88,7 @@ pub async fn list_types(
     let items = types::for_provider(&state.db, id)
         .await?
         .iter()
-        .map(AppointmentTypeView::from)
+        .map(|t| AppointmentTypeView::of(t, state.max_fee))
         .collect();
     Ok(Json(TypeList {
         items,
@@ -100,6 +113,9 @@ pub struct NewAppointmentType {
     pub horizon_days: i32,
     #[serde(default = "default_window")]
     pub cancellation_window_minutes: i32,
+    /// Owed for cancelling or rescheduling inside the window, and for a
+    /// no-show; at most `SCHEDULING_MAX_FEE_PERCENT` (default 50) percent of
+    /// the price, or 422 on this field.
     #[serde(default)]
     pub late_cancel_fee_minor: i64,
 }
@@ -112,7 +128,7 @@ fn default_window() -> i32 {
     24 * 60
 }
 
-fn validate_type(provider_id: Uuid, b: NewAppointmentType) -> Result<TypeRow, Error> {
+fn validate_type(provider_id: Uuid, b: NewAppointmentType, cap: FeeCap) -> Result<TypeRow, Error> {
     let name = b.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
         return Err(Error::invalid("name", "1 to 100 characters"));
@@ -138,6 +154,16 @@ fn validate_type(provider_id: Uuid, b: NewAppointmentType) -> Result<TypeRow, Er
         return Err(Error::invalid(
             "price.currency",
             "an ISO 4217 code such as EUR",
+        ));
+    }
+    if !cap.allows(b.late_cancel_fee_minor, b.price.amount_minor) {
+        return Err(Error::invalid(
+            "late_cancel_fee_minor",
+            format!(
+                "at most {}% of the price ({} minor units)",
+                cap.percent(),
+                cap.max_fee_minor(b.price.amount_minor)
+            ),
         ));
     }
     if b.min_notice_minutes < 0 || b.cancellation_window_minutes < 0 {
@@ -169,7 +195,8 @@ fn validate_type(provider_id: Uuid, b: NewAppointmentType) -> Result<TypeRow, Er
 
 /// Offer a new appointment type (the provider, staff).
 #[utoipa::path(post, path = "/api/v1/providers/{id}/appointment-types", tag = "scheduling", request_body = NewAppointmentType, security(("bearer" = [])),
-    responses((status = 201, body = AppointmentTypeView), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    responses((status = 201, body = AppointmentTypeView), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 422, description = "`validation-error` naming the field, e.g. `late_cancel_fee_minor` above the clinic's cap", body = ProblemBody)))]
 pub async fn create_type(
     State(state): State<AppState>,
     user: AuthUser,
@@ -178,8 +205,11 @@ pub async fn create_type(
 ) -> Result<impl IntoResponse, Error> {
     let actor = actor(&user);
     calendar::ensure_manager(actor, id)?;
-    let row = calendar::add_type(&state, actor, validate_type(id, body)?).await?;
-    Ok((StatusCode::CREATED, Json(AppointmentTypeView::from(&row))))
+    let row = calendar::add_type(&state, actor, validate_type(id, body, state.max_fee)?).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(AppointmentTypeView::of(&row, state.max_fee)),
+    ))
 }
 
 #[derive(Serialize, Deserialize, utoipa::ToSchema)]
@@ -375,7 +405,7 @@ pub async fn list_time_off(
 ) -> Result<Json<TimeOffList>, Error> {
     let limit = cursor::limit(p.limit, 50)?;
     let after = p.cursor.as_deref().map(cursor::decode).transpose()?;
-    let from = p.from.unwrap_or_else(Utc::now);
+    let from = p.from.unwrap_or_else(|| state.clock.now());
     let to =
         p.to.unwrap_or(from + chrono::Duration::days(calendar::MAX_LIST_WINDOW_DAYS));
     let rows = calendar::list_time_off(&state, actor(&user), id, (from, to), after, limit).await?;

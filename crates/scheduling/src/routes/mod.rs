@@ -83,7 +83,8 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
         appointments::check_in, appointments::complete, appointments::no_show,
     ),
     components(schemas(
-        crate::appointments::Appointment,
+        crate::appointments::Appointment, crate::appointments::AppointmentDetail,
+        crate::appointments::CancellationPolicy, crate::appointments::Rescheduled,
         crate::domain::slots::Slot,
         crate::domain::types::Money,
         crate::domain::types::Mode,

@@ -173,10 +173,14 @@ pub async fn insert_booked(conn: &mut PgConnection, a: &NewAppointment) -> Resul
     Ok(())
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Option<AppointmentRow>, sqlx::Error> {
+/// On the pool, or on the connection a change already holds.
+pub async fn get(
+    db: impl sqlx::PgExecutor<'_>,
+    id: Uuid,
+) -> Result<Option<AppointmentRow>, sqlx::Error> {
     sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await
 }
 

@@ -4,7 +4,10 @@ use chrono::Duration;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::domain::types::{Mode, Money, TypeRules};
+use crate::domain::{
+    cancellation::{FeeCap, Policy},
+    types::{Mode, Money, TypeRules},
+};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct TypeRow {
@@ -41,11 +44,22 @@ impl TypeRow {
         }
     }
 
+    /// The fee as stored (possibly above today's cap: see [`Self::policy`]).
     pub fn late_cancel_fee(&self) -> Money {
         Money {
             amount_minor: self.late_cancel_fee_minor,
             currency: self.currency.clone(),
         }
+    }
+
+    /// The cancellation policy its appointments follow, fees capped by `cap`.
+    pub fn policy(&self, cap: FeeCap) -> Policy {
+        Policy::new(
+            Duration::minutes(self.cancellation_window_minutes.into()),
+            &self.price(),
+            &self.late_cancel_fee(),
+            cap,
+        )
     }
 
     pub fn mode(&self) -> Mode {

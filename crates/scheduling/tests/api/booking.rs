@@ -1,11 +1,15 @@
 use chrono::{DateTime, Duration, Utc};
-use contracts::scheduling::AppointmentBooked;
-use platform::{auth::Role, testing::assert_problem};
+use contracts::scheduling::{AppointmentBooked, AppointmentCancelled, AppointmentNoShow};
+use platform::{
+    auth::Role,
+    testing::{assert_problem, error_fields},
+};
 use reqwest::StatusCode;
+use scheduling::domain::cancellation::FeeCap;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, ten_am_local, Scheduling};
+use crate::helpers::{eur, spawn_app, spawn_app_with, ten_am_local, Clinic, Scheduling, TestApp};
 
 #[tokio::test]
 async fn booking_a_free_slot_takes_it_off_the_list() {
@@ -384,4 +388,195 @@ async fn patients_book_for_themselves_staff_for_anyone_providers_not_at_all() {
         "patient-not-found",
     )
     .await;
+}
+
+#[tokio::test]
+async fn the_patient_sees_the_cancellation_policy_when_booking() {
+    let app = spawn_app().await;
+    let clinic = app.clinic(chrono_tz::UTC).await;
+    let patient = app.patient().await;
+    let r = app
+        .book(&patient, &clinic, ten_am_local(clinic.tz, 3))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let booked: Value = r.json().await.unwrap();
+    let fee = json!({"amount_minor": 2500, "currency": "EUR"});
+    assert_eq!(
+        booked["cancellation_policy"],
+        json!({"window_minutes": 1440, "late_cancel_fee": fee, "no_show_fee": fee})
+    );
+    // Every field the answer had before is still there, and only the policy is new.
+    let mut fields: Vec<&str> = booked
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "appointment_type_id",
+            "cancellation_policy",
+            "end",
+            "id",
+            "late_cancellation",
+            "patient_id",
+            "provider_id",
+            "start",
+            "status",
+            "version"
+        ]
+    );
+    let stored: Value = app
+        .get(
+            &patient,
+            &format!("/api/v1/appointments/{}", booked["id"].as_str().unwrap()),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stored, booked);
+    let list: Value = app
+        .get(&patient, "/api/v1/appointments")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        list["items"][0].get("cancellation_policy").is_none(),
+        "lists keep their shape"
+    );
+}
+
+fn new_type(price: i64, fee: i64) -> Value {
+    json!({
+        "name": "Check-up", "duration_minutes": 30,
+        "price": {"amount_minor": price, "currency": "EUR"}, "mode": "in_person",
+        "late_cancel_fee_minor": fee
+    })
+}
+
+async fn create_type(app: &TestApp, clinic: &Clinic, body: &Value) -> reqwest::Response {
+    let path = format!("/api/v1/providers/{}/appointment-types", clinic.provider.id);
+    app.post(&clinic.provider, &path, body).await
+}
+
+#[tokio::test]
+async fn a_fee_above_the_clinics_cap_is_refused_and_both_fees_are_listed() {
+    let app = spawn_app().await;
+    let clinic = app.clinic(chrono_tz::UTC).await;
+    // The default cap: half the price.
+    let problem = assert_problem(
+        create_type(&app, &clinic, &new_type(6000, 3001)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-error",
+    )
+    .await;
+    assert_eq!(error_fields(&problem), ["late_cancel_fee_minor"]);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("50%"),
+        "{problem}"
+    );
+    let r = create_type(&app, &clinic, &new_type(6000, 3000)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let created: Value = r.json().await.unwrap();
+    assert_eq!(created["late_cancel_fee"]["amount_minor"], 3000);
+    assert_eq!(created["no_show_fee"]["amount_minor"], 3000);
+
+    let path = format!("/api/v1/providers/{}/appointment-types", clinic.provider.id);
+    let types: Value = app
+        .get(&app.patient().await, &path)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let listed = types["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["id"] == created["id"])
+        .unwrap();
+    assert_eq!(listed["late_cancel_fee"], created["late_cancel_fee"]);
+    assert_eq!(listed["no_show_fee"], created["no_show_fee"]);
+
+    // A clinic configured lower (SCHEDULING_MAX_FEE_PERCENT=45).
+    let strict = spawn_app_with(|c| c.max_fee = FeeCap::new(45).unwrap()).await;
+    let clinic = strict.clinic(chrono_tz::UTC).await;
+    let problem = assert_problem(
+        create_type(&strict, &clinic, &new_type(6000, 2701)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-error",
+    )
+    .await;
+    assert_eq!(error_fields(&problem), ["late_cancel_fee_minor"]);
+    let r = create_type(&strict, &clinic, &new_type(6000, 2700)).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+/// Types stored before the cap existed may carry a higher fee: what is shown
+/// and what is charged is the cap.
+#[tokio::test]
+async fn a_fee_stored_above_the_cap_is_shown_and_charged_at_the_cap() {
+    let app = spawn_app().await;
+    let clinic = app.clinic(chrono_tz::UTC).await;
+    sqlx::query("UPDATE appointment_types SET late_cancel_fee_minor = 5000 WHERE id = $1")
+        .bind(clinic.type_id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let patient = app.patient().await;
+    let path = format!("/api/v1/providers/{}/appointment-types", clinic.provider.id);
+    let types: Value = app.get(&patient, &path).await.json().await.unwrap();
+    assert_eq!(types["items"][0]["late_cancel_fee"]["amount_minor"], 3000);
+    assert_eq!(types["items"][0]["no_show_fee"]["amount_minor"], 3000);
+
+    let start = ten_am_local(clinic.tz, 3);
+    let late = app.booked(&patient, &patient, &clinic, start).await;
+    let missed = app
+        .booked(&patient, &patient, &clinic, start + Duration::hours(3))
+        .await;
+    let shown: Value = app
+        .get(&patient, &format!("/api/v1/appointments/{late}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        shown["cancellation_policy"]["late_cancel_fee"]["amount_minor"],
+        3000
+    );
+    assert_eq!(
+        shown["cancellation_policy"]["no_show_fee"]["amount_minor"],
+        3000
+    );
+
+    app.clock.set(start - Duration::hours(2));
+    let r = app
+        .post(
+            &patient,
+            &format!("/api/v1/appointments/{late}/cancel"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        app.published::<AppointmentCancelled>().await[0].fee,
+        Some(eur(3000))
+    );
+    app.clock
+        .set(start + Duration::hours(3) + Duration::minutes(20));
+    let r = app
+        .post(
+            &clinic.provider,
+            &format!("/api/v1/appointments/{missed}/no-show"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        app.published::<AppointmentNoShow>().await[0].fee,
+        Some(eur(3000))
+    );
 }

@@ -1,23 +1,40 @@
 //! What scheduling's tests need beyond `platform::testing`: the service built
-//! from its `Config`, a clinic (a provider with a calendar and a type) set up
+//! from its `Config` with a clock the test moves, a clinic (a provider with a calendar and a type) set up
 //! through the API, patients scheduling knows, free slots, bookings, and the
 //! events it has written to its outbox, read by their contract.
 
-use std::{sync::Arc, time::Duration};
+use std::{ops::Deref, sync::Arc, time::Duration};
 
 use chrono::{DateTime, Datelike, Duration as Span, NaiveTime, TimeZone, Utc, Weekday};
 use contracts::Money;
 use identity::testing::TestIssuer;
 use platform::{
     auth::Role,
-    testing::{TestBacking, User},
+    testing::{self, TestBacking, User},
 };
 use reqwest::{Method, Response, StatusCode};
-use scheduling::{store::readmodel, Config};
+use scheduling::{
+    clock::{Clock, SettableClock},
+    store::readmodel,
+    Config,
+};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-pub use platform::testing::TestApp;
+/// The running service and the clock it reads (it runs at the real pace from
+/// the real time until a test moves it).
+pub struct TestApp {
+    app: testing::TestApp,
+    pub clock: Arc<SettableClock>,
+}
+
+impl Deref for TestApp {
+    type Target = testing::TestApp;
+
+    fn deref(&self) -> &Self::Target {
+        &self.app
+    }
+}
 
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
@@ -34,14 +51,17 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let mut config = Config {
         common: backing.config.clone(),
         cache_ttl: Duration::from_secs(60),
+        max_fee: Default::default(),
     };
     adjust(&mut config);
     let keys = Arc::new(TestIssuer::new());
-    let service = scheduling::build_with_verifier(&config, keys.verifier())
+    let clock = Arc::new(SettableClock::running());
+    let service = scheduling::build_with(&config, keys.verifier(), clock.clone() as Arc<dyn Clock>)
         .await
         .expect("scheduling starts");
     let consumers = [scheduling::consumers::spec(&config.common.queue_prefix)];
-    TestApp::spawn(backing, service, &consumers, keys).await
+    let app = testing::TestApp::spawn(backing, service, &consumers, keys).await;
+    TestApp { app, clock }
 }
 
 /// A provider with a calendar and one 30-minute type (10 min buffer after).
@@ -74,6 +94,19 @@ pub trait Scheduling {
 
     /// `POST /api/v1/appointments` with `body` under an `Idempotency-Key`.
     async fn book_with_key(&self, user: &User, key: &str, body: &Value) -> Response;
+
+    /// Book `start` for `patient` (as `user`, themselves or staff); the appointment's id.
+    async fn booked(
+        &self,
+        user: &User,
+        patient: &User,
+        clinic: &Clinic,
+        start: DateTime<Utc>,
+    ) -> String;
+
+    /// `POST /api/v1/appointments/{id}/reschedule` with `body`, as `user`,
+    /// under an `Idempotency-Key` when one is given.
+    async fn reschedule(&self, user: &User, id: &str, key: Option<&str>, body: &Value) -> Response;
 }
 
 impl Scheduling for TestApp {
@@ -168,6 +201,30 @@ impl Scheduling for TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    async fn booked(
+        &self,
+        user: &User,
+        patient: &User,
+        clinic: &Clinic,
+        start: DateTime<Utc>,
+    ) -> String {
+        let body = json!({"provider_id": clinic.provider.id, "appointment_type_id": clinic.type_id,
+            "start": start, "patient_id": patient.id});
+        let r = self.post(user, "/api/v1/appointments", &body).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        let a: Value = r.json().await.unwrap();
+        a["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn reschedule(&self, user: &User, id: &str, key: Option<&str>, body: &Value) -> Response {
+        let path = format!("/api/v1/appointments/{id}/reschedule");
+        let mut request = self.request(Method::POST, &path, user).json(body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.unwrap()
     }
 }
 
