@@ -40,7 +40,7 @@ impl Event for UserRegistered {
 /// model). A `token` is single-use and short-lived; identity keeps only its
 /// hash, and notifications forgets the link once the email is sent.
 macro_rules! account_event {
-    ($(#[$doc:meta])* $name:ident = $key:literal: $summary:literal { $($field:ident: $ty:ty = $ex:expr),* $(,)? }) => {
+    ($(#[$doc:meta])* $name:ident = $key:literal: $summary:literal, sensitive: $sensitive:literal { $($field:ident: $ty:ty = $ex:expr),* $(,)? }) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
         pub struct $name {
@@ -56,6 +56,7 @@ macro_rules! account_event {
             const VERSION: u32 = 1;
             const PRODUCER: Service = Service::Identity;
             const SUMMARY: &'static str = $summary;
+            const SENSITIVE: bool = $sensitive;
 
             fn example() -> Self {
                 Self {
@@ -72,7 +73,7 @@ macro_rules! account_event {
 account_event! {
     /// `user.verification_requested` v1: a new address to confirm (24 h).
     VerificationRequested = "user.verification_requested":
-        "A new account's address must be confirmed: email a single-use link." {
+        "A new account's address must be confirmed: email a single-use link.", sensitive: true {
         token: String = "vt_3Jq9…".into(),
         expires_at: DateTime<Utc> = examples::at(9, 0),
     }
@@ -82,7 +83,7 @@ account_event! {
     /// `user.registration_attempted` v1: someone tried to register with an
     /// address that has an account (the answer to them was the same 202).
     RegistrationAttempted = "user.registration_attempted":
-        "Someone tried to register with an address that already has an account." {
+        "Someone tried to register with an address that already has an account.", sensitive: false {
         at: DateTime<Utc> = examples::at(9, 0),
     }
 }
@@ -90,7 +91,7 @@ account_event! {
 account_event! {
     /// `user.password_reset_requested` v1: a single-use reset link (30 minutes).
     PasswordResetRequested = "user.password_reset_requested":
-        "A password reset was asked for: email a single-use link." {
+        "A password reset was asked for: email a single-use link.", sensitive: true {
         token: String = "rt_8Vn2…".into(),
         expires_at: DateTime<Utc> = examples::at(9, 0),
     }
@@ -100,7 +101,7 @@ account_event! {
     /// `user.password_changed` v1: the password changed (by the holder or by a
     /// reset); other sessions were signed out.
     PasswordChanged = "user.password_changed":
-        "An account's password was changed; its other sessions were signed out." {
+        "An account's password was changed; its other sessions were signed out.", sensitive: false {
         at: DateTime<Utc> = examples::at(9, 0),
         by_reset: bool = false,
     }
@@ -110,7 +111,7 @@ account_event! {
     /// `user.signin_alert` v1: many failed sign-ins against the account from
     /// many addresses (sent once per episode).
     SigninAlert = "user.signin_alert":
-        "Unusual sign-in attempts against an account: tell its holder once." {
+        "Unusual sign-in attempts against an account: tell its holder once.", sensitive: false {
         failures: u32 = 40,
         addresses: u32 = 12,
         since: DateTime<Utc> = examples::at(8, 0),

@@ -170,6 +170,10 @@ pub trait Event: 'static {
     const PRODUCER: Service;
     /// One sentence: what happened.
     const SUMMARY: &'static str;
+    /// The payload holds a secret or free text meant for one reader (a
+    /// single-use token, a break-glass reason): the producer's outbox forgets
+    /// it as soon as the broker has it, instead of keeping it for days.
+    const SENSITIVE: bool = false;
     /// A typical payload, for the AsyncAPI document and the round-trip tests.
     fn example() -> Self::Payload;
 }
@@ -182,6 +186,8 @@ pub struct EventSpec {
     pub version: u32,
     pub producer: Service,
     pub summary: &'static str,
+    /// See [`Event::SENSITIVE`].
+    pub sensitive: bool,
     /// The payload type's name (`Appointment`, `UserRegistered`).
     pub payload_name: fn() -> String,
     /// The payload's schema as a subschema of `generator` (usually a `$ref`).
@@ -199,6 +205,7 @@ impl EventSpec {
             version: E::VERSION,
             producer: E::PRODUCER,
             summary: E::SUMMARY,
+            sensitive: E::SENSITIVE,
             payload_name: payload_name::<E>,
             payload_schema: payload_schema::<E>,
             example: example::<E>,
@@ -278,6 +285,15 @@ pub fn find(event_type: &str, version: u32) -> Option<&'static EventSpec> {
     CATALOG
         .iter()
         .find(|e| e.event_type == event_type && e.version == version)
+}
+
+/// The event types whose published outbox rows are deleted at once.
+pub fn sensitive_types() -> Vec<&'static str> {
+    CATALOG
+        .iter()
+        .filter(|e| e.sensitive)
+        .map(|e| e.event_type)
+        .collect()
 }
 
 /// The service allowed to publish `event_type` (any version).

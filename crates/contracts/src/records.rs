@@ -70,6 +70,8 @@ impl Event for BreakGlassGranted {
     const PRODUCER: Service = Service::Records;
     const SUMMARY: &'static str =
         "A provider opened a patient's record in an emergency (break-glass), read-only for a short time.";
+    /// The reason is kept encrypted by records; the outbox must not keep a copy.
+    const SENSITIVE: bool = true;
 
     fn example() -> Self {
         Self {

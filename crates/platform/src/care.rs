@@ -103,7 +103,11 @@ impl fmt::Display for CareAccess {
         match self {
             CareAccess::None => f.write_str("no appointment opens access"),
             CareAccess::WhileActive { start } => {
-                write!(f, "while the appointment of {} is booked or checked in", start.format("%Y-%m-%d %H:%M UTC"))
+                write!(
+                    f,
+                    "while the appointment of {} is booked or checked in",
+                    start.format("%Y-%m-%d %H:%M UTC")
+                )
             }
             CareAccess::FollowUp { visit, until } => write!(
                 f,
@@ -183,7 +187,10 @@ mod tests {
         let booked = visit(10, VisitState::Booked);
         assert!(!open(booked, 2), "8 days before");
         assert!(open(booked, 3), "7 days before");
-        assert!(open(booked, 10) && open(booked, 400), "booked, never closed");
+        assert!(
+            open(booked, 10) && open(booked, 400),
+            "booked, never closed"
+        );
         // Checked in: the same.
         let checked_in = visit(10, VisitState::CheckedIn);
         assert!(!open(checked_in, 2) && open(checked_in, 10) && open(checked_in, 11));
@@ -230,12 +237,19 @@ mod tests {
     fn the_policy_is_configurable_and_bounded() {
         let mut env = crate::testing::local_env(
             "records",
-            &[("CAREBOOK_CARE_OPENS_BEFORE_DAYS", "2"), ("CAREBOOK_CARE_FOLLOW_UP_DAYS", "30")],
+            &[
+                ("CAREBOOK_CARE_OPENS_BEFORE_DAYS", "2"),
+                ("CAREBOOK_CARE_FOLLOW_UP_DAYS", "30"),
+            ],
         );
         let p = CarePolicy::load(&mut env);
         assert!(env.finish().is_ok());
-        assert_eq!((p.opens_before, p.follow_up), (Duration::days(2), Duration::days(30)));
-        let mut env = crate::testing::local_env("records", &[("CAREBOOK_CARE_FOLLOW_UP_DAYS", "9999")]);
+        assert_eq!(
+            (p.opens_before, p.follow_up),
+            (Duration::days(2), Duration::days(30))
+        );
+        let mut env =
+            crate::testing::local_env("records", &[("CAREBOOK_CARE_FOLLOW_UP_DAYS", "9999")]);
         CarePolicy::load(&mut env);
         assert!(env.finish().is_err());
     }

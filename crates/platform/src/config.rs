@@ -238,13 +238,16 @@ impl AuthConfig {
             ));
         }
         // Identity lists disabled accounts in its part of the shared Redis.
-        let revocations = env.optional("REDIS_URL").map(|redis_url| crate::auth::RevocationSource {
-            redis_url,
-            key: crate::auth::RevocationSource::key_for(
-                &env.optional("REDIS_PREFIX").unwrap_or_else(|| "carebook:".to_owned()),
-            ),
-            tls: tls.clone(),
-        });
+        let revocations =
+            env.optional("REDIS_URL")
+                .map(|redis_url| crate::auth::RevocationSource {
+                    redis_url,
+                    key: crate::auth::RevocationSource::key_for(
+                        &env.optional("REDIS_PREFIX")
+                            .unwrap_or_else(|| "carebook:".to_owned()),
+                    ),
+                    tls: tls.clone(),
+                });
         Self {
             jwks_url,
             issuer: env.parsed("JWT_ISSUER", DEFAULT_ISSUER.to_owned()),

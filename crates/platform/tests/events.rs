@@ -513,3 +513,26 @@ async fn an_event_no_queue_is_bound_for_is_kept_in_the_unrouted_queue() {
     let kept: Envelope = serde_json::from_slice(&kept.delivery.data).unwrap();
     assert_eq!(kept.id, event.id);
 }
+
+#[tokio::test]
+async fn a_sensitive_event_leaves_the_outbox_once_the_broker_has_it() {
+    let backing = Backing::start().await;
+    let grant = contracts::records::BreakGlassGranted {
+        grant_id: Uuid::now_v7(),
+        patient_id: Uuid::now_v7(),
+        provider_id: Uuid::now_v7(),
+        reason: "unconscious, allergies unknown".into(),
+        granted_at: chrono::Utc::now(),
+        expires_at: chrono::Utc::now() + chrono::Duration::minutes(30),
+    };
+    let sensitive = Envelope::of::<contracts::records::BreakGlassGranted>(&grant).unwrap();
+    let ordinary = booked();
+    enqueue_committed(&backing.pool, &sensitive).await;
+    enqueue_committed(&backing.pool, &ordinary).await;
+    assert_eq!(relay(&backing).relay_once().await.unwrap(), 2);
+    let kept: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM outbox ORDER BY id")
+        .fetch_all(&backing.pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, [ordinary.id], "the reason is not kept; the ordinary event is");
+}

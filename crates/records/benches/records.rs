@@ -123,7 +123,9 @@ async fn main() {
         common,
         master_keys: MasterKeys::parse(&key).expect("a master key"),
         cache_ttl: Duration::from_secs(300),
-        break_glass: chrono::Duration::minutes(60),
+        break_glass: chrono::Duration::minutes(30),
+        break_glass_daily_limit: 3,
+        care: platform::care::CarePolicy::default(),
     };
     let signing = Arc::new(
         SigningKeys::from_pems([("bench", SigningKeys::generate_pem().expect("a key"))])

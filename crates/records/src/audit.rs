@@ -31,6 +31,10 @@ pub enum AuditAction {
     EnterInError,
     BreakGlass,
     ReadAccessLog,
+    /// An admin read break-glass reasons in the review queue.
+    ReadBreakGlassReason,
+    /// An admin reviewed a break-glass grant (the entry id is the grant's).
+    BreakGlassReview,
 }
 
 impl AuditAction {
@@ -42,6 +46,8 @@ impl AuditAction {
             AuditAction::EnterInError => "enter_in_error",
             AuditAction::BreakGlass => "break_glass",
             AuditAction::ReadAccessLog => "read_access_log",
+            AuditAction::ReadBreakGlassReason => "read_break_glass_reason",
+            AuditAction::BreakGlassReview => "break_glass_review",
         }
     }
 }
@@ -191,7 +197,9 @@ pub struct AccessLogEntry {
     pub at: DateTime<Utc>,
     pub actor_id: Uuid,
     pub role: String,
-    /// `read`, `create`, `amend`, `enter_in_error`, `break_glass`, `read_access_log`.
+    /// `read`, `create`, `amend`, `enter_in_error`, `break_glass` (a grant, or a
+    /// refused request for one), `read_access_log`, `read_break_glass_reason`
+    /// (an admin read the grant's reason to review it), `break_glass_review`.
     pub action: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
@@ -200,8 +208,11 @@ pub struct AccessLogEntry {
     pub outcome: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Access that only a break-glass grant allowed.
+    /// Access that only a break-glass grant allowed (the grant itself included).
     pub break_glass: bool,
+    /// For a break-glass grant: when its (read-only) access ends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// A patient's entries, newest first.
@@ -214,17 +225,23 @@ pub async fn for_patient(
     let rows = store::for_patient(pool, patient_id, before, limit).await?;
     Ok(rows
         .into_iter()
-        .map(|r| AccessLogEntry {
-            break_glass: r.flags.iter().any(|f| f == FLAG_BREAK_GLASS),
-            seq: r.seq,
-            at: r.at,
-            actor_id: r.actor_id,
-            role: r.role,
-            action: r.action,
-            kind: r.kind,
-            entry_ids: r.entry_ids,
-            outcome: r.outcome,
-            reason: r.reason,
-        })
+        .map(
+            |store::LogRow {
+                 entry: r,
+                 grant_expires_at,
+             }| AccessLogEntry {
+                break_glass: r.flags.iter().any(|f| f == FLAG_BREAK_GLASS),
+                expires_at: grant_expires_at,
+                seq: r.seq,
+                at: r.at,
+                actor_id: r.actor_id,
+                role: r.role,
+                action: r.action,
+                kind: r.kind,
+                entry_ids: r.entry_ids,
+                outcome: r.outcome,
+                reason: r.reason,
+            },
+        )
         .collect())
 }

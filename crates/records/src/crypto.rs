@@ -246,6 +246,23 @@ pub fn break_glass_aad(
     a.0
 }
 
+/// Where a break-glass review's note belongs: the grant it judges, who judged,
+/// the verdict and when (a note moved to another review, or a verdict changed
+/// under it, fails to decrypt).
+pub fn break_glass_review_aad(
+    grant_id: Uuid,
+    reviewed_by: Uuid,
+    outcome: &str,
+    reviewed_at: DateTime<Utc>,
+) -> Vec<u8> {
+    let mut a = Aad::new("carebook.records.break-glass-review.v1");
+    a.id(grant_id)
+        .id(reviewed_by)
+        .bytes(outcome.as_bytes())
+        .time(reviewed_at);
+    a.0
+}
+
 /// `now` at the database's precision (microseconds), so the timestamps bound
 /// into ciphertexts and hashes read back identically.
 pub fn now_micros() -> DateTime<Utc> {
@@ -415,6 +432,13 @@ mod tests {
                 t,
                 t
             )
+        );
+        let review =
+            |outcome| break_glass_review_aad(Uuid::from_u128(1), Uuid::from_u128(2), outcome, t);
+        assert_ne!(review("justified"), review("unjustified"));
+        assert_ne!(
+            review("justified"),
+            break_glass_aad(Uuid::from_u128(1), Uuid::from_u128(2), Uuid::nil(), t, t)
         );
     }
 }

@@ -14,6 +14,19 @@ pub enum Error {
     /// The same answer whether or not the patient exists: no existence oracle.
     #[error("forbidden")]
     Forbidden,
+    /// A provider with only break-glass (no open care window) tried to write:
+    /// break-glass is read-only.
+    #[error("care relationship required")]
+    CareRelationshipRequired,
+    /// The provider had as many break-glass grants in the last 24 hours as
+    /// allowed; another fits in `retry_after` seconds.
+    #[error("break-glass limit reached")]
+    BreakGlassLimit { retry_after: u64 },
+    #[error("break-glass grant not found")]
+    GrantNotFound,
+    /// A break-glass grant is reviewed once.
+    #[error("already reviewed")]
+    AlreadyReviewed,
     #[error("patient not found")]
     PatientNotFound,
     #[error("entry not found")]
@@ -69,6 +82,27 @@ impl From<Error> for Problem {
     fn from(e: Error) -> Self {
         match e {
             Error::Forbidden => Problem::forbidden(),
+            Error::CareRelationshipRequired => Problem::new(
+                StatusCode::FORBIDDEN,
+                "care-relationship-required",
+                "Care relationship required",
+            )
+            .with_detail("Break-glass access is read-only: writing to this record needs a care relationship (an appointment with the patient)."),
+            Error::BreakGlassLimit { retry_after } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "break-glass-limit",
+                "Break-glass limit reached",
+            )
+            .with_detail("Break-glass was granted to you as often as allowed in 24 hours; try again after Retry-After seconds, or ask a colleague with a care relationship.")
+            .with_retry_after(retry_after),
+            Error::GrantNotFound => Problem::new(
+                StatusCode::NOT_FOUND,
+                "break-glass-not-found",
+                "Break-glass grant not found",
+            )
+            .with_detail("No break-glass grant with this id."),
+            Error::AlreadyReviewed => Problem::conflict("already-reviewed", "Already reviewed")
+                .with_detail("This break-glass grant has been reviewed; a review is final."),
             Error::PatientNotFound => Problem::new(
                 StatusCode::NOT_FOUND,
                 "patient-not-found",

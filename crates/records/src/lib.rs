@@ -2,10 +2,12 @@
 //! medications and vitals per patient, as append-only versions encrypted at
 //! rest (AES-256-GCM envelope, master keys behind a [`keys::KeyProvider`]).
 //! Access is decided by one pure function (`domain::access::decide`): patients
-//! read their own record, providers need a care relationship (learned from
-//! scheduling's `appointment.*` events) or break-glass; staff and admins never
-//! see clinical content. Every read, write, refusal and break-glass is appended
-//! to a hash-chained audit log ([`audit::verify`]).
+//! read their own record, providers need an open care window (`platform::care`
+//! over the appointments learned from scheduling's `appointment.*` events) to
+//! read and write, or a break-glass grant to read; staff and admins never see
+//! clinical content, and admins review every break-glass grant. Every read,
+//! write, refusal, break-glass and review is appended to a hash-chained audit
+//! log ([`audit::verify`]).
 
 pub mod access;
 pub mod audit;
@@ -47,8 +49,8 @@ pub struct AppState {
     pub relay: OutboxRelay,
     pub keys: Arc<dyn KeyProvider>,
     pub cache: RecordCache,
-    /// How long a break-glass grant lasts.
-    pub break_glass: chrono::Duration,
+    /// Care windows and break-glass settings.
+    pub policy: access::AccessPolicy,
 }
 
 impl FromRef<AppState> for Arc<Verifier> {
@@ -76,7 +78,11 @@ pub async fn connect(
         relay,
         keys,
         cache,
-        break_glass: config.break_glass,
+        policy: access::AccessPolicy {
+            care: config.care,
+            break_glass: config.break_glass,
+            break_glass_daily_limit: config.break_glass_daily_limit,
+        },
     };
     Ok((state, broker))
 }

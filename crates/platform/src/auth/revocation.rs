@@ -83,9 +83,14 @@ async fn read(
     if conn.is_none() {
         let client = crate::cache::client(&source.redis_url, source.tls.as_ref())?;
         *conn = Some(
-            tokio::time::timeout(Duration::from_secs(2), client.get_multiplexed_async_connection())
-                .await
-                .map_err(|_| redis::RedisError::from((redis::ErrorKind::IoError, "connect timed out")))??,
+            tokio::time::timeout(
+                Duration::from_secs(2),
+                client.get_multiplexed_async_connection(),
+            )
+            .await
+            .map_err(|_| {
+                redis::RedisError::from((redis::ErrorKind::IoError, "connect timed out"))
+            })??,
         );
     }
     let Some(c) = conn.as_mut() else {

@@ -136,6 +136,12 @@ impl OutboxRelay {
         .bind(&confirmed)
         .execute(&mut *tx)
         .await?;
+        // Tokens and free text meant for one reader are not kept once delivered.
+        sqlx::query("DELETE FROM outbox WHERE id = ANY($1) AND event_type = ANY($2)")
+            .bind(&confirmed)
+            .bind(contracts::sensitive_types())
+            .execute(&mut *tx)
+            .await?;
         if !failed.is_empty() {
             *self.channel.lock().await = None;
             sqlx::query(

@@ -19,13 +19,13 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
+    access::care_and_grant,
     audit::{self, AuditAction, AuditEvent, Outcome},
     domain::{
-        access::{decide, Action, Actor, Decision},
+        access::{decide, Action, Actor, CareAccess, Decision, DenyReason},
         entries::Kind,
     },
     error::Error,
-    store::care,
     AppState,
 };
 
@@ -73,7 +73,7 @@ impl Attempt {
 }
 
 /// Decide, and audit a refusal. Unknown patients are refused exactly like
-/// known ones: no relationship or grant can exist for them.
+/// known ones: no appointment or grant can exist for them.
 async fn authorize(
     state: &AppState,
     actor: Actor,
@@ -81,12 +81,13 @@ async fn authorize(
     action: Action,
     attempt: &Attempt,
 ) -> Result<Decision, Error> {
-    let (relationship, grant) = if actor.role == Role::Provider && actor.user_id != patient_id {
-        care::access_facts(&state.db, actor.user_id, patient_id).await?
+    let now = Utc::now();
+    let (care, grant) = if actor.role == Role::Provider && actor.user_id != patient_id {
+        care_and_grant(state, actor.user_id, patient_id, now).await?
     } else {
-        (None, None)
+        (CareAccess::None, None)
     };
-    let decision = decide(actor, patient_id, relationship, grant, action, Utc::now());
+    let decision = decide(actor, patient_id, care, grant, action, now);
     if let Decision::Deny(reason) = decision {
         audit::record(
             &state.db,
@@ -94,7 +95,11 @@ async fn authorize(
         )
         .await?;
         tracing::info!(actor_id = %actor.user_id, role = actor.role.as_str(), %patient_id, reason = reason.as_str(), "record access denied");
-        return Err(Error::Forbidden);
+        return Err(match reason {
+            // The grant shows the patient exists: say why writing is refused.
+            DenyReason::BreakGlassReadOnly => Error::CareRelationshipRequired,
+            _ => Error::Forbidden,
+        });
     }
     Ok(decision)
 }

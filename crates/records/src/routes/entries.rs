@@ -85,13 +85,13 @@ pub async fn list(
         .map(Json)
 }
 
-/// Add an entry (providers with a care relationship or break-glass). The body
+/// Add an entry (providers with an open care window; break-glass is read-only). The body
 /// is the kind's fields; notes over 20,000 characters, invalid ICD-10 codes,
 /// units, ranges and dates are 422.
 #[utoipa::path(post, path = "/api/v1/patients/{id}/records/{kind}", operation_id = "create_entry", tag = "records", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Patient id"), ("kind" = inline(KindSegment), Path)),
     request_body = EntryData,
-    responses((status = 201, body = EntryView), (status = 400, body = ProblemBody), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    responses((status = 201, body = EntryView), (status = 400, body = ProblemBody), (status = 403, description = "forbidden, or care-relationship-required (break-glass is read-only: writing needs an open care window)", body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
@@ -148,7 +148,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i32>, Error> {
     params(("id" = Uuid, Path, description = "Patient id"), ("kind" = inline(KindSegment), Path), ("entry_id" = Uuid, Path),
         ("If-Match" = Option<String>, Header, description = "The version the edit is based on")),
     request_body = EntryData,
-    responses((status = 200, body = EntryView), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+    responses((status = 200, body = EntryView), (status = 403, description = "forbidden, or care-relationship-required (break-glass is read-only: writing needs an open care window)", body = ProblemBody), (status = 404, body = ProblemBody),
         (status = 409, body = ProblemBody), (status = 412, body = ProblemBody), (status = 422, body = ProblemBody)))]
 pub async fn amend(
     State(state): State<AppState>,
@@ -183,7 +183,7 @@ pub struct EnteredInErrorRequest {
 #[utoipa::path(post, path = "/api/v1/patients/{id}/records/{kind}/{entry_id}/entered-in-error", operation_id = "enter_entry_in_error", tag = "records", security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "Patient id"), ("kind" = inline(KindSegment), Path), ("entry_id" = Uuid, Path)),
     request_body = EnteredInErrorRequest,
-    responses((status = 200, body = EntryView), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody)))]
+    responses((status = 200, body = EntryView), (status = 403, description = "forbidden, or care-relationship-required (break-glass is read-only: writing needs an open care window)", body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody)))]
 pub async fn enter_in_error(
     State(state): State<AppState>,
     user: AuthUser,

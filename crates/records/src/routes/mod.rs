@@ -1,5 +1,6 @@
-//! Records' HTTP API (thin handlers: extract, call, map). Every route lives
-//! under `/api/v1/patients/{id}/records`. Responses are JSON only (clinical text
+//! Records' HTTP API (thin handlers: extract, call, map). A patient's record
+//! lives under `/api/v1/patients/{id}/records`; the admins' break-glass review
+//! queue under `/api/v1/records/break-glass`. Responses are JSON only (clinical text
 //! stays inert data) and carry `Cache-Control: no-store` (the shared shell).
 
 mod access;
@@ -23,6 +24,12 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/patients/{id}/records/access-log",
             get(access::access_log),
+        )
+        .route("/api/v1/patients/{id}/records/access", get(access::access))
+        .route("/api/v1/records/break-glass", get(access::review_queue))
+        .route(
+            "/api/v1/records/break-glass/{id}/review",
+            post(access::review),
         )
         .route(
             "/api/v1/patients/{id}/records/{kind}",
@@ -49,10 +56,10 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Carebook records", description = "Clinical records (EHR): append-only entries encrypted at rest, access by care relationship or break-glass, and an audited access log."),
+    info(title = "Carebook records", description = "Clinical records (EHR): append-only entries encrypted at rest, access by care window (read and write) or read-only break-glass (limited, published and reviewed by admins), and an audited access log."),
     paths(
         entries::list, entries::create, entries::get, entries::amend, entries::enter_in_error, entries::history,
-        access::break_glass, access::access_log,
+        access::break_glass, access::access_log, access::access, access::review_queue, access::review,
     ),
     components(schemas(
         crate::entries::EntryView, crate::entries::EntryList,
@@ -62,7 +69,10 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
         crate::domain::entries::Medication, crate::domain::entries::Vitals,
         crate::domain::vitals::Reading, crate::domain::vitals::VitalKind,
         crate::access::BreakGlassGrant, crate::access::AccessLog, crate::audit::AccessLogEntry,
-        entries::EnteredInErrorRequest, access::BreakGlassRequest,
+        crate::access::AccessExplanation, crate::domain::access::Basis,
+        crate::access::BreakGlassQueue, crate::access::BreakGlassItem, crate::access::BreakGlassReview,
+        crate::domain::access::ReviewOutcome,
+        entries::EnteredInErrorRequest, access::BreakGlassRequest, access::ReviewRequest,
         platform::problem::ProblemBody,
     )),
     tags((name = "records", description = "Clinical records"))

@@ -107,18 +107,30 @@ pub async fn page(
     .await
 }
 
+/// An access-log line: the entry, and for a break-glass grant when it expires.
+#[derive(Debug, sqlx::FromRow)]
+pub struct LogRow {
+    #[sqlx(flatten)]
+    pub entry: AuditRow,
+    pub grant_expires_at: Option<DateTime<Utc>>,
+}
+
 /// A patient's entries, newest first, before `before` (a seq).
 pub async fn for_patient(
     pool: &PgPool,
     patient_id: Uuid,
     before: Option<i64>,
     limit: i64,
-) -> Result<Vec<AuditRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM audit_log
-         WHERE patient_id = $1 AND ($2::bigint IS NULL OR seq < $2)
-         ORDER BY seq DESC LIMIT $3"
-    ))
+) -> Result<Vec<LogRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.seq, a.at, a.actor_id, a.role, a.patient_id, a.action, a.kind, a.entry_ids,
+                a.outcome, a.reason, a.flags, a.prev_hash, a.hash, g.expires_at AS grant_expires_at
+         FROM audit_log a
+         LEFT JOIN break_glass g
+             ON a.action = 'break_glass' AND a.outcome = 'allowed' AND g.id = a.entry_ids[1]
+         WHERE a.patient_id = $1 AND ($2::bigint IS NULL OR a.seq < $2)
+         ORDER BY a.seq DESC LIMIT $3",
+    )
     .bind(patient_id)
     .bind(before)
     .bind(limit)

@@ -1,14 +1,13 @@
-//! Patients, care relationships (from events) and break-glass grants.
+//! Patients, care relationships (one row per appointment, from events), and
+//! what the access decision reads about a provider and a patient.
 
 use chrono::{DateTime, Utc};
-use contracts::scheduling::Appointment;
+use contracts::scheduling::{Appointment, AppointmentStatus};
+use platform::care::{Visit, VisitState};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::{
-    crypto::Sealed,
-    domain::access::{BreakGlass, CareRelationship},
-};
+use crate::{crypto::Sealed, domain::access::BreakGlass};
 
 pub async fn ensure_patient(conn: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO patients (id) VALUES ($1) ON CONFLICT (id) DO NOTHING")
@@ -69,54 +68,73 @@ pub async fn appointment_of_patient(
     .await
 }
 
-/// (care until, grant id, granted at, expires at)
-type AccessFactsRow = (
-    Option<DateTime<Utc>>,
-    Option<Uuid>,
-    Option<DateTime<Utc>>,
-    Option<DateTime<Utc>>,
-);
+/// A provider's appointments with a patient, as `platform::care` reads them:
+/// start, state, and when a closed one was completed, cancelled or marked
+/// no-show (the event's `occurred_at`; the consumer always sets it, the row's
+/// last update stands in should one lack it).
+pub async fn visits(
+    pool: &PgPool,
+    provider_id: Uuid,
+    patient_id: Uuid,
+) -> Result<Vec<Visit>, sqlx::Error> {
+    let rows: Vec<(String, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT status, starts_at, coalesce(closed_at, updated_at) FROM care_relationships
+         WHERE provider_id = $1 AND patient_id = $2",
+    )
+    .bind(provider_id)
+    .bind(patient_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(status, start, closed)| {
+            let at = closed.unwrap_or(start);
+            let state = match AppointmentStatus::parse(&status)? {
+                AppointmentStatus::Booked => VisitState::Booked,
+                AppointmentStatus::CheckedIn => VisitState::CheckedIn,
+                AppointmentStatus::Completed => VisitState::Completed { at },
+                AppointmentStatus::Cancelled => VisitState::Cancelled { at },
+                AppointmentStatus::NoShow => VisitState::NoShow { at },
+            };
+            Some(Visit { start, state })
+        })
+        .collect())
+}
 
-/// What the access decision needs about a provider and a patient, in one round
-/// trip: their care relationship (if any appointment) and the provider's latest
-/// break-glass grant for the patient (if any).
+/// The provider's latest break-glass grant for the patient, if any.
+pub async fn latest_break_glass(
+    pool: &PgPool,
+    provider_id: Uuid,
+    patient_id: Uuid,
+) -> Result<Option<BreakGlass>, sqlx::Error> {
+    let row: Option<(Uuid, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT id, granted_at, expires_at FROM break_glass
+         WHERE provider_id = $1 AND patient_id = $2
+         ORDER BY expires_at DESC LIMIT 1",
+    )
+    .bind(provider_id)
+    .bind(patient_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(id, granted_at, expires_at)| BreakGlass {
+        id,
+        provider_id,
+        patient_id,
+        granted_at,
+        expires_at,
+    }))
+}
+
+/// What the access decision needs about a provider and a patient: their
+/// appointments and the provider's latest break-glass grant for the patient.
 pub async fn access_facts(
     pool: &PgPool,
     provider_id: Uuid,
     patient_id: Uuid,
-) -> Result<(Option<CareRelationship>, Option<BreakGlass>), sqlx::Error> {
-    let row: AccessFactsRow = sqlx::query_as(
-        "SELECT
-             (SELECT max(CASE WHEN status IN ('booked', 'checked_in') THEN ends_at ELSE closed_at END)
-                FROM care_relationships WHERE provider_id = $1 AND patient_id = $2),
-             g.id, g.granted_at, g.expires_at
-         FROM (SELECT 1) AS one
-         LEFT JOIN LATERAL (
-             SELECT id, granted_at, expires_at FROM break_glass
-             WHERE provider_id = $1 AND patient_id = $2
-             ORDER BY expires_at DESC LIMIT 1
-         ) AS g ON true",
-    )
-    .bind(provider_id)
-    .bind(patient_id)
-    .fetch_one(pool)
-    .await?;
-    let relationship = row.0.map(|care_until| CareRelationship {
-        provider_id,
-        patient_id,
-        care_until,
-    });
-    let grant = match (row.1, row.2, row.3) {
-        (Some(id), Some(granted_at), Some(expires_at)) => Some(BreakGlass {
-            id,
-            provider_id,
-            patient_id,
-            granted_at,
-            expires_at,
-        }),
-        _ => None,
-    };
-    Ok((relationship, grant))
+) -> Result<(Vec<Visit>, Option<BreakGlass>), sqlx::Error> {
+    let visits = visits(pool, provider_id, patient_id).await?;
+    let grant = latest_break_glass(pool, provider_id, patient_id).await?;
+    Ok((visits, grant))
 }
 
 /// Store a data key (wrapped) for a sealed object.
@@ -128,29 +146,5 @@ pub async fn insert_data_key(conn: &mut PgConnection, sealed: &Sealed) -> Result
         .bind(&sealed.key.wrapped)
         .execute(conn)
         .await?;
-    Ok(())
-}
-
-/// Record a grant with its encrypted reason.
-pub async fn insert_break_glass(
-    conn: &mut PgConnection,
-    grant: &BreakGlass,
-    reason: &Sealed,
-) -> Result<(), sqlx::Error> {
-    insert_data_key(conn, reason).await?;
-    sqlx::query(
-        "INSERT INTO break_glass (id, provider_id, patient_id, granted_at, expires_at, data_key_id, nonce, ciphertext)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(grant.id)
-    .bind(grant.provider_id)
-    .bind(grant.patient_id)
-    .bind(grant.granted_at)
-    .bind(grant.expires_at)
-    .bind(reason.data_key_id)
-    .bind(&reason.nonce)
-    .bind(&reason.ciphertext)
-    .execute(conn)
-    .await?;
     Ok(())
 }

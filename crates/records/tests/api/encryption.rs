@@ -82,6 +82,27 @@ async fn a_database_dump_and_the_redis_keys_hold_no_clinical_text() {
     let history = app.get(&patient, &format!("{entry}/history")).await;
     assert!(history.text().await.unwrap().contains(SECRET));
 
+    // The event that tells the patient and the privacy contact carries the
+    // break-glass reason (by contract); the outbox forgets it once the broker
+    // has it. Then nothing in the database holds clinical text or the reason.
+    let db = app.db.clone();
+    platform::testing::eventually(
+        platform::testing::WAIT,
+        "the outbox to forget the grant",
+        || {
+            let db = db.clone();
+            async move {
+                let left: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM outbox WHERE event_type = 'record.break_glass_granted'",
+                )
+                .fetch_one(&db)
+                .await
+                .ok()?;
+                (left == 0).then_some(())
+            }
+        },
+    )
+    .await;
     let output = Command::new("pg_dump")
         .args(["-h", "127.0.0.1", "-U", "postgres", &app.database_name()])
         .output()

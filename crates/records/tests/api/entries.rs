@@ -531,6 +531,9 @@ async fn the_api_is_documented_and_the_shell_answers() {
         "/api/v1/patients/{id}/records/{kind}/{entry_id}/entered-in-error",
         "/api/v1/patients/{id}/records/break-glass",
         "/api/v1/patients/{id}/records/access-log",
+        "/api/v1/patients/{id}/records/access",
+        "/api/v1/records/break-glass",
+        "/api/v1/records/break-glass/{id}/review",
     ] {
         assert!(doc["paths"].get(path).is_some(), "{path} undocumented");
     }

@@ -5,8 +5,11 @@
 
 use std::{ops::Deref, sync::Arc, time::Duration};
 
-use chrono::Utc;
-use contracts::scheduling::{AppointmentBooked, AppointmentStatus};
+use chrono::{DateTime, Utc};
+use contracts::scheduling::{
+    Appointment, AppointmentBooked, AppointmentCancelled, AppointmentCheckedIn,
+    AppointmentCompleted, AppointmentNoShow, AppointmentStatus,
+};
 use identity::testing::TestIssuer;
 use platform::{
     auth::Role,
@@ -50,7 +53,9 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         common: backing.config.clone(),
         master_keys: MasterKeys::parse(&master_key("test-a")).unwrap(),
         cache_ttl: Duration::from_secs(300),
-        break_glass: chrono::Duration::minutes(60),
+        break_glass: chrono::Duration::minutes(30),
+        break_glass_daily_limit: 3,
+        care: platform::care::CarePolicy::default(),
     };
     config.common.max_body_bytes = 256 * 1024;
     adjust(&mut config);
@@ -97,6 +102,76 @@ impl TestApp {
         self.deliver(&Envelope::of::<AppointmentBooked>(&booked).unwrap())
             .await;
         (provider, booked.appointment_id)
+    }
+
+    /// Scheduling's `appointment.<status>` event for `a`, as if it happened at
+    /// `occurred_at`, delivered and applied.
+    pub async fn appointment_event(&self, a: &Appointment, occurred_at: DateTime<Utc>) {
+        let mut event = match a.status {
+            AppointmentStatus::Booked => Envelope::of::<AppointmentBooked>(a),
+            AppointmentStatus::CheckedIn => Envelope::of::<AppointmentCheckedIn>(a),
+            AppointmentStatus::Completed => Envelope::of::<AppointmentCompleted>(a),
+            AppointmentStatus::Cancelled => Envelope::of::<AppointmentCancelled>(a),
+            AppointmentStatus::NoShow => Envelope::of::<AppointmentNoShow>(a),
+        }
+        .unwrap();
+        event.occurred_at = occurred_at;
+        self.deliver(&event).await;
+    }
+
+    /// A new provider with one appointment with `patient` starting at `start`,
+    /// booked, then changed to each of `changes` (status, when) in turn.
+    pub async fn provider_with_appointment(
+        &self,
+        patient: &User,
+        start: DateTime<Utc>,
+        changes: &[(AppointmentStatus, DateTime<Utc>)],
+    ) -> (User, Uuid) {
+        let provider = self.user(Role::Provider);
+        let id = Uuid::now_v7();
+        let booked = appointment(
+            id,
+            patient.id,
+            provider.id,
+            start,
+            AppointmentStatus::Booked,
+            1,
+        );
+        self.appointment_event(&booked, Utc::now()).await;
+        for (i, (status, at)) in changes.iter().enumerate() {
+            let version = i32::try_from(i).unwrap() + 2;
+            let changed = appointment(id, patient.id, provider.id, start, *status, version);
+            self.appointment_event(&changed, *at).await;
+        }
+        (provider, id)
+    }
+
+    /// Break the glass as `provider` for `patient` with `body`; the response.
+    pub async fn break_glass(
+        &self,
+        provider: &User,
+        patient: Uuid,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.post(
+            provider,
+            &format!("/api/v1/patients/{patient}/records/break-glass"),
+            body,
+        )
+        .await
+    }
+
+    /// Break the glass with a valid reason; the grant.
+    pub async fn grant(&self, provider: &User, patient: Uuid) -> Value {
+        let r = self
+            .break_glass(
+                provider,
+                patient,
+                &json!({"reason": "unconscious patient in the emergency room"}),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        r.json().await.unwrap()
     }
 
     /// Write a note as `author` for `patient`; the created entry.

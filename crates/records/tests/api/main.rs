@@ -3,7 +3,9 @@
 
 mod access;
 mod audit;
+mod break_glass;
 mod cache;
+mod care;
 mod encryption;
 mod entries;
 mod events;
