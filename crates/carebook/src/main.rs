@@ -49,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Operators' account chores (identity).
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
     /// Check the records audit log's hash chain.
     Audit {
         #[command(subcommand)]
@@ -129,6 +134,15 @@ enum CertsCommand {
 }
 
 #[derive(Subcommand)]
+enum AccountsCommand {
+    /// Mark an account's email address verified (no link needed); prints its user id.
+    Verify {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Verify every entry of the records audit log; exits non-zero on a break.
     Verify,
@@ -163,6 +177,9 @@ async fn main() -> anyhow::Result<()> {
             command: KeysCommand::RotateRecords,
         } => rotate_records().await,
         Command::Keys { command } => keys(command),
+        Command::Accounts {
+            command: AccountsCommand::Verify { email },
+        } => verify_account(&email).await,
         Command::Audit {
             command: AuditCommand::Verify,
         } => audit_verify().await,
@@ -281,7 +298,7 @@ async fn serve(target: Target) -> anyhow::Result<()> {
                         .is_ok()
             });
         }
-        let service = gateway::build(&config)
+        let service = gateway::server(&config)
             .await
             .context("starting the gateway")?;
         let token = cancel.clone();
@@ -529,6 +546,19 @@ async fn rotate_records() -> anyhow::Result<()> {
     for (key, rows) in records::keys::usage(&pool).await? {
         println!("key {key}: {rows} data keys");
     }
+    Ok(())
+}
+
+/// `carebook accounts verify --email EMAIL`: the account's address counts as
+/// verified from now on. The address is never echoed (it is personal data).
+async fn verify_account(email: &str) -> anyhow::Result<()> {
+    let config = identity::Config::from_env()?;
+    let pool = platform::db::prepare(&config.common.database_url, 2, &identity::MIGRATIONS).await?;
+    let id = identity::accounts::mark_verified_by_email(&pool, email, chrono::Utc::now())
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .context("no account has that email address")?;
+    println!("{id}");
     Ok(())
 }
 

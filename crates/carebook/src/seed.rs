@@ -1,7 +1,14 @@
-//! The demo clinic (`carebook seed-demo`): users in identity, their profiles in
+//! The demo clinic (`carebook seed-demo`): users in identity (verified; the
+//! admin with TOTP of [`DEMO_ADMIN_TOTP_SECRET`]), their profiles in
 //! directory, calendars and appointment types in scheduling. Idempotent.
 
 use anyhow::Context;
+
+/// The demo admin's TOTP secret (base32, RFC 4648; SHA-1, 6 digits, 30 s):
+/// add it to an authenticator app to sign in as `admin@demo.carebook.test`.
+/// Fixed so the README can print it; a demo clinic only — real admins enrol
+/// their own secret at first sign-in.
+pub const DEMO_ADMIN_TOTP_SECRET: &str = "INQXEZLCN5XWWRDFNVXUCZDNNFXCCMRW";
 
 /// Seed the demo clinic through each service's own store.
 pub async fn demo(
@@ -11,7 +18,7 @@ pub async fn demo(
     scheduling: &scheduling::Config,
 ) -> anyhow::Result<()> {
     let (state, broker) = identity::connect(identity, keys).await?;
-    let created = identity::seed::demo_users(&state).await;
+    let created = identity::seed::demo_users(&state, DEMO_ADMIN_TOTP_SECRET).await;
     broker.close().await;
     let created = created.context("seeding demo users")?;
     tracing::info!(created, "demo users seeded");

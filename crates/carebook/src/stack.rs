@@ -80,10 +80,12 @@ impl Stack {
         let directory = directory::Config {
             common: common(&mut stack, "directory"),
             cache_ttl: Duration::from_secs(300),
+            care: platform::care::CarePolicy::default(),
         };
         let scheduling = scheduling::Config {
             common: common(&mut stack, "scheduling"),
             cache_ttl: Duration::from_secs(60),
+            max_fee: Default::default(),
         };
         let notifications = notifications::Config::new(
             common(&mut stack, "notifications"),
@@ -100,7 +102,9 @@ impl Stack {
             common: records_common,
             master_keys: records::keys::MasterKeys::parse(&records::keys::generate("stack")?)?,
             cache_ttl: Duration::from_secs(300),
-            break_glass: chrono::Duration::minutes(60),
+            break_glass: chrono::Duration::minutes(30),
+            break_glass_daily_limit: 3,
+            care: platform::care::CarePolicy::default(),
         };
         stack
             .run("directory", directory::build(&directory).await?)

@@ -1,4 +1,22 @@
 //! The gateway's settings (`GATEWAY_*`, falling back to `CAREBOOK_*`).
+//!
+//! Besides the ones documented on [`Config`]'s fields:
+//!
+//! | variable | default | what |
+//! |---|---|---|
+//! | `GATEWAY_DNS_REFRESH_MS` | 5000 | how often upstream names are resolved again |
+//! | `GATEWAY_HEALTH_RISE` / `_FALL` | 2 / 2 | consecutive `/readyz` passes (failures) that bring a replica back (take it out) |
+//! | `GATEWAY_OUTLIER_CONSECUTIVE` | 5 | consecutive 5xx, timeouts or resets that eject a replica |
+//! | `GATEWAY_OUTLIER_EJECTION_MS` | 30000 | the first ejection's length; the n-th lasts n times as long |
+//! | `GATEWAY_OUTLIER_MAX_EJECTION_MS` | 300000 | the longest ejection |
+//! | `GATEWAY_MAX_EJECTION_PERCENT` | 50 | the largest share of a pool ejected at once |
+//! | `GATEWAY_UPSTREAM_MAX_IN_FLIGHT` | 256 | requests waiting on one service at once; more get 503 `upstream-overloaded` |
+//! | `GATEWAY_UPSTREAM_IDLE_TIMEOUT_MS` | 5000 | idle connections to replicas close after this (below the services' 10 s) |
+//! | `GATEWAY_HEADER_READ_TIMEOUT_MS` | 10000 | the first bytes and the request head must arrive within it |
+//! | `GATEWAY_BODY_READ_TIMEOUT_MS` | 10000 | the request body must arrive within it (else 408) |
+//! | `GATEWAY_MAX_CONNECTIONS` | 10000 | open client connections (public and internal ports); more are closed at once |
+//! | `GATEWAY_AUTH_FALLBACK_SECONDS` | 300 | how long sign-in routes are limited locally (a quarter of the quota) while Redis is unreachable, before failing closed |
+//! | `GATEWAY_OPENAPI_REFRESH_MS` | 60000 | how often the merged OpenAPI document is rebuilt |
 
 use std::{collections::BTreeMap, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
@@ -10,7 +28,8 @@ use platform::{
 
 use crate::domain::{
     gcra::Quota,
-    routing::{RouteTable, DEFAULT_ROUTES},
+    outlier::Policy,
+    routing::{split_specs, RouteTable, DEFAULT_ROUTES},
 };
 
 pub const DEFAULT_PORT: u16 = 8080;
@@ -26,6 +45,51 @@ pub const SERVICE_PORTS: &[(&str, u16)] = &[
     ("portal", 8087),
 ];
 
+/// How the gateway treats its upstreams' replicas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpstreamSettings {
+    /// How often upstream names are resolved again.
+    pub dns_refresh: Duration,
+    /// Readiness thresholds and outlier ejection.
+    pub health: Policy,
+    /// Requests that may wait on one service's replicas at once.
+    pub max_in_flight: usize,
+    /// Idle connections to a replica close after this.
+    pub idle_timeout: Duration,
+}
+
+impl Default for UpstreamSettings {
+    fn default() -> Self {
+        Self {
+            dns_refresh: Duration::from_secs(5),
+            health: Policy::default(),
+            max_in_flight: 256,
+            idle_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a client connection may take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientLimits {
+    /// The first bytes and the request head must arrive within it.
+    pub header_read_timeout: Duration,
+    /// The request body must arrive within it.
+    pub body_read_timeout: Duration,
+    /// Open connections on the public and internal ports together.
+    pub max_connections: usize,
+}
+
+impl Default for ClientLimits {
+    fn default() -> Self {
+        Self {
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub bind: SocketAddr,
@@ -37,10 +101,19 @@ pub struct Config {
     /// portal) with mTLS (`GATEWAY_INTERNAL_BIND`): a client certificate from
     /// the internal CA is required. Plain HTTP when TLS is off.
     pub internal_bind: Option<SocketAddr>,
+    /// `GATEWAY_ROUTES` (syntax: [`crate::domain::routing`]).
     pub routes: RouteTable,
     /// Service name → base URLs of its replicas (`GATEWAY_UPSTREAMS_<SERVICE>`):
     /// all `https://` when the gateway has a TLS identity, all `http://` when not.
+    /// A URL whose host is a name (a headless Service) stands for every
+    /// address the name resolves to.
     pub upstreams: BTreeMap<String, Vec<String>>,
+    pub upstream: UpstreamSettings,
+    pub limits: ClientLimits,
+    /// How long auth routes fall back to the local limiter while Redis is down.
+    pub auth_fallback: Duration,
+    /// How often the merged OpenAPI document is rebuilt.
+    pub openapi_refresh: Duration,
     pub redis_url: String,
     pub redis_prefix: String,
     pub auth: AuthConfig,
@@ -120,6 +193,70 @@ fn parse_quota(raw: &str) -> Result<Quota, String> {
     Ok(Quota { limit, window_ms })
 }
 
+/// A duration in milliseconds that must not be zero.
+fn positive_millis(env: &mut Env, key: &str, default: Duration) -> Duration {
+    let value = env.millis(key, default);
+    if value.is_zero() {
+        env.invalid(format!("GATEWAY_{key} must be above 0"));
+        return default;
+    }
+    value
+}
+
+/// A count that must be at least 1.
+fn at_least_one<T>(env: &mut Env, key: &str, default: T) -> T
+where
+    T: std::str::FromStr + PartialOrd + From<u8> + Copy,
+    T::Err: std::fmt::Display,
+{
+    let value = env.parsed(key, default);
+    if value < T::from(1) {
+        env.invalid(format!("GATEWAY_{key} must be at least 1"));
+        return default;
+    }
+    value
+}
+
+fn load_upstream_settings(env: &mut Env) -> UpstreamSettings {
+    let defaults = Policy::default();
+    let health = Policy {
+        rise: at_least_one(env, "HEALTH_RISE", defaults.rise),
+        fall: at_least_one(env, "HEALTH_FALL", defaults.fall),
+        consecutive_failures: at_least_one(
+            env,
+            "OUTLIER_CONSECUTIVE",
+            defaults.consecutive_failures,
+        ),
+        base_ejection_ms: positive_millis(
+            env,
+            "OUTLIER_EJECTION_MS",
+            Duration::from_millis(defaults.base_ejection_ms),
+        )
+        .as_millis() as u64,
+        max_ejection_ms: positive_millis(
+            env,
+            "OUTLIER_MAX_EJECTION_MS",
+            Duration::from_millis(defaults.max_ejection_ms),
+        )
+        .as_millis() as u64,
+        max_ejection_percent: env.parsed("MAX_EJECTION_PERCENT", defaults.max_ejection_percent),
+    };
+    if health.max_ejection_percent > 100 {
+        env.invalid("GATEWAY_MAX_EJECTION_PERCENT must be between 0 and 100");
+    }
+    if health.max_ejection_ms < health.base_ejection_ms {
+        env.invalid(
+            "GATEWAY_OUTLIER_MAX_EJECTION_MS must not be below GATEWAY_OUTLIER_EJECTION_MS",
+        );
+    }
+    UpstreamSettings {
+        dns_refresh: positive_millis(env, "DNS_REFRESH_MS", Duration::from_secs(5)),
+        health,
+        max_in_flight: at_least_one(env, "UPSTREAM_MAX_IN_FLIGHT", 256),
+        idle_timeout: positive_millis(env, "UPSTREAM_IDLE_TIMEOUT_MS", Duration::from_secs(5)),
+    }
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::load(Env::for_service("gateway"))
@@ -134,7 +271,8 @@ impl Config {
         let default_timeout = env.millis("UPSTREAM_TIMEOUT_MS", Duration::from_secs(10));
         let routes = match env.optional("ROUTES") {
             Some(raw) => {
-                let specs: Vec<&str> = raw.split(',').filter(|s| !s.trim().is_empty()).collect();
+                let specs = split_specs(&raw);
+                let specs: Vec<&str> = specs.iter().map(String::as_str).collect();
                 RouteTable::parse(&specs, default_timeout)
             }
             None => RouteTable::parse(DEFAULT_ROUTES, default_timeout),
@@ -213,12 +351,33 @@ impl Config {
         };
         let admin_bind = address("ADMIN_BIND");
         let internal_bind = address("INTERNAL_BIND");
+        let upstream = load_upstream_settings(&mut env);
+        let limits = ClientLimits {
+            header_read_timeout: positive_millis(
+                &mut env,
+                "HEADER_READ_TIMEOUT_MS",
+                Duration::from_secs(10),
+            ),
+            body_read_timeout: positive_millis(
+                &mut env,
+                "BODY_READ_TIMEOUT_MS",
+                Duration::from_secs(10),
+            ),
+            max_connections: at_least_one(&mut env, "MAX_CONNECTIONS", 10_000),
+        };
+        let auth_fallback = Duration::from_secs(env.parsed("AUTH_FALLBACK_SECONDS", 300));
+        let openapi_refresh =
+            positive_millis(&mut env, "OPENAPI_REFRESH_MS", Duration::from_secs(60));
         let cfg = Self {
             bind: env.parsed("BIND", SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT))),
             admin_bind,
             internal_bind,
             routes,
             upstreams,
+            upstream,
+            limits,
+            auth_fallback,
+            openapi_refresh,
             redis_url: {
                 let url = env.required("REDIS_URL");
                 if tls_on && !url.is_empty() && !url.starts_with("rediss://") {
@@ -358,6 +517,85 @@ mod tests {
         for bad in ["ftp://x", "10.0.0.1:8083", "https://", "/relative"] {
             assert!(check_upstream(bad, true).is_err(), "{bad}");
             assert!(check_upstream(bad, false).is_err(), "{bad}");
+        }
+    }
+
+    fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut all = vec![
+            ("CAREBOOK_TLS", "off"),
+            ("CAREBOOK_REDIS_URL", "redis://127.0.0.1:6379"),
+            (
+                "CAREBOOK_JWKS_URL",
+                "http://127.0.0.1:8081/.well-known/jwks.json",
+            ),
+        ];
+        all.extend_from_slice(vars);
+        Config::load(Env::from_map(
+            "gateway",
+            all.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ))
+    }
+
+    #[test]
+    fn resilience_settings_have_defaults_and_are_checked() {
+        let cfg = load(&[]).unwrap();
+        assert_eq!(cfg.upstream, UpstreamSettings::default());
+        assert_eq!(cfg.limits, ClientLimits::default());
+        assert_eq!(cfg.auth_fallback, Duration::from_secs(300));
+        assert_eq!(cfg.openapi_refresh, Duration::from_secs(60));
+
+        let cfg = load(&[
+            ("GATEWAY_DNS_REFRESH_MS", "1000"),
+            ("GATEWAY_HEALTH_RISE", "3"),
+            ("GATEWAY_HEALTH_FALL", "1"),
+            ("GATEWAY_OUTLIER_CONSECUTIVE", "7"),
+            ("GATEWAY_MAX_EJECTION_PERCENT", "34"),
+            ("GATEWAY_BODY_READ_TIMEOUT_MS", "2500"),
+            ("GATEWAY_MAX_CONNECTIONS", "50"),
+            ("GATEWAY_UPSTREAM_MAX_IN_FLIGHT", "8"),
+            ("GATEWAY_AUTH_FALLBACK_SECONDS", "0"),
+            (
+                "GATEWAY_UPSTREAMS_SCHEDULING",
+                "http://scheduling.carebook.svc:8083",
+            ),
+            (
+                "GATEWAY_ROUTES",
+                "/api/v1/x=scheduling:methods=GET,POST,/=portal:public",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(cfg.upstream.dns_refresh, Duration::from_secs(1));
+        assert_eq!((cfg.upstream.health.rise, cfg.upstream.health.fall), (3, 1));
+        assert_eq!(cfg.upstream.health.consecutive_failures, 7);
+        assert_eq!(cfg.upstream.health.max_ejection_percent, 34);
+        assert_eq!(cfg.limits.body_read_timeout, Duration::from_millis(2500));
+        assert_eq!(cfg.limits.max_connections, 50);
+        assert_eq!(cfg.upstream.max_in_flight, 8);
+        assert_eq!(cfg.auth_fallback, Duration::ZERO);
+        assert_eq!(
+            cfg.upstreams["scheduling"],
+            ["http://scheduling.carebook.svc:8083"]
+        );
+        let route = cfg.routes.find("/api/v1/x").unwrap();
+        assert!(route.allows("POST") && !route.allows("DELETE"));
+
+        let err = load(&[
+            ("GATEWAY_HEALTH_RISE", "0"),
+            ("GATEWAY_MAX_EJECTION_PERCENT", "150"),
+            ("GATEWAY_BODY_READ_TIMEOUT_MS", "0"),
+            ("GATEWAY_MAX_CONNECTIONS", "lots"),
+        ])
+        .unwrap_err()
+        .to_string();
+        for key in [
+            "GATEWAY_HEALTH_RISE",
+            "GATEWAY_MAX_EJECTION_PERCENT",
+            "GATEWAY_BODY_READ_TIMEOUT_MS",
+            "GATEWAY_MAX_CONNECTIONS",
+        ] {
+            assert!(err.contains(key), "{key}: {err}");
         }
     }
 }

@@ -1,17 +1,22 @@
 //! Carebook's API gateway, the only public entry: routes `/api/...` to service
-//! replicas, verifies access tokens, applies distributed rate limits, adds
-//! request ids, trace context and security headers, and serves the merged
-//! OpenAPI document.
+//! replicas (found by DNS, checked for readiness, ejected when failing),
+//! verifies access tokens, applies distributed rate limits, adds request ids,
+//! trace context and security headers, and serves the merged OpenAPI document.
+//! It speaks HTTP/1.1 and HTTP/2 to clients and passes WebSockets through.
 
 pub mod config;
+pub mod discovery;
 pub mod docs;
 pub mod domain;
 pub mod openapi;
 pub mod proxy;
 pub mod ratelimit;
+pub mod server;
 pub mod upstream;
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::HashMap, future::Future, io, net::SocketAddr, pin::Pin, sync::Arc, time::Duration,
+};
 
 use anyhow::Context;
 use axum::{
@@ -23,12 +28,10 @@ use axum::{
 };
 use ipnet::IpNet;
 use platform::{
-    auth::Verifier,
-    extract::Json,
-    http::REQUEST_ID,
-    service::Service,
-    tls::{ServerTls, TlsIdentity},
+    auth::Verifier, extract::Json, http::REQUEST_ID, service::Service, shutdown::CancellationToken,
+    tls::ServerTls,
 };
+use tokio::{net::TcpListener, sync::Semaphore, task::JoinSet};
 use tower_http::{
     cors::{AllowOrigin, CorsLayer},
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -37,50 +40,184 @@ use tower_http::{
 };
 
 pub use config::Config;
+pub use discovery::{Resolve, SystemResolver};
 use domain::routing::RouteTable;
 use ratelimit::Limiter;
-use upstream::{Pool, UpstreamClient};
+use server::Listening;
+use upstream::{Connector, Pool};
 
 /// Everything the proxy needs per request.
 pub struct Gateway {
     pub routes: RouteTable,
     pub pools: HashMap<String, Arc<Pool>>,
-    /// To the replicas; over mTLS when the gateway has a TLS identity.
-    pub client: UpstreamClient,
-    /// For health checks and OpenAPI fetches (TLS as `client`).
-    pub http: reqwest::Client,
     pub verifier: Arc<Verifier>,
     pub limiter: Arc<Limiter>,
     pub trusted_proxies: Vec<IpNet>,
     pub max_body_bytes: u64,
     /// Off only for benchmarks that measure the bare proxy.
     pub rate_limiting: bool,
+    /// How long a request body may take to arrive.
+    pub body_read_timeout: Duration,
+    /// Requests that may wait on one service's replicas at once.
+    pub upstream_max_in_flight: usize,
+    /// The merged OpenAPI document, rebuilt in the background.
+    pub openapi: openapi::Cache,
 }
 
-/// Build the gateway service: proxy router, health checkers, limiter
-/// supervisor, and the admin and internal listeners when configured.
+/// A background task that lives and stops with the gateway.
+type Worker = Box<dyn FnOnce(CancellationToken) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+fn worker<F, Fut>(f: F) -> Worker
+where
+    F: FnOnce(CancellationToken) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    Box::new(move |cancel| Box::pin(f(cancel)))
+}
+
+/// How long workers get to finish after the server stopped.
+const WORKER_GRACE: Duration = Duration::from_secs(10);
+
+/// The gateway, ready to serve its public port with its own listener:
+/// HTTP/1.1 and HTTP/2 (h2c, or ALPN under the public TLS), WebSocket
+/// upgrades, the connection cap and the slow-client limits.
+pub struct Server {
+    routes: Router,
+    workers: Vec<Worker>,
+    listening: Listening,
+}
+
+impl Server {
+    /// Serve on `listener` until `cancel`: stop accepting, drain requests, then
+    /// let the workers (health checks, DNS, the other listeners) stop. A
+    /// worker that panics stops the gateway with an error, as `Service::run`.
+    pub async fn run(self, listener: TcpListener, cancel: CancellationToken) -> io::Result<()> {
+        let addr = listener.local_addr()?;
+        tracing::info!(service = "gateway", %addr, "listening");
+        let mut workers = JoinSet::new();
+        for w in self.workers {
+            workers.spawn(w(cancel.clone()));
+        }
+        let serve = server::serve(listener, self.routes, cancel.clone(), self.listening);
+        tokio::pin!(serve);
+        let mut worker_died = false;
+        let served = loop {
+            tokio::select! {
+                served = &mut serve => break served,
+                Some(Err(ended)) = workers.join_next(), if !worker_died => {
+                    if ended.is_panic() {
+                        tracing::error!(service = "gateway", "a background worker panicked; stopping");
+                        worker_died = true;
+                        cancel.cancel();
+                    }
+                }
+            }
+        };
+        cancel.cancel();
+        let drain = async { while workers.join_next().await.is_some() {} };
+        if tokio::time::timeout(WORKER_GRACE, drain).await.is_err() {
+            tracing::warn!(service = "gateway", "workers did not stop in time");
+        }
+        tracing::info!(service = "gateway", "stopped");
+        if worker_died {
+            return Err(io::Error::other("a background worker panicked"));
+        }
+        served
+    }
+
+    /// Bind `addr` and run.
+    pub async fn bind_and_run(self, addr: SocketAddr, cancel: CancellationToken) -> io::Result<()> {
+        let listener = TcpListener::bind(addr).await?;
+        self.run(listener, cancel).await
+    }
+}
+
+/// The gateway with its own listeners (what a deployment runs), upstream
+/// names resolved by the system resolver.
 ///
 /// The public port terminates TLS only with `public_tls`; the gateway's own
 /// identity (`tls`) secures its hops into the system and the internal
-/// listener, and is watched for renewal here. So callers never call
-/// `Service::secured` on it: that would demand client certificates of browsers.
+/// listener, and is watched for renewal here.
+pub async fn server(config: &Config) -> anyhow::Result<Server> {
+    server_with_resolver(config, Arc::new(SystemResolver)).await
+}
+
+/// [`server`], with upstream names resolved by `resolver`.
+pub async fn server_with_resolver(
+    config: &Config,
+    resolver: Arc<dyn Resolve>,
+) -> anyhow::Result<Server> {
+    let connections = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));
+    let (routes, workers) = assemble(config, resolver, connections.clone()).await?;
+    let tls = match &config.public_tls {
+        Some((cert, key)) => Some(ServerTls::Fixed(
+            server::public_tls(cert, key).map_err(anyhow::Error::msg)?,
+        )),
+        None => None,
+    };
+    Ok(Server {
+        routes,
+        workers,
+        listening: Listening {
+            tls,
+            connections: Some(connections),
+            header_read_timeout: config.limits.header_read_timeout,
+        },
+    })
+}
+
+/// The gateway as a platform [`Service`], for running in-process beside the
+/// services (`carebook`'s stack): its public port is then served by the
+/// platform's HTTP/1.1 listener, without HTTP/2 or the connection cap. Every
+/// other behaviour (discovery, health, retries, limits, the other
+/// listeners) is the same as [`server`]'s.
 pub async fn build(config: &Config) -> anyhow::Result<Service> {
+    let connections = Arc::new(Semaphore::new(config.limits.max_connections.max(1)));
+    let (routes, workers) = assemble(config, Arc::new(SystemResolver), connections).await?;
+    let mut service = Service::new("gateway", routes);
+    for w in workers {
+        service = service.with_worker(w);
+    }
+    if let Some((cert, key)) = &config.public_tls {
+        let acceptor = platform::http::tls_acceptor(cert, key).map_err(anyhow::Error::msg)?;
+        service = service.with_tls(ServerTls::Fixed(acceptor));
+    }
+    Ok(service)
+}
+
+/// The public routes and the workers beside them.
+async fn assemble(
+    config: &Config,
+    resolver: Arc<dyn Resolve>,
+    connections: Arc<Semaphore>,
+) -> anyhow::Result<(Router, Vec<Worker>)> {
     let tls = config.tls.as_ref();
     // Without the TLS the configuration asks for, the gateway does not start:
     // never a plaintext fallback.
-    let client = upstream::client(tls).context("the TLS client to the upstreams")?;
-    let http = platform::tls::http_client(tls, Duration::from_secs(5))
-        .context("the TLS client for health checks and OpenAPI documents")?;
+    let connector = Connector::new(tls, config.upstream.idle_timeout)
+        .context("the TLS client to the upstreams")?;
     let pools: HashMap<String, Arc<Pool>> = config
         .upstreams
         .iter()
-        .map(|(service, urls)| (service.clone(), Arc::new(Pool::new(service, urls))))
+        .map(|(service, urls)| {
+            let pool = Pool::new(service, urls, connector.clone(), config.upstream.health);
+            (service.clone(), Arc::new(pool))
+        })
         .collect();
+    // Named upstreams get their first replicas before the first request.
+    futures_util::future::join_all(
+        pools
+            .values()
+            .filter(|p| p.has_names())
+            .map(|p| p.discover(resolver.as_ref())),
+    )
+    .await;
     let limiter = Limiter::new(
         &config.redis_url,
         &config.redis_prefix,
         config.api_quota,
         config.auth_quota,
+        config.auth_fallback,
         config.tls.clone(),
     )
     .await;
@@ -90,35 +227,48 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
     let gateway = Arc::new(Gateway {
         routes: config.routes.clone(),
         pools,
-        client,
-        http: http.clone(),
         verifier: Verifier::from_config(&config.auth),
         limiter: limiter.clone(),
         trusted_proxies: config.trusted_proxies.clone(),
         max_body_bytes: config.max_body_bytes,
         rate_limiting: config.rate_limiting,
+        body_read_timeout: config.limits.body_read_timeout,
+        upstream_max_in_flight: config.upstream.max_in_flight.max(1),
+        openapi: openapi::Cache::default(),
     });
 
     let routes = router(gateway.clone(), config);
-    let mut service = Service::new("gateway", routes.clone());
+    let header_read_timeout = config.limits.header_read_timeout;
+    let mut workers = Vec::new();
     if let Some(addr) = config.admin_bind {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let listener = TcpListener::bind(addr).await?;
         let admin = admin_router(gateway.clone());
-        service = service.with_worker(move |cancel| async move {
-            let served = axum::serve(listener, admin)
-                .with_graceful_shutdown(cancel.cancelled_owned())
-                .await;
-            if let Err(e) = served {
+        // Uncapped: probes and Prometheus get through however busy the public ports are.
+        let listening = Listening {
+            tls: None,
+            connections: None,
+            header_read_timeout,
+        };
+        workers.push(worker(move |cancel| async move {
+            if let Err(e) = server::serve(listener, admin, cancel, listening).await {
                 tracing::error!(error = %e, "the admin listener stopped");
             }
-        });
+        }));
     }
     match (config.internal_bind, tls) {
         (Some(addr), _) => {
-            let listener = tokio::net::TcpListener::bind(addr).await?;
-            let tls = tls.cloned();
-            service =
-                service.with_worker(move |cancel| serve_internal(listener, routes, tls, cancel));
+            let listener = TcpListener::bind(addr).await?;
+            let listening = Listening {
+                tls: tls.cloned().map(ServerTls::Mutual),
+                connections: Some(connections),
+                header_read_timeout,
+            };
+            let routes = routes.clone();
+            workers.push(worker(move |cancel| async move {
+                if let Err(e) = server::serve(listener, routes, cancel, listening).await {
+                    tracing::error!(error = %e, "the internal listener stopped");
+                }
+            }));
         }
         (None, Some(_)) => tracing::warn!(
             "GATEWAY_INTERNAL_BIND is unset: nothing inside the system (the portal) \
@@ -129,32 +279,25 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
     if let Some(identity) = tls {
         // Renewed certificates apply to the next connection, both ways.
         let watched = identity.clone();
-        service = service.with_worker(move |cancel| watched.watch(cancel));
+        workers.push(worker(move |cancel| watched.watch(cancel)));
     }
     for pool in gateway.pools.values() {
-        let (pool, http, every) = (pool.clone(), http.clone(), config.health_interval);
-        service = service.with_worker(move |cancel| pool.check_health(http, every, cancel));
+        let (checked, every) = (pool.clone(), config.health_interval);
+        workers.push(worker(move |cancel| checked.check_health(every, cancel)));
+        if pool.has_names() {
+            let (followed, resolver, every) =
+                (pool.clone(), resolver.clone(), config.upstream.dns_refresh);
+            workers.push(worker(move |cancel| {
+                followed.follow_dns(resolver, every, cancel)
+            }));
+        }
     }
-    if let Some((cert, key)) = &config.public_tls {
-        let acceptor = platform::http::tls_acceptor(cert, key).map_err(anyhow::Error::msg)?;
-        service = service.with_tls(ServerTls::Fixed(acceptor));
-    }
-    Ok(service.with_worker(move |cancel| limiter.supervise(cancel)))
-}
-
-/// The public routes for callers inside the system: with a TLS identity, only
-/// to clients with a certificate from the internal CA (mTLS); plain when TLS is off.
-async fn serve_internal(
-    listener: tokio::net::TcpListener,
-    routes: Router,
-    tls: Option<Arc<TlsIdentity>>,
-    cancel: platform::shutdown::CancellationToken,
-) {
-    let served =
-        platform::http::serve_with_tls(listener, routes, cancel, tls.map(ServerTls::Mutual)).await;
-    if let Err(e) = served {
-        tracing::error!(error = %e, "the internal listener stopped");
-    }
+    let (documented, every) = (gateway.clone(), config.openapi_refresh);
+    workers.push(worker(move |cancel| {
+        openapi::refresh(documented, every, cancel)
+    }));
+    workers.push(worker(move |cancel| limiter.supervise(cancel)));
+    Ok((routes, workers))
 }
 
 fn router(gateway: Arc<Gateway>, config: &Config) -> Router {
@@ -251,18 +394,16 @@ async fn healthz() -> impl IntoResponse {
 }
 
 /// The gateway is ready whenever it runs: a service without a healthy replica
-/// gets a 503 problem on its own routes, and taking the gateway out of rotation
-/// would only make every other route fail too. The body shows each pool's state.
+/// still gets its requests (panic mode) or a 503 problem on its own routes,
+/// and taking the gateway out of rotation would only make every other route
+/// fail too. The body shows each pool's state.
 async fn readyz(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
     let pools: serde_json::Map<String, serde_json::Value> = gw
         .pools
         .values()
         .map(|p| {
-            let healthy = p.replicas().iter().filter(|r| r.is_healthy()).count();
-            (
-                p.service.clone(),
-                serde_json::json!({"healthy": healthy, "replicas": p.replicas().len()}),
-            )
+            let status = serde_json::to_value(p.status()).unwrap_or_default();
+            (p.service.clone(), status)
         })
         .collect();
     Json(serde_json::json!({"status": "ready", "redis": gw.limiter.redis_up(), "upstreams": pools}))

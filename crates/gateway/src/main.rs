@@ -10,7 +10,7 @@ async fn main() -> anyhow::Result<()> {
     let config = gateway::Config::from_env()?;
     let cancel = CancellationToken::new();
     cancel_on_signal(cancel.clone());
-    gateway::build(&config)
+    gateway::server(&config)
         .await?
         .bind_and_run(config.bind, cancel)
         .await?;

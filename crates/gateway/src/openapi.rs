@@ -1,16 +1,151 @@
 //! One OpenAPI document for the whole public API, merged from every service's
 //! own `/openapi.json`, so clients and fuzzers see exactly what is deployed.
+//!
+//! The document is built in the background, at start and then every
+//! `GATEWAY_OPENAPI_REFRESH_MS` (sooner while a service's part is missing),
+//! and served from that cache: a request never fetches from the services. A
+//! service that cannot be reached keeps the part it last gave (stale but
+//! present beats none).
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::Duration,
+};
 
-use axum::{extract::State, response::IntoResponse};
-use platform::extract::Json;
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{header, HeaderValue},
+    response::{IntoResponse, Response},
+};
 use serde_json::Value;
+use tokio::sync::watch;
 use utoipa::openapi::{InfoBuilder, OpenApi, OpenApiBuilder};
 
-use crate::{domain::routing::RouteTable, Gateway};
+use crate::{domain::routing::RouteTable, upstream::Pool, Gateway};
 
-pub async fn aggregated(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
+/// How long a request waits for the very first document.
+const FIRST_BUILD_WAIT: Duration = Duration::from_secs(5);
+/// How soon a missing part is asked for again.
+const MISSING_RETRY: Duration = Duration::from_secs(5);
+/// How long one service may take to hand over its document, and how large it may be.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(2);
+const FETCH_LIMIT: usize = 8 * 1024 * 1024;
+
+/// The merged document, serialized, once built.
+pub struct Cache {
+    current: watch::Sender<Option<Bytes>>,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Self {
+            current: watch::Sender::new(None),
+        }
+    }
+}
+
+impl Cache {
+    /// The document, waiting up to `wait` for the first one.
+    pub async fn get(&self, wait: Duration) -> Option<Bytes> {
+        let mut rx = self.current.subscribe();
+        let ready = tokio::time::timeout(wait, rx.wait_for(Option::is_some)).await;
+        match ready {
+            Ok(Ok(doc)) => doc.clone(),
+            _ => None,
+        }
+    }
+
+    fn set(&self, doc: Bytes) {
+        self.current.send_replace(Some(doc));
+    }
+}
+
+pub async fn aggregated(State(gw): State<Arc<Gateway>>) -> Response {
+    match gw.openapi.get(FIRST_BUILD_WAIT).await {
+        Some(doc) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            doc,
+        )
+            .into_response(),
+        None => platform::Problem::unavailable(
+            "The API description is being assembled; try again shortly.",
+        )
+        .with_retry_after(2)
+        .into_response(),
+    }
+}
+
+/// Build the document now and then every `every` (every few seconds while a
+/// part is missing) until cancelled.
+pub async fn refresh(
+    gw: Arc<Gateway>,
+    every: Duration,
+    cancel: platform::shutdown::CancellationToken,
+) {
+    let mut parts: BTreeMap<String, OpenApi> = BTreeMap::new();
+    let mut failing: BTreeSet<String> = BTreeSet::new();
+    loop {
+        // By name, so the same services always give the same document.
+        let mut pools: Vec<&Arc<Pool>> = gw.pools.values().collect();
+        pools.sort_by(|a, b| a.service.cmp(&b.service));
+        for pool in pools {
+            match fetch(pool).await {
+                Ok(part) => {
+                    failing.remove(&pool.service);
+                    parts.insert(pool.service.clone(), part);
+                }
+                // Said once per outage; the previous part (if any) stays.
+                Err(why) if failing.insert(pool.service.clone()) => {
+                    tracing::warn!(service = %pool.service, why, "OpenAPI document unavailable")
+                }
+                Err(why) => {
+                    tracing::debug!(service = %pool.service, why, "OpenAPI document unavailable")
+                }
+            }
+        }
+        match serde_json::to_vec(&document(&parts, &gw.routes)) {
+            Ok(doc) => gw.openapi.set(Bytes::from(doc)),
+            Err(e) => tracing::error!(error = %e, "the merged OpenAPI document does not serialize"),
+        }
+        let next = if failing.is_empty() {
+            every
+        } else {
+            every.min(MISSING_RETRY)
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(next) => {}
+        }
+    }
+}
+
+/// One service's document, from the first available replica that gives one.
+async fn fetch(pool: &Pool) -> Result<OpenApi, &'static str> {
+    let replicas = pool.replicas();
+    let mut why = "no replica";
+    for replica in replicas.iter().filter(|r| r.is_available()) {
+        match replica
+            .fetch("/openapi.json", FETCH_TIMEOUT, FETCH_LIMIT)
+            .await
+        {
+            Some((status, body)) if status.is_success() => match serde_json::from_slice(&body) {
+                Ok(doc) => return Ok(doc),
+                Err(_) => why = "unreadable document",
+            },
+            Some(_) => why = "error status",
+            None => why = "no answer",
+        }
+    }
+    Err(why)
+}
+
+/// The merged document of `parts` (by service).
+fn document(parts: &BTreeMap<String, OpenApi>, routes: &RouteTable) -> OpenApi {
     let mut doc: OpenApi = OpenApiBuilder::new()
         .info(
             InfoBuilder::new()
@@ -21,30 +156,8 @@ pub async fn aggregated(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
                 )),
         )
         .build();
-    // By name, so the same services always give the same document.
-    let mut pools: Vec<_> = gw.pools.values().collect();
-    pools.sort_by(|a, b| a.service.cmp(&b.service));
-    for pool in pools {
-        let Some(replica) = pool.replicas().iter().find(|r| r.is_healthy()) else {
-            continue;
-        };
-        let fetched = gw
-            .http
-            .get(format!("{}/openapi.json", replica.base))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await;
-        match fetched {
-            Ok(r) => match r.json::<OpenApi>().await {
-                Ok(part) => merge(&mut doc, part, &pool.service, &gw.routes),
-                Err(e) => {
-                    tracing::warn!(service = %pool.service, error = %e, "unreadable OpenAPI document")
-                }
-            },
-            Err(e) => {
-                tracing::warn!(service = %pool.service, error = %e, "OpenAPI document unavailable")
-            }
-        }
+    for (service, part) in parts {
+        merge(&mut doc, part.clone(), service, routes);
     }
     // Every routed request passes the gateway's rate limiter first.
     platform::openapi::add_to_every_operation(
@@ -52,7 +165,7 @@ pub async fn aggregated(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
         429,
         "Rate limit exceeded (`rate-limited`); retry after `Retry-After` seconds",
     );
-    Json(doc)
+    doc
 }
 
 /// Add `service`'s document to `doc`: only the paths the gateway routes to that

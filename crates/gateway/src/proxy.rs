@@ -1,25 +1,54 @@
-//! The reverse proxy: route → authenticate → rate-limit → forward to a replica,
-//! streaming bodies both ways.
+//! The reverse proxy: route → method → authenticate → rate-limit → forward to
+//! a replica, streaming bodies both ways.
+//!
+//! Retries: a request that never reached a replica (the connection failed) is
+//! sent to another whatever its method. One that did is sent again, once and
+//! to another replica, only when that is safe (GET, HEAD, OPTIONS, or an
+//! `Idempotency-Key`), the replica reset the connection or answered 502/503,
+//! the body is still in hand, and the pool's retry budget allows it.
+//!
+//! A request body must arrive within `GATEWAY_BODY_READ_TIMEOUT_MS`; a client
+//! that trickles it gets 408 and its connection closed. `Upgrade: websocket`
+//! requests become a tunnel to the replica once it answers 101.
 
-use std::{net::SocketAddr, sync::Arc, time::Instant};
+use std::{
+    future::Future,
+    io,
+    net::SocketAddr,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    task::{Context, Poll},
+    time::Instant,
+};
 
 use axum::{
-    body::Body,
+    body::{Body, Bytes},
     extract::{ConnectInfo, Request, State},
-    http::{header, request::Parts, HeaderMap, HeaderName, HeaderValue, StatusCode, Uri},
+    http::{
+        header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri,
+        Version,
+    },
     response::{IntoResponse, Response},
 };
 use http_body_util::Limited;
+use hyper::body::{Frame, SizeHint};
+use hyper_util::rt::TokioIo;
 use platform::{auth::TokenError, Problem};
+use tokio::time::Sleep;
 
 use crate::{
     domain::{
-        client_ip::client_ip,
+        client_ip::{client_ip, limit_key},
         gcra::{Decision, Quota},
+        outlier::Outcome,
+        retry::{self, Attempt, Step},
         routing::{class_of, is_public, Route, RouteClass},
     },
     ratelimit::Backend,
-    upstream::InFlight,
+    upstream::{InFlight, Replica},
     Gateway,
 };
 
@@ -39,6 +68,9 @@ const HOP_BY_HOP: &[&str] = &[
 /// Headers only the gateway may set; a client sending them is ignored.
 const INTERNAL_PREFIX: &str = "x-carebook-";
 
+/// Replicas one request may be offered to.
+const MAX_ATTEMPTS: usize = 3;
+
 pub async fn handle(
     State(gw): State<Arc<Gateway>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -48,6 +80,9 @@ pub async fn handle(
     let Some(route) = gw.routes.find(req.uri().path()).cloned() else {
         return Problem::not_found("route").into_response();
     };
+    if !route.allows(req.method().as_str()) {
+        return method_not_allowed(&route);
+    }
     let response = forward(&gw, &route, peer, req).await;
     metrics::histogram!(
         "gateway_request_duration_seconds",
@@ -58,6 +93,20 @@ pub async fn handle(
     response
 }
 
+fn method_not_allowed(route: &Route) -> Response {
+    let mut response = Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        "Method not allowed",
+    )
+    .with_detail("This route does not take that method; `Allow` lists the ones it takes.")
+    .into_response();
+    if let Ok(allow) = HeaderValue::from_str(&route.allow_header()) {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    response
+}
+
 async fn forward(gw: &Gateway, route: &Route, peer: SocketAddr, req: Request) -> Response {
     let path = req.uri().path().to_owned();
     let forwarded_for = req
@@ -65,32 +114,15 @@ async fn forward(gw: &Gateway, route: &Route, peer: SocketAddr, req: Request) ->
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok());
     let client = client_ip(peer.ip(), forwarded_for, &gw.trusted_proxies);
+    let address = format!("ip:{}", limit_key(client));
 
     // 1. Who is calling. Services verify the token again; this stops forgeries early.
     let user = if route.public || is_public(req.method().as_str(), &path) {
         None
     } else {
-        match bearer(req.headers()) {
-            None => {
-                return Problem::unauthorized(
-                    "Send an access token: `Authorization: Bearer <token>`.",
-                )
-                .into_response()
-            }
-            Some(token) => match gw.verifier.verify(token).await {
-                Ok(claims) => Some(claims.sub),
-                Err(TokenError::KeysUnavailable) => {
-                    return Problem::unavailable("Tokens cannot be checked right now.")
-                        .into_response()
-                }
-                Err(TokenError::Expired) => {
-                    return Problem::unauthorized("The access token has expired; refresh it.")
-                        .into_response()
-                }
-                Err(_) => {
-                    return Problem::unauthorized("The access token is invalid.").into_response()
-                }
-            },
+        match authenticate(gw, req.headers(), &address).await {
+            Ok(user) => Some(user),
+            Err(refusal) => return refusal,
         }
     };
 
@@ -99,7 +131,7 @@ async fn forward(gw: &Gateway, route: &Route, peer: SocketAddr, req: Request) ->
     let limit = if gw.rate_limiting {
         let subject = match user {
             Some(id) => format!("user:{id}"),
-            None => format!("ip:{client}"),
+            None => address,
         };
         match admit(gw, class, &subject).await {
             Ok(limit) => Some(limit),
@@ -110,19 +142,20 @@ async fn forward(gw: &Gateway, route: &Route, peer: SocketAddr, req: Request) ->
     };
 
     // 3. Send it on.
+    let max_body = route.max_body.unwrap_or(gw.max_body_bytes);
     let too_big = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
-        .is_some_and(|n| n > gw.max_body_bytes);
+        .is_some_and(|n| n > max_body);
     if too_big {
-        return Problem::payload_too_large(gw.max_body_bytes as usize).into_response();
+        return Problem::payload_too_large(max_body as usize).into_response();
     }
     let peer_trusted = gw
         .trusted_proxies
         .iter()
         .any(|net| net.contains(&peer.ip()));
-    let mut response = send(gw, route, client, peer_trusted, req).await;
+    let mut response = send(gw, route, client, peer_trusted, max_body, req).await;
     if let Some((quota, decision)) = limit {
         rate_limit_headers(response.headers_mut(), class, quota, decision);
     }
@@ -135,6 +168,42 @@ async fn forward(gw: &Gateway, route: &Route, peer: SocketAddr, req: Request) ->
     response
 }
 
+/// The caller's user id from a valid access token. A missing, invalid or
+/// expired token counts against the client's address on the API limit, like
+/// anonymous traffic; an address already over that limit is refused before
+/// any signature is checked.
+async fn authenticate(
+    gw: &Gateway,
+    headers: &HeaderMap,
+    address: &str,
+) -> Result<uuid::Uuid, Response> {
+    if gw.rate_limiting {
+        if let Some(wait_ms) = gw.limiter.over_limit(address) {
+            metrics::counter!("gateway_ratelimit_decisions_total", "class" => "api", "decision" => "deny", "backend" => "remembered").increment(1);
+            return Err(Problem::too_many_requests(wait_ms.div_ceil(1000)).into_response());
+        }
+    }
+    let refusal = match bearer(headers) {
+        None => Problem::unauthorized("Send an access token: `Authorization: Bearer <token>`."),
+        Some(token) => match gw.verifier.verify(token).await {
+            Ok(claims) => return Ok(claims.sub),
+            Err(TokenError::KeysUnavailable) => {
+                return Err(
+                    Problem::unavailable("Tokens cannot be checked right now.").into_response()
+                )
+            }
+            Err(TokenError::Expired) => {
+                Problem::unauthorized("The access token has expired; refresh it.")
+            }
+            Err(_) => Problem::unauthorized("The access token is invalid."),
+        },
+    };
+    if gw.rate_limiting {
+        admit(gw, RouteClass::Api, address).await?;
+    }
+    Err(refusal.into_response())
+}
+
 /// Count the request against its limit: the quota and decision when admitted,
 /// the 429/503 response when not.
 async fn admit(
@@ -142,21 +211,21 @@ async fn admit(
     class: RouteClass,
     subject: &str,
 ) -> Result<(Quota, Decision), Response> {
-    let Ok((decision, backend)) = gw.limiter.check(class, subject).await else {
+    let Ok(checked) = gw.limiter.check(class, subject).await else {
         metrics::counter!("gateway_ratelimit_decisions_total", "class" => class.as_str(), "decision" => "unavailable").increment(1);
         return Err(
             Problem::unavailable("Sign-in is briefly unavailable; try again shortly.")
                 .into_response(),
         );
     };
+    let (decision, quota) = (checked.decision, checked.quota);
     metrics::counter!(
         "gateway_ratelimit_decisions_total",
         "class" => class.as_str(),
         "decision" => if decision.allowed { "allow" } else { "deny" },
-        "backend" => if backend == Backend::Redis { "redis" } else { "local" },
+        "backend" => if checked.backend == Backend::Redis { "redis" } else { "local" },
     )
     .increment(1);
-    let quota = gw.limiter.quota(class);
     if !decision.allowed {
         let mut response =
             Problem::too_many_requests(decision.retry_after_ms.div_ceil(1000)).into_response();
@@ -193,10 +262,33 @@ fn held_body_length(parts: &Parts) -> Option<u64> {
     }
 }
 
+/// Whether sending the request twice does no harm.
+fn safe_to_repeat(parts: &Parts) -> bool {
+    matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS)
+        || parts.headers.contains_key("idempotency-key")
+}
+
+/// An HTTP/1.1 request to switch to the WebSocket protocol.
+fn is_websocket_upgrade(req: &Request) -> bool {
+    let upgrade = req
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
+    let connection = req
+        .headers()
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    req.version() == Version::HTTP_11 && upgrade && connection
+}
+
 /// The request body: held in memory (and so sendable again), or a stream that
 /// can be sent once.
 enum Payload {
-    Held(axum::body::Bytes),
+    Held(Bytes),
     Streamed(Option<Body>),
 }
 
@@ -208,6 +300,65 @@ impl Payload {
             Payload::Streamed(body) => body.take(),
         }
     }
+
+    fn resendable(&self) -> bool {
+        matches!(self, Payload::Held(_))
+    }
+}
+
+/// A request body that fails once its deadline passes, and says so in `expired`.
+struct Deadline {
+    inner: Body,
+    sleep: Pin<Box<Sleep>>,
+    expired: Arc<AtomicBool>,
+}
+
+impl hyper::body::Body for Deadline {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame);
+        }
+        if this.sleep.as_mut().poll(cx).is_ready() {
+            this.expired.store(true, Ordering::Relaxed);
+            let late = io::Error::new(io::ErrorKind::TimedOut, "the request body was too slow");
+            return Poll::Ready(Some(Err(axum::Error::new(late))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// 408 to a client whose body did not arrive in time; its connection closes
+/// (what is left of the body would otherwise be read as the next request).
+fn body_too_slow(version: Version) -> Response {
+    metrics::counter!("gateway_body_timeouts_total").increment(1);
+    let mut response = Problem::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "request-timeout",
+        "Request body too slow",
+    )
+    .with_detail("The request body did not arrive in time; send it again at once.")
+    .into_response();
+    if version < Version::HTTP_2 {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 async fn send(
@@ -215,56 +366,115 @@ async fn send(
     route: &Route,
     client: std::net::IpAddr,
     peer_trusted: bool,
-    req: Request,
+    max_body: u64,
+    mut req: Request,
 ) -> Response {
     let Some(pool) = gw.pools.get(&route.service) else {
         return upstream_down(&route.service, "not configured");
     };
+    if pool.in_flight() >= gw.upstream_max_in_flight {
+        return overloaded(&route.service);
+    }
+    let upgrade = is_websocket_upgrade(&req);
+    let mut client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     let (parts, body) = req.into_parts();
+    let expired = Arc::new(AtomicBool::new(false));
+    let body = Body::new(Deadline {
+        inner: body,
+        sleep: Box::pin(tokio::time::sleep(gw.body_read_timeout)),
+        expired: expired.clone(),
+    });
     let mut payload = match held_body_length(&parts) {
         Some(length) => match axum::body::to_bytes(body, length as usize).await {
             Ok(bytes) => Payload::Held(bytes),
+            Err(_) if expired.load(Ordering::Relaxed) => return body_too_slow(parts.version),
             Err(_) => {
                 return Problem::bad_request("The request body could not be read.").into_response()
             }
         },
-        None => Payload::Streamed(Some(Body::new(Limited::new(
-            body,
-            gw.max_body_bytes as usize,
-        )))),
+        None => Payload::Streamed(Some(Body::new(Limited::new(body, max_body as usize)))),
     };
-    let mut tried = Vec::new();
-    for _attempt in 0..3 {
-        let Some(guard) = pool.acquire(&tried) else {
+    pool.count_request();
+    let repeatable = safe_to_repeat(&parts);
+    let mut tried: Vec<Arc<Replica>> = Vec::new();
+    let mut resent = false;
+    let service = route.service.as_str();
+    // The replica a resent request goes to, chosen before giving up an answer.
+    let mut next: Option<InFlight> = None;
+    for _attempt in 0..MAX_ATTEMPTS {
+        let Some(guard) = next.take().or_else(|| pool.acquire(&tried)) else {
             break;
         };
         let Some(body) = payload.next() else {
             break;
         };
-        let upstream = match upstream_request(&parts, &guard, body, client, peer_trusted) {
-            Some(r) => r,
-            None => return Problem::bad_request("The request target is invalid.").into_response(),
-        };
-        match tokio::time::timeout(route.timeout, gw.client.request(upstream)).await {
-            Ok(Ok(response)) => return relay_response(response, guard),
+        let upstream =
+            match upstream_request(&parts, guard.replica(), body, client, peer_trusted, upgrade) {
+                Some(r) => r,
+                None => {
+                    return Problem::bad_request("The request target is invalid.").into_response()
+                }
+            };
+        let in_hand = payload.resendable();
+        let step = |attempt| retry::after(attempt, repeatable, resent, in_hand);
+        match tokio::time::timeout(route.timeout, guard.replica().request(upstream)).await {
+            Ok(Ok(mut response)) => {
+                let status = response.status();
+                guard.observe(if status.is_server_error() {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                });
+                if step(Attempt::Answered(status.as_u16())) == Step::Resend {
+                    if let Some(other) = resend_to(pool, &mut tried, guard.replica()) {
+                        metrics::counter!("gateway_retries_total", "service" => service.to_owned(), "reason" => "status").increment(1);
+                        next = Some(other);
+                        resent = true;
+                        continue;
+                    }
+                }
+                if status == StatusCode::SWITCHING_PROTOCOLS {
+                    if let Some(on_client) = client_upgrade.take() {
+                        tunnel(
+                            on_client,
+                            hyper::upgrade::on(&mut response),
+                            service.to_owned(),
+                        );
+                    }
+                }
+                return relay_response(response, guard);
+            }
             // No connection, so the replica never saw the request: sending it to
             // another is safe whatever the method (a booking POST to a replica
             // that just stopped must not fail).
             Ok(Err(e)) if e.is_connect() => {
-                metrics::counter!("gateway_upstream_errors_total", "service" => route.service.clone(), "kind" => "connect").increment(1);
-                guard.0.eject();
-                tried.push(guard.0.clone());
+                metrics::counter!("gateway_upstream_errors_total", "service" => service.to_owned(), "kind" => "connect").increment(1);
+                guard.observe(Outcome::Failure);
+                tried.push(guard.replica().clone());
             }
+            Ok(Err(_)) if expired.load(Ordering::Relaxed) => return body_too_slow(parts.version),
             Ok(Err(e)) => {
-                metrics::counter!("gateway_upstream_errors_total", "service" => route.service.clone(), "kind" => "io").increment(1);
-                tracing::warn!(service = %route.service, error = %e, "upstream request failed");
+                metrics::counter!("gateway_upstream_errors_total", "service" => service.to_owned(), "kind" => "io").increment(1);
+                guard.observe(Outcome::Failure);
+                let other = match step(Attempt::Broken) {
+                    Step::Resend => resend_to(pool, &mut tried, guard.replica()),
+                    _ => None,
+                };
+                if let Some(other) = other {
+                    metrics::counter!("gateway_retries_total", "service" => service.to_owned(), "reason" => "reset").increment(1);
+                    next = Some(other);
+                    resent = true;
+                    continue;
+                }
+                tracing::warn!(%service, replica = %guard.replica().label(), error = %e, "upstream request failed");
                 return Problem::new(StatusCode::BAD_GATEWAY, "bad-gateway", "Upstream failed")
                     .with_detail("The service did not answer properly; try again.")
                     .with_retry_after(1)
                     .into_response();
             }
             Err(_) => {
-                metrics::counter!("gateway_upstream_errors_total", "service" => route.service.clone(), "kind" => "timeout").increment(1);
+                metrics::counter!("gateway_upstream_errors_total", "service" => service.to_owned(), "kind" => "timeout").increment(1);
+                guard.observe(Outcome::Failure);
                 return Problem::new(
                     StatusCode::GATEWAY_TIMEOUT,
                     "upstream-timeout",
@@ -277,6 +487,58 @@ async fn send(
         }
     }
     upstream_down(&route.service, "no healthy replica")
+}
+
+/// Another replica to send a request to again, when there is one and the
+/// pool's retry budget allows (asked last, so only retries taken count).
+fn resend_to(
+    pool: &Arc<crate::upstream::Pool>,
+    tried: &mut Vec<Arc<Replica>>,
+    current: &Arc<Replica>,
+) -> Option<InFlight> {
+    let mut excluded = tried.clone();
+    excluded.push(current.clone());
+    let other = pool.acquire(&excluded)?;
+    pool.try_retry().then(|| {
+        *tried = excluded;
+        other
+    })
+}
+
+/// Join the client's upgraded connection to the replica's, both ways, until
+/// either side closes.
+fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade, service: String) {
+    tokio::spawn(async move {
+        let (client, upstream) = match tokio::try_join!(client, upstream) {
+            Ok(both) => both,
+            Err(e) => {
+                tracing::debug!(%service, error = %e, "upgrade failed");
+                return;
+            }
+        };
+        metrics::gauge!("gateway_tunnels_open", "service" => service.clone()).increment(1.0);
+        let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+        if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            tracing::debug!(%service, error = %e, "tunnel closed with an error");
+        }
+        metrics::gauge!("gateway_tunnels_open", "service" => service).decrement(1.0);
+    });
+}
+
+/// More requests are waiting on the service's replicas than it may have.
+fn overloaded(service: &str) -> Response {
+    metrics::counter!("gateway_upstream_overloaded_total", "service" => service.to_owned())
+        .increment(1);
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "upstream-overloaded",
+        "Service overloaded",
+    )
+    .with_detail(format!(
+        "The {service} service has too many requests in progress; try again shortly."
+    ))
+    .with_retry_after(1)
+    .into_response()
 }
 
 fn upstream_down(service: &str, why: &str) -> Response {
@@ -295,22 +557,18 @@ fn upstream_down(service: &str, why: &str) -> Response {
 
 fn upstream_request(
     parts: &Parts,
-    replica: &InFlight,
+    replica: &Replica,
     body: Body,
     client: std::net::IpAddr,
     peer_trusted: bool,
+    upgrade: bool,
 ) -> Option<hyper::Request<Body>> {
     let path_and_query = parts
         .uri
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let uri = Uri::builder()
-        .scheme(replica.0.scheme.clone())
-        .authority(replica.0.authority.clone())
-        .path_and_query(path_and_query)
-        .build()
-        .ok()?;
+    let uri: Uri = replica.uri(path_and_query)?;
     let mut request = hyper::Request::builder()
         .method(parts.method.clone())
         .uri(uri)
@@ -342,6 +600,12 @@ fn upstream_request(
         HeaderName::from_static("x-forwarded-proto"),
         HeaderValue::from_static("http"),
     );
+    if upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        if let Some(protocol) = parts.headers.get(header::UPGRADE) {
+            headers.insert(header::UPGRADE, protocol.clone());
+        }
+    }
     if !headers
         .get("traceparent")
         .is_some_and(|v| valid_traceparent(v.as_bytes()))
@@ -353,12 +617,17 @@ fn upstream_request(
     Some(request)
 }
 
-/// The upstream's answer, minus connection headers. The replica stops counting
-/// as busy once the headers are in (`guard` drops here).
+/// The upstream's answer, minus connection headers (but for the protocol
+/// switch of a 101). The replica stops counting as busy once the headers are
+/// in (`guard` drops here).
 fn relay_response(response: hyper::Response<hyper::body::Incoming>, guard: InFlight) -> Response {
     drop(guard);
     let (mut parts, body) = response.into_parts();
+    let switching = parts.status == StatusCode::SWITCHING_PROTOCOLS;
     for name in HOP_BY_HOP {
+        if switching && (*name == "connection" || *name == "upgrade") {
+            continue;
+        }
         parts.headers.remove(*name);
     }
     Response::from_parts(parts, Body::new(body))

@@ -1,8 +1,16 @@
 //! Distributed rate limiting: GCRA in one Redis Lua script (atomic, one round
 //! trip, Redis's clock so every gateway instance agrees). When Redis is
-//! unreachable, an in-process GCRA takes over at once for API routes (fail
-//! open to a local limit) while auth routes fail closed; Redis is re-probed in
+//! unreachable, an in-process GCRA takes over at once: for API routes with the
+//! same quota (fail open to a local limit); for auth routes (login, refresh,
+//! registration) with a quarter of theirs, and only for the first
+//! `GATEWAY_AUTH_FALLBACK_SECONDS` of the outage, after which they fail closed
+//! (503) until Redis answers, so a long outage never multiplies the allowance
+//! for guessing passwords by the number of instances. Redis is re-probed in
 //! the background and used again as soon as it answers.
+//!
+//! Addresses found over their API limit are remembered locally until their
+//! retry time, so a flood of invalid tokens from one address is refused before
+//! any signature is checked.
 
 use std::{
     collections::HashMap,
@@ -10,7 +18,7 @@ use std::{
         atomic::{AtomicBool, Ordering},
         Arc, Mutex,
     },
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -49,9 +57,24 @@ pub enum Backend {
     Local,
 }
 
-/// The limiter could not decide (auth routes while Redis is down).
+/// The limiter could not decide (auth routes after the fallback period).
 #[derive(Debug)]
 pub struct Unavailable;
+
+/// A decision and what it was made with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checked {
+    pub decision: Decision,
+    pub backend: Backend,
+    /// The quota applied (a quarter of the auth quota in the local fallback).
+    pub quota: Quota,
+}
+
+/// Whether auth routes may still be limited locally, Redis having been
+/// unreachable for `down_for`: only for the first `fallback` of an outage.
+pub fn auth_fallback_open(down_for: Duration, fallback: Duration) -> bool {
+    down_for < fallback
+}
 
 pub struct Limiter {
     url: String,
@@ -63,7 +86,13 @@ pub struct Limiter {
     script: redis::Script,
     api: Quota,
     auth: Quota,
+    /// How long auth routes fall back to the local limiter.
+    auth_fallback: Duration,
+    /// Since when Redis is unreachable (`None` while it answers).
+    down_since: Mutex<Option<Instant>>,
     local: Mutex<HashMap<String, u64>>,
+    /// API subjects over their limit → until when (ms since the epoch).
+    over_limit: Mutex<HashMap<String, u64>>,
 }
 
 fn now_ms() -> u64 {
@@ -80,6 +109,7 @@ impl Limiter {
         prefix: &str,
         api: Quota,
         auth: Quota,
+        auth_fallback: Duration,
         tls: Option<Arc<platform::tls::TlsIdentity>>,
     ) -> Arc<Self> {
         let limiter = Arc::new(Self {
@@ -91,7 +121,10 @@ impl Limiter {
             script: redis::Script::new(GCRA_LUA),
             api,
             auth,
+            auth_fallback,
+            down_since: Mutex::new(None),
             local: Mutex::new(HashMap::new()),
+            over_limit: Mutex::new(HashMap::new()),
         });
         limiter.reconnect().await;
         limiter
@@ -121,33 +154,87 @@ impl Limiter {
         };
         let up = connected.is_some();
         *self.redis.write().await = connected;
-        self.redis_up.store(up, Ordering::Relaxed);
+        self.set_up(up);
         up
     }
 
+    fn set_up(&self, up: bool) {
+        self.redis_up.store(up, Ordering::Relaxed);
+        let mut since = self.down_since.lock().unwrap_or_else(|e| e.into_inner());
+        match (up, *since) {
+            (true, _) => *since = None,
+            (false, None) => *since = Some(Instant::now()),
+            (false, Some(_)) => {}
+        }
+    }
+
+    /// How long Redis has been unreachable.
+    fn down_for(&self) -> Duration {
+        self.down_since
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map(|since| since.elapsed())
+            .unwrap_or_default()
+    }
+
+    /// Whether `subject` (a client address, `ip:…`) was found over its API
+    /// limit and its retry time has not come: the milliseconds left if so.
+    pub fn over_limit(&self, subject: &str) -> Option<u64> {
+        let now = now_ms();
+        self.over_limit
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(subject)
+            .filter(|until| **until > now)
+            .map(|until| until - now)
+    }
+
     /// Decide one request of `class` for `subject` (user id or client IP).
-    pub async fn check(
-        &self,
-        class: RouteClass,
-        subject: &str,
-    ) -> Result<(Decision, Backend), Unavailable> {
+    pub async fn check(&self, class: RouteClass, subject: &str) -> Result<Checked, Unavailable> {
+        let checked = self.decide(class, subject).await?;
+        // Only addresses are looked up before a token is checked.
+        if class == RouteClass::Api && !checked.decision.allowed && subject.starts_with("ip:") {
+            let until = now_ms() + checked.decision.retry_after_ms;
+            self.over_limit
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(subject.to_owned(), until);
+        }
+        Ok(checked)
+    }
+
+    async fn decide(&self, class: RouteClass, subject: &str) -> Result<Checked, Unavailable> {
         let quota = self.quota(class);
         let key = format!("{}{}:{subject}", self.prefix, class.as_str());
         if self.redis_up() {
             match self.check_redis(&key, quota).await {
-                Some(decision) => return Ok((decision, Backend::Redis)),
+                Some(decision) => {
+                    return Ok(Checked {
+                        decision,
+                        backend: Backend::Redis,
+                        quota,
+                    })
+                }
                 None => {
-                    self.redis_up.store(false, Ordering::Relaxed);
+                    self.set_up(false);
                     tracing::warn!("redis unreachable; local rate limiter takes over");
                 }
             }
         }
-        match class {
-            // Without the shared limit, guessing passwords through several gateway
-            // instances would multiply the allowance: refuse instead.
-            RouteClass::Auth => Err(Unavailable),
-            RouteClass::Api => Ok((self.check_local(&key, quota), Backend::Local)),
-        }
+        let quota = match class {
+            RouteClass::Api => quota,
+            // Each instance counts alone now: a quarter of the quota keeps a
+            // few instances together near it, and only for a while.
+            RouteClass::Auth if auth_fallback_open(self.down_for(), self.auth_fallback) => {
+                quota.quarter()
+            }
+            RouteClass::Auth => return Err(Unavailable),
+        };
+        Ok(Checked {
+            decision: self.check_local(&key, quota),
+            backend: Backend::Local,
+            quota,
+        })
     }
 
     async fn check_redis(&self, key: &str, quota: Quota) -> Option<Decision> {
@@ -194,7 +281,7 @@ impl Limiter {
                     None => false,
                 };
                 if alive || self.reconnect().await {
-                    self.redis_up.store(true, Ordering::Relaxed);
+                    self.set_up(true);
                     tracing::info!("redis reachable again; distributed rate limiting resumed");
                 }
             }
@@ -203,6 +290,28 @@ impl Limiter {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .retain(|_, tat| *tat > now);
+            self.over_limit
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|_, until| *until > now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_routes_fall_back_only_for_the_first_minutes_of_an_outage() {
+        let five_minutes = Duration::from_secs(300);
+        assert!(auth_fallback_open(Duration::ZERO, five_minutes));
+        assert!(auth_fallback_open(Duration::from_secs(299), five_minutes));
+        assert!(!auth_fallback_open(five_minutes, five_minutes));
+        assert!(!auth_fallback_open(Duration::from_secs(3600), five_minutes));
+        assert!(
+            !auth_fallback_open(Duration::ZERO, Duration::ZERO),
+            "0 turns the fallback off"
+        );
     }
 }

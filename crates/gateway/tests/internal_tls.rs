@@ -34,8 +34,6 @@ use tokio_rustls::rustls;
 mod support;
 use support::PrivateRedis;
 
-const PASSWORD: &str = "a long enough passphrase";
-
 /// Stops a server when dropped.
 struct Stop(CancellationToken);
 
@@ -100,6 +98,9 @@ async fn echo(name: &'static str, tls: ServerTls) -> Echo {
     let counter = hits.clone();
     let router = Router::new()
         .route("/healthz", any(|| async { "ok" }))
+        // Probes and the OpenAPI refresh are not requests to count.
+        .route("/readyz", any(|| async { "ok" }))
+        .route("/openapi.json", any(|| async { StatusCode::NOT_FOUND }))
         .fallback(any(move |req: Request| {
             counter.fetch_add(1, Ordering::SeqCst);
             async move { Json(json!({"replica": name, "path": req.uri().to_string()})) }
@@ -108,10 +109,12 @@ async fn echo(name: &'static str, tls: ServerTls) -> Echo {
     Echo { addr, hits, _stop }
 }
 
-/// The real identity service, serving its API port with mTLS only, as deployed.
+/// The real identity service, serving its API port with mTLS only, as
+/// deployed, and the key it signs with.
 struct Identity {
     base: String,
     backing: TestBacking,
+    keys: SigningKeys,
     _stop: Stop,
 }
 
@@ -124,7 +127,8 @@ async fn identity(tls: &Arc<TlsIdentity>) -> Identity {
         refresh_ttl: Duration::from_secs(3600),
         hash_concurrency: 2,
     };
-    let keys = SigningKeys::from_pems([("k", SigningKeys::generate_pem().unwrap())]).unwrap();
+    let pem = SigningKeys::generate_pem().unwrap();
+    let keys = SigningKeys::from_pems([("k", pem.clone())]).unwrap();
     let service = identity::build_with_keys(&config, keys)
         .await
         .unwrap()
@@ -133,6 +137,7 @@ async fn identity(tls: &Arc<TlsIdentity>) -> Identity {
     Identity {
         base: format!("https://{addr}"),
         backing,
+        keys: SigningKeys::from_pems([("k", pem)]).unwrap(),
         _stop: Stop(cancel),
     }
 }
@@ -149,7 +154,7 @@ struct System {
     internal: String,
     echo: Echo,
     rogue: Echo,
-    _identity: Identity,
+    identity: Identity,
     _gateway: Stop,
     /// Killed after the gateway is told to stop.
     redis: PrivateRedis,
@@ -203,7 +208,11 @@ async fn system() -> System {
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let config = Config::load(env(&vars)).unwrap();
     assert!(config.tls.is_some(), "the gateway has its identity");
-    let (addr, cancel) = platform::testing::spawn(gateway::build(&config).await.unwrap()).await;
+    let server = gateway::server(&config).await.unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let cancel = CancellationToken::new();
+    tokio::spawn(server.run(listener, cancel.clone()));
     System {
         certs,
         other,
@@ -211,7 +220,7 @@ async fn system() -> System {
         internal: format!("https://127.0.0.1:{internal_port}"),
         echo,
         rogue,
-        _identity: id,
+        identity: id,
         _gateway: Stop(cancel),
         redis,
     }
@@ -242,24 +251,26 @@ fn client_without_certificate(ca: &Path) -> reqwest::Client {
         .unwrap()
 }
 
-async fn register_and_login(http: &reqwest::Client, gw: &str, email: &str) -> String {
+/// An access token identity would issue (checked by the gateway against
+/// identity's JWKS, fetched over mTLS), after a sign-in attempt through the
+/// gateway (counted in Redis and answered by identity over mTLS: a wrong password).
+async fn sign_in(http: &reqwest::Client, sys: &System) -> String {
     let r = http
-        .post(format!("{gw}/api/v1/auth/register"))
-        .json(&json!({"email": email, "password": PASSWORD, "name": "Gate Tester"}))
+        .post(format!("{}/api/v1/auth/login", sys.public))
+        .json(&json!({"email": "nobody@example.org", "password": "wrong wrong wrong"}))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let r: Value = http
-        .post(format!("{gw}/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["access_token"].as_str().unwrap().to_owned()
+    assert_problem(r, StatusCode::UNAUTHORIZED, "invalid-credentials").await;
+    let claims = identity::tokens::access_claims(
+        uuid::Uuid::now_v7(),
+        platform::auth::Role::Patient,
+        platform::config::DEFAULT_ISSUER,
+        platform::config::DEFAULT_AUDIENCE,
+        chrono::Utc::now(),
+        600,
+    );
+    sys.identity.keys.sign(&claims).unwrap()
 }
 
 #[tokio::test]
@@ -267,7 +278,7 @@ async fn the_gateway_reaches_upstreams_and_the_jwks_over_mtls() {
     let sys = system().await;
     let http = reqwest::Client::new();
     // Through the plain public port to identity, which takes only mTLS.
-    let token = register_and_login(&http, &sys.public, "mtls@example.org").await;
+    let token = sign_in(&http, &sys).await;
 
     // The token is checked against the JWKS fetched over mTLS, then the
     // request goes on to an upstream that requires the gateway's certificate.
@@ -329,7 +340,7 @@ async fn the_rate_limiter_counts_in_a_redis_that_speaks_only_tls() {
     // Sign-in is limited in Redis only (without it, it fails closed), so these
     // went through the TLS Redis; API calls are counted there too.
     let http = reqwest::Client::new();
-    let token = register_and_login(&http, &sys.public, "redis@example.org").await;
+    let token = sign_in(&http, &sys).await;
     let r = http
         .get(format!("{}/api/v1/echo/x", sys.public))
         .bearer_auth(&token)
@@ -374,7 +385,7 @@ async fn the_rate_limiter_counts_in_a_redis_that_speaks_only_tls() {
 async fn an_upstream_with_a_certificate_from_another_ca_is_never_proxied() {
     let sys = system().await;
     let http = reqwest::Client::new();
-    let token = register_and_login(&http, &sys.public, "rogue@example.org").await;
+    let token = sign_in(&http, &sys).await;
 
     for _ in 0..3 {
         let r = http
@@ -412,8 +423,7 @@ async fn an_upstream_with_a_certificate_from_another_ca_is_never_proxied() {
 #[tokio::test]
 async fn the_internal_listener_serves_only_clients_with_a_certificate_from_the_ca() {
     let sys = system().await;
-    let token =
-        register_and_login(&reqwest::Client::new(), &sys.public, "portal@example.org").await;
+    let token = sign_in(&reqwest::Client::new(), &sys).await;
     let url = format!("{}/api/v1/echo/x", sys.internal);
 
     // The portal's certificate from our CA gets through, to the same routes.
@@ -630,4 +640,60 @@ fn tls_is_required_unless_turned_off_and_the_public_edge_has_its_own_names() {
     );
     // The internal identity is the platform's `GATEWAY_TLS_*`, from the CA dir here.
     assert_eq!(cfg.tls.unwrap().files().cert, certs.dir.join("gateway.pem"));
+}
+
+#[tokio::test]
+async fn a_replica_found_by_name_is_verified_by_that_name_and_spoken_to_in_http2_if_it_offers_it() {
+    let certs = Certs::generate();
+    let redis = PrivateRedis::start_tls(platform::testing::reserved_port(), &certs.dir).await;
+    // The services' own listener offers http/1.1 only; the other offers h2 too.
+    let h1 =
+        support::Upstream::start_tls("h1", ServerTls::Mutual(certs.identity("billing")), false)
+            .await;
+    let h2 =
+        support::Upstream::start_tls("h2", ServerTls::Mutual(certs.identity("scheduling")), true)
+            .await;
+    let vars = [
+        ("CAREBOOK_TLS_DIR", certs.dir.to_str().unwrap().to_owned()),
+        (
+            "GATEWAY_ROUTES",
+            "/api/v1/h1=h1:public,/api/v1/h2=h2:public".to_owned(),
+        ),
+        // Names, not addresses: each certificate carries `localhost`.
+        (
+            "GATEWAY_UPSTREAMS_H1",
+            format!("https://localhost:{}", h1.port()),
+        ),
+        (
+            "GATEWAY_UPSTREAMS_H2",
+            format!("https://localhost:{}", h2.port()),
+        ),
+        (
+            "GATEWAY_JWKS_URL",
+            "https://127.0.0.1:9/.well-known/jwks.json".to_owned(),
+        ),
+        ("GATEWAY_REDIS_URL", redis.url()),
+    ];
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let config = Config::load(env(&vars)).unwrap();
+    let dns = Arc::new(support::FakeDns::default());
+    dns.set("localhost", &["127.0.0.1"]);
+    let (gw, _stop) = support::start_with(&config, dns).await;
+
+    for (path, replica, version) in [
+        ("/api/v1/h1/x", "h1", "HTTP/1.1"),
+        ("/api/v1/h2/x", "h2", "HTTP/2.0"),
+    ] {
+        let r = reqwest::get(format!("http://{gw}{path}")).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["replica"], replica);
+        assert_eq!(body["version"], version, "{path}");
+        assert_eq!(
+            body["host"].as_str().unwrap().split(':').next(),
+            Some("localhost")
+        );
+    }
+    let pool = support::pool(gw, "h2").await;
+    assert_eq!(pool["replicas"], 1, "{pool}");
 }

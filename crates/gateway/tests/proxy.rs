@@ -29,8 +29,6 @@ use serde_json::{json, Value};
 mod support;
 use support::PrivateRedis;
 
-const PASSWORD: &str = "a long enough passphrase";
-
 /// An upstream that answers with its name and what it received.
 struct Echo {
     addr: SocketAddr,
@@ -63,7 +61,10 @@ async fn echo(name: &'static str) -> Echo {
                 }))
             }
         }))
-        .route("/healthz", any(|| async { "ok" }));
+        .route("/healthz", any(|| async { "ok" }))
+        // Probes and the OpenAPI refresh are not requests to count.
+        .route("/readyz", any(|| async { "ok" }))
+        .route("/openapi.json", any(|| async { StatusCode::NOT_FOUND }));
     let (addr, cancel) = platform::testing::spawn(Service::new("echo", router)).await;
     Echo { addr, hits, cancel }
 }
@@ -154,6 +155,10 @@ fn config(identity: &Identity, echoes: &[&Echo], auth_limit: u32) -> Config {
         internal_bind: None,
         routes,
         upstreams,
+        upstream: Default::default(),
+        limits: Default::default(),
+        auth_fallback: Duration::from_secs(300),
+        openapi_refresh: Duration::from_secs(60),
         redis_url: identity.app.backing.config.redis_url.clone(),
         redis_prefix: identity.app.backing.config.redis_prefix.clone(),
         auth: AuthConfig {
@@ -161,6 +166,7 @@ fn config(identity: &Identity, echoes: &[&Echo], auth_limit: u32) -> Config {
             issuer: DEFAULT_ISSUER.to_owned(),
             audience: DEFAULT_AUDIENCE.to_owned(),
             tls: None,
+            revocations: None,
         },
         trusted_proxies: Vec::new(),
         api_quota: Quota {
@@ -188,30 +194,14 @@ fn config(identity: &Identity, echoes: &[&Echo], auth_limit: u32) -> Config {
     }
 }
 
-async fn start_gateway(config: &Config) -> (String, CancellationToken) {
-    let service = gateway::build(config).await.unwrap();
-    let (addr, cancel) = platform::testing::spawn(service).await;
-    (format!("http://{addr}"), cancel)
+async fn start_gateway(config: &Config) -> (String, support::Stop) {
+    let (addr, stop) = support::start(config).await;
+    (format!("http://{addr}"), stop)
 }
 
-async fn register_and_login(http: &reqwest::Client, gw: &str, email: &str) -> String {
-    let r = http
-        .post(format!("{gw}/api/v1/auth/register"))
-        .json(&json!({"email": email, "password": PASSWORD, "name": "Gate Tester"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::CREATED);
-    let r: Value = http
-        .post(format!("{gw}/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["access_token"].as_str().unwrap().to_owned()
+/// An access token identity itself would issue, for a new patient.
+fn token(id: &Identity) -> String {
+    id.keys.token(uuid::Uuid::now_v7(), Role::Patient)
 }
 
 #[tokio::test]
@@ -219,7 +209,7 @@ async fn requests_spread_over_replicas_and_a_dead_replica_is_ejected() {
     let (id, a, b) = (identity().await, echo("a").await, echo("b").await);
     let (gw, _stop) = start_gateway(&config(&id, &[&a, &b], 100)).await;
     let http = reqwest::Client::new();
-    let token = register_and_login(&http, &gw, "spread@example.org").await;
+    let token = token(&id);
 
     let mut seen = std::collections::HashSet::new();
     for _ in 0..10 {
@@ -307,11 +297,12 @@ async fn with_an_admin_port_readiness_and_metrics_are_served_only_there() {
 async fn a_post_a_stopped_replica_refused_goes_to_another_replica_once() {
     let (id, a, b) = (identity().await, echo("a").await, echo("b").await);
     let mut cfg = config(&id, &[&a, &b], 100);
-    // Only the request path may notice that b is gone.
+    // Only the request path may notice that b is gone, at its first failure.
     cfg.health_interval = Duration::from_secs(3600);
+    cfg.upstream.health.consecutive_failures = 1;
     let (gw, _stop) = start_gateway(&cfg).await;
     let http = reqwest::Client::new();
-    let token = register_and_login(&http, &gw, "refused@example.org").await;
+    let token = token(&id);
 
     b.cancel.cancel();
     eventually(Duration::from_secs(5), "b to stop listening", || async {
@@ -347,10 +338,11 @@ async fn a_post_a_stopped_replica_refused_goes_to_another_replica_once() {
         .json()
         .await
         .unwrap();
+    let echo = &ready["upstreams"]["echo"];
     assert_eq!(
-        ready["upstreams"]["echo"],
-        json!({"healthy": 1, "replicas": 2}),
-        "b was tried and ejected"
+        (&echo["healthy"], &echo["ejected"], &echo["replicas"]),
+        (&json!(1), &json!(1), &json!(2)),
+        "b was tried and ejected: {echo}"
     );
 }
 
@@ -359,7 +351,7 @@ async fn forged_and_missing_tokens_never_reach_a_service() {
     let (id, a) = (identity().await, echo("a").await);
     let (gw, _stop) = start_gateway(&config(&id, &[&a], 100)).await;
     let http = reqwest::Client::new();
-    let token = register_and_login(&http, &gw, "forge@example.org").await;
+    let token = token(&id);
 
     let attacker = SigningKeys::from_pems([("x", SigningKeys::generate_pem().unwrap())]).unwrap();
     let claims = identity::tokens::access_claims(
@@ -436,6 +428,46 @@ async fn forged_and_missing_tokens_never_reach_a_service() {
     assert_eq!(body["authorization"], format!("Bearer {token}"));
 }
 
+#[tokio::test]
+async fn an_address_over_its_limit_with_bad_tokens_gets_no_token_checked() {
+    let (id, a) = (identity().await, echo("a").await);
+    let cfg = Config {
+        api_quota: Quota {
+            limit: 3,
+            window_ms: 60_000,
+        },
+        ..config(&id, &[&a], 100)
+    };
+    let (gw, _stop) = start_gateway(&cfg).await;
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let r = http
+            .get(format!("{gw}/api/v1/echo/x"))
+            .bearer_auth("garbage")
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(
+        statuses,
+        [401, 401, 401, 429],
+        "bad tokens count like anonymous traffic"
+    );
+    // Until its retry time the address gets no signature checked, not even a
+    // genuine token's (which would have counted against its user instead).
+    let r = http
+        .get(format!("{gw}/api/v1/echo/x"))
+        .bearer_auth(token(&id))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().contains_key("retry-after"));
+    assert_problem(r, StatusCode::TOO_MANY_REQUESTS, "rate-limited").await;
+    assert_eq!(a.hits.load(Ordering::SeqCst), 0);
+}
+
 fn base64_url(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
@@ -493,17 +525,19 @@ async fn a_spoofed_forwarded_for_does_not_escape_the_login_limit() {
 }
 
 #[tokio::test]
-async fn without_redis_api_traffic_is_limited_locally_and_login_fails_closed() {
+async fn without_redis_sign_in_is_limited_locally_for_a_while_then_fails_closed() {
     let port = platform::testing::reserved_port();
     let mut redis = PrivateRedis::start(port).await;
     let (id, a) = (identity().await, echo("a").await);
     let (gw, _stop) = start_gateway(&Config {
         redis_url: redis.url(),
-        ..config(&id, &[&a], 100)
+        // A quarter of 8 while Redis is away, for 4 seconds.
+        auth_fallback: Duration::from_secs(4),
+        ..config(&id, &[&a], 8)
     })
     .await;
     let http = reqwest::Client::new();
-    let token = register_and_login(&http, &gw, "outage@example.org").await;
+    let token = token(&id);
 
     redis.kill();
     let started = std::time::Instant::now();
@@ -523,28 +557,54 @@ async fn without_redis_api_traffic_is_limited_locally_and_login_fails_closed() {
         "fallback within 1 s, took {:?}",
         started.elapsed()
     );
-    let login = http
-        .post(format!("{gw}/api/v1/auth/login"))
-        .json(&json!({"email": "outage@example.org", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap();
-    assert_problem(login, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    // Sign-in attempts (a wrong password: admitted, identity answers 401).
+    let attempt = std::sync::atomic::AtomicUsize::new(0);
+    let login = || async {
+        let n = attempt.fetch_add(1, Ordering::SeqCst);
+        http.post(format!("{gw}/api/v1/auth/login"))
+            .json(&json!({"email": format!("outage{n}@example.org"), "password": "wrong wrong wrong"}))
+            .send()
+            .await
+            .unwrap()
+    };
+    // A Redis blip does not stop sign-in: the local limiter takes it, stricter.
+    let statuses = [
+        login().await.status(),
+        login().await.status(),
+        login().await.status(),
+    ];
+    assert_eq!(
+        statuses,
+        [
+            StatusCode::UNAUTHORIZED,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::TOO_MANY_REQUESTS
+        ],
+        "a quarter of the quota of 8"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the test was too slow to tell"
+    );
+
+    // Past the fallback period, sign-in fails closed until Redis answers.
+    tokio::time::sleep(
+        Duration::from_secs(4).saturating_sub(started.elapsed()) + Duration::from_millis(200),
+    )
+    .await;
+    assert_problem(
+        login().await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+    )
+    .await;
 
     let _redis = PrivateRedis::start(port).await;
-    let gw_url = gw.clone();
-    eventually(Duration::from_secs(10), "login to work again", || {
-        let (http, gw) = (http.clone(), gw_url.clone());
-        async move {
-            let r = http
-                .post(format!("{gw}/api/v1/auth/login"))
-                .json(&json!({"email": "outage@example.org", "password": PASSWORD}))
-                .send()
-                .await
-                .ok()?;
-            (r.status() == StatusCode::OK).then_some(())
-        }
-    })
+    eventually(
+        Duration::from_secs(10),
+        "sign-in to be admitted again",
+        || async { (login().await.status() == StatusCode::UNAUTHORIZED).then_some(()) },
+    )
     .await;
 }
 
@@ -553,7 +613,7 @@ async fn responses_carry_security_headers_and_errors_are_problems() {
     let (id, a) = (identity().await, echo("a").await);
     let (gw, _stop) = start_gateway(&config(&id, &[&a], 100)).await;
     let http = reqwest::Client::new();
-    let token = register_and_login(&http, &gw, "headers@example.org").await;
+    let token = token(&id);
 
     let r = http
         .get(format!("{gw}/api/v1/echo/x?q=1"))

@@ -9,6 +9,8 @@ use rustls_pki_types::{pem::PemObject, CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls;
 
+mod support;
+
 fn self_signed(dir: &Path) {
     let status = Command::new("openssl")
         .args([
@@ -44,7 +46,7 @@ fn self_signed(dir: &Path) {
 }
 
 #[tokio::test]
-async fn the_gateway_terminates_tls_and_sends_hsts() {
+async fn the_gateway_terminates_tls_offers_http2_and_sends_hsts() {
     let dir = std::env::temp_dir().join(format!("carebook-tls-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     self_signed(&dir);
@@ -54,6 +56,10 @@ async fn the_gateway_terminates_tls_and_sends_hsts() {
         internal_bind: None,
         routes: gateway::domain::routing::RouteTable::new(Vec::new()),
         upstreams: Default::default(),
+        upstream: Default::default(),
+        limits: Default::default(),
+        auth_fallback: Duration::from_secs(300),
+        openapi_refresh: Duration::from_secs(60),
         redis_url: platform::testing::redis_url(),
         redis_prefix: "carebook-test:tls:".to_owned(),
         auth: AuthConfig {
@@ -61,6 +67,7 @@ async fn the_gateway_terminates_tls_and_sends_hsts() {
             issuer: DEFAULT_ISSUER.to_owned(),
             audience: DEFAULT_AUDIENCE.to_owned(),
             tls: None,
+            revocations: None,
         },
         trusted_proxies: Vec::new(),
         api_quota: gateway::domain::gcra::Quota {
@@ -80,7 +87,7 @@ async fn the_gateway_terminates_tls_and_sends_hsts() {
         tls: None,
         docs_dir: None,
     };
-    let (addr, _stop) = platform::testing::spawn(gateway::build(&config).await.unwrap()).await;
+    let (addr, _stop) = support::start(&config).await;
 
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(dir.join("cert.pem")).unwrap() {
@@ -92,7 +99,7 @@ async fn the_gateway_terminates_tls_and_sends_hsts() {
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client));
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client.clone()));
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut tls = connector
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
@@ -110,6 +117,30 @@ async fn the_gateway_terminates_tls_and_sends_hsts() {
             .contains("strict-transport-security: max-age=31536000"),
         "{response}"
     );
+
+    // A client that offers h2 gets it (ALPN), and speaks HTTP/2 to the gateway.
+    let mut h2_client = client;
+    h2_client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(h2_client))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut sender, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let request = hyper::Request::get("https://localhost/healthz")
+        .body(http_body_util::Empty::<axum::body::Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.version(), hyper::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("strict-transport-security"));
 
     // Plain HTTP on the TLS port gets nothing useful.
     let plain = reqwest::Client::new()

@@ -1,11 +1,19 @@
-//! Carebook identity: accounts with argon2id passwords, EdDSA access tokens,
-//! rotating refresh tokens, login throttling, and the JWKS other services verify with.
+//! Carebook identity: accounts with argon2id passwords and verified addresses,
+//! EdDSA access tokens, sessions of rotating refresh tokens with an end,
+//! TOTP second factor, password reset, a sign-in throttle that never locks an
+//! owner out, administrators' account management, and the JWKS other services
+//! verify with.
 
 pub mod accounts;
+pub mod admin;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
+pub mod guard;
 pub mod keys;
+pub mod mfa;
 pub mod passwords;
 pub mod routes;
 pub mod seed;
@@ -20,6 +28,7 @@ use std::{sync::Arc, time::Duration};
 use axum::extract::FromRef;
 use platform::{
     auth::{KeySource, Verifier},
+    cache::LazyCache,
     events::{Broker, OutboxRelay},
     http::{service_router, Readiness, Shell},
     service::Service,
@@ -27,7 +36,8 @@ use platform::{
 use sqlx::{migrate::Migrator, PgPool};
 use utoipa::OpenApi;
 
-pub use config::Config;
+pub use clock::Clock;
+pub use config::{Config, Policy};
 pub use keys::SigningKeys;
 
 pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
@@ -38,6 +48,8 @@ pub struct Settings {
     pub audience: String,
     pub access_ttl: Duration,
     pub refresh_ttl: Duration,
+    /// The deployment's Redis key prefix (`CAREBOOK_REDIS_PREFIX`).
+    pub redis_prefix: String,
 }
 
 /// Everything a handler can reach.
@@ -49,6 +61,11 @@ pub struct AppState {
     pub hasher: passwords::Hasher,
     pub relay: OutboxRelay,
     pub settings: Arc<Settings>,
+    pub policy: Arc<Policy>,
+    pub clock: Clock,
+    /// Redis, for the set of users whose access tokens every service refuses
+    /// (`<prefix>identity:revoked`); identity runs without it otherwise.
+    pub redis: LazyCache,
 }
 
 impl FromRef<AppState> for Arc<Verifier> {
@@ -57,8 +74,19 @@ impl FromRef<AppState> for Arc<Verifier> {
     }
 }
 
-/// Connect to the backing services and migrate; the state handlers and tools share.
+/// Connect to the backing services and migrate, with the default policy and
+/// the system clock; the state handlers and tools share.
 pub async fn connect(config: &Config, keys: SigningKeys) -> anyhow::Result<(AppState, Broker)> {
+    connect_with(config, Policy::default(), keys, Clock::system()).await
+}
+
+/// [`connect`] with a policy and a clock.
+pub async fn connect_with(
+    config: &Config,
+    policy: Policy,
+    keys: SigningKeys,
+    clock: Clock,
+) -> anyhow::Result<(AppState, Broker)> {
     let c = &config.common;
     let db =
         platform::db::prepare(&c.database_url, c.database_max_connections, &MIGRATIONS).await?;
@@ -70,6 +98,7 @@ pub async fn connect(config: &Config, keys: SigningKeys) -> anyhow::Result<(AppS
         &c.auth.issuer,
         &c.auth.audience,
     ));
+    let redis = LazyCache::connect(c).await;
     let state = AppState {
         db,
         keys: Arc::new(keys),
@@ -81,24 +110,42 @@ pub async fn connect(config: &Config, keys: SigningKeys) -> anyhow::Result<(AppS
             audience: c.auth.audience.clone(),
             access_ttl: config.access_ttl,
             refresh_ttl: config.refresh_ttl,
+            redis_prefix: c.redis_prefix.clone(),
         }),
+        policy: Arc::new(policy),
+        clock,
+        redis,
     };
     Ok((state, broker))
 }
 
-/// Build the service with the keys in `config.signing_keys_dir`.
+/// Build the service with the keys in `config.signing_keys_dir` and the
+/// account policy from the environment (`IDENTITY_SESSION_MAX_DAYS`, …).
 pub async fn build(config: &Config) -> anyhow::Result<Service> {
     let keys = SigningKeys::load_dir(&config.signing_keys_dir)?;
-    build_with_keys(config, keys).await
+    build_with(config, Policy::from_env()?, keys, Clock::system()).await
 }
 
-/// Build the service (router + outbox relay) with the given keys.
+/// Build the service (router + outbox relay) with the given keys and the
+/// default account policy.
 pub async fn build_with_keys(config: &Config, keys: SigningKeys) -> anyhow::Result<Service> {
-    let (state, broker) = connect(config, keys).await?;
+    build_with(config, Policy::default(), keys, Clock::system()).await
+}
+
+/// Build the service with everything given (tests move `clock`).
+pub async fn build_with(
+    config: &Config,
+    policy: Policy,
+    keys: SigningKeys,
+    clock: Clock,
+) -> anyhow::Result<Service> {
+    let (state, broker) = connect_with(config, policy, keys, clock).await?;
     let relay = state.relay.clone();
+    let redis = state.redis.clone();
     let readiness = Readiness {
         db: state.db.clone(),
-        // Identity keeps nothing in Redis (the gateway holds rate-limit state).
+        // Sign-in never needs Redis (only disabling an account does), so an
+        // outage of it does not take identity out of rotation.
         cache: None,
         broker: Some(broker.clone()),
     };
@@ -106,5 +153,6 @@ pub async fn build_with_keys(config: &Config, keys: SigningKeys) -> anyhow::Resu
     let router = service_router(shell, routes::router(state), readiness);
     Ok(Service::new("identity", router)
         .with_worker(move |cancel| relay.run(cancel))
+        .with_worker(move |cancel| redis.keep_connecting(cancel))
         .with_broker(broker))
 }

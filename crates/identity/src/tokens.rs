@@ -1,4 +1,5 @@
-//! Issuing access tokens and opaque refresh tokens.
+//! Issuing access tokens, opaque refresh tokens and the other single-use
+//! secrets identity hands out (email links, the second step of a login).
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
@@ -7,7 +8,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// A refresh token as handed to the client (never stored) and its stored hash.
+/// A secret as handed to the client (never stored) and its stored hash.
 pub struct RefreshSecret {
     pub token: String,
     pub hash: Vec<u8>,
@@ -15,6 +16,12 @@ pub struct RefreshSecret {
 
 /// 256 random bits, URL-safe; only the SHA-256 hash is kept server-side.
 pub fn new_refresh_token() -> RefreshSecret {
+    new_secret_token()
+}
+
+/// A single-use secret (refresh token, email link, MFA step): 256 random bits,
+/// URL-safe base64; only its SHA-256 is stored.
+pub fn new_secret_token() -> RefreshSecret {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let token = URL_SAFE_NO_PAD.encode(bytes);
@@ -24,6 +31,50 @@ pub fn new_refresh_token() -> RefreshSecret {
 
 pub fn hash_refresh_token(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// The hash a secret token is stored under (the same SHA-256 for every kind).
+pub fn hash_secret(token: &str) -> Vec<u8> {
+    hash_refresh_token(token)
+}
+
+/// An access token's claims as identity signs them after a login: the shared
+/// [`Claims`] and `sid`, the session (refresh family) it belongs to. Other
+/// services read the shared claims and ignore `sid`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct SessionClaims {
+    #[serde(flatten)]
+    pub claims: Claims,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
+}
+
+/// [`access_claims`] of a login's session `sid`.
+pub fn session_claims(
+    user_id: Uuid,
+    role: Role,
+    issuer: &str,
+    audience: &str,
+    now: DateTime<Utc>,
+    ttl_seconds: i64,
+    sid: Uuid,
+) -> SessionClaims {
+    SessionClaims {
+        claims: access_claims(user_id, role, issuer, audience, now, ttl_seconds),
+        sid: Some(sid),
+    }
+}
+
+/// The `sid` of an access token whose signature was already verified (the
+/// payload is read, not checked again).
+pub fn session_of(verified_token: &str) -> Option<Uuid> {
+    #[derive(serde::Deserialize)]
+    struct Sid {
+        sid: Option<Uuid>,
+    }
+    let payload = verified_token.split('.').nth(1)?;
+    let bytes = URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<Sid>(&bytes).ok()?.sid
 }
 
 /// The claims of a user's access token; patients and providers carry their id
@@ -60,6 +111,26 @@ mod tests {
         assert_ne!(a.token, b.token);
         assert_eq!(a.token.len(), 43);
         assert_eq!(hash_refresh_token(&a.token), a.hash);
+    }
+
+    #[test]
+    fn session_tokens_carry_their_sid_beside_the_shared_claims() {
+        let keys =
+            crate::SigningKeys::from_pems([("t", crate::SigningKeys::generate_pem().unwrap())])
+                .unwrap();
+        let (id, sid) = (Uuid::now_v7(), Uuid::now_v7());
+        let claims = session_claims(id, Role::Patient, "i", "a", Utc::now(), 600, sid);
+        let token = keys.sign(&claims).unwrap();
+        assert_eq!(session_of(&token), Some(sid));
+        let payload = token.split('.').nth(1).unwrap();
+        let shared: Claims =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(shared.sub, id);
+        assert_eq!(shared.patient_id, Some(id));
+        let plain = keys
+            .sign(&access_claims(id, Role::Patient, "i", "a", Utc::now(), 600))
+            .unwrap();
+        assert_eq!(session_of(&plain), None);
     }
 
     #[test]

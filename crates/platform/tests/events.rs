@@ -534,5 +534,9 @@ async fn a_sensitive_event_leaves_the_outbox_once_the_broker_has_it() {
         .fetch_all(&backing.pool)
         .await
         .unwrap();
-    assert_eq!(kept, [ordinary.id], "the reason is not kept; the ordinary event is");
+    assert_eq!(
+        kept,
+        [ordinary.id],
+        "the reason is not kept; the ordinary event is"
+    );
 }

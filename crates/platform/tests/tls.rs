@@ -491,6 +491,7 @@ fn verifier(jwks_url: String, tls: &Arc<TlsIdentity>) -> Arc<Verifier> {
         issuer: DEFAULT_ISSUER.to_owned(),
         audience: DEFAULT_AUDIENCE.to_owned(),
         tls: Some(tls.clone()),
+        revocations: None,
     })
 }
 

@@ -28,6 +28,24 @@ pub fn client_ip(peer: IpAddr, forwarded_for: Option<&str>, trusted: &[IpNet]) -
         .unwrap_or(peer)
 }
 
+/// What a client's address counts as for rate limits: an IPv4 address itself
+/// (also when it reaches us IPv4-mapped), an IPv6 address by its /64, the
+/// smallest network one subscriber usually gets, so rotating through the
+/// 2^64 addresses of one's own network earns no extra allowance.
+pub fn limit_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +86,22 @@ mod tests {
         assert_eq!(
             client_ip(ip("10.0.0.2"), Some("garbage"), &t),
             ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_are_limited_per_64_and_ipv4_per_address() {
+        assert_eq!(limit_key(ip("203.0.113.7")), "203.0.113.7");
+        assert_eq!(limit_key(ip("::ffff:203.0.113.7")), "203.0.113.7");
+        assert_eq!(limit_key(ip("2001:db8:1:2:3:4:5:6")), "2001:db8:1:2::/64");
+        assert_eq!(
+            limit_key(ip("2001:db8:1:2:ffff::1")),
+            limit_key(ip("2001:db8:1:2::9")),
+            "one /64, one allowance"
+        );
+        assert_ne!(
+            limit_key(ip("2001:db8:1:3::1")),
+            limit_key(ip("2001:db8:1:2::1"))
         );
     }
 }

@@ -19,6 +19,16 @@ impl Quota {
     fn tolerance_ms(&self) -> u64 {
         self.interval_ms() * u64::from(self.limit.max(1))
     }
+
+    /// The same window with a quarter of the requests (at least one): what one
+    /// instance allows on its own while the shared count is out of reach, so
+    /// several instances together stay near the real quota.
+    pub fn quarter(self) -> Quota {
+        Quota {
+            limit: (self.limit / 4).max(1),
+            ..self
+        }
+    }
 }
 
 /// The outcome for one request.
@@ -84,6 +94,31 @@ mod tests {
         assert_eq!(d.retry_after_ms, 200);
         // One interval later one more request fits.
         assert!(check(Q, tat, 200).0.allowed);
+    }
+
+    #[test]
+    fn a_quarter_quota_keeps_the_window_and_at_least_one_request() {
+        let q = Quota {
+            limit: 20,
+            window_ms: 60_000,
+        }
+        .quarter();
+        assert_eq!(
+            q,
+            Quota {
+                limit: 5,
+                window_ms: 60_000
+            }
+        );
+        assert_eq!(
+            Quota {
+                limit: 3,
+                window_ms: 1_000
+            }
+            .quarter()
+            .limit,
+            1
+        );
     }
 
     proptest! {

@@ -4,6 +4,20 @@
 //! the pattern matches any path that starts with it (`/api/v1/providers/*/slots`
 //! matches `/api/v1/providers/42/slots?x`). The most specific match wins: more
 //! segments first, then fewer wildcards.
+//!
+//! A route is written `pattern=service` followed by options, each after a `:`
+//! and in any order:
+//!
+//! - `:2500` — the upstream timeout in milliseconds (default `GATEWAY_UPSTREAM_TIMEOUT_MS`);
+//! - `:public` — served without an access token;
+//! - `:max_body=65536` — the largest request body in bytes, also `64k` or `8m`
+//!   (default `GATEWAY_MAX_BODY_BYTES`); larger ones get 413;
+//! - `:methods=GET,POST` — the only methods allowed (HEAD comes with GET);
+//!   others get 405 with `Allow`. Default: every method.
+//!
+//! In `GATEWAY_ROUTES` routes are separated by commas too; a comma-separated
+//! piece that does not start with `/` continues the previous route (its
+//! method list), so `/api/v1/x=svc:methods=GET,POST,/api/v1/y=svc` is two routes.
 
 use std::time::Duration;
 
@@ -33,14 +47,43 @@ pub struct Route {
     /// Served without an access token (and limited per client IP). Only for
     /// routes whose service has nothing private, e.g. a status page.
     pub public: bool,
+    /// The largest request body; `None`: the gateway's default.
+    pub max_body: Option<u64>,
+    /// The methods allowed (upper case); `None`: all.
+    pub methods: Option<Vec<String>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid route {0:?}: expected `/path/pattern=service[:timeout_ms][:public]`")]
+#[error(
+    "invalid route {0:?}: expected `/path/pattern=service[:timeout_ms][:public][:max_body=BYTES][:methods=GET,POST]`"
+)]
 pub struct InvalidRoute(pub String);
 
+/// `65536`, `64k` or `8m` (binary multiples).
+fn parse_size(raw: &str) -> Option<u64> {
+    let raw = raw.trim();
+    let (digits, factor) = match raw.char_indices().last()? {
+        (i, 'k' | 'K') => (&raw[..i], 1024),
+        (i, 'm' | 'M') => (&raw[..i], 1024 * 1024),
+        _ => (raw, 1),
+    };
+    digits.parse::<u64>().ok()?.checked_mul(factor)
+}
+
+/// `GET,POST` → `["GET", "POST"]`; each a method token.
+fn parse_methods(raw: &str) -> Option<Vec<String>> {
+    let methods: Vec<String> = raw
+        .split(',')
+        .map(|m| m.trim().to_ascii_uppercase())
+        .collect();
+    let valid =
+        |m: &String| !m.is_empty() && m.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-');
+    methods.iter().all(valid).then_some(methods)
+}
+
 impl Route {
-    /// Parse `pattern=service`, optionally followed by `:timeout_ms` and `:public`.
+    /// Parse `pattern=service`, optionally followed by `:timeout_ms`, `:public`,
+    /// `:max_body=…` and `:methods=…` (module docs).
     pub fn parse(spec: &str, default_timeout: Duration) -> Result<Self, InvalidRoute> {
         let bad = || InvalidRoute(spec.to_owned());
         let (pattern, target) = spec.trim().split_once('=').ok_or_else(bad)?;
@@ -50,10 +93,14 @@ impl Route {
         let mut parts = target.split(':');
         let service = parts.next().unwrap_or_default();
         let (mut timeout, mut public) = (default_timeout, false);
+        let (mut max_body, mut methods) = (None, None);
         for option in parts {
-            match option {
-                "public" => public = true,
-                ms => timeout = Duration::from_millis(ms.parse().map_err(|_| bad())?),
+            match option.split_once('=') {
+                Some(("max_body", size)) => max_body = Some(parse_size(size).ok_or_else(bad)?),
+                Some(("methods", list)) => methods = Some(parse_methods(list).ok_or_else(bad)?),
+                Some(_) => return Err(bad()),
+                None if option == "public" => public = true,
+                None => timeout = Duration::from_millis(option.parse().map_err(|_| bad())?),
             }
         }
         if service.is_empty()
@@ -68,7 +115,28 @@ impl Route {
             service: service.to_owned(),
             timeout,
             public,
+            max_body,
+            methods,
         })
+    }
+
+    /// Whether `method` may be sent on this route (HEAD wherever GET may).
+    pub fn allows(&self, method: &str) -> bool {
+        match &self.methods {
+            None => true,
+            Some(allowed) => allowed
+                .iter()
+                .any(|m| m == method || (method == "HEAD" && m == "GET")),
+        }
+    }
+
+    /// The `Allow` header of a 405 on this route.
+    pub fn allow_header(&self) -> String {
+        let mut methods = self.methods.clone().unwrap_or_default();
+        if methods.iter().any(|m| m == "GET") && !methods.iter().any(|m| m == "HEAD") {
+            methods.push("HEAD".to_owned());
+        }
+        methods.join(", ")
     }
 
     fn matches(&self, path: &[&str]) -> bool {
@@ -116,6 +184,22 @@ pub const DEFAULT_ROUTES: &[&str] = &[
     // Everything else is the web portal; it authenticates with its own session.
     "/=portal:public",
 ];
+
+/// Split `GATEWAY_ROUTES` into route specs: at commas, except that a piece
+/// not starting with `/` belongs to the route before it (`methods=GET,POST`).
+pub fn split_specs(raw: &str) -> Vec<String> {
+    let mut specs: Vec<String> = Vec::new();
+    for piece in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match specs.last_mut() {
+            Some(last) if !piece.starts_with('/') => {
+                last.push(',');
+                last.push_str(piece);
+            }
+            _ => specs.push(piece.to_owned()),
+        }
+    }
+    specs
+}
 
 impl RouteTable {
     pub fn new(mut routes: Vec<Route>) -> Self {
@@ -265,5 +349,50 @@ mod tests {
         assert_eq!(class_of("/api/v1/auth/login"), RouteClass::Auth);
         assert_eq!(class_of("/api/v1/auth/me"), RouteClass::Api);
         assert_eq!(class_of("/api/v1/providers"), RouteClass::Api);
+    }
+
+    #[test]
+    fn routes_take_a_body_limit_and_a_method_list() {
+        let r = Route::parse(
+            "/api/v1/files=svc:30000:max_body=8m:methods=get,POST",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(r.timeout, Duration::from_secs(30));
+        assert_eq!(r.max_body, Some(8 * 1024 * 1024));
+        assert_eq!(r.methods, Some(vec!["GET".to_owned(), "POST".to_owned()]));
+        assert!(r.allows("GET") && r.allows("HEAD") && r.allows("POST"));
+        assert!(!r.allows("DELETE"));
+        assert_eq!(r.allow_header(), "GET, POST, HEAD");
+        let r = Route::parse("/x=svc:max_body=64k:public", Duration::from_secs(1)).unwrap();
+        assert_eq!(
+            (r.max_body, r.public, r.methods.clone()),
+            (Some(65536), true, None)
+        );
+        assert!(r.allows("PATCH"));
+        for bad in [
+            "/x=svc:max_body=",
+            "/x=svc:max_body=lots",
+            "/x=svc:methods=",
+            "/x=svc:methods=GET,",
+            "/x=svc:methods=G T",
+            "/x=svc:colour=red",
+        ] {
+            assert!(Route::parse(bad, Duration::from_secs(1)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn method_lists_survive_the_comma_separated_route_list() {
+        assert_eq!(
+            split_specs("/a=svc:methods=GET,POST, /b=other:public,,/c=x:methods=DELETE"),
+            [
+                "/a=svc:methods=GET,POST",
+                "/b=other:public",
+                "/c=x:methods=DELETE"
+            ]
+        );
+        // Without a route to continue, a stray piece stays one (and fails to parse).
+        assert_eq!(split_specs("GET,/a=svc"), ["GET", "/a=svc"]);
     }
 }

@@ -1,10 +1,16 @@
 //! Identity's rules as pure functions: what a valid email, name and password
-//! are, and when repeated login failures lock an email out.
+//! are; when failed sign-ins wait or stop and when they raise an alert; where
+//! a client signs in from; TOTP codes and recovery codes; how often a link is
+//! emailed; what an administrator's search and reasons may be.
 
+pub mod admin;
+pub mod client;
 pub mod email;
 pub mod lockout;
+pub mod mail;
 pub mod name;
 pub mod password;
+pub mod totp;
 
 pub use email::Email;
 pub use name::PersonName;

@@ -1,3 +1,6 @@
+//! Registration without enumeration, and accounts administrators create.
+
+use contracts::identity::{RegistrationAttempted, UserRegistered};
 use platform::testing::{assert_problem, Anonymous};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
@@ -5,35 +8,99 @@ use serde_json::json;
 use crate::helpers::{spawn_app, PASSWORD};
 
 #[tokio::test]
-async fn registering_creates_a_patient_account() {
+async fn registering_creates_an_unverified_patient_account() {
     let app = spawn_app().await;
     let r = app.register("  Paula@Example.org ").await;
-    assert_eq!(r.status(), StatusCode::CREATED);
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
     let body: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(body["email"], "paula@example.org");
-    assert_eq!(body["role"], "patient");
-    assert_eq!(body["patient_id"], body["id"]);
-    let stored: String = sqlx::query_scalar("SELECT password_hash FROM users")
+    assert_eq!(body, json!({"status": "verification_sent"}));
+    let (stored, role, verified): (String, String, Option<chrono::DateTime<chrono::Utc>>) =
+        sqlx::query_as("SELECT password_hash, role, email_verified_at FROM users WHERE email = 'paula@example.org'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert_eq!(role, "patient");
+    assert_eq!(verified, None);
+    // user.registered as ever (the other services need the account at once),
+    // and a verification link valid for 24 hours.
+    let registered = app.published::<UserRegistered>().await;
+    assert_eq!(registered.len(), 1);
+    assert_eq!(registered[0].email, "paula@example.org");
+    assert_eq!(app.links_made("verify_email", None).await, 1);
+    let link = app.verification_link("paula@example.org", 0).await;
+    assert_eq!(link.user_id, registered[0].user_id);
+    assert_eq!(link.name, "Test Patient");
+    assert_eq!(link.token.len(), 43);
+    let minutes = (link.expires_at - app.clock.now()).num_minutes();
+    assert!((23 * 60..=24 * 60).contains(&minutes), "{minutes}");
+    // Only the token's hash is kept.
+    let stored: Vec<u8> = sqlx::query_scalar("SELECT token_hash FROM account_tokens")
         .fetch_one(&app.db)
         .await
         .unwrap();
-    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+    assert_ne!(stored, link.token.as_bytes());
+    assert_eq!(stored.len(), 32);
 }
 
 #[tokio::test]
-async fn registering_the_same_email_twice_conflicts() {
+async fn registering_an_existing_email_is_indistinguishable_from_a_new_one() {
     let app = spawn_app().await;
+    let fresh = app.register("paula@example.org").await;
+    let again = app.register("PAULA@example.org").await;
+    assert_eq!(fresh.status(), StatusCode::ACCEPTED);
+    assert_eq!(again.status(), fresh.status());
+    let headers = |r: &reqwest::Response| {
+        let mut h: Vec<(String, String)> = r
+            .headers()
+            .iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "date" | "x-request-id"))
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_owned()))
+            .collect();
+        h.sort();
+        h
+    };
+    assert_eq!(headers(&again), headers(&fresh));
+    assert_eq!(again.text().await.unwrap(), fresh.text().await.unwrap());
+    // Nothing changed for the account; its holder is told someone tried.
+    assert_eq!(app.user_count().await, 1);
+    assert_eq!(app.links_made("verify_email", None).await, 1);
+    assert_eq!(app.published::<UserRegistered>().await.len(), 1);
+    let attempted = app.published::<RegistrationAttempted>().await;
+    assert_eq!(attempted.len(), 1);
+    assert_eq!(attempted[0].email, "paula@example.org");
+    assert_eq!(attempted[0].name, "Test Patient");
+    assert_eq!(attempted[0].user_id, app.user_id("paula@example.org").await);
+}
+
+#[tokio::test]
+async fn registering_an_existing_email_changes_nothing_even_with_another_password_and_name() {
+    let app = spawn_app().await;
+    app.patient_tokens("paula@example.org").await;
+    let r = app
+        .post(
+            &Anonymous,
+            "/api/v1/auth/register",
+            &json!({"email": "paula@example.org", "password": "another long passphrase", "name": "Mallory"}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
     assert_eq!(
-        app.register("paula@example.org").await.status(),
-        StatusCode::CREATED
+        app.login("paula@example.org", PASSWORD).await.status(),
+        StatusCode::OK
     );
     assert_problem(
-        app.register("PAULA@example.org").await,
-        StatusCode::CONFLICT,
-        "email-taken",
+        app.login("paula@example.org", "another long passphrase")
+            .await,
+        StatusCode::UNAUTHORIZED,
+        "invalid-credentials",
     )
     .await;
-    assert_eq!(app.user_count().await, 1);
+    let name: String = sqlx::query_scalar("SELECT name FROM users")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(name, "Test Patient");
 }
 
 #[tokio::test]
@@ -121,7 +188,7 @@ async fn bad_registrations_are_rejected_and_nothing_is_stored() {
 }
 
 #[tokio::test]
-async fn admins_create_providers_and_others_cannot() {
+async fn admins_create_verified_accounts_of_any_role_and_others_cannot() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let body = json!({"email": "dr@example.org", "password": PASSWORD, "name": "Dr. Who", "role": "provider"});
@@ -129,6 +196,9 @@ async fn admins_create_providers_and_others_cannot() {
     assert_eq!(r.status(), StatusCode::CREATED);
     let created: serde_json::Value = r.json().await.unwrap();
     assert_eq!(created["provider_id"], created["id"]);
+    assert_eq!(created["verified"], true);
+    // The admin vouches for the address: no link is sent, login works at once.
+    assert_eq!(app.links_made("verify_email", None).await, 0);
 
     let login: serde_json::Value = app
         .login("dr@example.org", PASSWORD)
@@ -144,6 +214,13 @@ async fn admins_create_providers_and_others_cannot() {
         .unwrap();
     assert_eq!(me["role"], "provider");
     assert_eq!(me["provider_id"], created["id"]);
+
+    assert_problem(
+        app.post(&admin, "/api/v1/admin/users", &body).await,
+        StatusCode::CONFLICT,
+        "email-taken",
+    )
+    .await;
 
     let patient = app.patient_tokens("p@example.org").await;
     let token = patient["access_token"].as_str().unwrap();

@@ -28,6 +28,37 @@ async fn health_readiness_metrics_and_openapi_are_served() {
         .await
         .unwrap();
     assert!(openapi["paths"]["/api/v1/auth/login"]["post"].is_object());
+    for (path, method) in [
+        ("/api/v1/auth/register", "post"),
+        ("/api/v1/auth/verify-email", "post"),
+        ("/api/v1/auth/verify-email/resend", "post"),
+        ("/api/v1/auth/password-reset", "post"),
+        ("/api/v1/auth/password-reset/confirm", "post"),
+        ("/api/v1/auth/password", "post"),
+        ("/api/v1/auth/sessions", "get"),
+        ("/api/v1/auth/sessions", "delete"),
+        ("/api/v1/auth/sessions/{id}", "delete"),
+        ("/api/v1/auth/mfa/totp", "post"),
+        ("/api/v1/auth/mfa/totp", "delete"),
+        ("/api/v1/auth/mfa/totp/confirm", "post"),
+        ("/api/v1/auth/mfa/verify", "post"),
+        ("/api/v1/admin/users", "get"),
+        ("/api/v1/admin/users", "post"),
+        ("/api/v1/admin/users/{id}/disable", "post"),
+        ("/api/v1/admin/users/{id}/enable", "post"),
+    ] {
+        assert!(
+            openapi["paths"][path][method].is_object(),
+            "{method} {path} is documented"
+        );
+    }
+    let register = &openapi["paths"]["/api/v1/auth/register"]["post"]["responses"];
+    assert!(register["202"].is_object() && register.get("201").is_none());
+    let login = &openapi["paths"]["/api/v1/auth/login"]["post"]["responses"];
+    for status in ["200", "401", "403", "429"] {
+        assert!(login[status].is_object(), "login documents {status}");
+    }
+    assert!(openapi["components"]["schemas"]["LoginOutcome"]["oneOf"].is_array());
     assert_eq!(
         openapi["components"]["securitySchemes"]["bearer"]["scheme"],
         "bearer"
