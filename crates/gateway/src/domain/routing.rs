@@ -176,6 +176,7 @@ pub const DEFAULT_ROUTES: &[&str] = &[
     "/api/v1/providers/*/slots=scheduling",
     "/api/v1/patients=directory",
     "/api/v1/patients/*/records=records",
+    "/api/v1/records=records",
     "/api/v1/patients/*/insurance=billing",
     "/api/v1/patients/*/balance=billing",
     "/api/v1/appointments=scheduling",
@@ -240,13 +241,22 @@ impl RouteTable {
 }
 
 /// Requests that need no access token. Everything else through the proxy does.
+/// TOTP enrolment is here too: an account that must enrol before its first
+/// sign-in proves itself with the `mfa_token` in the body, which identity checks.
 pub fn is_public(method: &str, path: &str) -> bool {
     matches!(
         (method, path),
         ("POST", "/api/v1/auth/register")
+            | ("POST", "/api/v1/auth/verify-email")
+            | ("POST", "/api/v1/auth/verify-email/resend")
             | ("POST", "/api/v1/auth/login")
             | ("POST", "/api/v1/auth/refresh")
             | ("POST", "/api/v1/auth/logout")
+            | ("POST", "/api/v1/auth/password-reset")
+            | ("POST", "/api/v1/auth/password-reset/confirm")
+            | ("POST", "/api/v1/auth/mfa/verify")
+            | ("POST", "/api/v1/auth/mfa/totp")
+            | ("POST", "/api/v1/auth/mfa/totp/confirm")
             | ("GET" | "HEAD", "/.well-known/jwks.json")
     )
 }
@@ -280,6 +290,7 @@ mod tests {
             Some("directory")
         );
         assert_eq!(to("/api/v1/patients/abc/records/notes"), Some("records"));
+        assert_eq!(to("/api/v1/records/break-glass"), Some("records"));
         assert_eq!(to("/api/v1/patients/abc/balance"), Some("billing"));
         assert_eq!(to("/api/v1/patients/me"), Some("directory"));
         assert_eq!(to("/api/v1/auth/login"), Some("identity"));
@@ -346,6 +357,10 @@ mod tests {
         assert!(!is_public("GET", "/api/v1/auth/login"));
         assert!(!is_public("GET", "/api/v1/auth/me"));
         assert!(!is_public("POST", "/api/v1/admin/users"));
+        assert!(is_public("POST", "/api/v1/auth/password-reset/confirm"));
+        assert!(is_public("POST", "/api/v1/auth/mfa/verify"));
+        assert!(!is_public("DELETE", "/api/v1/auth/mfa/totp"));
+        assert!(!is_public("POST", "/api/v1/auth/password"));
         assert_eq!(class_of("/api/v1/auth/login"), RouteClass::Auth);
         assert_eq!(class_of("/api/v1/auth/me"), RouteClass::Api);
         assert_eq!(class_of("/api/v1/providers"), RouteClass::Api);
