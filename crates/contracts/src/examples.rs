@@ -9,6 +9,7 @@ pub const APPOINTMENT: Uuid = Uuid::from_u128(0x0193_8a2e_0000_7000_8000_0000_00
 pub const APPOINTMENT_TYPE: Uuid = Uuid::from_u128(0x0193_8a2e_0000_7000_8000_0000_0000_00d1);
 pub const INVOICE: Uuid = Uuid::from_u128(0x0193_8a2e_0000_7000_8000_0000_0000_00e1);
 pub const ENTRY: Uuid = Uuid::from_u128(0x0193_8a2e_0000_7000_8000_0000_0000_00f1);
+pub const OFFER: Uuid = Uuid::from_u128(0x0193_8a2e_0000_7000_8000_0000_0000_00f2);
 pub const STAFF: Uuid = Uuid::from_u128(0x0193_8a2e_0000_7000_8000_0000_0000_0051);
 
 /// 2026-03-03T09:00:00Z: a Tuesday, 10:00 in Berlin.

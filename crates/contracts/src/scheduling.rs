@@ -1,6 +1,8 @@
 //! What scheduling publishes: one event per appointment change, all carrying
 //! the whole appointment as it is after the change, so downstream services
-//! never call back.
+//! never call back; the holds that keep a slot for a patient for a few
+//! minutes, the waitlist and its offers, and the signed self-service links of
+//! each appointment version (the last two sensitive: they carry tokens).
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -171,4 +173,216 @@ family! {
     AppointmentCompleted = "appointment.completed" version 1: "The visit took place.";
     /// `appointment.no_show` v1: `fee` is the no-show fee, if the type has one.
     AppointmentNoShow = "appointment.no_show" version 1: "The patient did not come.";
+}
+
+/// The payload of every `hold.*` v1 event: a slot kept for one patient, while
+/// they confirm a booking or while a waitlist offer to them stands. A hold
+/// that is converted becomes the appointment under the same id.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Hold {
+    pub hold_id: Uuid,
+    pub patient_id: Uuid,
+    pub provider_id: Uuid,
+    pub appointment_type_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// When the hold lapses unless converted (never after `start`).
+    pub expires_at: DateTime<Utc>,
+    /// A waitlist offer's hold: the entry it was offered to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waitlist_entry_id: Option<Uuid>,
+    /// `hold.converted`: the appointment it became (the hold's own id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appointment_id: Option<Uuid>,
+    /// The user who made the change (`None` for `hold.expired`: the clock did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed_by: Option<Uuid>,
+}
+
+/// The routing keys of every hold event.
+pub const HOLD_EVENTS: [&str; 4] = [
+    "hold.created",
+    "hold.released",
+    "hold.expired",
+    "hold.converted",
+];
+
+fn hold_example(event_type: &str) -> Hold {
+    let offered = event_type == "hold.expired";
+    Hold {
+        hold_id: examples::APPOINTMENT,
+        patient_id: examples::PATIENT,
+        provider_id: examples::PROVIDER,
+        appointment_type_id: examples::APPOINTMENT_TYPE,
+        start: examples::at(9, 0),
+        end: examples::at(9, 30),
+        expires_at: examples::at(8, 10),
+        waitlist_entry_id: offered.then_some(examples::ENTRY),
+        appointment_id: (event_type == "hold.converted").then_some(examples::APPOINTMENT),
+        changed_by: (!offered).then_some(examples::PATIENT),
+    }
+}
+
+family! {
+    Hold, Service::Scheduling, hold_example;
+    /// `hold.created` v1.
+    HoldCreated = "hold.created" version 1: "A slot was held for a patient while they confirm, or for a waitlist offer to them.";
+    /// `hold.released` v1.
+    HoldReleased = "hold.released" version 1: "A hold was given up before it lapsed; the slot is free again.";
+    /// `hold.expired` v1.
+    HoldExpired = "hold.expired" version 1: "A hold lapsed without being booked; the slot is free again.";
+    /// `hold.converted` v1: `appointment.booked` follows for the same id.
+    HoldConverted = "hold.converted" version 1: "A hold became the appointment booked on it.";
+}
+
+/// The payload of `waitlist.joined`, `waitlist.fulfilled` and `waitlist.left`
+/// v1: a patient's wish for an earlier slot, as it is after the change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WaitlistEntry {
+    pub entry_id: Uuid,
+    pub patient_id: Uuid,
+    pub appointment_type_id: Uuid,
+    /// One provider's slots, or (with `specialty`) any provider of the specialty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub specialty: Option<String>,
+    pub earliest: DateTime<Utc>,
+    pub latest: DateTime<Utc>,
+    /// `mon` … `sun` in the provider's time zone; empty: any day.
+    #[serde(default)]
+    pub weekdays: Vec<String>,
+    /// A local `HH:MM` time-of-day window the slot must lie in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_of_day_start: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_of_day_end: Option<String>,
+    /// Higher goes first; equal priorities first come, first served.
+    pub priority: i32,
+    /// `waitlist.fulfilled`: the appointment it booked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appointment_id: Option<Uuid>,
+    /// The user who made the change.
+    pub changed_by: Uuid,
+}
+
+fn waitlist_example(event_type: &str) -> WaitlistEntry {
+    WaitlistEntry {
+        entry_id: examples::ENTRY,
+        patient_id: examples::PATIENT,
+        appointment_type_id: examples::APPOINTMENT_TYPE,
+        provider_id: Some(examples::PROVIDER),
+        specialty: None,
+        earliest: examples::at(8, 0),
+        latest: examples::at(17, 0),
+        weekdays: vec!["tue".into(), "wed".into()],
+        time_of_day_start: Some("08:00".into()),
+        time_of_day_end: Some("12:00".into()),
+        priority: 0,
+        appointment_id: (event_type == "waitlist.fulfilled").then_some(examples::APPOINTMENT),
+        changed_by: examples::PATIENT,
+    }
+}
+
+family! {
+    WaitlistEntry, Service::Scheduling, waitlist_example;
+    /// `waitlist.joined` v1.
+    WaitlistJoined = "waitlist.joined" version 1: "A patient joined the waitlist for an earlier slot.";
+    /// `waitlist.fulfilled` v1: `appointment_id` is what it booked.
+    WaitlistFulfilled = "waitlist.fulfilled" version 1: "A waitlist entry's patient booked an offered slot.";
+    /// `waitlist.left` v1.
+    WaitlistLeft = "waitlist.left" version 1: "A waitlist entry was withdrawn by its patient or by staff.";
+}
+
+/// `waitlist.offered` v1: a freed slot is held for the first-ranked waitlist
+/// entry until `expires_at`; email the patient "A slot opened" with the claim
+/// link. `token` is single-use and scheduling keeps only its hash, so the
+/// event is sensitive: the outbox forgets it once the broker has it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct WaitlistOffered {
+    pub offer_id: Uuid,
+    pub entry_id: Uuid,
+    pub patient_id: Uuid,
+    /// The hold keeping the slot; claiming books it under this id.
+    pub hold_id: Uuid,
+    pub provider_id: Uuid,
+    pub appointment_type_id: Uuid,
+    pub appointment_type_name: String,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    /// The provider's IANA time zone, for showing local times.
+    pub time_zone: String,
+    pub mode: Mode,
+    /// The offer (and its hold) lapse then and pass to the next entry.
+    pub expires_at: DateTime<Utc>,
+    /// The claim token: `POST /api/v1/waitlist/offers/{token}/claim`.
+    pub token: String,
+}
+
+impl crate::Event for WaitlistOffered {
+    type Payload = Self;
+    const TYPE: &'static str = "waitlist.offered";
+    const VERSION: u32 = 1;
+    const PRODUCER: Service = Service::Scheduling;
+    const SUMMARY: &'static str =
+        "A freed slot is held for a waitlisted patient: email them a single-use claim link.";
+    const SENSITIVE: bool = true;
+
+    fn example() -> Self {
+        Self {
+            offer_id: examples::OFFER,
+            entry_id: examples::ENTRY,
+            patient_id: examples::PATIENT,
+            hold_id: examples::APPOINTMENT,
+            provider_id: examples::PROVIDER,
+            appointment_type_id: examples::APPOINTMENT_TYPE,
+            appointment_type_name: "Consultation".into(),
+            start: examples::at(9, 0),
+            end: examples::at(9, 30),
+            time_zone: "Europe/Berlin".into(),
+            mode: Mode::InPerson,
+            expires_at: examples::at(8, 15),
+            token: "wo_Zk3r…".into(),
+        }
+    }
+}
+
+/// `appointment.links_issued` v1: the signed self-service links of one
+/// version of an appointment, published right after it was booked or
+/// rescheduled, for the confirmation and reminder emails. Each token works
+/// once, for its one action on this appointment, until `expires_at` (the
+/// start) or until the appointment changes (a newer `version`); it never
+/// signs anyone in. Sensitive: the outbox forgets it once the broker has it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AppointmentLinksIssued {
+    pub appointment_id: Uuid,
+    pub patient_id: Uuid,
+    /// The appointment's version the links belong to.
+    pub version: i32,
+    /// `/api/v1/appointment-links/{token}` (and `…/cancel`).
+    pub cancel_token: String,
+    /// `/api/v1/appointment-links/{token}` (and `…/reschedule`).
+    pub reschedule_token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl crate::Event for AppointmentLinksIssued {
+    type Payload = Self;
+    const TYPE: &'static str = "appointment.links_issued";
+    const VERSION: u32 = 1;
+    const PRODUCER: Service = Service::Scheduling;
+    const SUMMARY: &'static str =
+        "Signed single-use cancel and reschedule links for an appointment's emails.";
+    const SENSITIVE: bool = true;
+
+    fn example() -> Self {
+        Self {
+            appointment_id: examples::APPOINTMENT,
+            patient_id: examples::PATIENT,
+            version: 1,
+            cancel_token: "AZOKLgAAcACAAAAAAAAAwQEAAAAB…".into(),
+            reschedule_token: "AZOKLgAAcACAAAAAAAAAwQIAAAAB…".into(),
+            expires_at: examples::at(9, 0),
+        }
+    }
 }

@@ -687,9 +687,8 @@ async fn main() {
     let mut common = backing.config.clone();
     common.database_max_connections = DB_POOL;
     let config = Config {
-        common,
         cache_ttl: SLOT_CACHE_TTL,
-        max_fee: Default::default(),
+        ..Config::new(common)
     };
     let pem = SigningKeys::generate_pem().expect("generate an Ed25519 key");
     let keys = SigningKeys::from_pems([("bench", pem)]).expect("load the generated key");

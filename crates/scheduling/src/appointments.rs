@@ -1,5 +1,8 @@
 //! Booking and changing appointments: validate with the pure domain, write the
-//! row and its event in one transaction, let the exclusion constraints decide races.
+//! row and its event in one transaction, let the exclusion constraints decide
+//! races. A booking may convert a hold; every booked or moved version gets its
+//! self-service links (`appointment.links_issued`); time a change frees is
+//! recorded for the waitlist's backfill in the same transaction.
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Duration, Utc};
@@ -7,6 +10,7 @@ use contracts::{
     scheduling::{
         Appointment as AppointmentEvent, AppointmentBooked, AppointmentCancelled,
         AppointmentCheckedIn, AppointmentCompleted, AppointmentNoShow, AppointmentRescheduled,
+        HoldConverted,
     },
     Event,
 };
@@ -25,18 +29,25 @@ use crate::{
     domain::{
         access::{may, may_book_for, may_waive_fee, Actor, Operation},
         cancellation::{self, Policy},
+        holds::{check_conversion, Conversion},
         lifecycle::{next, step_open, Action, Status},
+        links::Link,
         slots::{blocked, check_start, Busy, Slot, SlotQuery},
         types::Money,
     },
     error::Error,
+    holds::{envelope as hold_envelope, event_data as hold_data},
+    links,
     store::{
         appointments as store,
         appointments::AppointmentRow,
         availability,
+        holds::{self as holds_store, HoldRow},
+        replays,
         types::{self, TypeRow},
+        waitlist::{self as waitlist_store, Cause, OfferRow},
     },
-    AppState,
+    waitlist, AppState,
 };
 
 /// An appointment as clients see it.
@@ -106,7 +117,7 @@ pub struct AppointmentDetail {
 }
 
 impl AppointmentDetail {
-    fn of(row: &AppointmentRow, t: &TypeRow, state: &AppState) -> Self {
+    pub fn of(row: &AppointmentRow, t: &TypeRow, state: &AppState) -> Self {
         Self {
             appointment: Appointment::from(row),
             cancellation_policy: CancellationPolicy::from(&t.policy(state.max_fee)),
@@ -132,10 +143,12 @@ pub struct BookingRequest {
     pub appointment_type_id: Uuid,
     pub start: DateTime<Utc>,
     pub patient_id: Uuid,
+    /// Book the slot this hold keeps (the same provider, type, start and patient).
+    pub hold_id: Option<Uuid>,
 }
 
 /// Check `start` against the provider's calendar for this type.
-async fn check(
+pub(crate) async fn check(
     conn: &mut sqlx::PgConnection,
     provider_id: Uuid,
     zone: &str,
@@ -163,7 +176,7 @@ async fn check(
     Ok(check_start(&q, start)?)
 }
 
-fn event<E: Event<Payload = AppointmentEvent>>(
+pub(crate) fn event<E: Event<Payload = AppointmentEvent>>(
     row: &AppointmentRow,
     t: &TypeRow,
     tz: &str,
@@ -180,23 +193,89 @@ fn envelope<E: Event<Payload = AppointmentEvent>>(
     Envelope::of::<E>(data).map_err(|e| Error::Internal(e.to_string()))
 }
 
+/// The stored answer to a retried `Idempotency-Key`, looked up before
+/// anything is checked, so a retry is answered as the first time even when the
+/// rules would refuse the request now. A key stored for a different request
+/// is refused; one claimed by a request still in flight is left to the
+/// claim, which waits for it.
+async fn replayed(
+    conn: &mut sqlx::PgConnection,
+    user: Uuid,
+    key: &IdempotencyKey,
+) -> Result<Option<(StatusCode, serde_json::Value)>, Error> {
+    let Some(stored) = replays::lookup(conn, user, &key.key).await? else {
+        return Ok(None);
+    };
+    if stored.request_hash != key.request_hash {
+        return Err(Error::IdempotencyKeyReused);
+    }
+    Ok(match (stored.response_status, stored.response_body) {
+        (Some(status), Some(body)) => Some((
+            StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK),
+            body,
+        )),
+        _ => None,
+    })
+}
+
+/// A hold a booking converts, with the waitlist offer it was made for, if any.
+struct Converting {
+    hold: HoldRow,
+    offer: Option<OfferRow>,
+}
+
+/// The hold `hold_id`, if it can become the booking `req` asks for at `now`.
+async fn convertible(
+    conn: &mut sqlx::PgConnection,
+    actor: Actor,
+    hold_id: Uuid,
+    req: &BookingRequest,
+    now: DateTime<Utc>,
+) -> Result<Converting, Error> {
+    let hold = holds_store::get(&mut *conn, hold_id)
+        .await?
+        .filter(|h| may_book_for(actor, h.patient_id))
+        .ok_or(Error::HoldNotFound)?;
+    match hold.status.as_str() {
+        "held" => {}
+        "released" | "expired" => return Err(Error::HoldExpired),
+        _ => return Err(Error::HoldConverted),
+    }
+    let want = Conversion {
+        patient_id: req.patient_id,
+        provider_id: req.provider_id,
+        appointment_type_id: req.appointment_type_id,
+        start: req.start,
+    };
+    check_conversion(&hold.held(), &want, now)?;
+    let offer = waitlist_store::open_offer_for_hold(&mut *conn, hold.id).await?;
+    Ok(Converting { hold, offer })
+}
+
 /// Book: 201 with the appointment, or the stored response for a retried key.
 ///
-/// Reads and validation happen before the transaction, on the one connection
-/// the whole booking uses; the transaction is then three statements (the
-/// idempotency claim with its response, the event, the calendar lock with the
-/// insert and its history) and the commit. Everything the response and the
-/// event say is known before the insert: the row is exactly what is inserted.
+/// A retried key is answered first, before any rule is checked. Reads and
+/// validation happen before the transaction, on the one connection the whole
+/// booking uses; the transaction is then the idempotency claim with its
+/// response, the events, the calendar lock with the insert and its history,
+/// and the commit. Everything the response and the events say is known before
+/// the insert: the row is exactly what is inserted. With `hold_id` the hold
+/// becomes the appointment (same id): the rules were checked when it was made.
 pub async fn book(
     state: &AppState,
     actor: Actor,
     req: BookingRequest,
     key: Option<IdempotencyKey>,
 ) -> Result<(StatusCode, serde_json::Value), Error> {
+    let mut conn = state.db.acquire().await?;
+    if let Some(k) = &key {
+        if let Some(answer) = replayed(&mut conn, actor.user_id, k).await? {
+            return Ok(answer);
+        }
+    }
     if !may_book_for(actor, req.patient_id) {
         return Err(Problem::forbidden().into());
     }
-    let mut conn = state.db.acquire().await?;
     let found = types::in_zone(&mut *conn, req.appointment_type_id, req.patient_id)
         .await?
         .filter(|f| f.t.provider_id == req.provider_id)
@@ -205,17 +284,23 @@ pub async fn book(
         return Err(Error::PatientNotFound);
     }
     let (t, time_zone) = (found.t, found.time_zone.ok_or(Error::ProviderNotFound)?);
-    let slot = check(
-        &mut conn,
-        req.provider_id,
-        &time_zone,
-        &t,
-        req.start,
-        state.clock.now(),
-    )
-    .await?;
+    let now = state.clock.now();
+    let (slot, converting) = match req.hold_id {
+        None => {
+            let slot = check(&mut conn, req.provider_id, &time_zone, &t, req.start, now).await?;
+            (slot, None)
+        }
+        Some(hold_id) => {
+            let c = convertible(&mut conn, actor, hold_id, &req, now).await?;
+            let slot = Slot {
+                start: c.hold.start,
+                end: c.hold.end,
+            };
+            (slot, Some(c))
+        }
+    };
     let new = store::NewAppointment {
-        id: Uuid::now_v7(),
+        id: converting.as_ref().map_or_else(Uuid::now_v7, |c| c.hold.id),
         patient_id: req.patient_id,
         provider_id: req.provider_id,
         appointment_type_id: t.id,
@@ -225,6 +310,7 @@ pub async fn book(
         },
         blocked: blocked(&t.rules(), &slot),
         created_by: actor.user_id,
+        at: now,
     };
     let row = new.booked_row();
     let body = json(&AppointmentDetail::of(&row, &t, state))?;
@@ -236,6 +322,7 @@ pub async fn book(
         row.version,
         actor.user_id,
     )?;
+    let links = links::issued(state, &row)?;
 
     let mut tx = conn.begin().await?;
     if let Some(k) = &key {
@@ -261,12 +348,43 @@ pub async fn book(
         }
     }
     outbox::enqueue(&mut tx, &booked).await?;
-    store::insert_booked(&mut tx, &new).await?;
+    outbox::enqueue(&mut tx, &links).await?;
+    let refilled = match &converting {
+        None => {
+            store::insert_booked(&mut tx, &new).await?;
+            None
+        }
+        Some(c) => convert_in(&mut tx, c, actor.user_id, now).await?,
+    };
     tx.commit().await?;
     state.relay.wake();
+    if let Some(opened_at) = refilled {
+        waitlist::record_refill(opened_at, now);
+    }
     metrics::counter!("appointments_booked_total").increment(1);
     tracing::info!(appointment_id = %row.id, provider_id = %row.provider_id, "appointment booked");
     Ok((StatusCode::CREATED, body))
+}
+
+/// In the booking's transaction: the hold becomes the appointment, and a
+/// waitlist offer's entry is fulfilled. When the slot had been freed, if
+/// it was an offer (for the time-to-refill metric).
+async fn convert_in(
+    tx: &mut sqlx::PgConnection,
+    c: &Converting,
+    by: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, Error> {
+    if !holds_store::convert(tx, &c.hold, now, by).await? {
+        return Err(Error::HoldExpired);
+    }
+    let entry = c.offer.as_ref().map(|o| o.entry_id);
+    let data = hold_data(&c.hold, entry, Some(c.hold.id), Some(by));
+    outbox::enqueue(tx, &hold_envelope::<HoldConverted>(&data)?).await?;
+    match &c.offer {
+        Some(offer) => Ok(Some(waitlist::fulfil(tx, offer, c.hold.id, by, now).await?)),
+        None => Ok(None),
+    }
 }
 
 fn json(answer: &impl Serialize) -> Result<serde_json::Value, Error> {
@@ -313,7 +431,16 @@ async fn type_in_zone(
     db: impl sqlx::PgExecutor<'_>,
     row: &AppointmentRow,
 ) -> Result<(TypeRow, String), Error> {
-    let found = types::in_zone(db, row.appointment_type_id, row.patient_id)
+    type_of(db, row.appointment_type_id, row.patient_id).await
+}
+
+/// Type `type_id` and its provider's time zone (see [`type_in_zone`]).
+pub(crate) async fn type_of(
+    db: impl sqlx::PgExecutor<'_>,
+    type_id: Uuid,
+    patient_id: Uuid,
+) -> Result<(TypeRow, String), Error> {
+    let found = types::in_zone(db, type_id, patient_id)
         .await?
         .ok_or(Error::TypeNotFound)?;
     Ok((found.t, found.time_zone.ok_or(Error::ProviderNotFound)?))
@@ -326,16 +453,33 @@ pub async fn cancel(
     id: Uuid,
     reason: &str,
 ) -> Result<AppointmentDetail, Error> {
+    cancel_by(state, actor, id, reason, None).await
+}
+
+/// [`cancel`], by a self-service `link` when one is given (it must be for
+/// this version and unused; the use is recorded in the same transaction).
+/// The freed time goes to the waitlist.
+pub async fn cancel_by(
+    state: &AppState,
+    actor: Actor,
+    id: Uuid,
+    reason: &str,
+    link: Option<&Link>,
+) -> Result<AppointmentDetail, Error> {
     let reason = reason.trim();
     if reason.chars().count() > 500 {
         return Err(Error::invalid("reason", "at most 500 characters"));
     }
     let mut tx = state.db.begin().await?;
     let row = lock_for(&mut tx, actor, id, Operation::Cancel).await?;
+    let now = state.clock.now();
+    if let Some(link) = link {
+        links::spend(&mut tx, link, row.version, now).await?;
+    }
     let status = next(row.status(), Action::Cancel)?;
     let (t, tz) = type_in_zone(&mut *tx, &row).await?;
     let policy = t.policy(state.max_fee);
-    let outcome = cancellation::assess(row.start, state.clock.now(), &policy, actor.role);
+    let outcome = cancellation::assess(row.start, now, &policy, actor.role);
     let change = store::Change {
         by: actor.user_id,
         cancel: Some((reason, outcome.late)),
@@ -346,8 +490,21 @@ pub async fn cancel(
     data.late = outcome.late;
     data.fee = outcome.fee;
     outbox::enqueue(&mut tx, &envelope::<AppointmentCancelled>(&data)?).await?;
+    let freed = row.start > now;
+    if freed {
+        let slot = Slot {
+            start: row.start,
+            end: row.end,
+        };
+        let during = blocked(&t.rules(), &slot);
+        waitlist_store::record_opening(&mut *tx, row.provider_id, during, Cause::Cancelled, now)
+            .await?;
+    }
     tx.commit().await?;
     state.relay.wake();
+    if freed {
+        state.backfill.notify_one();
+    }
     tracing::info!(appointment_id = %id, late = outcome.late, "appointment cancelled");
     Ok(AppointmentDetail::of(&changed, &t, state))
 }
@@ -410,8 +567,10 @@ fn waiver(actor: Actor, reason: Option<&str>) -> Result<Option<String>, Error> {
 /// waiver's reason goes into the history. Answers 200 with [`Rescheduled`], or
 /// the stored answer for a retried `Idempotency-Key`.
 ///
-/// The key is claimed first, so a retry gets the first answer whatever has
-/// changed since; everything else happens on the transaction's one connection.
+/// The key is claimed first, before anything is checked, so a retry gets the
+/// first answer whatever has changed since; everything else happens on the
+/// transaction's one connection. The old time goes to the waitlist and the
+/// new version gets its links.
 pub async fn reschedule(
     state: &AppState,
     actor: Actor,
@@ -419,7 +578,18 @@ pub async fn reschedule(
     req: MoveRequest,
     key: Option<IdempotencyKey>,
 ) -> Result<(StatusCode, serde_json::Value), Error> {
-    let waiver = waiver(actor, req.waive_fee_reason.as_deref())?;
+    reschedule_by(state, actor, id, req, key, None).await
+}
+
+/// [`reschedule`], by a self-service `link` when one is given (see [`cancel_by`]).
+pub async fn reschedule_by(
+    state: &AppState,
+    actor: Actor,
+    id: Uuid,
+    req: MoveRequest,
+    key: Option<IdempotencyKey>,
+    link: Option<&Link>,
+) -> Result<(StatusCode, serde_json::Value), Error> {
     let mut tx = state.db.begin().await?;
     if let Some(k) = &key {
         match idempotency::claim(&mut tx, actor.user_id, &k.key, &k.request_hash).await? {
@@ -430,6 +600,7 @@ pub async fn reschedule(
             idempotency::Claim::Mismatch => return Err(Error::IdempotencyKeyReused),
         }
     }
+    let waiver = waiver(actor, req.waive_fee_reason.as_deref())?;
     let current = store::get(&mut *tx, id)
         .await?
         .ok_or(Error::AppointmentNotFound)?;
@@ -446,6 +617,9 @@ pub async fn reschedule(
     let slot = check(&mut tx, current.provider_id, &tz, &t, req.start, now).await?;
     store::lock_provider_calendar(&mut tx, current.provider_id).await?;
     let row = lock_for(&mut tx, actor, id, Operation::Reschedule).await?;
+    if let Some(link) = link {
+        links::spend(&mut tx, link, row.version, now).await?;
+    }
     next(row.status(), Action::Reschedule)?;
     let policy = t.policy(state.max_fee);
     let outcome =
@@ -454,7 +628,7 @@ pub async fn reschedule(
         start: slot.start,
         end: slot.end,
     };
-    let version = store::move_to(&mut tx, id, during, blocked(&t.rules(), &slot)).await?;
+    let version = store::move_to(&mut tx, id, during, blocked(&t.rules(), &slot), now).await?;
     let note = match (&waiver, outcome.late, &outcome.fee) {
         (_, false, _) => "rescheduled".to_owned(),
         (Some(reason), true, None) if policy.late_cancel_fee.is_some() => {
@@ -484,6 +658,17 @@ pub async fn reschedule(
     data.late = outcome.late;
     data.fee = outcome.fee.clone();
     outbox::enqueue(&mut tx, &envelope::<AppointmentRescheduled>(&data)?).await?;
+    outbox::enqueue(&mut tx, &links::issued(state, &moved)?).await?;
+    let freed = row.start > now;
+    if freed {
+        let old = Slot {
+            start: row.start,
+            end: row.end,
+        };
+        let during = blocked(&t.rules(), &old);
+        waitlist_store::record_opening(&mut *tx, row.provider_id, during, Cause::Rescheduled, now)
+            .await?;
+    }
     let body = json(&Rescheduled {
         appointment: AppointmentDetail::of(&moved, &t, state),
         late: outcome.late,
@@ -501,6 +686,9 @@ pub async fn reschedule(
     }
     tx.commit().await?;
     state.relay.wake();
+    if freed {
+        state.backfill.notify_one();
+    }
     tracing::info!(
         appointment_id = %id,
         late = outcome.late,

@@ -10,7 +10,9 @@
 //! where no one looks again. Redis errors make the cache a miss, and a failed
 //! invalidation makes this process skip the cache for one TTL (entries it may
 //! have missed expire by then). The service starts without Redis and connects
-//! once it is reachable.
+//! once it is reachable. Holds are subtracted like bookings (they are rows of
+//! the same table), so holding, releasing or a hold lapsing needs no
+//! invalidation: the next read sees it.
 
 use std::{future::Future, time::Duration};
 

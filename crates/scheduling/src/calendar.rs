@@ -8,10 +8,14 @@ use crate::{
     domain::{
         access::{may_manage_calendar, Actor},
         availability::{Availability, DateOverride, TimeOff},
-        slots::{offered_slots, still_free, Slot, SlotQuery},
+        slots::{offered_slots, still_free, Busy, Slot, SlotQuery},
     },
     error::Error,
-    store::{appointments, availability, readmodel, types, types::TypeRow},
+    store::{
+        appointments, availability, readmodel, types,
+        types::TypeRow,
+        waitlist::{self, Cause},
+    },
     AppState,
 };
 
@@ -45,6 +49,22 @@ pub async fn provider_type(
         .ok_or(Error::TypeNotFound)
 }
 
+/// How far ahead new hours are offered to the waitlist (entries span at most this).
+const NEW_HOURS_REACH_DAYS: i64 = crate::domain::waitlist::MAX_RANGE_DAYS;
+
+/// After a change that may have opened hours (availability, an override,
+/// time off removed): let the waitlist's backfill look at what is free now.
+async fn hours_opened(state: &AppState, provider_id: Uuid) -> Result<(), Error> {
+    let now = state.clock.now();
+    let ahead = Busy {
+        start: now,
+        end: now + Duration::days(NEW_HOURS_REACH_DAYS),
+    };
+    waitlist::record_opening(&state.db, provider_id, ahead, Cause::Hours, now).await?;
+    state.backfill.notify_one();
+    Ok(())
+}
+
 pub fn ensure_manager(actor: Actor, provider_id: Uuid) -> Result<(), Error> {
     if may_manage_calendar(actor, provider_id) {
         Ok(())
@@ -72,7 +92,7 @@ pub async fn set_availability(
     a.validate()?;
     availability::replace(&state.db, provider_id, &a).await?;
     state.slots.invalidate(provider_id).await;
-    Ok(())
+    hours_opened(state, provider_id).await
 }
 
 pub async fn add_time_off(
@@ -134,6 +154,7 @@ pub async fn remove_time_off(
         return Err(Error::TimeOffNotFound);
     }
     state.slots.invalidate(provider_id).await;
+    hours_opened(state, provider_id).await?;
     tracing::info!(%provider_id, time_off_id = %id, actor_id = %actor.user_id, "time off removed");
     Ok(())
 }
@@ -184,6 +205,7 @@ pub async fn put_override(
     .validate()?;
     availability::put_override(&state.db, provider_id, &o).await?;
     state.slots.invalidate(provider_id).await;
+    hours_opened(state, provider_id).await?;
     Ok(o)
 }
 
@@ -200,7 +222,7 @@ pub async fn remove_override(
         return Err(Error::OverrideNotFound);
     }
     state.slots.invalidate(provider_id).await;
-    Ok(())
+    hours_opened(state, provider_id).await
 }
 
 /// UTC days touching `[from, to)`.
@@ -234,14 +256,18 @@ pub async fn free_slots(
     let rules = t.rules();
     let tz = time_zone(&provider.time_zone, provider_id);
     let offered = offered_by_day(state, provider_id, tz, &t, &days(from, to)).await?;
+    let now = state.clock.now();
+    // Bookings and live holds, from the database on every read (the cache
+    // keeps only what the calendar offers, so a hold needs no invalidation).
     let busy = appointments::busy(
         &state.db,
         provider_id,
         from - Duration::days(1),
         to + Duration::days(1),
+        now,
     )
     .await?;
-    Ok(still_free(&rules, state.clock.now(), &busy, &offered)
+    Ok(still_free(&rules, now, &busy, &offered)
         .into_iter()
         .filter(|s| s.start >= from && s.start < to)
         .collect())

@@ -43,11 +43,12 @@ impl EventHandler for PeopleHandler {
                         p.provider_id
                     )));
                 }
-                readmodel::upsert_provider(
+                readmodel::upsert_provider_profile(
                     conn,
                     p.provider_id,
                     &p.name,
                     &p.time_zone,
+                    &p.specialty,
                     event.occurred_at,
                 )
                 .await?;

@@ -8,6 +8,7 @@ use platform::Problem;
 
 use crate::domain::{
     availability::InvalidAvailability,
+    holds::Unconvertible,
     lifecycle::{Action, IllegalTransition, TooEarly},
     slots::Unbookable,
 };
@@ -48,6 +49,42 @@ pub enum Error {
     IdempotencyKeyReused,
     #[error(transparent)]
     InvalidAvailability(#[from] InvalidAvailability),
+    /// No hold with this id that the caller may see.
+    #[error("hold not found")]
+    HoldNotFound,
+    /// The hold lapsed (or was released) before it was booked.
+    #[error("hold expired")]
+    HoldExpired,
+    /// A booking with a `hold_id` asked for another provider, type or start.
+    #[error("the booking does not match its hold")]
+    HoldMismatch,
+    /// The hold was booked already: it is an appointment now.
+    #[error("hold converted")]
+    HoldConverted,
+    /// The patient already holds as many slots as allowed.
+    #[error("too many holds")]
+    HoldLimit,
+    #[error("waitlist entry not found")]
+    WaitlistEntryNotFound,
+    /// The patient already waits in as many entries as allowed.
+    #[error("too many waitlist entries")]
+    WaitlistLimit,
+    /// No offer with this token for the caller.
+    #[error("offer not found")]
+    OfferNotFound,
+    /// The offer lapsed, was declined or withdrawn: the slot went on.
+    #[error("offer expired")]
+    OfferExpired,
+    /// The offer was claimed already.
+    #[error("offer claimed")]
+    OfferClaimed,
+    /// Not a link scheduling signed (malformed, altered, or for another action).
+    #[error("link not found")]
+    LinkNotFound,
+    /// A genuine link that no longer works: used, past the start, or the
+    /// appointment changed since.
+    #[error("link expired")]
+    LinkExpired,
     /// A field failed validation.
     #[error("invalid {field}: {message}")]
     Invalid {
@@ -65,6 +102,16 @@ impl Error {
         Error::Invalid {
             field,
             message: message.into(),
+        }
+    }
+}
+
+impl From<Unconvertible> for Error {
+    fn from(e: Unconvertible) -> Self {
+        match e {
+            Unconvertible::NotTheirs => Error::HoldNotFound,
+            Unconvertible::Mismatch => Error::HoldMismatch,
+            Unconvertible::Expired => Error::HoldExpired,
         }
     }
 }
@@ -189,6 +236,70 @@ impl From<Error> for Problem {
                 "idempotency-key-reused",
                 "Idempotency-Key reused",
                 "This Idempotency-Key was already used for a different request.",
+            ),
+            Error::HoldNotFound => Problem::new(
+                StatusCode::NOT_FOUND,
+                "hold-not-found",
+                "Hold not found",
+            )
+            .with_detail("No hold with this id."),
+            Error::HoldExpired => Problem::conflict("hold-expired", "Hold expired").with_detail(
+                "The hold on this slot lapsed before it was booked; pick a slot again.",
+            ),
+            Error::HoldMismatch => unprocessable(
+                "hold-mismatch",
+                "Not the held slot",
+                "A booking with hold_id must be for the held provider, appointment type and start.",
+            ),
+            Error::HoldConverted => Problem::conflict("hold-converted", "Already booked")
+                .with_detail("This hold was booked; the appointment has its id. Cancel the appointment instead."),
+            Error::HoldLimit => Problem::conflict("hold-limit-reached", "Too many holds").with_detail(
+                format!(
+                    "A patient can hold at most {} slots at once; book or release one first.",
+                    crate::domain::holds::MAX_LIVE_HOLDS_PER_PATIENT
+                ),
+            ),
+            Error::WaitlistEntryNotFound => Problem::new(
+                StatusCode::NOT_FOUND,
+                "waitlist-entry-not-found",
+                "Waitlist entry not found",
+            )
+            .with_detail("No waitlist entry with this id."),
+            Error::WaitlistLimit => Problem::conflict(
+                "waitlist-limit-reached",
+                "Too many waitlist entries",
+            )
+            .with_detail(format!(
+                "A patient can wait in at most {} entries at once; leave one first.",
+                crate::domain::waitlist::MAX_ACTIVE_ENTRIES_PER_PATIENT
+            )),
+            Error::OfferNotFound => Problem::new(
+                StatusCode::NOT_FOUND,
+                "offer-not-found",
+                "Offer not found",
+            )
+            .with_detail("No waitlist offer for you with this link."),
+            Error::OfferExpired => Problem::new(
+                StatusCode::GONE,
+                "offer-expired",
+                "Offer expired",
+            )
+            .with_detail("This offer is no longer open: the slot was passed on. You stay on the waitlist."),
+            Error::OfferClaimed => Problem::conflict("offer-claimed", "Offer claimed")
+                .with_detail("This offer was claimed already; the appointment is in your list."),
+            Error::LinkNotFound => Problem::new(
+                StatusCode::NOT_FOUND,
+                "link-not-found",
+                "Link not valid",
+            )
+            .with_detail("This link is not valid for this action."),
+            Error::LinkExpired => Problem::new(
+                StatusCode::GONE,
+                "link-expired",
+                "Link no longer works",
+            )
+            .with_detail(
+                "This link was used, the appointment has started, or it changed since the email was sent.",
             ),
             Error::InvalidAvailability(reason) => Problem::validation(reason.to_string())
                 .with_field("availability", reason.to_string()),

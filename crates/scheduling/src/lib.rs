@@ -1,7 +1,9 @@
 //! Carebook scheduling: appointment types, availability, free slots, race-free
-//! booking and the appointment lifecycle.
+//! booking and the appointment lifecycle, holds, the waitlist that refills
+//! freed slots by itself, and the self-service links in emails.
 
 pub mod appointments;
+pub mod backfill;
 pub mod cache;
 pub mod calendar;
 pub mod clock;
@@ -9,9 +11,12 @@ pub mod config;
 pub mod consumers;
 pub mod domain;
 pub mod error;
+pub mod holds;
+pub mod links;
 pub mod routes;
 pub mod seed;
 pub mod store;
+pub mod waitlist;
 
 use std::sync::Arc;
 
@@ -29,7 +34,7 @@ use utoipa::OpenApi;
 use cache::SlotCache;
 use clock::{Clock, SystemClock};
 pub use config::Config;
-use domain::cancellation::FeeCap;
+use domain::{cancellation::FeeCap, holds::HoldPolicy, links::LinkKey};
 
 pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
@@ -44,6 +49,12 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// The clinic's cap on late-cancellation and no-show fees.
     pub max_fee: FeeCap,
+    /// How long holds and waitlist offers last.
+    pub holds: HoldPolicy,
+    /// What self-service links are signed with.
+    pub links: LinkKey,
+    /// Wakes the backfill worker when a change frees time.
+    pub backfill: backfill::Wake,
 }
 
 impl FromRef<AppState> for Arc<Verifier> {
@@ -81,12 +92,16 @@ pub async fn connect_with(
             slots,
             clock,
             max_fee: config.max_fee,
+            holds: config.holds,
+            links: config.link_key.clone(),
+            backfill: Arc::default(),
         },
         broker,
     ))
 }
 
-/// Build the service: router, outbox relay and the read-model consumer.
+/// Build the service: router, outbox relay, the read-model consumer and the
+/// waitlist's backfill worker.
 pub async fn build(config: &Config) -> anyhow::Result<Service> {
     build_with_verifier(config, Verifier::from_config(&config.common.auth)).await
 }
@@ -120,6 +135,7 @@ pub async fn build_with(
     });
     let spec = consumers::spec(&config.common.queue_prefix);
     let (consumer_broker, consumer_db) = (broker.clone(), state.db.clone());
+    let (filler, poll) = (state.clone(), config.backfill_poll);
     let router = service_router(shell, routes::router(state), readiness);
     Ok(Service::new("scheduling", router)
         .with_worker(move |cancel| relay.run(cancel))
@@ -127,5 +143,6 @@ pub async fn build_with(
         .with_worker(move |cancel| {
             consumer::run(consumer_broker, consumer_db, spec, handler, cancel)
         })
+        .with_worker(move |cancel| backfill::run(filler, poll, cancel))
         .with_broker(broker))
 }

@@ -39,6 +39,11 @@ pub fn may_waive_fee(actor: Actor) -> bool {
     matches!(actor.role, Role::Staff | Role::Admin)
 }
 
+/// Setting a waitlist priority: staff and admins, who run the clinic's list.
+pub fn may_manage_waitlist(actor: Actor) -> bool {
+    matches!(actor.role, Role::Staff | Role::Admin)
+}
+
 /// Availability, time off and appointment types: the provider and staff.
 pub fn may_manage_calendar(actor: Actor, provider_id: Uuid) -> bool {
     match actor.role {
@@ -100,5 +105,9 @@ mod tests {
         assert!(may_waive_fee(Actor::new(me, Role::Admin)));
         assert!(!may_waive_fee(Actor::new(me, Role::Provider)));
         assert!(!may_waive_fee(Actor::new(me, Role::Patient)));
+        assert!(may_manage_waitlist(Actor::new(me, Role::Staff)));
+        assert!(may_manage_waitlist(Actor::new(me, Role::Admin)));
+        assert!(!may_manage_waitlist(Actor::new(me, Role::Provider)));
+        assert!(!may_manage_waitlist(Actor::new(me, Role::Patient)));
     }
 }

@@ -27,6 +27,10 @@ pub struct BookRequest {
     /// Staff book for a patient; patients book for themselves and may omit it.
     #[serde(default)]
     pub patient_id: Option<Uuid>,
+    /// Book the slot this hold keeps (`POST /api/v1/holds`): same provider,
+    /// type, start and patient; the appointment gets the hold's id.
+    #[serde(default)]
+    pub hold_id: Option<Uuid>,
 }
 
 fn idempotency_key(
@@ -34,24 +38,30 @@ fn idempotency_key(
     patient_id: Uuid,
     body: &BookRequest,
 ) -> Result<Option<IdempotencyKey>, Error> {
-    let canonical = format!(
+    let mut canonical = format!(
         "{}|{}|{}|{}",
         body.provider_id,
         body.appointment_type_id,
         body.start.timestamp_micros(),
         patient_id
     );
+    if let Some(hold) = body.hold_id {
+        canonical.push_str(&format!("|hold:{hold}"));
+    }
     IdempotencyKey::from_headers(headers, &canonical)
         .map_err(|_| Error::invalid("Idempotency-Key", "1 to 200 visible ASCII characters"))
 }
 
-/// Book an appointment. Send an `Idempotency-Key` header to make retries safe.
-/// The answer shows the type's `cancellation_policy`: what cancelling or moving
-/// late, or not coming, will cost.
+/// Book an appointment. Send an `Idempotency-Key` header to make retries safe:
+/// a retry gets the first answer even if the rules would refuse it now. With
+/// `hold_id` the hold becomes the appointment. The answer shows the type's
+/// `cancellation_policy`: what cancelling or moving late, or not coming, will cost.
 #[utoipa::path(post, path = "/api/v1/appointments", tag = "scheduling", request_body = BookRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response")),
-    responses((status = 201, body = AppointmentDetail), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 409, body = ProblemBody),
-        (status = 422, description = "a booking rule, an invalid body, or `idempotency-key-reused`", body = ProblemBody)))]
+    responses((status = 201, body = AppointmentDetail), (status = 403, body = ProblemBody),
+        (status = 404, description = "`appointment-type-not-found`, `patient-not-found`, `hold-not-found`", body = ProblemBody),
+        (status = 409, description = "`slot-taken` (booked or held by someone else), `patient-double-booked`, `hold-expired`, `hold-converted`", body = ProblemBody),
+        (status = 422, description = "a booking rule, an invalid body, `hold-mismatch`, or `idempotency-key-reused`", body = ProblemBody)))]
 pub async fn book(
     State(state): State<AppState>,
     user: AuthUser,
@@ -66,6 +76,7 @@ pub async fn book(
         appointment_type_id: body.appointment_type_id,
         start: body.start,
         patient_id,
+        hold_id: body.hold_id,
     };
     let (status, body) = app::book(&state, actor, request, key).await?;
     Ok((status, Json(body)))

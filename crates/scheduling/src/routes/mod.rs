@@ -3,9 +3,12 @@
 mod appointments;
 mod calendar;
 mod cursor;
+mod holds;
+mod links;
+mod waitlist;
 
 use axum::{
-    routing::{delete, get, post, put},
+    routing::{delete, get, patch, post, put},
     Router,
 };
 use platform::auth::AuthUser;
@@ -65,6 +68,26 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/appointments/{id}/no-show",
             post(appointments::no_show),
         )
+        .route("/api/v1/holds", post(holds::create))
+        .route("/api/v1/holds/{id}", get(holds::get).delete(holds::release))
+        .route("/api/v1/waitlist", post(waitlist::join).get(waitlist::list))
+        .route(
+            "/api/v1/waitlist/{id}",
+            patch(waitlist::set_priority).delete(waitlist::leave),
+        )
+        .route(
+            "/api/v1/waitlist/offers/{token}/claim",
+            post(waitlist::claim),
+        )
+        .route("/api/v1/appointment-links/{token}", get(links::preview))
+        .route(
+            "/api/v1/appointment-links/{token}/cancel",
+            post(links::cancel),
+        )
+        .route(
+            "/api/v1/appointment-links/{token}/reschedule",
+            post(links::reschedule),
+        )
         .with_state(state)
 }
 
@@ -74,13 +97,16 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Carebook scheduling", description = "Appointment types, availability, free slots, booking and the appointment lifecycle."),
+    info(title = "Carebook scheduling", description = "Appointment types, availability, free slots, booking and the appointment lifecycle, holds, the waitlist and self-service links."),
     paths(
         calendar::list_types, calendar::create_type, calendar::get_availability, calendar::put_availability,
         calendar::list_overrides, calendar::put_override, calendar::delete_override,
         calendar::add_time_off, calendar::list_time_off, calendar::delete_time_off, calendar::slots,
         appointments::book, appointments::list, appointments::get, appointments::cancel, appointments::reschedule,
         appointments::check_in, appointments::complete, appointments::no_show,
+        holds::create, holds::get, holds::release,
+        waitlist::join, waitlist::list, waitlist::set_priority, waitlist::leave, waitlist::claim,
+        links::preview, links::cancel, links::reschedule,
     ),
     components(schemas(
         crate::appointments::Appointment, crate::appointments::AppointmentDetail,
@@ -93,6 +119,10 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
         calendar::OverrideBody, calendar::WindowBody, calendar::TimeOffBody, calendar::SlotList,
         calendar::OverrideList, calendar::OverrideWindows, calendar::TimeOffView, calendar::TimeOffList,
         appointments::BookRequest, appointments::CancelRequest, appointments::RescheduleRequest, appointments::AppointmentList,
+        crate::holds::Hold, crate::holds::HoldStatus, holds::HoldBody,
+        crate::waitlist::WaitlistEntry, crate::waitlist::Offer, crate::waitlist::TimeOfDay,
+        crate::domain::waitlist::EntryStatus, waitlist::JoinBody, waitlist::WaitlistList, waitlist::PriorityBody,
+        crate::links::LinkPreview, crate::domain::links::LinkAction, links::LinkCancelRequest, links::LinkRescheduleRequest,
         platform::problem::ProblemBody,
     )),
     tags((name = "scheduling", description = "Calendars and appointments"))

@@ -35,10 +35,15 @@ macro_rules! columns {
     };
 }
 
-const SELECT: &str = concat!("SELECT ", columns!(), " FROM appointments");
+/// Appointment rows only: holds live in the same table (see `store::holds`).
+const SELECT: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM appointments WHERE status NOT IN ('held', 'released', 'expired')"
+);
 
 /// Takes the advisory lock on provider `$1`'s calendar for the rest of the transaction.
-const CALENDAR_LOCK: &str =
+pub(crate) const CALENDAR_LOCK: &str =
     "pg_advisory_xact_lock(hashtextextended('scheduling.provider:' || $1::text, 0))";
 
 /// Take the provider's calendar lock for the rest of the transaction.
@@ -73,7 +78,7 @@ pub enum WriteError {
     Db(#[from] sqlx::Error),
 }
 
-fn map_write(e: sqlx::Error) -> WriteError {
+pub(crate) fn map_write(e: sqlx::Error) -> WriteError {
     if let sqlx::Error::Database(db) = &e {
         match db.constraint() {
             Some("appointments_provider_overlap") => return WriteError::ProviderOverlap,
@@ -89,21 +94,25 @@ fn map_write(e: sqlx::Error) -> WriteError {
     WriteError::Db(e)
 }
 
-/// Intervals the provider's active appointments block within `[from, to)`.
+/// Intervals the provider's active appointments and holds live at `now`
+/// block within `[from, to)`: the same rows the exclusion constraint weighs.
 pub async fn busy(
-    pool: &PgPool,
+    db: impl sqlx::PgExecutor<'_>,
     provider_id: Uuid,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    now: DateTime<Utc>,
 ) -> Result<Vec<Busy>, sqlx::Error> {
     let rows: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
         "SELECT lower(blocked), upper(blocked) FROM appointments
-         WHERE provider_id = $1 AND status IN ('booked', 'checked_in') AND blocked && tstzrange($2, $3)",
+         WHERE provider_id = $1 AND status IN ('booked', 'checked_in', 'held')
+           AND blocked && tstzrange($2, $3) AND claimed && tstzrange($4, NULL)",
     )
     .bind(provider_id)
     .bind(from)
     .bind(to)
-    .fetch_all(pool)
+    .bind(now)
+    .fetch_all(db)
     .await?;
     Ok(rows
         .into_iter()
@@ -119,6 +128,8 @@ pub struct NewAppointment {
     pub during: Busy,
     pub blocked: Busy,
     pub created_by: Uuid,
+    /// When it was booked: its claim on the time runs from here, open-ended.
+    pub at: DateTime<Utc>,
 }
 
 impl NewAppointment {
@@ -154,8 +165,8 @@ pub async fn insert_booked(conn: &mut PgConnection, a: &NewAppointment) -> Resul
     sqlx::query(&format!(
         "WITH calendar AS (SELECT {CALENDAR_LOCK}),
          booked AS (
-             INSERT INTO appointments (id, patient_id, provider_id, appointment_type_id, during, blocked, status, created_by)
-             SELECT $2, $3, $1, $4, $5, $6, 'booked', $7 FROM calendar
+             INSERT INTO appointments (id, patient_id, provider_id, appointment_type_id, during, blocked, claimed, status, created_by)
+             SELECT $2, $3, $1, $4, $5, $6, tstzrange($8, NULL), 'booked', $7 FROM calendar
              RETURNING id, version, status, during, created_by)
          INSERT INTO appointment_history (appointment_id, version, status, during, changed_by)
          SELECT id, version, status, during, created_by FROM booked"
@@ -167,6 +178,7 @@ pub async fn insert_booked(conn: &mut PgConnection, a: &NewAppointment) -> Resul
     .bind(PgRange::from(a.during.start..a.during.end))
     .bind(PgRange::from(a.blocked.start..a.blocked.end))
     .bind(a.created_by)
+    .bind(a.at)
     .execute(conn)
     .await
     .map_err(map_write)?;
@@ -178,7 +190,7 @@ pub async fn get(
     db: impl sqlx::PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<AppointmentRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} WHERE id = $1"))
+    sqlx::query_as(&format!("{SELECT} AND id = $1"))
         .bind(id)
         .fetch_optional(db)
         .await
@@ -189,7 +201,7 @@ pub async fn lock(
     conn: &mut PgConnection,
     id: Uuid,
 ) -> Result<Option<AppointmentRow>, sqlx::Error> {
-    sqlx::query_as(&format!("{SELECT} WHERE id = $1 FOR UPDATE"))
+    sqlx::query_as(&format!("{SELECT} AND id = $1 FOR UPDATE"))
         .bind(id)
         .fetch_optional(conn)
         .await
@@ -238,20 +250,25 @@ pub async fn transition(
     .await
 }
 
-/// Move an appointment in time; the exclusion constraints still decide.
+/// Move an appointment in time at `now`; the exclusion constraints still
+/// decide. Its claim on the new time starts now (a hold that lapsed before
+/// does not stand in its way).
 pub async fn move_to(
     conn: &mut PgConnection,
     id: Uuid,
     during: Busy,
     blocked: Busy,
+    now: DateTime<Utc>,
 ) -> Result<i32, WriteError> {
     sqlx::query_scalar(
-        "UPDATE appointments SET during = $2, blocked = $3, version = version + 1, updated_at = now()
+        "UPDATE appointments SET during = $2, blocked = $3, claimed = tstzrange($4, NULL),
+                version = version + 1, updated_at = now()
          WHERE id = $1 RETURNING version",
     )
     .bind(id)
     .bind(PgRange::from(during.start..during.end))
     .bind(PgRange::from(blocked.start..blocked.end))
+    .bind(now)
     .fetch_one(conn)
     .await
     .map_err(map_write)
@@ -300,7 +317,6 @@ pub struct ListFilter {
 /// that scanned the whole table for every patient's list (seen under load).
 pub async fn list(pool: &PgPool, f: &ListFilter) -> Result<Vec<AppointmentRow>, sqlx::Error> {
     let mut q = sqlx::QueryBuilder::new(SELECT);
-    q.push(" WHERE true");
     if let Some(patient) = f.patient_id {
         q.push(" AND patient_id = ").push_bind(patient);
     }

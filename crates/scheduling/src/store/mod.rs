@@ -2,5 +2,9 @@
 
 pub mod appointments;
 pub mod availability;
+pub mod holds;
+pub mod links;
 pub mod readmodel;
+pub mod replays;
 pub mod types;
+pub mod waitlist;

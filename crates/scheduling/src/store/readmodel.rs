@@ -9,6 +9,8 @@ pub struct ProviderRow {
     pub id: Uuid,
     pub name: String,
     pub time_zone: String,
+    /// What waitlist entries by specialty are matched against.
+    pub specialty: String,
 }
 
 /// On the pool, or on a transaction's connection (see `types::by_id`).
@@ -16,7 +18,7 @@ pub async fn provider(
     db: impl sqlx::PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<ProviderRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, time_zone FROM providers WHERE id = $1")
+    sqlx::query_as("SELECT id, name, time_zone, specialty FROM providers WHERE id = $1")
         .bind(id)
         .fetch_optional(db)
         .await
@@ -38,6 +40,31 @@ pub async fn upsert_provider(
     .bind(id)
     .bind(name)
     .bind(time_zone)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Apply a provider's profile (with its specialty) as of `at`; an older one
+/// than the stored one is ignored.
+pub async fn upsert_provider_profile(
+    conn: &mut PgConnection,
+    id: Uuid,
+    name: &str,
+    time_zone: &str,
+    specialty: &str,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO providers (id, name, time_zone, specialty, updated_at) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (id) DO UPDATE SET name = $2, time_zone = $3, specialty = $4, updated_at = $5
+         WHERE providers.updated_at <= $5",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(time_zone)
+    .bind(specialty)
     .bind(at)
     .execute(conn)
     .await?;

@@ -80,6 +80,19 @@ pub async fn for_provider(pool: &PgPool, provider_id: Uuid) -> Result<Vec<TypeRo
         .await
 }
 
+/// The provider's active types, on a connection a caller already holds.
+pub async fn active_for_provider(
+    db: impl sqlx::PgExecutor<'_>,
+    provider_id: Uuid,
+) -> Result<Vec<TypeRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM appointment_types WHERE provider_id = $1 AND active ORDER BY name, id"
+    ))
+    .bind(provider_id)
+    .fetch_all(db)
+    .await
+}
+
 /// On the pool, or on a transaction's connection (a caller holding one must not
 /// wait for a second: under load every connection can be such a holder).
 pub async fn by_id(

@@ -49,9 +49,9 @@ pub async fn spawn_app_with_pool(connections: u32) -> TestApp {
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let backing = TestBacking::new("scheduling");
     let mut config = Config {
-        common: backing.config.clone(),
         cache_ttl: Duration::from_secs(60),
-        max_fee: Default::default(),
+        backfill_poll: Duration::from_millis(200),
+        ..Config::new(backing.config.clone())
     };
     adjust(&mut config);
     let keys = Arc::new(TestIssuer::new());
