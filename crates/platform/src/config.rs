@@ -207,6 +207,9 @@ pub struct CommonConfig {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub outbox_poll_interval: Duration,
+    /// Retry delays, retention of processed events and idempotency keys, the
+    /// outbox relay's lease (`platform::events::EventSettings`).
+    pub events: crate::events::EventSettings,
     /// This service's certificate, key and the internal CA; `None` only when
     /// `CAREBOOK_TLS=off` (or in tests on the shared plaintext servers).
     pub tls: Option<Arc<TlsIdentity>>,
@@ -225,6 +228,9 @@ pub struct AuthConfig {
     pub tls: Option<Arc<TlsIdentity>>,
     /// Where disabled accounts are listed (`None`: tokens live until they expire).
     pub revocations: Option<crate::auth::RevocationSource>,
+    /// When the JWKS is fetched and how long a token check waits for it
+    /// (`JWKS_REFRESH_SECONDS`, `JWKS_WAIT_MS`).
+    pub jwks: crate::auth::JwksPolicy,
 }
 
 impl AuthConfig {
@@ -254,6 +260,7 @@ impl AuthConfig {
             audience: env.parsed("JWT_AUDIENCE", DEFAULT_AUDIENCE.to_owned()),
             tls,
             revocations,
+            jwks: crate::auth::JwksPolicy::load(env),
         }
     }
 }
@@ -378,6 +385,7 @@ impl CommonConfig {
             max_body_bytes: env.parsed("MAX_BODY_BYTES", 64 * 1024),
             request_timeout: env.millis("REQUEST_TIMEOUT_MS", Duration::from_secs(10)),
             outbox_poll_interval: env.millis("OUTBOX_POLL_MS", Duration::from_millis(250)),
+            events: crate::events::EventSettings::load(env),
             service,
             tls,
             event_publishers,

@@ -26,7 +26,9 @@ use crate::{cache::Cache, events::Broker, metrics, problem::Problem};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// What `/readyz` checks: the dependencies without which the service cannot work.
+/// What `/readyz` checks: the database, which decides; the broker, which
+/// decides for services that consume events ([`consumes_events`]); Redis,
+/// reported only.
 #[derive(Clone)]
 pub struct Readiness {
     pub db: PgPool,
@@ -68,7 +70,13 @@ pub fn service_router(shell: Shell, api: Router, readiness: Readiness) -> Router
             "/healthz",
             get(|| async { Json(serde_json::json!({"status": "ok"})) }),
         )
-        .route("/readyz", get(readyz).with_state(readiness))
+        .route(
+            "/readyz",
+            get(readyz).with_state(ReadyState {
+                readiness,
+                consumes: consumes_events(shell.service),
+            }),
+        )
         .route("/metrics", get(|| async { metrics::render() }))
         .route("/openapi.json", get(move || async move { Json(openapi) }));
     let service = shell.service;
@@ -138,35 +146,119 @@ async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {
     }
 }
 
-/// Ready while the database answers: without it nothing works. Redis and the
-/// broker are reported but do not fail readiness, because the service still
-/// serves without them (caches degrade to the database, the outbox holds events),
-/// and pulling every replica out of rotation would turn their outage into ours.
-async fn readyz(State(r): State<Readiness>) -> Response {
-    let database = sqlx::query("SELECT 1").execute(&r.db).await.is_ok();
-    let redis = match &r.cache {
-        Some(cache) => Some(cache.ping().await.is_ok()),
-        None => None,
+/// The longest `/readyz` waits for any one dependency: the gateway's check
+/// gives up after a second, and a dependency that slow is as good as down.
+const READY_CHECK_TIMEOUT: Duration = Duration::from_millis(750);
+
+/// What `/readyz` found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Found {
+    pub database: bool,
+    /// `None`: not checked (the service does not need it to be ready).
+    pub redis: Option<bool>,
+    /// `None`: the service has no broker connection.
+    pub broker: Option<bool>,
+}
+
+/// The verdict of `/readyz`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Ready,
+    /// Not ready, with what is missing.
+    NotReady {
+        database: bool,
+        broker: bool,
+    },
+}
+
+/// Whether `service` consumes events (its contract lists subscriptions):
+/// then its consumers need the broker, and it is not ready without it.
+pub fn consumes_events(service: &str) -> bool {
+    contracts::Service::parse(service)
+        .is_some_and(|s| contracts::subscriptions::of(s).next().is_some())
+}
+
+/// Ready while the database answers: without it nothing works. A service that
+/// consumes events also needs the broker, or its consumers cannot run and its
+/// read models and emails fall behind; one that only publishes stays ready
+/// without it (the outbox holds its events until the broker is back). Redis is
+/// reported but never decides: caches degrade to the database, and pulling
+/// every replica out of rotation would turn its outage into ours.
+pub fn verdict(found: Found, consumes: bool) -> Verdict {
+    let broker_missing = consumes && found.broker == Some(false);
+    if found.database && !broker_missing {
+        Verdict::Ready
+    } else {
+        Verdict::NotReady {
+            database: !found.database,
+            broker: broker_missing,
+        }
+    }
+}
+
+/// `/readyz`'s state: the dependencies, and whether this service consumes.
+#[derive(Clone)]
+struct ReadyState {
+    readiness: Readiness,
+    consumes: bool,
+}
+
+/// True when `check` answers true within [`READY_CHECK_TIMEOUT`].
+async fn within_limit(check: impl std::future::Future<Output = bool>) -> bool {
+    tokio::time::timeout(READY_CHECK_TIMEOUT, check)
+        .await
+        .unwrap_or(false)
+}
+
+async fn readyz(State(state): State<ReadyState>) -> Response {
+    let r = &state.readiness;
+    let database = within_limit(async { sqlx::query("SELECT 1").execute(&r.db).await.is_ok() });
+    let redis = async {
+        match &r.cache {
+            Some(cache) => Some(within_limit(async { cache.ping().await.is_ok() }).await),
+            None => None,
+        }
     };
-    let broker = match &r.broker {
-        Some(b) => Some(b.is_connected().await || b.channel().await.is_ok()),
-        None => None,
+    let broker = async {
+        match &r.broker {
+            // Consumers reconnect on their own; the channel also reconnects a
+            // publisher that has had nothing to send since the broker came back.
+            Some(b) => Some(
+                within_limit(async { b.is_connected().await || b.channel().await.is_ok() }).await,
+            ),
+            None => None,
+        }
     };
-    let state = |ok: Option<bool>| match ok {
+    let (database, redis, broker) = tokio::join!(database, redis, broker);
+    let found = Found {
+        database,
+        redis,
+        broker,
+    };
+    let state_of = |ok: Option<bool>| match ok {
         Some(true) => "up",
         Some(false) => "down",
         None => "unused",
     };
-    let body = serde_json::json!({
-        "status": if database { "ready" } else { "not-ready" },
-        "database": state(Some(database)),
-        "redis": state(redis),
-        "broker": state(broker),
-    });
-    if database {
-        Json(body).into_response()
-    } else {
-        Problem::unavailable("Not ready: the database is unreachable.").into_response()
+    match verdict(found, state.consumes) {
+        Verdict::Ready => Json(serde_json::json!({
+            "status": "ready",
+            "database": state_of(Some(database)),
+            "redis": state_of(redis),
+            "broker": state_of(broker),
+            "consumes_events": state.consumes,
+        }))
+        .into_response(),
+        Verdict::NotReady { database, broker } => {
+            let mut missing = Vec::new();
+            if database {
+                missing.push("the database is unreachable");
+            }
+            if broker {
+                missing.push("the broker is unreachable, so this service's consumers cannot run");
+            }
+            Problem::unavailable(format!("Not ready: {}.", missing.join("; "))).into_response()
+        }
     }
 }
 
@@ -302,4 +394,95 @@ pub fn tls_acceptor(
         .map_err(|e| format!("invalid certificate or key: {e}"))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALL_UP: Found = Found {
+        database: true,
+        redis: Some(true),
+        broker: Some(true),
+    };
+
+    #[test]
+    fn only_services_with_subscriptions_consume_events() {
+        for service in [
+            "directory",
+            "scheduling",
+            "notifications",
+            "billing",
+            "records",
+        ] {
+            assert!(consumes_events(service), "{service} consumes");
+        }
+        for service in ["identity", "portal", "gateway", "nonsense"] {
+            assert!(!consumes_events(service), "{service} does not consume");
+        }
+    }
+
+    #[test]
+    fn a_consumer_is_not_ready_without_the_broker() {
+        let found = Found {
+            broker: Some(false),
+            ..ALL_UP
+        };
+        assert_eq!(
+            verdict(found, true),
+            Verdict::NotReady {
+                database: false,
+                broker: true
+            }
+        );
+    }
+
+    #[test]
+    fn a_publisher_stays_ready_without_the_broker_or_redis() {
+        let found = Found {
+            redis: Some(false),
+            broker: Some(false),
+            ..ALL_UP
+        };
+        assert_eq!(verdict(found, false), Verdict::Ready);
+        assert_eq!(verdict(ALL_UP, true), Verdict::Ready);
+        let no_broker = Found {
+            broker: None,
+            ..ALL_UP
+        };
+        assert_eq!(
+            verdict(no_broker, true),
+            Verdict::Ready,
+            "nothing to wait for"
+        );
+    }
+
+    #[test]
+    fn nobody_is_ready_without_the_database() {
+        let found = Found {
+            database: false,
+            ..ALL_UP
+        };
+        for consumes in [false, true] {
+            assert_eq!(
+                verdict(found, consumes),
+                Verdict::NotReady {
+                    database: true,
+                    broker: false
+                }
+            );
+        }
+        let nothing = Found {
+            database: false,
+            redis: None,
+            broker: Some(false),
+        };
+        assert_eq!(
+            verdict(nothing, true),
+            Verdict::NotReady {
+                database: true,
+                broker: true
+            }
+        );
+    }
 }

@@ -9,10 +9,14 @@
 //!     response_status smallint, response_body jsonb,
 //!     created_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (user_id, key));
 //! ```
+//!
+//! A key lives `EventSettings::idempotency_ttl` (`IDEMPOTENCY_KEY_TTL_HOURS`,
+//! default 24 h): the service's outbox relay deletes older ones on its
+//! housekeeping timer ([`prune`]), after which the same key is a new request.
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
-use sqlx::PgConnection;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 /// A client's `Idempotency-Key` with a digest of the request it came with.
@@ -143,6 +147,38 @@ pub async fn save(
         .execute(conn)
         .await?;
     Ok(())
+}
+
+/// Rows deleted per statement, so pruning never holds many locks for long.
+const PRUNE_BATCH: i64 = 5_000;
+
+/// Delete the keys created longer than `ttl` ago, with their stored answers;
+/// returns how many. A database without `idempotency_keys` (a service that
+/// takes no keys) has nothing to prune.
+pub async fn prune(pool: &PgPool, ttl: std::time::Duration) -> Result<u64, sqlx::Error> {
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass('idempotency_keys') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    if !exists {
+        return Ok(0);
+    }
+    let mut deleted = 0;
+    loop {
+        let n = sqlx::query(
+            "DELETE FROM idempotency_keys WHERE (user_id, key) IN (
+                 SELECT user_id, key FROM idempotency_keys
+                 WHERE created_at < now() - make_interval(secs => $1) LIMIT $2)",
+        )
+        .bind(ttl.as_secs_f64())
+        .bind(PRUNE_BATCH)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        deleted += n;
+        if n < PRUNE_BATCH as u64 {
+            return Ok(deleted);
+        }
+    }
 }
 
 #[cfg(test)]

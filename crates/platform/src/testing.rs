@@ -76,6 +76,19 @@ pub fn local_env(service: &str, extra: &[(&str, &str)]) -> crate::config::Env {
     crate::config::Env::from_map(service, vars)
 }
 
+/// The event settings of tests: retries after 100 ms, 300 ms and 1 s (not
+/// 1 s … 1 h), so a failing event reaches its dead-letter queue within a test.
+pub fn test_event_settings() -> crate::events::EventSettings {
+    crate::events::EventSettings {
+        retry_delays: vec![
+            Duration::from_millis(100),
+            Duration::from_millis(300),
+            Duration::from_secs(1),
+        ],
+        ..Default::default()
+    }
+}
+
 /// One test's isolated slice of the backing services. Dropping it (also when the
 /// test panics) deletes the database, the exchanges, the tracked queues and the
 /// Redis keys under its prefix.
@@ -113,10 +126,12 @@ impl TestBacking {
                     audience: DEFAULT_AUDIENCE.to_owned(),
                     tls: None,
                     revocations: None,
+                    jwks: Default::default(),
                 },
                 max_body_bytes: 64 * 1024,
                 request_timeout: Duration::from_secs(10),
                 outbox_poll_interval: Duration::from_millis(50),
+                events: test_event_settings(),
                 // The shared test servers speak plain text and have one broker user.
                 tls: None,
                 event_publishers: EventPublishers::Shared(amqp_user(&amqp_url())),
@@ -144,10 +159,14 @@ impl TestBacking {
         broker.close().await;
     }
 
-    /// Delete `queue` (and its dead-letter queue) when the test ends.
+    /// Delete `queue` (and its retry and dead-letter queues) when the test ends.
     pub fn track_queue(&self, queue: &str) {
         if let Ok(mut queues) = self.queues.lock() {
             queues.push(queue.to_owned());
+            queues.push(crate::events::retry::dead_letter_queue(queue));
+            for delay in &self.config.events.retry_delays {
+                queues.push(crate::events::retry::retry_queue(queue, *delay));
+            }
         }
     }
 }
@@ -223,15 +242,14 @@ async fn delete_topology(amqp: &str, exchange: &str, queues: &[String]) -> lapin
     .await?;
     let channel = conn.create_channel().await?;
     for queue in queues {
-        for name in [queue.clone(), format!("{queue}.dlq")] {
-            channel
-                .queue_delete(&name, lapin::options::QueueDeleteOptions::default())
-                .await?;
-        }
+        channel
+            .queue_delete(queue, lapin::options::QueueDeleteOptions::default())
+            .await?;
     }
     for name in [
         exchange.to_owned(),
         format!("{exchange}.dlx"),
+        format!("{exchange}.retry"),
         format!("{exchange}.unrouted"),
     ] {
         channel

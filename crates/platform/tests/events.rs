@@ -1,5 +1,6 @@
 //! The event pipeline against the real PostgreSQL and RabbitMQ: outbox → relay →
-//! exchange → quorum queue → idempotent consumer, and the dead-letter paths.
+//! exchange → quorum queue → idempotent consumer, the retry queues, the
+//! dead-letter paths and their replay, the relay's lease and the pruning.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 mod support;
@@ -7,10 +8,10 @@ mod support;
 use std::{
     collections::HashSet,
     sync::{
-        atomic::{AtomicUsize, Ordering},
-        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+        Arc, Mutex,
     },
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use async_trait::async_trait;
@@ -20,11 +21,14 @@ use lapin::{
     BasicProperties,
 };
 use platform::{
-    events::{consumer, outbox, ConsumerSpec, Envelope, EventHandler, HandleError, OutboxRelay},
+    events::{
+        consumer, dlq, outbox, retry, ConsumerSpec, Envelope, EventHandler, HandleError,
+        OutboxRelay,
+    },
     testing::{appointment, eventually, queue_depth, WAIT},
 };
 use sqlx::{PgConnection, PgPool};
-use support::{death_reason, Backing};
+use support::{attempts, header, Backing};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -35,14 +39,20 @@ enum Behaviour {
     /// Insert a row into `effects`, in the consumer's transaction.
     Record,
     FailTransiently,
+    /// Fail transiently this many times, then `Record`.
+    FailTimes(usize),
+    /// Fail transiently until `TestHandler::fix` is called, then `Record`.
+    FailUntilFixed,
     RejectAsMalformed,
 }
 
-/// An `EventHandler` that counts its calls; with `Record`, each call leaves a
-/// row in `effects`, so a duplicated effect is visible.
+/// An `EventHandler` that counts its calls and when they came; with `Record`,
+/// each call leaves a row in `effects`, so a duplicated effect is visible.
 struct TestHandler {
     behaviour: Behaviour,
     calls: AtomicUsize,
+    called_at: Mutex<Vec<Instant>>,
+    fixed: AtomicBool,
 }
 
 impl TestHandler {
@@ -50,33 +60,47 @@ impl TestHandler {
         Arc::new(Self {
             behaviour,
             calls: AtomicUsize::new(0),
+            called_at: Mutex::new(Vec::new()),
+            fixed: AtomicBool::new(false),
         })
     }
 
     fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
     }
+
+    /// The pauses between consecutive calls.
+    fn gaps(&self) -> Vec<Duration> {
+        let at = self.called_at.lock().unwrap();
+        at.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
+    /// The dependency is back: calls succeed from now on.
+    fn fix(&self) {
+        self.fixed.store(true, Ordering::SeqCst);
+    }
 }
 
 #[async_trait]
 impl EventHandler for TestHandler {
     async fn handle(&self, conn: &mut PgConnection, event: &Envelope) -> Result<(), HandleError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        self.called_at.lock().unwrap().push(Instant::now());
+        let down = || Err(HandleError::Transient("the dependency is down".into()));
         match self.behaviour {
-            Behaviour::Record => {
-                sqlx::query("INSERT INTO effects (event_id) VALUES ($1)")
-                    .bind(event.id)
-                    .execute(conn)
-                    .await?;
-                Ok(())
-            }
-            Behaviour::FailTransiently => {
-                Err(HandleError::Transient("the dependency is down".into()))
-            }
+            Behaviour::FailTransiently => return down(),
+            Behaviour::FailTimes(n) if call <= n => return down(),
+            Behaviour::FailUntilFixed if !self.fixed.load(Ordering::SeqCst) => return down(),
             Behaviour::RejectAsMalformed => {
-                Err(HandleError::Malformed("unsupported version".into()))
+                return Err(HandleError::Malformed("unsupported version".into()))
             }
+            _ => {}
         }
+        sqlx::query("INSERT INTO effects (event_id) VALUES ($1)")
+            .bind(event.id)
+            .execute(conn)
+            .await?;
+        Ok(())
     }
 }
 
@@ -431,7 +455,11 @@ async fn undecodable_message_goes_straight_to_the_dead_letter_queue() {
     running.stop().await;
 
     assert_eq!(dead.delivery.data, b"not json");
-    assert_eq!(death_reason(&dead).as_deref(), Some("rejected"));
+    assert_eq!(
+        header(&dead, retry::FIRST_FAILURE).as_deref(),
+        Some("undecodable")
+    );
+    assert_eq!(attempts(&dead), 1, "not retried");
     assert_eq!(
         handler.calls(),
         1,
@@ -440,11 +468,63 @@ async fn undecodable_message_goes_straight_to_the_dead_letter_queue() {
     assert_eq!(queue_depth(&backing.broker, &spec.queue).await, Some(0));
 }
 
+/// The retry delays of the tests below: short, and distinct enough to tell apart.
+const DELAYS: [Duration; 3] = [
+    Duration::from_millis(200),
+    Duration::from_millis(600),
+    Duration::from_millis(1200),
+];
+
+/// How much later than its delay a retry may come (the broker expires a queue's
+/// head on a timer; a loaded CI machine adds to it).
+const SLACK: Duration = Duration::from_millis(1500);
+
 #[tokio::test]
-async fn handler_that_keeps_failing_is_dead_lettered_after_the_delivery_limit() {
-    let backing = Backing::start().await;
+async fn a_failing_event_is_retried_after_growing_delays_and_applied_once() {
+    let backing = Backing::start_with_delays(&DELAYS).await;
+    create_effects_table(&backing.pool).await;
     let spec = backing
-        .consumer("notifications", &["appointment.*"], 3)
+        .consumer("notifications", &["appointment.*"], 5)
+        .await;
+    // Down for the first delivery and the first retry; back for the second.
+    let handler = TestHandler::new(Behaviour::FailTimes(2));
+    let event = booked();
+    enqueue_committed(&backing.pool, &event).await;
+    assert_eq!(relay(&backing).relay_once().await.unwrap(), 1);
+
+    let running = RunningConsumer::start(&backing, &spec, handler.clone());
+    wait_for_effect(&backing.pool, event.id).await;
+    running.stop().await;
+
+    assert_eq!(handler.calls(), 3);
+    let gaps = handler.gaps();
+    for (gap, delay) in gaps.iter().zip(DELAYS) {
+        assert!(
+            *gap >= delay && *gap < delay + SLACK,
+            "retried after {gap:?}, expected {delay:?}: {gaps:?}"
+        );
+    }
+    assert_eq!(effects_of(&backing.pool, event.id).await, 1);
+    assert_eq!(processed_records_of(&backing.pool, event.id).await, 1);
+    for queue in backing.broker.retry_queues(&spec.queue) {
+        assert_eq!(
+            queue_depth(&backing.broker, &queue).await,
+            Some(0),
+            "{queue}"
+        );
+    }
+    assert_eq!(queue_depth(&backing.broker, &spec.queue).await, Some(0));
+    assert_eq!(
+        queue_depth(&backing.broker, &spec.dead_letter_queue()).await,
+        Some(0)
+    );
+}
+
+#[tokio::test]
+async fn an_event_still_failing_after_the_last_delay_is_dead_lettered_with_its_history() {
+    let backing = Backing::start_with_delays(&DELAYS).await;
+    let spec = backing
+        .consumer("notifications", &["appointment.*"], 5)
         .await;
     let handler = TestHandler::new(Behaviour::FailTransiently);
     let event = booked();
@@ -460,17 +540,210 @@ async fn handler_that_keeps_failing_is_dead_lettered_after_the_delivery_limit() 
 
     let received: Envelope = serde_json::from_slice(&dead.delivery.data).unwrap();
     assert_eq!(received.id, event.id);
-    // `x-delivery-limit` counts *returns* (here: nack with requeue), and a quorum
-    // queue dead-letters a message once it has been returned more often than the
-    // limit: delivered 4 times with a limit of 3 (measured on RabbitMQ 3.10).
     assert_eq!(
         handler.calls(),
-        4,
-        "limit 3 = first delivery + 3 redeliveries"
+        1 + DELAYS.len(),
+        "the first try and one per delay"
     );
-    assert_eq!(death_reason(&dead).as_deref(), Some("delivery_limit"));
+    let waited: Duration = handler.gaps().iter().sum();
+    assert!(waited >= DELAYS.iter().sum::<Duration>(), "{waited:?}");
+    assert_eq!(attempts(&dead), 4);
+    assert_eq!(
+        header(&dead, retry::FIRST_FAILURE).as_deref(),
+        Some("transient: the dependency is down")
+    );
+    assert!(header(&dead, retry::FIRST_FAILED_AT).is_some());
+    assert!(header(&dead, retry::LAST_FAILED_AT) > header(&dead, retry::FIRST_FAILED_AT));
+    // The relay's user published it; the consumer's copies say so.
+    assert_eq!(
+        header(&dead, retry::PUBLISHER).as_deref(),
+        Some(backing.broker.user())
+    );
+    assert_eq!(
+        dead.delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|m| m.to_string()),
+        Some(event.id.to_string())
+    );
     assert_eq!(processed_records_of(&backing.pool, event.id).await, 0);
     assert_eq!(queue_depth(&backing.broker, &spec.queue).await, Some(0));
+}
+
+#[tokio::test]
+async fn a_replayed_dead_letter_is_applied_once_and_a_second_replay_changes_nothing() {
+    let backing = Backing::start_with_delays(&DELAYS[..1]).await;
+    create_effects_table(&backing.pool).await;
+    let spec = backing
+        .consumer("notifications", &["appointment.*"], 5)
+        .await;
+    let handler = TestHandler::new(Behaviour::FailUntilFixed);
+    let event = booked();
+    let other = booked();
+    enqueue_committed(&backing.pool, &event).await;
+    enqueue_committed(&backing.pool, &other).await;
+    assert_eq!(relay(&backing).relay_once().await.unwrap(), 2);
+    let running = RunningConsumer::start(&backing, &spec, handler.clone());
+    eventually(WAIT, "both events in the DLQ", || async {
+        (queue_depth(&backing.broker, &spec.dead_letter_queue()).await == Some(2)).then_some(())
+    })
+    .await;
+
+    // What an operator sees, and the messages stay where they are.
+    let (count, letters) = dlq::list(&backing.broker, &spec.queue, 100).await.unwrap();
+    assert_eq!(count, 2);
+    let ids: HashSet<String> = letters.iter().filter_map(|l| l.id.clone()).collect();
+    assert_eq!(
+        ids,
+        HashSet::from([event.id.to_string(), other.id.to_string()])
+    );
+    let letter = dlq::find(&backing.broker, &spec.queue, &event.id.to_string())
+        .await
+        .unwrap()
+        .expect("the event is in the DLQ");
+    assert_eq!(letter.event_type.as_deref(), Some("appointment.booked"));
+    assert_eq!(letter.source.as_deref(), Some("scheduling"));
+    assert_eq!(letter.attempts, 2);
+    assert_eq!(
+        letter.first_failure.as_deref(),
+        Some("transient: the dependency is down")
+    );
+    assert!(
+        letter.payload().contains("appointment_id"),
+        "the data, on request"
+    );
+    assert_eq!(
+        queue_depth(&backing.broker, &spec.dead_letter_queue()).await,
+        Some(2),
+        "looking took nothing away"
+    );
+
+    // The dependency is back: replay one event, by its id.
+    handler.fix();
+    let replayed = dlq::replay(&backing.broker, &spec.queue, Some(&event.id.to_string()))
+        .await
+        .unwrap();
+    assert_eq!(replayed, 1);
+    wait_for_effect(&backing.pool, event.id).await;
+    assert_eq!(
+        queue_depth(&backing.broker, &spec.dead_letter_queue()).await,
+        Some(1),
+        "the other one stays"
+    );
+    // Then the rest.
+    assert_eq!(
+        dlq::replay(&backing.broker, &spec.queue, None)
+            .await
+            .unwrap(),
+        1
+    );
+    wait_for_effect(&backing.pool, other.id).await;
+
+    // A copy of an event already applied, dead-lettered and replayed (as a
+    // duplicate delivery could be): recognised, no second effect.
+    let calls = handler.calls();
+    let channel = backing.broker.channel().await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    channel
+        .basic_publish(
+            &backing.broker.dead_letter_exchange(),
+            &spec.queue,
+            BasicPublishOptions::default(),
+            &serde_json::to_vec(&event).unwrap(),
+            BasicProperties::default()
+                .with_message_id(event.id.to_string().into())
+                .with_delivery_mode(2)
+                .with_user_id(backing.broker.user().into()),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!(
+        dlq::replay(&backing.broker, &spec.queue, None)
+            .await
+            .unwrap(),
+        1
+    );
+    eventually(WAIT, "the duplicate acknowledged", || async {
+        (queue_depth(&backing.broker, &spec.queue).await == Some(0)
+            && queue_depth(&backing.broker, &spec.dead_letter_queue()).await == Some(0))
+        .then_some(())
+    })
+    .await;
+    running.stop().await;
+
+    assert_eq!(
+        handler.calls(),
+        calls,
+        "the handler never saw the duplicate"
+    );
+    assert_eq!(effects_of(&backing.pool, event.id).await, 1);
+    assert_eq!(effects_of(&backing.pool, other.id).await, 1);
+    assert_eq!(
+        dlq::replay(&backing.broker, &spec.queue, None)
+            .await
+            .unwrap(),
+        0,
+        "nothing left to replay"
+    );
+}
+
+#[tokio::test]
+async fn a_copy_vouching_for_another_publisher_is_judged_as_that_publishers() {
+    let backing = Backing::start().await;
+    let spec = backing
+        .consumer("notifications", &["appointment.*"], 5)
+        .await;
+    let handler = TestHandler::new(Behaviour::Record);
+    let running = RunningConsumer::start(&backing, &spec, handler.clone());
+
+    // Published by the consumer's own user (a retry or replay copy), naming a
+    // publisher that is not scheduling's: outside the contract.
+    let mut headers = lapin::types::FieldTable::default();
+    headers.insert(
+        retry::PUBLISHER.into(),
+        lapin::types::AMQPValue::LongString("carebook_records".into()),
+    );
+    let channel = backing.broker.channel().await.unwrap();
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    channel
+        .basic_publish(
+            backing.broker.exchange(),
+            "appointment.booked",
+            BasicPublishOptions::default(),
+            &serde_json::to_vec(&booked()).unwrap(),
+            BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_user_id(backing.broker.user().into())
+                .with_headers(headers),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let dead = eventually(WAIT, "the forged event in the DLQ", || async {
+        backing.take(&spec.dead_letter_queue()).await
+    })
+    .await;
+    running.stop().await;
+
+    assert_eq!(
+        header(&dead, retry::FIRST_FAILURE).as_deref(),
+        Some("contract: forged-publisher")
+    );
+    assert_eq!(
+        header(&dead, retry::PUBLISHER).as_deref(),
+        Some("carebook_records")
+    );
+    assert_eq!(handler.calls(), 0);
 }
 
 #[tokio::test]
@@ -493,7 +766,11 @@ async fn malformed_event_is_dead_lettered_without_retry() {
 
     let received: Envelope = serde_json::from_slice(&dead.delivery.data).unwrap();
     assert_eq!(received.id, event.id);
-    assert_eq!(death_reason(&dead).as_deref(), Some("rejected"));
+    assert_eq!(
+        header(&dead, retry::FIRST_FAILURE).as_deref(),
+        Some("malformed"),
+        "the reason's text (it may quote the event) is not kept"
+    );
     assert_eq!(handler.calls(), 1);
     assert_eq!(processed_records_of(&backing.pool, event.id).await, 0);
     assert_eq!(queue_depth(&backing.broker, &spec.queue).await, Some(0));
@@ -539,4 +816,182 @@ async fn a_sensitive_event_leaves_the_outbox_once_the_broker_has_it() {
         [ordinary.id],
         "the reason is not kept; the ordinary event is"
     );
+}
+
+/// The state a relay leaves when it dies after claiming rows and before
+/// publishing them: every pending row leased to it for `lease`.
+async fn claim_as_a_crashed_relay(pool: &PgPool, lease: Duration) {
+    sqlx::query(
+        "UPDATE outbox SET claimed_by = $1, claimed_until = now() + make_interval(secs => $2)
+         WHERE published_at IS NULL",
+    )
+    .bind(Uuid::new_v4())
+    .bind(lease.as_secs_f64())
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn rows_claimed_by_a_relay_that_died_are_published_once_its_lease_ran_out() {
+    let backing = Backing::start().await;
+    let spec = backing
+        .consumer("notifications", &["appointment.*"], 5)
+        .await;
+    let event = booked();
+    enqueue_committed(&backing.pool, &event).await;
+    claim_as_a_crashed_relay(&backing.pool, Duration::from_millis(1500)).await;
+    let started = Instant::now();
+
+    let survivor = relay(&backing);
+    assert_eq!(
+        survivor.relay_once().await.unwrap(),
+        0,
+        "the lease holds: not published by a second relay"
+    );
+    assert_eq!(queue_depth(&backing.broker, &spec.queue).await, Some(0));
+    let published = eventually(WAIT, "the row published after the lease", || async {
+        match survivor.relay_once().await.unwrap() {
+            0 => None,
+            n => Some(n),
+        }
+    })
+    .await;
+    assert_eq!(published, 1);
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+    let (published_at, claimed_by): (Option<chrono::DateTime<chrono::Utc>>, Option<Uuid>) =
+        sqlx::query_as("SELECT published_at, claimed_by FROM outbox WHERE id = $1")
+            .bind(event.id)
+            .fetch_one(&backing.pool)
+            .await
+            .unwrap();
+    assert!(published_at.is_some() && claimed_by.is_none());
+    eventually(WAIT, "the event in the queue, once", || async {
+        (queue_depth(&backing.broker, &spec.queue).await == Some(1)).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_batch_the_broker_does_not_confirm_is_released_for_the_next_round() {
+    let backing = Backing::start().await;
+    let event = booked();
+    enqueue_committed(&backing.pool, &event).await;
+    // The exchange is gone: the broker closes the channel instead of confirming.
+    let channel = backing.broker.channel().await.unwrap();
+    channel
+        .exchange_delete(
+            backing.broker.exchange(),
+            lapin::options::ExchangeDeleteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let relay = relay(&backing).with_lease(Duration::from_secs(600));
+    assert_eq!(relay.relay_once().await.unwrap(), 0);
+    let (claimed_by, attempts, last_error): (Option<Uuid>, i32, Option<String>) =
+        sqlx::query_as("SELECT claimed_by, attempts, last_error FROM outbox WHERE id = $1")
+            .bind(event.id)
+            .fetch_one(&backing.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        claimed_by, None,
+        "released at once, not after its 10-minute lease"
+    );
+    assert_eq!(attempts, 1);
+    assert!(last_error.is_some());
+
+    // The exchange is back (a service declares it at start): the next round publishes it.
+    drop(backing.second_broker().await);
+    assert_eq!(relay.relay_once().await.unwrap(), 1);
+    assert_eq!(pending_in_outbox(&backing.pool).await, 0);
+}
+
+#[tokio::test]
+async fn pruning_forgets_only_old_processed_events_and_expired_idempotency_keys() {
+    let backing = Backing::start().await;
+    let pool = &backing.pool;
+    let (old, recent, others) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    for (consumer, id, age_days) in [
+        ("notifications.appointments", old, 31),
+        ("notifications.appointments", recent, 29),
+        ("billing.appointments", others, 31),
+    ] {
+        sqlx::query(
+            "INSERT INTO processed_events (consumer, event_id, processed_at)
+             VALUES ($1, $2, now() - make_interval(days => $3))",
+        )
+        .bind(consumer)
+        .bind(id)
+        .bind(age_days)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    let retention = Duration::from_secs(30 * 86_400);
+    let deleted = consumer::prune_processed(pool, "notifications.appointments", retention)
+        .await
+        .unwrap();
+    assert_eq!(deleted, 1);
+    let left: Vec<Uuid> =
+        sqlx::query_scalar("SELECT event_id FROM processed_events ORDER BY event_id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        left,
+        [old, recent, others]
+            .into_iter()
+            .filter(|id| *id != old)
+            .collect::<Vec<_>>()
+    );
+
+    // Without the table (a service that takes no keys) there is nothing to do.
+    let ttl = Duration::from_secs(24 * 3600);
+    assert_eq!(platform::idempotency::prune(pool, ttl).await.unwrap(), 0);
+    sqlx::query(
+        "CREATE TABLE idempotency_keys (
+             user_id uuid NOT NULL, key text NOT NULL, request_hash bytea NOT NULL,
+             response_status smallint, response_body jsonb,
+             created_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (user_id, key))",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let user = Uuid::now_v7();
+    for (key, age_hours) in [("expired", 25), ("live", 23)] {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (user_id, key, request_hash, created_at)
+             VALUES ($1, $2, '\\x00', now() - make_interval(hours => $3))",
+        )
+        .bind(user)
+        .bind(key)
+        .bind(age_hours)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    assert_eq!(platform::idempotency::prune(pool, ttl).await.unwrap(), 1);
+    let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM idempotency_keys")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert_eq!(keys, ["live"]);
+
+    // The relay's housekeeping does both kinds of its own: old published
+    // outbox rows go, pending ones never.
+    let (published_long_ago, pending) = (booked(), booked());
+    enqueue_committed(pool, &published_long_ago).await;
+    enqueue_committed(pool, &pending).await;
+    sqlx::query("UPDATE outbox SET published_at = now() - interval '8 days' WHERE id = $1")
+        .bind(published_long_ago.id)
+        .execute(pool)
+        .await
+        .unwrap();
+    relay(&backing).prune().await.unwrap();
+    let kept: Vec<Uuid> = sqlx::query_scalar("SELECT id FROM outbox")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert_eq!(kept, [pending.id]);
 }

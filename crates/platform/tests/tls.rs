@@ -492,6 +492,7 @@ fn verifier(jwks_url: String, tls: &Arc<TlsIdentity>) -> Arc<Verifier> {
         audience: DEFAULT_AUDIENCE.to_owned(),
         tls: Some(tls.clone()),
         revocations: None,
+        jwks: Default::default(),
     })
 }
 

@@ -4,11 +4,13 @@
 pub mod actor;
 pub mod claims;
 pub mod extractor;
+pub mod jwks;
 pub mod revocation;
 pub mod verifier;
 
 pub use actor::{Actor, Decision};
 pub use claims::{Claims, Role};
 pub use extractor::AuthUser;
+pub use jwks::{JwksPolicy, KeySource};
 pub use revocation::{RevocationSource, Revocations};
-pub use verifier::{KeySource, TokenError, Verifier};
+pub use verifier::{TokenError, Verifier};

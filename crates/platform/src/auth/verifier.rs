@@ -1,21 +1,17 @@
-//! Access-token verification against a JWKS, cached and refreshed when a token
-//! names a key we have not seen (the identity service rotated its key).
+//! Access-token verification against the identity service's JWKS, whose keys
+//! [`super::jwks`] keeps fresh: a token check never waits on a fetch longer
+//! than the policy's deadline, and a key withdrawn from the JWKS stops
+//! verifying (also for tokens already remembered as verified).
 
-use std::{
-    collections::HashMap,
-    sync::Arc,
-    time::{Duration, Instant},
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
+
+use super::{
+    jwks::{Key, KeyRing},
+    Claims, JwksPolicy, KeySource,
 };
-
-use jsonwebtoken::{decode, decode_header, jwk::JwkSet, Algorithm, DecodingKey, Validation};
-use tokio::sync::{Mutex, RwLock};
-
-use super::Claims;
 use crate::config::AuthConfig;
-
-/// A refresh on an unknown `kid` happens at most this often, so forged `kid`s
-/// cannot make us hammer the identity service.
-const MIN_REFRESH_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Verified tokens remembered at most, so memory stays bounded (only valid,
 /// signed tokens ever get in, so an attacker cannot fill it with junk).
@@ -45,45 +41,49 @@ pub enum TokenError {
     Revoked,
 }
 
-/// Where the public keys come from.
-#[derive(Clone)]
-pub enum KeySource {
-    /// The identity service's `/.well-known/jwks.json`.
-    Http {
-        client: reqwest::Client,
-        url: String,
-    },
-    /// Keys already in hand (the identity service itself, tests).
-    Static(JwkSet),
+/// A verified token as remembered: its claims and the key that checked it.
+struct Remembered {
+    claims: Claims,
+    key: Arc<Key>,
 }
 
 /// Verifies access tokens; cheap to share behind an `Arc`.
 pub struct Verifier {
-    source: KeySource,
+    keys: Arc<KeyRing>,
     validation: Validation,
-    keys: RwLock<HashMap<String, DecodingKey>>,
-    last_refresh: Mutex<Option<Instant>>,
     /// Tokens whose signature, issuer and audience were checked, with their
     /// claims: a client sends the same token for ten minutes, and an Ed25519
-    /// check costs far more than a lookup. Expiry is checked on every hit; the
-    /// map is cleared whenever the key set changes.
-    verified: std::sync::RwLock<HashMap<String, Claims>>,
+    /// check costs far more than a lookup. Expiry is checked on every hit, and
+    /// so is that the key which checked it is still published.
+    verified: std::sync::RwLock<HashMap<String, Remembered>>,
     /// Disabled accounts whose tokens are refused before they expire.
     revocations: Arc<super::Revocations>,
 }
 
 impl Verifier {
+    /// A verifier of tokens signed by `source`'s keys, fetched (if over HTTP)
+    /// as [`JwksPolicy::default`] says.
     pub fn new(source: KeySource, issuer: &str, audience: &str) -> Self {
+        Self::with_policy(source, JwksPolicy::default(), issuer, audience)
+    }
+
+    /// [`Self::new`] with the key set fetched as `policy` says. Over HTTP, the
+    /// refresh schedule starts with the first token checked (or
+    /// [`Self::keep_keys_fresh`]).
+    pub fn with_policy(
+        source: KeySource,
+        policy: JwksPolicy,
+        issuer: &str,
+        audience: &str,
+    ) -> Self {
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[audience]);
         validation.set_required_spec_claims(&["exp", "sub", "iss", "aud"]);
-        validation.leeway = 5;
+        validation.leeway = LEEWAY_SECONDS as u64;
         Self {
-            source,
+            keys: KeyRing::new(source, policy),
             validation,
-            keys: RwLock::new(HashMap::new()),
-            last_refresh: Mutex::new(None),
             verified: std::sync::RwLock::new(HashMap::new()),
             revocations: Arc::new(super::Revocations::default()),
         }
@@ -96,24 +96,33 @@ impl Verifier {
         self
     }
 
-    /// A verifier fetching keys from `config.jwks_url`: over TLS verified
-    /// against the internal CA, presenting this process's certificate, when
-    /// `config.tls` is set. Whoever could answer the JWKS request could mint
-    /// admin tokens, so a client that cannot be built trusts nobody.
+    /// Fetch the key set now and then on its schedule, while this verifier
+    /// lives (nothing to do for static keys, or outside a Tokio runtime).
+    pub fn keep_keys_fresh(&self) {
+        self.keys.keep_fresh();
+    }
+
+    /// A verifier fetching keys from `config.jwks_url` as `config.jwks` says:
+    /// over TLS verified against the internal CA, presenting this process's
+    /// certificate, when `config.tls` is set. Whoever could answer the JWKS
+    /// request could mint admin tokens, so a client that cannot be built
+    /// trusts nobody. The first fetch starts at once when called in a runtime.
     pub fn from_config(config: &AuthConfig) -> Arc<Self> {
         let client = crate::tls::http_client(config.tls.as_ref(), Duration::from_secs(3))
             .unwrap_or_else(|e| {
                 tracing::error!(error = %e, "no usable TLS client for the JWKS; no key will be fetched");
                 crate::tls::trusting_nobody()
             });
-        let verifier = Self::new(
+        let verifier = Self::with_policy(
             KeySource::Http {
                 client,
                 url: config.jwks_url.clone(),
             },
+            config.jwks.clone(),
             &config.issuer,
             &config.audience,
         );
+        verifier.keep_keys_fresh();
         Arc::new(match &config.revocations {
             Some(source) => verifier.with_revocations(source.clone()),
             None => verifier,
@@ -130,8 +139,8 @@ impl Verifier {
                 return Err(TokenError::Expired);
             }
             None => {
-                let claims = self.verify_signature(token).await?;
-                self.remember(token, &claims);
+                let (claims, key) = self.verify_signature(token).await?;
+                self.remember(token, &claims, key);
                 claims
             }
         };
@@ -141,88 +150,55 @@ impl Verifier {
         Ok(claims)
     }
 
-    fn remembered(&self, token: &str) -> Option<Claims> {
-        self.verified.read().ok()?.get(token).cloned()
+    /// Fetch the key set now (joining a fetch in flight), waiting at most the
+    /// policy's deadline. Static keys need none.
+    pub async fn refresh(&self) -> Result<(), TokenError> {
+        self.keys.refresh().await
     }
 
-    fn remember(&self, token: &str, claims: &Claims) {
+    /// The claims of `token` if it was verified with a key still published.
+    fn remembered(&self, token: &str) -> Option<Claims> {
+        let map = self.verified.read().ok()?;
+        let entry = map.get(token)?;
+        self.keys
+            .is_current(&entry.key)
+            .then(|| entry.claims.clone())
+    }
+
+    fn remember(&self, token: &str, claims: &Claims, key: Arc<Key>) {
         if let Ok(mut map) = self.verified.write() {
             if map.len() >= VERIFIED_CAPACITY {
                 map.clear();
             }
-            map.insert(token.to_owned(), claims.clone());
+            map.insert(
+                token.to_owned(),
+                Remembered {
+                    claims: claims.clone(),
+                    key,
+                },
+            );
         }
     }
 
     fn forget_all_expired(&self, now: i64) {
         if let Ok(mut map) = self.verified.write() {
-            map.retain(|_, c| c.exp >= now - LEEWAY_SECONDS);
+            map.retain(|_, r| r.claims.exp >= now - LEEWAY_SECONDS && self.keys.is_current(&r.key));
         }
     }
 
-    async fn verify_signature(&self, token: &str) -> Result<Claims, TokenError> {
+    async fn verify_signature(&self, token: &str) -> Result<(Claims, Arc<Key>), TokenError> {
         let header = decode_header(token).map_err(|_| TokenError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(TokenError::Algorithm);
         }
         let kid = header.kid.ok_or(TokenError::UnknownKey)?;
-        let key = match self.key(&kid).await {
-            Some(k) => k,
-            None => {
-                self.refresh(false).await?;
-                self.key(&kid).await.ok_or(TokenError::UnknownKey)?
-            }
-        };
-        decode::<Claims>(token, &key, &self.validation)
+        let key = self.keys.key(&kid).await?;
+        let claims = decode::<Claims>(token, &key.decoding, &self.validation)
             .map(|data| data.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
                 other => TokenError::Invalid(format!("{other:?}")),
-            })
-    }
-
-    async fn key(&self, kid: &str) -> Option<DecodingKey> {
-        self.keys.read().await.get(kid).cloned()
-    }
-
-    /// Reload the key set. Unless `force`d, at most once per [`MIN_REFRESH_INTERVAL`].
-    pub async fn refresh(&self, force: bool) -> Result<(), TokenError> {
-        let mut last = self.last_refresh.lock().await;
-        if !force && last.is_some_and(|t| t.elapsed() < MIN_REFRESH_INTERVAL) {
-            return Ok(());
-        }
-        let set = match &self.source {
-            KeySource::Static(set) => set.clone(),
-            KeySource::Http { client, url } => {
-                let fetched = async {
-                    client
-                        .get(url)
-                        .send()
-                        .await?
-                        .error_for_status()?
-                        .json::<JwkSet>()
-                        .await
-                };
-                fetched.await.map_err(|e| {
-                    tracing::warn!(error = %e, "JWKS fetch failed");
-                    TokenError::KeysUnavailable
-                })?
-            }
-        };
-        let keys = set
-            .keys
-            .iter()
-            .filter_map(|jwk| {
-                let kid = jwk.common.key_id.clone()?;
-                DecodingKey::from_jwk(jwk).ok().map(|k| (kid, k))
-            })
-            .collect();
-        *self.keys.write().await = keys;
-        // A key may have been withdrawn: tokens it signed must be checked again.
-        if let Ok(mut map) = self.verified.write() {
-            map.clear();
-        }
-        *last = Some(Instant::now());
-        Ok(())
+            })?;
+        Ok((claims, key))
     }
 }

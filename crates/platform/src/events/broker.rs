@@ -1,5 +1,19 @@
 //! The RabbitMQ connection: declares the topology and hands out channels,
 //! reconnecting after the broker goes away.
+//!
+//! Topology (`<ex>` is `CAREBOOK_EVENTS_EXCHANGE`, `<q>` a consumer's queue):
+//! - `<ex>` (topic): every event, routing key = its type; unroutable ones go to
+//!   its alternate exchange `<ex>.unrouted` (fanout) and queue `<ex>.unrouted`.
+//! - `<q>` (quorum), bound to `<ex>` by the consumer's routing keys and to
+//!   `<ex>.retry` by its own name; it dead-letters (delivery limit, a rejected
+//!   message) to `<ex>.dlx` with its own name as key.
+//! - `<ex>.retry` (direct): `<q>.retry.<delay>` (quorum, message TTL = delay,
+//!   dead-lettering at-least-once back to `<ex>.retry` with key `<q>`), each
+//!   bound by its own name; a consumer publishes a failed delivery there.
+//! - `<ex>.dlx` (direct): `<q>.dlq` (quorum), bound by `<q>`.
+//!
+//! Everything is declared idempotently by every consumer at start and by
+//! `carebook migrate`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -11,6 +25,7 @@ use lapin::{
 };
 use tokio::sync::Mutex;
 
+use super::{retry, EventSettings};
 use crate::{
     config::{CommonConfig, EventPublishers},
     tls::TlsIdentity,
@@ -26,6 +41,8 @@ pub struct Broker {
     tls: Option<Arc<TlsIdentity>>,
     /// Who publishes each service's events (consumers check `user-id` against it).
     publishers: EventPublishers,
+    /// Retry delays, retention, lease and confirm timeout.
+    settings: Arc<EventSettings>,
 }
 
 /// Frames RabbitMQ may send us unless the URL says otherwise. Our events are a
@@ -65,6 +82,7 @@ impl Broker {
             connection: Arc::new(Mutex::new(None)),
             tls: config.tls.clone(),
             publishers: config.event_publishers.clone(),
+            settings: Arc::new(config.events.clone()),
         };
         let channel = broker.channel().await?;
         broker.declare_exchanges(&channel).await?;
@@ -94,6 +112,26 @@ impl Broker {
     /// Where messages go after their last failed delivery.
     pub fn dead_letter_exchange(&self) -> String {
         format!("{}.dlx", self.exchange)
+    }
+
+    /// Where failed deliveries wait out their delay (`<q>.retry.<delay>`, keyed
+    /// by the queue's name) and come back from (to `<q>`, keyed `<q>`).
+    pub fn retry_exchange(&self) -> String {
+        format!("{}.retry", self.exchange)
+    }
+
+    /// The event pipeline's settings (retry delays, retention, lease).
+    pub fn settings(&self) -> &EventSettings {
+        &self.settings
+    }
+
+    /// The retry queues of `queue`, shortest delay first.
+    pub fn retry_queues(&self, queue: &str) -> Vec<String> {
+        self.settings
+            .retry_delays
+            .iter()
+            .map(|d| retry::retry_queue(queue, *d))
+            .collect()
     }
 
     /// A new channel, reconnecting first if the connection was lost.
@@ -172,18 +210,23 @@ impl Broker {
         channel
             .exchange_declare(&self.exchange, ExchangeKind::Topic, durable, args)
             .await?;
-        channel
-            .exchange_declare(
-                &self.dead_letter_exchange(),
-                ExchangeKind::Direct,
-                durable,
-                FieldTable::default(),
-            )
-            .await
+        for direct in [self.dead_letter_exchange(), self.retry_exchange()] {
+            channel
+                .exchange_declare(
+                    &direct,
+                    ExchangeKind::Direct,
+                    durable,
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 
-    /// Declare a durable quorum queue bound to the events exchange, with bounded
-    /// redelivery into `<queue>.dlq`.
+    /// Declare a durable quorum queue bound to the events exchange, with its
+    /// retry queues and bounded redelivery into `<queue>.dlq`. The queue's own
+    /// arguments never change (RabbitMQ refuses to redeclare a queue with
+    /// others): retry queues and bindings are only ever added.
     pub async fn declare_queue(
         &self,
         channel: &Channel,
@@ -194,7 +237,7 @@ impl Broker {
             durable: true,
             ..Default::default()
         };
-        let dlq = format!("{}.dlq", t.queue);
+        let dlq = retry::dead_letter_queue(t.queue);
         let mut dlq_args = FieldTable::default();
         dlq_args.insert("x-queue-type".into(), long_string("quorum"));
         channel.queue_declare(&dlq, durable, dlq_args).await?;
@@ -231,7 +274,54 @@ impl Broker {
                 )
                 .await?;
         }
-        Ok(())
+        self.declare_retry_queues(channel, t.queue).await
+    }
+
+    /// `<queue>.retry.<delay>` for every delay, each holding a message for its
+    /// delay and then dead-lettering it back to `<queue>` through the retry
+    /// exchange. At-least-once dead-lettering (quorum queues, RabbitMQ 3.10+):
+    /// a message leaves a retry queue only once `<queue>` has it.
+    async fn declare_retry_queues(&self, channel: &Channel, queue: &str) -> lapin::Result<()> {
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        let exchange = self.retry_exchange();
+        for delay in &self.settings.retry_delays {
+            let name = retry::retry_queue(queue, *delay);
+            let mut args = FieldTable::default();
+            args.insert("x-queue-type".into(), long_string("quorum"));
+            args.insert(
+                "x-message-ttl".into(),
+                AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
+            );
+            args.insert("x-dead-letter-exchange".into(), long_string(&exchange));
+            args.insert("x-dead-letter-routing-key".into(), long_string(queue));
+            args.insert(
+                "x-dead-letter-strategy".into(),
+                long_string("at-least-once"),
+            );
+            args.insert("x-overflow".into(), long_string("reject-publish"));
+            channel.queue_declare(&name, durable, args).await?;
+            channel
+                .queue_bind(
+                    &name,
+                    &exchange,
+                    &name,
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        channel
+            .queue_bind(
+                queue,
+                &exchange,
+                queue,
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
     }
 
     /// Close the connection (shutdown).
@@ -240,6 +330,46 @@ impl Broker {
             let _ = conn.close(200, "shutdown").await;
         }
     }
+}
+
+/// What the broker did with a message published with `mandatory` and confirms.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Published {
+    /// Confirmed and routed to a queue.
+    Confirmed,
+    /// Confirmed, but no queue is bound for its key: it was returned, not kept.
+    Unroutable,
+    /// The broker refused it (a queue refused more, an internal error).
+    Refused,
+}
+
+/// Publish on a channel in confirm mode and wait up to `timeout` for the
+/// broker's answer. A timeout is an error: whether the broker has the message
+/// is unknown, so the caller must treat the channel as broken and keep its own
+/// copy (the original delivery, the outbox row) unsettled.
+pub async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    properties: lapin::BasicProperties,
+    timeout: Duration,
+) -> lapin::Result<Published> {
+    let options = lapin::options::BasicPublishOptions {
+        mandatory: true,
+        ..Default::default()
+    };
+    let confirm = channel
+        .basic_publish(exchange, routing_key, options, body, properties)
+        .await?;
+    let confirmation = tokio::time::timeout(timeout, confirm)
+        .await
+        .map_err(|_| lapin::Error::IOError(Arc::new(std::io::ErrorKind::TimedOut.into())))??;
+    Ok(match confirmation {
+        lapin::publisher_confirm::Confirmation::Ack(None) => Published::Confirmed,
+        lapin::publisher_confirm::Confirmation::Ack(Some(_)) => Published::Unroutable,
+        _ => Published::Refused,
+    })
 }
 
 fn long_string(s: &str) -> AMQPValue {

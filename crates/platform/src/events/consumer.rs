@@ -2,9 +2,18 @@
 //!
 //! Each delivery runs its handler in a transaction that also records the event id
 //! in `processed_events`; the message is acknowledged only after that commit. A
-//! redelivered event finds its id and is acknowledged without a second effect. A
-//! malformed event is dead-lettered at once; a failing one is retried until the
-//! queue's delivery limit, then dead-lettered: a poison message never blocks the queue.
+//! redelivered event finds its id and is acknowledged without a second effect.
+//!
+//! A delivery that fails for a reason that may pass (`HandleError::Transient`:
+//! the database is down) is published to the next retry queue with publisher
+//! confirms and only then acknowledged, so it comes back after 1 s, 10 s, 1 min,
+//! 10 min and 1 h (`EventSettings::retry_delays`), then goes to `<queue>.dlq`;
+//! its history travels in `x-carebook-*` headers (`events::retry`). One that can
+//! never be applied (undecodable, outside its contract, malformed) goes to the
+//! dead-letter queue at once: a poison message never blocks the queue.
+//!
+//! Each consumer also forgets, on a timer, the events it applied longer ago than
+//! `EventSettings::processed_retention`.
 
 use std::{sync::Arc, time::Duration};
 
@@ -13,16 +22,22 @@ use futures_util::StreamExt;
 use lapin::{
     message::Delivery,
     options::{
-        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+        BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions,
+        BasicRejectOptions, ConfirmSelectOptions,
     },
-    types::{AMQPValue, FieldTable},
+    types::FieldTable,
+    Channel,
 };
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use super::{broker::QueueTopology, Broker, Envelope};
+use super::{
+    broker::{publish_confirmed, Published, QueueTopology},
+    retry::{self, Failure, Next},
+    Broker, Envelope,
+};
 
 /// Why a handler could not apply an event.
 #[derive(Debug, thiserror::Error)]
@@ -30,7 +45,8 @@ pub enum HandleError {
     /// The event can never be applied (bad data, unknown version): dead-letter it now.
     #[error("malformed event: {0}")]
     Malformed(String),
-    /// Something that may work later (database hiccup): retry, up to the delivery limit.
+    /// Something that may work later (database hiccup): retried after each of
+    /// the retry delays, then dead-lettered.
     #[error("transient failure: {0}")]
     Transient(String),
 }
@@ -79,8 +95,10 @@ pub struct ConsumerSpec {
     pub queue: String,
     /// Routing keys (`appointment.*`, `user.registered`).
     pub bindings: Vec<String>,
-    /// Redeliveries (returns after a failure) before dead-lettering: the handler
-    /// sees at most `delivery_limit + 1` attempts (quorum `x-delivery-limit`).
+    /// Redeliveries of one copy (quorum `x-delivery-limit`) before the broker
+    /// dead-letters it: only a backstop for a consumer that dies holding a
+    /// message (failures go through the retry queues). Part of the queue's
+    /// arguments: changing it for an existing queue makes its redeclaration fail.
     pub delivery_limit: u32,
     pub prefetch: u16,
 }
@@ -102,7 +120,7 @@ impl ConsumerSpec {
     }
 
     pub fn dead_letter_queue(&self) -> String {
-        format!("{}.dlq", self.queue)
+        retry::dead_letter_queue(&self.queue)
     }
 }
 
@@ -139,7 +157,8 @@ pub async fn apply_once(
     Ok(Outcome::Applied)
 }
 
-/// Consume until cancelled, reconnecting with backoff whenever the broker goes away.
+/// Consume until cancelled, reconnecting with backoff whenever the broker goes
+/// away; meanwhile forget old processed events on a timer.
 pub async fn run(
     broker: Broker,
     pool: PgPool,
@@ -147,24 +166,89 @@ pub async fn run(
     handler: Arc<dyn EventHandler>,
     cancel: CancellationToken,
 ) {
-    let mut backoff = Duration::from_millis(200);
-    while !cancel.is_cancelled() {
-        match consume(&broker, &pool, &spec, handler.as_ref(), &cancel).await {
-            Ok(()) => backoff = Duration::from_millis(200),
-            Err(e) => {
-                tracing::warn!(consumer = %spec.name, error = %e, retry_in_ms = backoff.as_millis() as u64, "consumer disconnected");
-                tokio::select! {
-                    _ = cancel.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {}
+    let consuming = async {
+        let mut backoff = Duration::from_millis(200);
+        while !cancel.is_cancelled() {
+            match consume(&broker, &pool, &spec, handler.as_ref(), &cancel).await {
+                Ok(()) => backoff = Duration::from_millis(200),
+                Err(e) => {
+                    tracing::warn!(consumer = %spec.name, error = %e, retry_in_ms = backoff.as_millis() as u64, "consumer disconnected");
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
-    }
+    };
+    let settings = broker.settings();
+    tokio::join!(
+        consuming,
+        prune_on_timer(
+            &pool,
+            &spec.name,
+            settings.processed_retention,
+            settings.prune_interval,
+            &cancel
+        )
+    );
     tracing::info!(consumer = %spec.name, "consumer stopped");
 }
 
-/// Declare a consumer's queue, dead-letter queue and bindings. `carebook migrate`
+/// Rows deleted per statement, so pruning never holds many locks for long.
+const PRUNE_BATCH: i64 = 5_000;
+
+/// Delete what `consumer` recorded in `processed_events` longer than `retention`
+/// ago; returns how many rows went. An event redelivered after that would be
+/// applied again, so the retention outlasts every retry delay together.
+pub async fn prune_processed(
+    pool: &PgPool,
+    consumer: &str,
+    retention: Duration,
+) -> Result<u64, sqlx::Error> {
+    let mut deleted = 0;
+    loop {
+        let n = sqlx::query(
+            "DELETE FROM processed_events WHERE consumer = $1 AND event_id IN (
+                 SELECT event_id FROM processed_events
+                 WHERE consumer = $1 AND processed_at < now() - make_interval(secs => $2)
+                 LIMIT $3)",
+        )
+        .bind(consumer)
+        .bind(retention.as_secs_f64())
+        .bind(PRUNE_BATCH)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        deleted += n;
+        if n < PRUNE_BATCH as u64 {
+            return Ok(deleted);
+        }
+    }
+}
+
+async fn prune_on_timer(
+    pool: &PgPool,
+    consumer: &str,
+    retention: Duration,
+    every: Duration,
+    cancel: &CancellationToken,
+) {
+    loop {
+        match prune_processed(pool, consumer, retention).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(consumer, deleted = n, "old processed events forgotten"),
+            Err(e) => tracing::warn!(consumer, error = %e, "processed events not pruned"),
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// Declare a consumer's queue, retry queues, dead-letter queue and bindings. `carebook migrate`
 /// calls this for every consumer, so events published before a service first
 /// runs (the demo seed's, a new deployment's) wait in its queue.
 pub async fn declare(broker: &Broker, spec: &ConsumerSpec) -> lapin::Result<()> {
@@ -203,6 +287,13 @@ pub async fn consume(
     channel
         .basic_qos(spec.prefetch, BasicQosOptions::default())
         .await?;
+    // Failed deliveries are published to their next queue on a channel of
+    // their own, in confirm mode: the original is acknowledged only after the
+    // broker confirmed the copy.
+    let publisher = broker.channel().await?;
+    publisher
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     let tag = format!("{}-{}", spec.name, Uuid::new_v4().simple());
     let mut deliveries = channel
         .basic_consume(
@@ -217,13 +308,14 @@ pub async fn consume(
         let next = tokio::select! {
             _ = cancel.cancelled() => {
                 let _ = channel.close(200, "shutdown").await;
+                let _ = publisher.close(200, "shutdown").await;
                 return Ok(());
             }
             next = deliveries.next() => next,
         };
         match next {
             // The message in hand is finished before cancellation is looked at again.
-            Some(Ok(delivery)) => settle(broker, pool, spec, handler, delivery).await?,
+            Some(Ok(delivery)) => settle(broker, &publisher, pool, spec, handler, delivery).await?,
             Some(Err(e)) => return Err(e),
             None => {
                 return Err(lapin::Error::InvalidChannelState(
@@ -236,73 +328,154 @@ pub async fn consume(
 
 async fn settle(
     broker: &Broker,
+    publisher: &Channel,
     pool: &PgPool,
     spec: &ConsumerSpec,
     handler: &dyn EventHandler,
     delivery: Delivery,
 ) -> lapin::Result<()> {
+    let headers = delivery.properties.headers().as_ref();
+    // Who published it, as the broker saw it (or as our own earlier copy says).
+    let published_by = retry::trusted_publisher(
+        delivery.properties.user_id().as_ref().map(|u| u.as_str()),
+        headers,
+        broker.user(),
+    );
     let event: Envelope = match serde_json::from_slice(&delivery.data) {
         Ok(e) => e,
         Err(e) => {
             // serde's message can quote field values (personal data): log where, not what.
             tracing::warn!(consumer = %spec.name, kind = ?e.classify(), line = e.line(), column = e.column(), "undecodable message dead-lettered");
-            metrics::counter!("events_dead_lettered_total", "consumer" => spec.name.clone())
-                .increment(1);
-            return delivery.reject(BasicRejectOptions { requeue: false }).await;
+            return forward(
+                broker,
+                publisher,
+                spec,
+                &delivery,
+                published_by.as_deref(),
+                Failure::Undecodable,
+            )
+            .await;
         }
     };
-    let publisher = delivery.properties.user_id().as_ref().map(|u| u.as_str());
     if let Some(violation) =
-        super::contract_violation(&event, publisher, |s| broker.publisher_of(s))
+        super::contract_violation(&event, published_by.as_deref(), |s| broker.publisher_of(s))
     {
         // Only the producer the contract names may publish a type — as the
         // broker saw it publish, not as the envelope claims — in a version the
         // contract knows: anything else never reaches a handler.
         tracing::warn!(consumer = %spec.name, event_id = %event.id, event_type = %event.event_type,
-            version = event.version, source = %event.source, publisher = publisher.unwrap_or("none"),
+            version = event.version, source = %event.source, publisher = published_by.as_deref().unwrap_or("none"),
             violation, "event outside its contract dead-lettered");
         metrics::counter!("events_rejected_total", "consumer" => spec.name.clone(), "violation" => violation)
             .increment(1);
-        metrics::counter!("events_dead_lettered_total", "consumer" => spec.name.clone())
-            .increment(1);
-        return delivery.reject(BasicRejectOptions { requeue: false }).await;
+        return forward(
+            broker,
+            publisher,
+            spec,
+            &delivery,
+            published_by.as_deref(),
+            Failure::Contract(violation),
+        )
+        .await;
     }
     // `instrument`, not `span.enter()`: a guard held across `.await` leaves the
     // span entered on whichever thread the task moves from, which corrupted
     // tracing's registry under load and panicked the consumer.
     let span = tracing::info_span!("event", consumer = %spec.name, event_id = %event.id, event_type = %event.event_type);
-    apply_and_answer(pool, spec, handler, &event, &delivery)
-        .instrument(span)
-        .await
-}
-
-/// Apply the event once and ack, reject or requeue the delivery by the outcome.
-async fn apply_and_answer(
-    pool: &PgPool,
-    spec: &ConsumerSpec,
-    handler: &dyn EventHandler,
-    event: &Envelope,
-    delivery: &Delivery,
-) -> lapin::Result<()> {
-    match apply_once(pool, &spec.name, handler, event).await {
-        Ok(outcome) => {
-            metrics::counter!("events_consumed_total", "consumer" => spec.name.clone(), "outcome" => format!("{outcome:?}")).increment(1);
-            delivery.ack(BasicAckOptions::default()).await
-        }
-        Err(HandleError::Malformed(_)) => {
+    async {
+        match apply_once(pool, &spec.name, handler, &event).await {
+            Ok(outcome) => {
+                metrics::counter!("events_consumed_total", "consumer" => spec.name.clone(), "outcome" => format!("{outcome:?}")).increment(1);
+                delivery.ack(BasicAckOptions::default()).await
+            }
             // The reason may quote event data (personal data); the event id in the
             // span is enough to find the message in the dead-letter queue.
-            tracing::warn!("malformed event dead-lettered");
-            metrics::counter!("events_dead_lettered_total", "consumer" => spec.name.clone())
-                .increment(1);
+            Err(HandleError::Malformed(_)) => {
+                forward(broker, publisher, spec, &delivery, published_by.as_deref(), Failure::Malformed)
+                    .await
+            }
+            Err(HandleError::Transient(reason)) => {
+                let failure = Failure::Transient(reason);
+                forward(broker, publisher, spec, &delivery, published_by.as_deref(), failure).await
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Send a failed delivery on to its next queue — the next retry queue for a
+/// transient failure with a delay left, else the dead-letter queue — and
+/// acknowledge it once the broker confirmed the copy.
+async fn forward(
+    broker: &Broker,
+    publisher: &Channel,
+    spec: &ConsumerSpec,
+    delivery: &Delivery,
+    published_by: Option<&str>,
+    failure: Failure,
+) -> lapin::Result<()> {
+    let headers = delivery.properties.headers().as_ref();
+    let attempts = retry::attempts(headers);
+    let next = if failure.is_transient() {
+        retry::next_step(attempts, &broker.settings().retry_delays)
+    } else {
+        Next::DeadLetter
+    };
+    let (exchange, routing_key) = match next {
+        Next::Retry(delay) => (
+            broker.retry_exchange(),
+            retry::retry_queue(&spec.queue, delay),
+        ),
+        // `<queue>.dlq` is bound to the dead-letter exchange by the queue's name.
+        Next::DeadLetter => (broker.dead_letter_exchange(), spec.queue.clone()),
+    };
+    let properties = delivery
+        .properties
+        .clone()
+        .with_headers(retry::failure_headers(
+            headers,
+            published_by,
+            &failure,
+            chrono::Utc::now(),
+        ))
+        .with_delivery_mode(2)
+        // Our user, as RabbitMQ requires; who published first is in the headers.
+        .with_user_id(broker.user().into());
+    let published = publish_confirmed(
+        publisher,
+        &exchange,
+        &routing_key,
+        &delivery.data,
+        properties,
+        broker.settings().confirm_timeout,
+    )
+    .await?;
+    let consumer = spec.name.clone();
+    match (published, next) {
+        (Published::Confirmed, Next::Retry(delay)) => {
+            if let Failure::Transient(reason) = &failure {
+                tracing::warn!(%reason, attempt = attempts + 1, retry_in = %retry::format_delay(delay), "event failed; retrying later");
+            }
+            metrics::counter!("events_retried_total", "consumer" => consumer).increment(1);
+            delivery.ack(BasicAckOptions::default()).await
+        }
+        (Published::Confirmed, Next::DeadLetter) => {
+            tracing::warn!(%failure, attempts = attempts + 1, "event dead-lettered");
+            metrics::counter!("events_dead_lettered_total", "consumer" => consumer).increment(1);
+            delivery.ack(BasicAckOptions::default()).await
+        }
+        (Published::Unroutable, _) => {
+            // Its queue is gone (deleted by hand): the broker's own dead-lettering
+            // still keeps the message, in `<queue>.dlq`.
+            tracing::error!(queue = %routing_key, "no queue for a failed event; rejected to the dead-letter queue");
+            metrics::counter!("events_dead_lettered_total", "consumer" => consumer).increment(1);
             delivery.reject(BasicRejectOptions { requeue: false }).await
         }
-        Err(HandleError::Transient(reason)) => {
-            let attempt = delivery_count(delivery) + 1;
-            tracing::warn!(%reason, attempt, "event failed; will be redelivered");
-            metrics::counter!("events_retried_total", "consumer" => spec.name.clone()).increment(1);
-            // A short, growing pause so a failing dependency is not hammered.
-            tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt.min(20)))).await;
+        (Published::Refused, _) => {
+            // Back to the queue, after a pause so a refusing broker is not hammered.
+            tracing::warn!(queue = %routing_key, "the broker refused a failed event's copy; requeued");
+            tokio::time::sleep(Duration::from_secs(1)).await;
             delivery
                 .nack(BasicNackOptions {
                     requeue: true,
@@ -313,19 +486,18 @@ async fn apply_and_answer(
     }
 }
 
-/// How many times a quorum queue has delivered this message before.
-fn delivery_count(delivery: &Delivery) -> u32 {
-    delivery
-        .properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get("x-delivery-count").cloned())
-        .and_then(|v| match v {
-            AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
-            AMQPValue::LongInt(n) => u32::try_from(n).ok(),
-            AMQPValue::LongUInt(n) => Some(n),
-            AMQPValue::ShortInt(n) => u32::try_from(n).ok(),
-            _ => None,
-        })
-        .unwrap_or(0)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_names_follow_the_documented_scheme() {
+        let spec = ConsumerSpec::of("carebook", &contracts::subscriptions::BILLING_APPOINTMENTS);
+        assert_eq!(spec.queue, "carebook.billing.appointments");
+        assert_eq!(
+            spec.dead_letter_queue(),
+            "carebook.billing.appointments.dlq"
+        );
+        assert_eq!(spec.name, "billing.appointments");
+    }
 }

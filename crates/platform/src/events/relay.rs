@@ -1,8 +1,17 @@
 //! The outbox relay: publishes committed events with publisher confirms and marks
-//! them sent. Rows are claimed with `FOR UPDATE SKIP LOCKED`, so any number of
-//! replicas can relay at once without publishing a row twice concurrently. A crash
-//! between publish and mark republishes the row later: delivery is at-least-once,
-//! and consumers are idempotent by event id.
+//! them sent, without holding a transaction while it waits for the broker.
+//!
+//! A round claims a batch of pending rows with a lease (`claimed_by`,
+//! `claimed_until`; `FOR UPDATE SKIP LOCKED` in one short statement), publishes
+//! them, waits for the confirms at most `EventSettings::confirm_timeout`, then
+//! marks the confirmed rows published and releases the others. Any number of
+//! replicas relay at once: none publishes a row another holds a lease on, and
+//! the rows of a relay that died are claimed again once its lease ran out. A
+//! crash between publish and mark republishes the row later: delivery is
+//! at-least-once, and consumers are idempotent by event id.
+//!
+//! The relay also keeps its database tidy on a timer: published rows after 7
+//! days, and `Idempotency-Key`s past their lifetime (where the service has them).
 
 use std::{sync::Arc, time::Duration};
 
@@ -36,17 +45,36 @@ pub struct OutboxRelay {
     interval: Duration,
     wake: Arc<Notify>,
     channel: Arc<Mutex<Option<Channel>>>,
+    /// Names this relay's claims (`outbox.claimed_by`).
+    id: Uuid,
+    lease: Duration,
+    confirm_timeout: Duration,
 }
 
+/// A claimed outbox row.
+type Row = (Uuid, String, serde_json::Value);
+
 impl OutboxRelay {
+    /// A relay with the lease and confirm timeout of the broker's settings.
     pub fn new(pool: PgPool, broker: Broker, interval: Duration) -> Self {
+        let settings = broker.settings();
+        let (lease, confirm_timeout) = (settings.outbox_lease, settings.confirm_timeout);
         Self {
             pool,
             broker,
             interval,
             wake: Arc::new(Notify::new()),
             channel: Arc::new(Mutex::new(None)),
+            id: Uuid::new_v4(),
+            lease,
+            confirm_timeout,
         }
+    }
+
+    /// The same relay with another lease length (tests of lease expiry).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
     }
 
     /// Call after committing an event to publish it now instead of at the next poll.
@@ -68,30 +96,91 @@ impl OutboxRelay {
         Ok(ch)
     }
 
-    /// Publish one batch of pending events; returns how many the broker confirmed.
-    pub async fn relay_once(&self) -> Result<usize, RelayError> {
-        let mut tx = self.pool.begin().await?;
-        let rows: Vec<(Uuid, String, serde_json::Value)> = sqlx::query_as(
-            "SELECT id, event_type, payload FROM outbox
-             WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
+    /// Claim up to a batch of pending rows no live lease holds, oldest first,
+    /// for this relay until the lease runs out. One statement: its transaction
+    /// ends before anything is published.
+    async fn claim(&self) -> Result<Vec<Row>, sqlx::Error> {
+        let mut rows: Vec<Row> = sqlx::query_as(
+            "UPDATE outbox SET claimed_by = $2, claimed_until = now() + make_interval(secs => $3)
+             WHERE id IN (
+                 SELECT id FROM outbox
+                 WHERE published_at IS NULL AND (claimed_until IS NULL OR claimed_until < now())
+                 ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)
+             RETURNING id, event_type, payload",
         )
         .bind(BATCH)
-        .fetch_all(&mut *tx)
+        .bind(self.id)
+        .bind(self.lease.as_secs_f64())
+        .fetch_all(&self.pool)
         .await?;
+        // UUIDv7: publish in the order the events were written.
+        rows.sort_by_key(|(id, _, _)| *id);
+        Ok(rows)
+    }
+
+    /// Give rows back unpublished, for the next round or another relay.
+    async fn release(&self, ids: &[Uuid], error: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $3,
+                 claimed_by = NULL, claimed_until = NULL
+             WHERE id = ANY($1) AND claimed_by = $2 AND published_at IS NULL",
+        )
+        .bind(ids)
+        .bind(self.id)
+        .bind(error)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Publish one batch of pending events; returns how many the broker confirmed.
+    pub async fn relay_once(&self) -> Result<usize, RelayError> {
+        let rows = self.claim().await?;
         if rows.is_empty() {
             return Ok(0);
         }
+        let ids: Vec<Uuid> = rows.iter().map(|(id, _, _)| *id).collect();
         let channel = match self.channel().await {
             Ok(ch) => ch,
             Err(e) => {
                 *self.channel.lock().await = None;
+                self.release(&ids, "broker unavailable").await?;
                 return Err(e.into());
             }
         };
+        let (confirmed, failed) = self.publish(&channel, &rows).await;
+        if !failed.is_empty() {
+            *self.channel.lock().await = None;
+        }
+        let mut tx = self.pool.begin().await?;
+        // Even if our lease ran out meanwhile: the broker has these.
+        sqlx::query(
+            "UPDATE outbox SET published_at = now(), attempts = attempts + 1,
+                 claimed_by = NULL, claimed_until = NULL
+             WHERE id = ANY($1) AND published_at IS NULL",
+        )
+        .bind(&confirmed)
+        .execute(&mut *tx)
+        .await?;
+        // Tokens and free text meant for one reader are not kept once delivered.
+        sqlx::query("DELETE FROM outbox WHERE id = ANY($1) AND event_type = ANY($2)")
+            .bind(&confirmed)
+            .bind(contracts::sensitive_types())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if !failed.is_empty() {
+            self.release(&failed, "not confirmed by broker").await?;
+        }
+        metrics::counter!("outbox_published_total").increment(confirmed.len() as u64);
+        Ok(confirmed.len())
+    }
 
-        // Publish the whole batch, then wait for all confirms: one round trip, not N.
+    /// Publish the whole batch, then wait for all confirms (one round trip, not
+    /// N), until the confirm timeout: the ids confirmed and the ids not.
+    async fn publish(&self, channel: &Channel, rows: &[Row]) -> (Vec<Uuid>, Vec<Uuid>) {
         let mut pending = Vec::with_capacity(rows.len());
-        for (id, event_type, payload) in &rows {
+        for (id, event_type, payload) in rows {
             let body = serde_json::to_vec(payload).unwrap_or_default();
             let properties = BasicProperties::default()
                 .with_message_id(id.to_string().into())
@@ -112,15 +201,20 @@ impl OutboxRelay {
                 .await;
             pending.push((*id, publish));
         }
+        let deadline = tokio::time::Instant::now() + self.confirm_timeout;
         let mut confirmed = Vec::new();
         let mut failed = Vec::new();
         for (id, publish) in pending {
             match publish {
-                Ok(confirm) => match confirm.await {
-                    Ok(c) if c.is_ack() => confirmed.push(id),
-                    Ok(_) => failed.push(id),
-                    Err(e) => {
+                Ok(confirm) => match tokio::time::timeout_at(deadline, confirm).await {
+                    Ok(Ok(c)) if c.is_ack() => confirmed.push(id),
+                    Ok(Ok(_)) => failed.push(id),
+                    Ok(Err(e)) => {
                         tracing::warn!(event_id = %id, error = %e, "publish not confirmed");
+                        failed.push(id)
+                    }
+                    Err(_) => {
+                        tracing::warn!(event_id = %id, "no confirm from the broker in time");
                         failed.push(id)
                     }
                 },
@@ -130,31 +224,7 @@ impl OutboxRelay {
                 }
             }
         }
-        sqlx::query(
-            "UPDATE outbox SET published_at = now(), attempts = attempts + 1 WHERE id = ANY($1)",
-        )
-        .bind(&confirmed)
-        .execute(&mut *tx)
-        .await?;
-        // Tokens and free text meant for one reader are not kept once delivered.
-        sqlx::query("DELETE FROM outbox WHERE id = ANY($1) AND event_type = ANY($2)")
-            .bind(&confirmed)
-            .bind(contracts::sensitive_types())
-            .execute(&mut *tx)
-            .await?;
-        if !failed.is_empty() {
-            *self.channel.lock().await = None;
-            sqlx::query(
-                "UPDATE outbox SET attempts = attempts + 1, last_error = 'not confirmed by broker'
-                 WHERE id = ANY($1)",
-            )
-            .bind(&failed)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        metrics::counter!("outbox_published_total").increment(confirmed.len() as u64);
-        Ok(confirmed.len())
+        (confirmed, failed)
     }
 
     /// Record how far behind the relay is (`outbox_pending`, `outbox_lag_seconds`).
@@ -170,11 +240,18 @@ impl OutboxRelay {
         Ok(())
     }
 
-    async fn prune(&self) -> Result<(), sqlx::Error> {
+    /// Delete published rows older than the retention, and idempotency keys
+    /// past their lifetime.
+    pub async fn prune(&self) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM outbox WHERE published_at < now() - make_interval(days => $1)")
             .bind(RETENTION_DAYS)
             .execute(&self.pool)
             .await?;
+        let keys =
+            crate::idempotency::prune(&self.pool, self.broker.settings().idempotency_ttl).await?;
+        if keys > 0 {
+            tracing::info!(deleted = keys, "expired idempotency keys deleted");
+        }
         Ok(())
     }
 
@@ -183,6 +260,8 @@ impl OutboxRelay {
     pub async fn run(self, cancel: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
         let mut rounds: u64 = 0;
+        let prune_every = self.broker.settings().prune_interval;
+        let mut next_prune = tokio::time::Instant::now();
         loop {
             match self.relay_once().await {
                 Ok(n) if n > 0 => {
@@ -206,7 +285,8 @@ impl OutboxRelay {
                     tracing::warn!(error = %e, "outbox lag not measured");
                 }
             }
-            if rounds.is_multiple_of(10_000) {
+            if tokio::time::Instant::now() >= next_prune {
+                next_prune = tokio::time::Instant::now() + prune_every;
                 if let Err(e) = self.prune().await {
                     tracing::warn!(error = %e, "outbox not pruned");
                 }

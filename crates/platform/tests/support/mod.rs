@@ -4,9 +4,11 @@
 //! tables only), a broker, consumers' queues declared up front, and messages
 //! taken off a queue to look at.
 
-use lapin::{message::BasicGetMessage, options::BasicGetOptions, types::AMQPValue};
+use std::time::Duration;
+
+use lapin::{message::BasicGetMessage, options::BasicGetOptions};
 use platform::{
-    events::{Broker, ConsumerSpec},
+    events::{retry, Broker, ConsumerSpec},
     testing::TestBacking,
 };
 use sqlx::{migrate::Migrator, PgPool};
@@ -23,7 +25,15 @@ pub struct Backing {
 
 impl Backing {
     pub async fn start() -> Self {
-        let backing = TestBacking::new("platform");
+        Self::start_with_delays(&[]).await
+    }
+
+    /// Like `start`, with these retry delays instead of the tests' default.
+    pub async fn start_with_delays(delays: &[Duration]) -> Self {
+        let mut backing = TestBacking::new("platform");
+        if !delays.is_empty() {
+            backing.config.events.retry_delays = delays.to_vec();
+        }
         let config = &backing.config;
         // `Migrator::DEFAULT` has no migrations: the platform's own are all we need.
         let pool = platform::db::prepare(&config.database_url, 5, &Migrator::DEFAULT)
@@ -69,19 +79,12 @@ impl Backing {
     }
 }
 
-/// Why RabbitMQ dead-lettered a message: the `reason` of its latest `x-death` entry
-/// (`rejected`, `delivery_limit`, `expired`, …).
-pub fn death_reason(message: &BasicGetMessage) -> Option<String> {
-    let headers = message.delivery.properties.headers().as_ref()?;
-    let AMQPValue::FieldArray(deaths) = headers.inner().get("x-death")? else {
-        return None;
-    };
-    let AMQPValue::FieldTable(latest) = deaths.as_slice().first()? else {
-        return None;
-    };
-    match latest.inner().get("reason")? {
-        AMQPValue::LongString(s) => Some(s.to_string()),
-        AMQPValue::ShortString(s) => Some(s.to_string()),
-        _ => None,
-    }
+/// A header of a message as text.
+pub fn header(message: &BasicGetMessage, name: &str) -> Option<String> {
+    retry::text(message.delivery.properties.headers().as_ref(), name)
+}
+
+/// Failed deliveries a message records (`x-carebook-attempts`).
+pub fn attempts(message: &BasicGetMessage) -> u32 {
+    retry::attempts(message.delivery.properties.headers().as_ref())
 }
