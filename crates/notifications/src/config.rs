@@ -1,6 +1,6 @@
 //! Notifications' settings: the shared ones, the SMTP server, the sender
-//! address, reminder offsets, who reviews break-glass access and the delivery
-//! worker's pace.
+//! address, reminder offsets, who reviews break-glass access, where the portal
+//! is (for the links in account emails) and the delivery worker's pace.
 //!
 //! Mail never crosses a network in clear text unless an operator says so
 //! twice: `NOTIFICATIONS_SMTP_TLS` defaults to `none` only for a server on
@@ -20,7 +20,7 @@ use lettre::message::Mailbox;
 use platform::config::{CommonConfig, ConfigError, Env};
 use rustls_pki_types::{pem::PemObject, CertificateDer};
 
-use crate::domain::{backoff::RetryPolicy, reminders::parse_offsets};
+use crate::domain::{account::PortalUrl, backoff::RetryPolicy, reminders::parse_offsets};
 
 pub const DEFAULT_PORT: u16 = 8084;
 
@@ -161,6 +161,10 @@ pub struct Config {
     /// Told of every break-glass access (`NOTIFICATIONS_PRIVACY_CONTACT`, an
     /// email address); when unset, every admin is.
     pub privacy_contact: Option<lettre::Address>,
+    /// The portal as the recipients of account emails reach it
+    /// (`NOTIFICATIONS_PORTAL_URL`, default `http://127.0.0.1:8080`): links
+    /// to verify an address, reset a password and sign in go below it.
+    pub portal_url: PortalUrl,
     pub worker: WorkerConfig,
 }
 
@@ -172,6 +176,7 @@ impl Config {
             smtp,
             reminder_offsets: vec![chrono::Duration::hours(24), chrono::Duration::hours(2)],
             privacy_contact: None,
+            portal_url: PortalUrl::local(),
             worker: WorkerConfig::default(),
         }
     }
@@ -245,6 +250,16 @@ impl Config {
                 })
                 .ok()
         });
+        // The value is not quoted back: a URL may carry credentials by mistake.
+        let portal_url = match env.service_only("PORTAL_URL") {
+            None => PortalUrl::local(),
+            Some(raw) => raw.parse().unwrap_or_else(|e| {
+                env.invalid(format!(
+                    "NOTIFICATIONS_PORTAL_URL is not the portal's address: it {e}"
+                ));
+                PortalUrl::local()
+            }),
+        };
         let defaults = RetryPolicy::default();
         let retry = RetryPolicy {
             max_attempts: env.parsed("MAX_ATTEMPTS", defaults.max_attempts),
@@ -271,6 +286,7 @@ impl Config {
             },
             reminder_offsets,
             privacy_contact,
+            portal_url,
             worker: WorkerConfig {
                 poll_interval: env.millis("WORKER_POLL_MS", Duration::from_secs(1)),
                 batch: env.parsed("WORKER_BATCH", 8),
@@ -555,6 +571,31 @@ mod tests {
                     && err.contains("not an email address"),
                 "{bad}: {err}"
             );
+        }
+    }
+
+    #[test]
+    fn the_portal_url_is_an_absolute_http_url_checked_at_start() {
+        let cfg = Config::load(env(&[])).unwrap();
+        assert_eq!(cfg.portal_url.to_string(), "http://127.0.0.1:8080");
+        let cfg = Config::load(env(&[(
+            "NOTIFICATIONS_PORTAL_URL",
+            " https://portal.clinic.example/ ",
+        )]))
+        .unwrap();
+        assert_eq!(cfg.portal_url.to_string(), "https://portal.clinic.example");
+        for bad in [
+            "portal.clinic.example",
+            "ftp://portal.clinic.example",
+            "https://portal.clinic.example/?x=1",
+            "https://admin:secret@portal.clinic.example",
+        ] {
+            let err = load_err(&[("NOTIFICATIONS_PORTAL_URL", bad)]);
+            assert!(
+                err.contains("NOTIFICATIONS_PORTAL_URL") && err.contains("portal's address"),
+                "{bad}: {err}"
+            );
+            assert!(!err.contains("secret"), "{err}");
         }
     }
 

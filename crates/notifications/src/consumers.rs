@@ -1,8 +1,9 @@
-//! The three consumers: appointment events become deliveries and reminders;
+//! The four consumers: appointment events become deliveries and reminders;
 //! break-glass grants become deliveries to the patient and to whoever reviews
-//! them; identity's and the directory's events keep the people read model
-//! (whom to write to). All run in the platform's idempotent consumer: whatever
-//! a handler writes commits together with the event's `processed_events` row.
+//! them; account events become a delivery to the account's holder; identity's
+//! and the directory's events keep the people read model (whom to write to).
+//! All run in the platform's idempotent consumer: whatever a handler writes
+//! commits together with the event's `processed_events` row.
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use contracts::{
 use crate::{
     clock::Clock,
     domain::{
+        account::AccountEmail,
         appointment::{Appointment, AppointmentExt},
         break_glass,
         kinds::{About, Kind, Recipient, PRIVACY_CONTACT_ID},
@@ -40,6 +42,11 @@ pub fn appointments_spec(queue_prefix: &str) -> ConsumerSpec {
 /// Break-glass grants, to tell the patient and the privacy contact about.
 pub fn records_spec(queue_prefix: &str) -> ConsumerSpec {
     ConsumerSpec::of(queue_prefix, &subscriptions::NOTIFICATIONS_RECORDS)
+}
+
+/// Account links and notices identity asks to have emailed.
+pub fn accounts_spec(queue_prefix: &str) -> ConsumerSpec {
+    ConsumerSpec::of(queue_prefix, &subscriptions::NOTIFICATIONS_ACCOUNTS)
 }
 
 /// People's names and addresses.
@@ -66,7 +73,9 @@ impl EventHandler for AppointmentsHandler {
         if !store::appointments::apply(conn, &a).await? {
             // An older (or the same) version after a newer one: what it says was
             // already superseded, and sending it now would contradict the newer email.
-            tracing::info!(appointment_id = %a.appointment_id, version = a.version, "stale appointment event ignored");
+            metrics::counter!("notifications_superseded_total", "kind" => kind.label(), "at" => "event")
+                .increment(1);
+            tracing::info!(appointment_id = %a.appointment_id, version = a.version, kind = kind.label(), "stale appointment event ignored");
             return Ok(());
         }
         let now = self.clock.now();
@@ -163,6 +172,49 @@ impl EventHandler for RecordsHandler {
             created += usize::from(fresh);
         }
         tracing::info!(%grant_id, kind = about.label(), created, "deliveries recorded");
+        Ok(())
+    }
+}
+
+/// Turns an account event into one email to the account's holder, at the
+/// address the event names. Each event is one email: its id is the delivery's
+/// subject, so a redelivered event (or a replayed one) adds nothing, while a
+/// second link asked for is a second email. The payload (with its token) is
+/// stored for the worker to render, and its token removed once sent.
+pub struct AccountsHandler {
+    pub clock: Arc<dyn Clock>,
+}
+
+#[async_trait]
+impl EventHandler for AccountsHandler {
+    async fn handle(&self, conn: &mut PgConnection, event: &Envelope) -> Result<(), HandleError> {
+        if event.version != 1 {
+            return Err(HandleError::unsupported(&event.event_type, event.version));
+        }
+        // serde's messages name fields and types, never a string's value: no
+        // token or address reaches the dead-letter reason.
+        let Some(email) = AccountEmail::from_event(&event.event_type, &event.data)? else {
+            return Err(HandleError::unsupported(&event.event_type, event.version));
+        };
+        let (user_id, subject) = (email.user_id(), email.subject());
+        let address = email.address().to_owned();
+        let about = About::Account {
+            event_id: event.id,
+            email,
+        };
+        let created = store::deliveries::insert(
+            conn,
+            &NewDelivery {
+                about: &about,
+                recipient_id: user_id,
+                recipient: Recipient::AccountHolder,
+                address: Some(&address),
+                subject,
+                now: self.clock.now(),
+            },
+        )
+        .await?;
+        tracing::info!(event_id = %event.id, %user_id, kind = about.label(), created, "deliveries recorded");
         Ok(())
     }
 }

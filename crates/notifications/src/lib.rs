@@ -1,15 +1,17 @@
 //! Carebook notifications: emails to patients and providers about their
 //! appointments (confirmation, reschedule, cancellation, reminders), each with
-//! a calendar invitation, and about every break-glass access to a record (to
-//! the patient, and to the privacy contact or every admin), sent over SMTP
-//! from a delivery log that survives redelivered events, crashes and SMTP
-//! outages.
+//! a calendar invitation; about every break-glass access to a record (to the
+//! patient, and to the privacy contact or every admin); and about accounts
+//! (verification and password-reset links, a registration attempt, a changed
+//! password, unusual sign-ins), sent over SMTP from a delivery log that
+//! survives redelivered events, crashes and SMTP outages. An appointment email
+//! overtaken by a newer version of its appointment is dropped, not sent.
 //!
 //! Events in (`notifications.appointments`, `notifications.records`,
-//! `notifications.people`), rows in its own database (`people`,
-//! `appointments`, `reminders`, `deliveries`, `delivery_attempts`), email out
-//! through the [`worker::Worker`]; the one API is `GET /api/v1/notifications`,
-//! the caller's own emails.
+//! `notifications.accounts`, `notifications.people`), rows in its own database
+//! (`people`, `appointments`, `reminders`, `deliveries`, `delivery_attempts`),
+//! email out through the [`worker::Worker`]; the one API is
+//! `GET /api/v1/notifications`, the caller's own emails.
 
 pub mod clock;
 pub mod config;
@@ -78,10 +80,11 @@ pub fn worker(config: &Config, db: PgPool, clock: Arc<dyn Clock>) -> anyhow::Res
         clock,
         config.worker.clone(),
         config.smtp.timeout,
+        config.portal_url.clone(),
     ))
 }
 
-/// Build the service: router, the three consumers and the delivery worker.
+/// Build the service: router, the four consumers and the delivery worker.
 pub async fn build(config: &Config) -> anyhow::Result<Service> {
     build_with_verifier(config, Verifier::from_config(&config.common.auth)).await
 }
@@ -112,15 +115,18 @@ pub async fn build_with(
         reminder_offsets: config.reminder_offsets.clone(),
     });
     let records = Arc::new(consumers::RecordsHandler {
-        clock,
+        clock: clock.clone(),
         privacy_contact: config.privacy_contact.clone(),
     });
+    let accounts = Arc::new(consumers::AccountsHandler { clock });
     let appointments_spec = consumers::appointments_spec(&config.common.queue_prefix);
     let records_spec = consumers::records_spec(&config.common.queue_prefix);
+    let accounts_spec = consumers::accounts_spec(&config.common.queue_prefix);
     let people_spec = consumers::people_spec(&config.common.queue_prefix);
     let (b1, d1) = (broker.clone(), db.clone());
     let (b2, d2) = (broker.clone(), db.clone());
     let (b3, d3) = (broker.clone(), db.clone());
+    let (b4, d4) = (broker.clone(), db.clone());
     let router = service_router(
         shell,
         routes::router(AppState {
@@ -132,6 +138,7 @@ pub async fn build_with(
     Ok(Service::new("notifications", router)
         .with_worker(move |cancel| consumer::run(b1, d1, appointments_spec, appointments, cancel))
         .with_worker(move |cancel| consumer::run(b3, d3, records_spec, records, cancel))
+        .with_worker(move |cancel| consumer::run(b4, d4, accounts_spec, accounts, cancel))
         .with_worker(move |cancel| {
             consumer::run(
                 b2,

@@ -26,6 +26,14 @@
 //!   delivery at once; transient failures back off exponentially and fail after
 //!   `max_attempts`. Failed deliveries show in `GET /api/v1/notifications` and in
 //!   the `notifications_deliveries_failed` gauge.
+//! * **No email contradicts a newer one:** before each attempt an appointment
+//!   email is checked against the newest version of its appointment; one
+//!   overtaken (a retried confirmation after the cancellation) is `cancelled`
+//!   with reason `superseded`, and counted in
+//!   `notifications_superseded_total{at="send"}`.
+//! * **Links do not outlive their email:** once a delivery is final, the token
+//!   of a verification or reset link is removed from its stored payload; a
+//!   link that expired before it could be sent is dropped (`expired`).
 
 use std::{sync::Arc, time::Duration};
 
@@ -39,13 +47,13 @@ use crate::{
     clock::Clock,
     config::WorkerConfig,
     domain::{
-        appointment::{Appointment, AppointmentStatus},
+        account::{self, PortalUrl},
         backoff::AfterFailure,
         break_glass,
         format::clean,
+        freshness::{self, Stale},
         kinds::{About, Kind, Recipient},
         message::{compose, subject, Content, Parties, Templates},
-        reminders::still_useful,
     },
     mailer::{Mailer, Outgoing, SendError},
     store::{
@@ -80,6 +88,8 @@ pub struct Worker {
     send_deadline: Duration,
     /// How long a claimed delivery stays ours: twice the send deadline.
     lease: chrono::Duration,
+    /// Where account emails' links point.
+    portal: PortalUrl,
 }
 
 impl Worker {
@@ -90,6 +100,7 @@ impl Worker {
         clock: Arc<dyn Clock>,
         config: WorkerConfig,
         smtp_timeout: Duration,
+        portal: PortalUrl,
     ) -> Self {
         // A send is several SMTP commands (connect, EHLO, MAIL, RCPT, DATA).
         let send_deadline = smtp_timeout.saturating_mul(4).max(Duration::from_secs(1));
@@ -103,6 +114,7 @@ impl Worker {
             config,
             send_deadline,
             lease,
+            portal,
         }
     }
 
@@ -153,13 +165,14 @@ impl Worker {
             let mut tx = self.db.begin().await?;
             let due = store::reminders::claim_due(&mut tx, now, REMINDER_BATCH).await?;
             for r in &due {
+                let kind = Kind::Reminder {
+                    minutes_before: u32::try_from(r.offset_minutes).unwrap_or(0),
+                };
                 let current = store::appointments::get(&mut tx, r.appointment_id).await?;
-                let appointment = current.filter(|a| {
+                let Some(a) = current.filter(|a| {
                     a.version == r.version
-                        && a.status != AppointmentStatus::Cancelled
-                        && still_useful(a.start, now)
-                });
-                let Some(a) = appointment else {
+                        && freshness::check(kind, r.version, Some(a), now).is_none()
+                }) else {
                     store::reminders::settle(&mut tx, r, "skipped").await?;
                     continue;
                 };
@@ -167,9 +180,6 @@ impl Worker {
                     store::reminders::settle(&mut tx, r, "skipped").await?;
                     continue;
                 }
-                let kind = Kind::Reminder {
-                    minutes_before: u32::try_from(r.offset_minutes).unwrap_or(0),
-                };
                 let subject = subject(kind, &a);
                 let recipient_id = a.patient_id;
                 let about = About::Appointment {
@@ -222,7 +232,7 @@ impl Worker {
 
     async fn deliver(&self, d: Claimed) -> Result<(), sqlx::Error> {
         let started = self.clock.now();
-        let about = About::read(&d.kind, &d.snapshot.0);
+        let about = About::read(&d.kind, d.subject_id, &d.snapshot.0);
         let label = about.as_ref().map_or("unknown", About::label);
         let outcome = match &about {
             Ok(about) => self.attempt(&d, about, started).await?,
@@ -292,23 +302,32 @@ impl Worker {
         let Some(recipient) = Recipient::parse(&d.recipient_role) else {
             return Ok(Err(Failure::permanent("unknown-recipient")));
         };
-        if let About::Appointment { kind, appointment } = about {
-            if kind.is_reminder() && !self.reminder_still_current(appointment, now).await? {
-                return Ok(Err(Failure::Skip("superseded")));
-            }
+        if let Some(reason) = self.no_longer_holds(about, now).await? {
+            return Ok(Err(Failure::Skip(reason)));
         }
-        // The recipient and everyone the email names.
+        // The recipient and everyone the email names. An account email names
+        // its holder itself (the event's name and address).
         let mut ids = vec![d.recipient_id];
         match about {
             About::Appointment { appointment, .. } => {
                 ids.extend([appointment.patient_id, appointment.provider_id]);
             }
             About::BreakGlass(g) => ids.extend([g.patient_id, g.provider_id]),
+            About::Account { .. } => ids.clear(),
         }
-        let people = store::people::get_many(&self.db, &ids).await?;
+        let people = if ids.is_empty() {
+            Vec::new()
+        } else {
+            store::people::get_many(&self.db, &ids).await?
+        };
         let name_of = |id: Uuid| people.iter().find(|p| p.id == id).map(|p| p.name.as_str());
         let me = people.iter().find(|p| p.id == d.recipient_id);
-        // A configured address is on the row; a person's is looked up now.
+        let my_name = match about {
+            About::Account { email, .. } => Some(email.name()),
+            _ => me.map(|p| p.name.as_str()),
+        };
+        // A configured address, or an account event's, is on the row; a
+        // person's is looked up now.
         let address = d
             .recipient_address
             .as_deref()
@@ -320,7 +339,7 @@ impl Worker {
         let Ok(address) = address.parse::<lettre::Address>() else {
             return Ok(Err(Failure::permanent("invalid-address")));
         };
-        let name = me.map(|p| clean(&p.name, 120)).filter(|n| !n.is_empty());
+        let name = my_name.map(|n| clean(n, 120)).filter(|n| !n.is_empty());
         let to = Mailbox::new(name, address);
         let from = self.mailer.from().email.to_string();
         let to_email = to.email.to_string();
@@ -336,7 +355,7 @@ impl Worker {
                     appointment,
                     &Parties {
                         recipient,
-                        recipient_name: me.map(|p| p.name.as_str()),
+                        recipient_name: my_name,
                         counterpart_name: name_of(counterpart_id),
                         from: &from,
                         to: &to_email,
@@ -349,11 +368,12 @@ impl Worker {
                 g,
                 &break_glass::Names {
                     recipient,
-                    recipient_name: me.map(|p| p.name.as_str()),
+                    recipient_name: my_name,
                     provider_name: name_of(g.provider_id),
                     patient_name: name_of(g.patient_id),
                 },
             ),
+            About::Account { email, .. } => account::compose(&self.templates, email, &self.portal),
         };
         let content = match rendered {
             Ok(c) => c,
@@ -378,20 +398,32 @@ impl Worker {
         })
     }
 
-    /// A reminder is only worth sending for the appointment's current version,
-    /// while it is still ahead.
-    async fn reminder_still_current(
+    /// Why the email should no longer go out at `now`, if so: an appointment
+    /// email about a version older than the newest known (the appointment was
+    /// moved or cancelled since: sending it would contradict the newer email),
+    /// a reminder of a cancelled or begun appointment, a link that expired.
+    /// (The check precedes the SMTP transaction: a change arriving during it
+    /// is too late for this email, and its own email follows.)
+    async fn no_longer_holds(
         &self,
-        a: &Appointment,
+        about: &About,
         now: DateTime<Utc>,
-    ) -> Result<bool, sqlx::Error> {
-        let mut conn = self.db.acquire().await?;
-        let current = store::appointments::get(&mut conn, a.appointment_id).await?;
-        Ok(current.is_some_and(|c| {
-            c.version == a.version
-                && c.status != AppointmentStatus::Cancelled
-                && still_useful(c.start, now)
-        }))
+    ) -> Result<Option<&'static str>, sqlx::Error> {
+        Ok(match about {
+            About::Appointment { kind, appointment } => {
+                let mut conn = self.db.acquire().await?;
+                let current =
+                    store::appointments::get(&mut conn, appointment.appointment_id).await?;
+                let stale = freshness::check(*kind, appointment.version, current.as_ref(), now);
+                if stale == Some(Stale::Superseded) {
+                    metrics::counter!("notifications_superseded_total", "kind" => kind.label(), "at" => "send")
+                        .increment(1);
+                }
+                stale.map(Stale::reason)
+            }
+            About::Account { email, .. } => email.expired(now).then_some("expired"),
+            About::BreakGlass(_) => None,
+        })
     }
 
     /// Refresh the gauges: deliveries waiting, failed for good, and the age of

@@ -31,7 +31,10 @@ const MAX_REASON: usize = 1000;
 pub fn subject(recipient: Recipient) -> &'static str {
     match recipient {
         Recipient::Patient => PATIENT_SUBJECT,
-        Recipient::Provider | Recipient::Admin | Recipient::PrivacyContact => REVIEW_SUBJECT,
+        Recipient::Provider
+        | Recipient::Admin
+        | Recipient::PrivacyContact
+        | Recipient::AccountHolder => REVIEW_SUBJECT,
     }
 }
 

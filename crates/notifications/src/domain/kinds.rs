@@ -1,14 +1,15 @@
 //! Which emails exist: one kind per appointment change plus one per reminder
-//! offset, each addressed to the patient or the provider; and one about each
+//! offset, each addressed to the patient or the provider; one about each
 //! break-glass grant, to the patient and to whoever reviews it (the configured
-//! privacy contact, or every admin).
+//! privacy contact, or every admin); and one per account event identity asks
+//! to have emailed, to the account's holder.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{appointment::Appointment, break_glass::BreakGlassGranted};
+use super::{account::AccountEmail, appointment::Appointment, break_glass::BreakGlassGranted};
 
 /// What an email is about. Its key is part of the delivery's unique key, so a
 /// 24-hour and a 2-hour reminder of the same version are different emails.
@@ -88,6 +89,9 @@ pub enum Recipient {
     Admin,
     /// `NOTIFICATIONS_PRIVACY_CONTACT`: an address, not a person.
     PrivacyContact,
+    /// Whoever holds an account, whatever their role, at the address the
+    /// account event names (which no read model may know yet).
+    AccountHolder,
 }
 
 impl Recipient {
@@ -97,6 +101,7 @@ impl Recipient {
             Recipient::Provider => "provider",
             Recipient::Admin => "admin",
             Recipient::PrivacyContact => "privacy-contact",
+            Recipient::AccountHolder => "account-holder",
         }
     }
 
@@ -106,6 +111,7 @@ impl Recipient {
             "provider" => Some(Recipient::Provider),
             "admin" => Some(Recipient::Admin),
             "privacy-contact" => Some(Recipient::PrivacyContact),
+            "account-holder" => Some(Recipient::AccountHolder),
             _ => None,
         }
     }
@@ -130,6 +136,9 @@ pub enum About {
     },
     /// A break-glass grant (`record.break_glass_granted` v1).
     BreakGlass(BreakGlassGranted),
+    /// An account event (`user.verification_requested` …): each event is one
+    /// email, so the event's id is the delivery's subject.
+    Account { event_id: Uuid, email: AccountEmail },
 }
 
 /// Why a stored delivery cannot be rendered. The message never quotes the
@@ -149,13 +158,24 @@ pub enum Unreadable {
 pub enum Payload<'a> {
     Appointment(&'a Appointment),
     BreakGlass(&'a BreakGlassGranted),
+    Account(&'a AccountEmail),
 }
 
 impl About {
-    /// Read a delivery's `kind` and `snapshot` back.
-    pub fn read(kind: &str, snapshot: &serde_json::Value) -> Result<About, Unreadable> {
+    /// Read a delivery's `kind`, subject (`appointment_id`) and `snapshot` back.
+    pub fn read(
+        kind: &str,
+        subject_id: Uuid,
+        snapshot: &serde_json::Value,
+    ) -> Result<About, Unreadable> {
         if kind == BREAK_GLASS {
             return Ok(About::BreakGlass(BreakGlassGranted::deserialize(snapshot)?));
+        }
+        if let Some(email) = AccountEmail::read(kind, snapshot) {
+            return Ok(About::Account {
+                event_id: subject_id,
+                email: email?,
+            });
         }
         let kind = Kind::parse(kind).ok_or(Unreadable::Kind)?;
         Ok(About::Appointment {
@@ -164,11 +184,13 @@ impl About {
         })
     }
 
-    /// Stored form of the kind: [`Kind::key`], or `break-glass`.
+    /// Stored form of the kind: [`Kind::key`], `break-glass`, or an account
+    /// email's (`verify-email`, `password-reset`, …).
     pub fn key(&self) -> String {
         match self {
             About::Appointment { kind, .. } => kind.key(),
             About::BreakGlass(_) => BREAK_GLASS.into(),
+            About::Account { email, .. } => email.key().into(),
         }
     }
 
@@ -177,22 +199,26 @@ impl About {
         match self {
             About::Appointment { kind, .. } => kind.label(),
             About::BreakGlass(_) => BREAK_GLASS,
+            About::Account { email, .. } => email.key(),
         }
     }
 
-    /// The appointment's id, or the grant's: the delivery's `appointment_id`.
+    /// The appointment's id, the grant's, or the account event's: the
+    /// delivery's `appointment_id`.
     pub fn subject_id(&self) -> Uuid {
         match self {
             About::Appointment { appointment, .. } => appointment.appointment_id,
             About::BreakGlass(g) => g.grant_id,
+            About::Account { event_id, .. } => *event_id,
         }
     }
 
-    /// The appointment's version; a grant never changes, so it is 1.
+    /// The appointment's version; a grant or an account event never changes,
+    /// so it is 1.
     pub fn version(&self) -> i32 {
         match self {
             About::Appointment { appointment, .. } => appointment.version,
-            About::BreakGlass(_) => 1,
+            About::BreakGlass(_) | About::Account { .. } => 1,
         }
     }
 
@@ -201,6 +227,7 @@ impl About {
         match self {
             About::Appointment { appointment, .. } => Payload::Appointment(appointment),
             About::BreakGlass(g) => Payload::BreakGlass(g),
+            About::Account { email, .. } => Payload::Account(email),
         }
     }
 }
@@ -223,6 +250,7 @@ mod tests {
             Recipient::Provider,
             Recipient::Admin,
             Recipient::PrivacyContact,
+            Recipient::AccountHolder,
         ] {
             assert_eq!(Recipient::parse(r.as_str()), Some(r));
         }
@@ -239,13 +267,19 @@ mod tests {
         let stored = serde_json::to_value(booked.payload()).unwrap();
         // The bare appointment, as rows from before break-glass emails hold it.
         assert_eq!(stored, serde_json::to_value(&a).unwrap());
-        assert_eq!(About::read("booked", &stored).unwrap(), booked);
+        assert_eq!(
+            About::read("booked", a.appointment_id, &stored).unwrap(),
+            booked
+        );
         assert_eq!(booked.subject_id(), a.appointment_id);
 
         let grant = crate::domain::break_glass::fixtures::grant();
         let about = About::BreakGlass(grant.clone());
         let stored = serde_json::to_value(about.payload()).unwrap();
-        assert_eq!(About::read("break-glass", &stored).unwrap(), about);
+        assert_eq!(
+            About::read("break-glass", grant.grant_id, &stored).unwrap(),
+            about
+        );
         assert_eq!(
             (about.key().as_str(), about.label()),
             ("break-glass", "break-glass")
@@ -254,12 +288,45 @@ mod tests {
 
         // A payload under the wrong kind, or an unknown kind, is unreadable.
         assert!(matches!(
-            About::read("booked", &stored),
+            About::read("booked", grant.grant_id, &stored),
             Err(Unreadable::Snapshot(_))
         ));
         assert!(matches!(
-            About::read("party", &stored),
+            About::read("party", grant.grant_id, &stored),
             Err(Unreadable::Kind)
+        ));
+
+        // An account email: the event's payload, under the event's id.
+        let event_id = Uuid::now_v7();
+        let verification = About::Account {
+            event_id,
+            email: crate::domain::account::AccountEmail::Verification(
+                crate::domain::account::fixtures::verification(),
+            ),
+        };
+        let stored = serde_json::to_value(verification.payload()).unwrap();
+        assert_eq!(
+            stored,
+            serde_json::to_value(crate::domain::account::fixtures::verification()).unwrap()
+        );
+        assert_eq!(
+            About::read("verify-email", event_id, &stored).unwrap(),
+            verification
+        );
+        assert_eq!(
+            (verification.key().as_str(), verification.label()),
+            ("verify-email", "verify-email")
+        );
+        assert_eq!(
+            (verification.subject_id(), verification.version()),
+            (event_id, 1)
+        );
+        // Once sent, the token is gone and the payload no longer reads back.
+        let mut scrubbed = stored.clone();
+        scrubbed.as_object_mut().unwrap().remove("token");
+        assert!(matches!(
+            About::read("verify-email", event_id, &scrubbed),
+            Err(Unreadable::Snapshot(_))
         ));
     }
 

@@ -2,7 +2,8 @@
 //! (minijinja templates under `templates/`, compiled in; HTML auto-escaped) and
 //! its calendar invitation. Every value from outside is cleaned of control
 //! characters first, so neither a subject header nor a text line can be forged.
-//! (Break-glass emails are [`super::break_glass`]'s, on the same templates.)
+//! (Break-glass emails are [`super::break_glass`]'s and account emails
+//! [`super::account`]'s, on the same templates.)
 
 use chrono::{DateTime, Utc};
 use minijinja::{context, Environment, UndefinedBehavior};
@@ -50,6 +51,54 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "break_glass.txt",
         include_str!("../../templates/break_glass.txt"),
+    ),
+    (
+        "account_layout.html",
+        include_str!("../../templates/account_layout.html"),
+    ),
+    (
+        "account_layout.txt",
+        include_str!("../../templates/account_layout.txt"),
+    ),
+    (
+        "verify_email.html",
+        include_str!("../../templates/verify_email.html"),
+    ),
+    (
+        "verify_email.txt",
+        include_str!("../../templates/verify_email.txt"),
+    ),
+    (
+        "registration_attempted.html",
+        include_str!("../../templates/registration_attempted.html"),
+    ),
+    (
+        "registration_attempted.txt",
+        include_str!("../../templates/registration_attempted.txt"),
+    ),
+    (
+        "password_reset.html",
+        include_str!("../../templates/password_reset.html"),
+    ),
+    (
+        "password_reset.txt",
+        include_str!("../../templates/password_reset.txt"),
+    ),
+    (
+        "password_changed.html",
+        include_str!("../../templates/password_changed.html"),
+    ),
+    (
+        "password_changed.txt",
+        include_str!("../../templates/password_changed.txt"),
+    ),
+    (
+        "signin_alert.html",
+        include_str!("../../templates/signin_alert.html"),
+    ),
+    (
+        "signin_alert.txt",
+        include_str!("../../templates/signin_alert.txt"),
     ),
 ];
 

@@ -4,7 +4,10 @@ use chrono::{DateTime, Utc};
 use sqlx::{types::Json, PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::kinds::{About, Recipient};
+use crate::domain::{
+    account,
+    kinds::{About, Recipient},
+};
 
 pub struct NewDelivery<'a> {
     /// The kind and the payload the email is rendered from.
@@ -122,7 +125,8 @@ pub enum Settle {
     Failed {
         error: String,
     },
-    /// No longer worth sending (a reminder of a changed or cancelled appointment).
+    /// No longer worth sending: an appointment email superseded by a newer
+    /// version, a reminder of a cancelled or begun appointment, an expired link.
     Cancelled {
         reason: String,
     },
@@ -131,6 +135,10 @@ pub enum Settle {
 /// Record the outcome of attempt `attempt` (started at `started`) and the
 /// delivery's new state. A retry or failure only applies while this attempt
 /// still holds the row; `sent` always does (the email went out).
+///
+/// A final state (sent, failed, cancelled) also forgets the payload's token
+/// (verification and reset links): a link already sent, or never to be, has
+/// no business in the log. A retry keeps it for the next attempt.
 pub async fn settle(
     pool: &PgPool,
     id: Uuid,
@@ -144,11 +152,13 @@ pub async fn settle(
         Settle::Sent => {
             sqlx::query(
                 "UPDATE deliveries SET status = 'sent', sent_at = $2, lease_until = NULL,
-                   last_error = NULL, updated_at = now()
+                   last_error = NULL, updated_at = now(),
+                   snapshot = CASE WHEN kind = ANY($3) THEN snapshot - 'token' ELSE snapshot END
                  WHERE id = $1 AND status <> 'sent'",
             )
             .bind(id)
             .bind(now)
+            .bind(account::kinds::WITH_TOKEN)
             .execute(&mut *tx)
             .await?;
             ("sent", None)
@@ -199,13 +209,15 @@ async fn set_final(
     error: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE deliveries SET status = $3, lease_until = NULL, last_error = $4, updated_at = now()
+        "UPDATE deliveries SET status = $3, lease_until = NULL, last_error = $4, updated_at = now(),
+           snapshot = CASE WHEN kind = ANY($5) THEN snapshot - 'token' ELSE snapshot END
          WHERE id = $1 AND status = 'sending' AND attempts = $2",
     )
     .bind(id)
     .bind(attempt)
     .bind(status)
     .bind(error)
+    .bind(account::kinds::WITH_TOKEN)
     .execute(conn)
     .await?;
     Ok(())

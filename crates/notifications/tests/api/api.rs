@@ -15,6 +15,8 @@ async fn the_list_shows_the_callers_own_emails_with_their_status_page_by_page() 
     let app = spawn_app(&mail).await;
     let b = app.booking(3).await;
     app.publish(&b.booked()).await;
+    // Sent before the cancellation arrives (after it, they would be dropped).
+    mail.wait_for(2, "two confirmations", |_| true).await;
     app.publish(&b.cancelled(2, "")).await;
     mail.wait_for(4, "four emails", |_| true).await;
     app.settled(b.appointment_id).await;

@@ -220,7 +220,7 @@ async fn without_a_privacy_contact_every_admin_is_told_and_staff_are_not() {
 async fn a_malformed_grant_is_dead_lettered_and_sends_nothing() {
     let mail = MailDev::start().await;
     let app = spawn_app(&mail).await;
-    let [_, _, records] = crate::helpers::specs(&app.config);
+    let [_, _, records, _] = crate::helpers::specs(&app.config);
     let (_patient, _provider, grant) = grant(&app).await;
     let mut missing_reason = announce(&grant);
     missing_reason

@@ -1,5 +1,6 @@
 //! The consumers: redelivered events change nothing, poison messages are
-//! dead-lettered, stale versions are ignored, people are kept up to date.
+//! dead-lettered, stale versions are ignored (and an email overtaken by a newer
+//! version before it went out is dropped), people are kept up to date.
 
 use contracts::{
     directory::{PatientUpdated, ProviderUpdated},
@@ -66,7 +67,7 @@ async fn the_same_event_delivered_three_times_sends_one_email_per_recipient() {
 async fn poison_messages_land_in_the_dead_letter_queue_and_the_rest_flows() {
     let mail = MailDev::start().await;
     let app = spawn_app(&mail).await;
-    let [appointments, people, _records] = specs(&app.config);
+    let [appointments, people, _records, _accounts] = specs(&app.config);
     let b = app.booking(3).await;
 
     app.publish_raw("appointment.booked", b"not json").await;
@@ -139,6 +140,76 @@ async fn an_older_version_arriving_after_a_newer_one_sends_nothing() {
     assert_eq!(kinds, ["cancelled", "cancelled"]);
     assert!(app.reminders(b.appointment_id).await.is_empty());
     assert_eq!(mail.emails().await.len(), 2);
+    let metrics = app.metrics().await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "notifications_superseded_total{kind=\"booked\",at=\"event\"}"
+        ),
+        1.0,
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn a_confirmation_still_unsent_when_the_cancellation_arrives_is_dropped_not_sent() {
+    let mut mail = MailDev::start().await;
+    let app = spawn_app(&mail).await;
+    let b = app.booking(3).await;
+    // SMTP is down: the confirmations wait, retrying.
+    mail.stop();
+    app.deliver(&b.booked()).await;
+    eventually(
+        WAIT,
+        "the confirmations failing while SMTP is down",
+        || async {
+            let rows = app.deliveries(b.appointment_id).await;
+            (rows.len() == 2 && rows.iter().all(|r| r.4 >= 1)).then_some(())
+        },
+    )
+    .await;
+    // The cancellation (version 2) arrives before any confirmation went out.
+    app.deliver(&b.cancelled(2, "")).await;
+    mail.restart().await;
+    mail.wait_for(2, "the cancellations", |e| {
+        e.subject().starts_with("Appointment cancelled")
+    })
+    .await;
+    app.settled(b.appointment_id).await;
+
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT kind, status, last_error FROM deliveries WHERE appointment_id = $1 ORDER BY kind",
+    )
+    .bind(b.appointment_id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let superseded = (
+        "booked".to_owned(),
+        "cancelled".to_owned(),
+        Some("superseded".to_owned()),
+    );
+    let sent = ("cancelled".to_owned(), "sent".to_owned(), None);
+    assert_eq!(rows, [superseded.clone(), superseded, sent.clone(), sent]);
+    let emails = mail.emails().await;
+    assert_eq!(emails.len(), 2, "no confirmation after its cancellation");
+    assert!(emails
+        .iter()
+        .all(|e| !e.subject().starts_with("Appointment confirmed")));
+    let metrics = app.metrics().await;
+    assert_eq!(
+        metric(
+            &metrics,
+            "notifications_superseded_total{kind=\"booked\",at=\"send\"}"
+        ),
+        2.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        metric(&metrics, "notifications_cancelled_total{kind=\"booked\"}"),
+        2.0,
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

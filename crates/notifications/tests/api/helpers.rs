@@ -65,12 +65,13 @@ pub async fn spawn_app_with(mail: &MailDev, tweak: impl FnOnce(&mut Config)) -> 
     TestApp { app, config, clock }
 }
 
-/// The service's three consumers: appointments, people and records.
-pub fn specs(config: &Config) -> [ConsumerSpec; 3] {
+/// The service's four consumers: appointments, people, records and accounts.
+pub fn specs(config: &Config) -> [ConsumerSpec; 4] {
     [
         consumers::appointments_spec(&config.common.queue_prefix),
         consumers::people_spec(&config.common.queue_prefix),
         consumers::records_spec(&config.common.queue_prefix),
+        consumers::accounts_spec(&config.common.queue_prefix),
     ]
 }
 

@@ -2,6 +2,7 @@
 //! server (a MailDev per test) and reading the mail back through its API.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
+mod accounts;
 mod api;
 mod break_glass;
 mod delivery;
