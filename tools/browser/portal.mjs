@@ -1,19 +1,25 @@
 // End-to-end test of the web portal in a real browser (Debian's Chromium via
 // playwright-core; no browser is ever downloaded). Drives the portal through
-// the gateway at CAREBOOK_URL and saves screenshots to SCREENSHOT_DIR.
+// the gateway at CAREBOOK_URL, reads the emails the stack sends from MailDev's
+// REST API at MAILDEV_URL, and saves screenshots to SCREENSHOT_DIR. The demo
+// admin signs in with TOTP codes computed from the seed's secret.
 // Exits non-zero on the first failed expectation.
 //
-//   CAREBOOK_URL=http://127.0.0.1:8080 SCREENSHOT_DIR=/tmp/shots node tools/browser/portal.mjs
+//   CAREBOOK_URL=http://127.0.0.1:8080 MAILDEV_URL=http://127.0.0.1:1080 SCREENSHOT_DIR=/tmp/shots node tools/browser/portal.mjs
 
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
+import * as OTPAuth from "otpauth";
 
 const BASE = (process.env.CAREBOOK_URL ?? "http://127.0.0.1:8080").replace(/\/$/, "");
 const SHOTS = process.env.SCREENSHOT_DIR ?? "screenshots";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const PASSWORD = "Carebook-demo-2026!";
+const MAILDEV = (process.env.MAILDEV_URL ?? "http://127.0.0.1:1080").replace(/\/$/, "");
+// The demo admin's TOTP secret (crates/carebook/src/seed.rs).
+const ADMIN_TOTP = "INQXEZLCN5XWWRDFNVXUCZDNNFXCCMRW";
 const EMAIL = {
   admin: "admin@demo.carebook.test",
   provider1: "provider1@demo.carebook.test",
@@ -54,6 +60,49 @@ async function eventually(what, check, seconds = 30) {
   }
 }
 
+// ---- mail and codes ----
+
+/** Every email MailDev holds (newest last). */
+async function mailbox() {
+  for (const path of ["/api/email", "/email"]) {
+    const r = await fetch(`${MAILDEV}${path}`);
+    if (r.ok) return r.json();
+  }
+  throw new Error(`MailDev does not answer at ${MAILDEV}`);
+}
+
+/** The newest email to `address` whose subject matches, once it arrived. */
+async function mailTo(address, subject) {
+  return eventually(`an email "${subject}" to ${address}`, async () => {
+    const mails = (await mailbox()).filter(
+      (m) => (m.to ?? []).some((t) => t.address?.toLowerCase() === address.toLowerCase()) && subject.test(m.subject ?? ""),
+    );
+    return mails.at(-1);
+  });
+}
+
+/** The token of the portal link `path?token=…` in an email. */
+function linkToken(mail, path) {
+  const text = `${mail.text ?? ""} ${mail.html ?? ""}`;
+  const m = text.match(new RegExp(`${path}\\?token=([A-Za-z0-9_.~%-]+)`));
+  assert.ok(m, `no ${path} link in "${mail.subject}": ${text.slice(0, 500)}`);
+  return decodeURIComponent(m[1]);
+}
+
+/** Codes of an authenticator app; each 30-second code signs in once, so wait for a fresh one. */
+const usedSteps = new Map();
+async function totpCode(secret) {
+  const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(secret.replace(/\s/g, "")), digits: 6, period: 30, algorithm: "SHA1" });
+  for (;;) {
+    const step = Math.floor(Date.now() / 30000);
+    if (usedSteps.get(secret) !== step) {
+      usedSteps.set(secret, step);
+      return totp.generate();
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 // ---- the browser ----
 
 const browser = await chromium.launch({
@@ -85,11 +134,16 @@ async function shot(page, name) {
   await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true, caret: "initial" });
 }
 
-async function login(page, email) {
+async function login(page, email, { password = PASSWORD, totp } = {}) {
   await page.goto("/login");
   await page.getByLabel("Email").fill(email);
-  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByLabel("Password").fill(password);
   await page.getByRole("button", { name: "Log in" }).click();
+  if (totp) {
+    await page.waitForURL(/\/login\/code$/);
+    await page.getByLabel("Code").fill(await totpCode(totp));
+    await page.getByRole("button", { name: "Continue" }).click();
+  }
   await page.waitForURL((url) => !url.pathname.startsWith("/login"));
 }
 
@@ -133,6 +187,130 @@ try {
   assert.ok(!(await visitor.content()).includes("problems/invalid-credentials"), "no raw problem JSON on the page");
   await shot(visitor, "login-error");
   step("a wrong password shows a friendly message, not JSON");
+
+  // A new patient registers, confirms the address from the email, and signs in.
+  const run = Date.now().toString(36);
+  const nina = { email: `nina.${run}@example.test`, password: "Nina-first-passphrase-1" };
+  const fresh = await newPage();
+  await fresh.goto("/register");
+  await fresh.getByLabel("Full name").fill("Nina Newcomer");
+  await fresh.getByLabel("Email").fill(nina.email);
+  await fresh.getByLabel("Password").fill(nina.password);
+  await fresh.getByRole("button", { name: "Create account" }).click();
+  await fresh.getByRole("heading", { name: "Check your email" }).waitFor();
+  const checkEmail = (await fresh.locator("main").textContent()).replace(/\s+/g, " ");
+  await shot(fresh, "register-check-email");
+  // Registering an address that has an account looks exactly the same.
+  const again = await newPage();
+  await again.goto("/register");
+  await again.getByLabel("Full name").fill("Someone Else");
+  await again.getByLabel("Email").fill(EMAIL.patient1);
+  await again.getByLabel("Password").fill("Another-long-passphrase-2");
+  await again.getByRole("button", { name: "Create account" }).click();
+  await again.getByRole("heading", { name: "Check your email" }).waitFor();
+  assert.equal((await again.locator("main").textContent()).replace(/\s+/g, " "), checkEmail);
+  await again.context().close();
+  step("registering says 'check your email', the same for a new and an existing address");
+
+  // Not confirmed yet: the right password says so and offers a new link.
+  await fresh.goto("/login");
+  await fresh.getByLabel("Email").fill(nina.email);
+  await fresh.getByLabel("Password").fill(nina.password);
+  await fresh.getByRole("button", { name: "Log in" }).click();
+  await fresh.locator(".problem").waitFor();
+  assert.match(await fresh.locator(".problem").textContent(), /not confirmed yet/);
+  await fresh.getByRole("button", { name: "Email me a new confirmation link" }).waitFor();
+  await shot(fresh, "login-unverified");
+
+  const verification = await mailTo(nina.email, /Confirm your email address/);
+  await fresh.goto(`/verify-email?token=${encodeURIComponent(linkToken(verification, "/verify-email"))}`);
+  await shot(fresh, "verify-email");
+  await fresh.getByRole("button", { name: "Confirm my email" }).click();
+  await fresh.getByRole("heading", { name: "Your email address is confirmed" }).waitFor();
+  await fresh.getByRole("link", { name: "Log in" }).last().click();
+  await fresh.waitForURL(/\/login/);
+  await login(fresh, nina.email, { password: nina.password });
+  assert.equal(new URL(fresh.url()).pathname, "/appointments");
+  step("the emailed link confirms the address (after a button press) and the patient signs in");
+
+  // Forgotten password: the emailed link sets a new one; the old one stops working.
+  await fresh.getByRole("button", { name: "Log out" }).click();
+  await fresh.waitForURL(/\/login/);
+  await fresh.getByRole("link", { name: "Forgot your password?" }).click();
+  await fresh.getByLabel("Email").fill(nina.email);
+  await fresh.getByRole("button", { name: "Email me a reset link" }).click();
+  await fresh.getByText("If an account exists for that address").waitFor();
+  const reset = await mailTo(nina.email, /Reset your Carebook password/);
+  await fresh.goto(`/password-reset/confirm?token=${encodeURIComponent(linkToken(reset, "/password-reset/confirm"))}`);
+  nina.password = "Nina-second-passphrase-2";
+  await fresh.getByLabel("New password", { exact: true }).fill(nina.password);
+  await fresh.getByLabel("Repeat the new password").fill(nina.password);
+  await shot(fresh, "password-reset-confirm");
+  await fresh.getByRole("button", { name: "Set my new password" }).click();
+  await fresh.getByRole("heading", { name: "Your password has been changed" }).waitFor();
+  await fresh.goto("/login");
+  await fresh.getByLabel("Email").fill(nina.email);
+  await fresh.getByLabel("Password").fill("Nina-first-passphrase-1");
+  await fresh.getByRole("button", { name: "Log in" }).click();
+  await fresh.locator(".problem").waitFor();
+  assert.equal((await fresh.locator(".problem").textContent()).trim(), "The email or password is wrong.");
+  await login(fresh, nina.email, { password: nina.password });
+  step("a forgotten password is reset through the emailed link; the old one no longer works");
+
+  // The account page: change the password (this session stays), see the sessions.
+  await fresh.getByRole("link", { name: "My account" }).click();
+  await fresh.getByRole("heading", { name: "My account", level: 1 }).waitFor();
+  await fresh.locator("#sessions .badge", { hasText: "This session" }).waitFor();
+  await fresh.getByLabel("Current password").fill(nina.password);
+  nina.password = "Nina-third-passphrase-3";
+  await fresh.getByLabel("New password", { exact: true }).fill(nina.password);
+  await fresh.getByLabel("Repeat the new password").fill(nina.password);
+  await fresh.getByRole("button", { name: "Change password" }).click();
+  await fresh.locator(".flash").waitFor();
+  assert.match(await flash(fresh), /Your password has been changed/);
+  await fresh.goto("/appointments");
+  assert.equal(new URL(fresh.url()).pathname, "/appointments", "still signed in after the change");
+  await mailTo(nina.email, /Your Carebook password was changed/);
+  await fresh.goto("/account");
+  await shot(fresh, "account");
+  step("the patient changes the password on the account page and stays signed in");
+
+  // Two-step sign-in: set up an app, sign in with its code, turn it off again.
+  await fresh.getByRole("button", { name: "Set up an authenticator app" }).click();
+  await fresh.waitForURL(/\/account\/totp$/);
+  const secret = await fresh.locator("#totp-secret").getAttribute("data-secret");
+  assert.match(await fresh.locator("#totp-uri").textContent(), /^otpauth:\/\/totp\//);
+  await shot(fresh, "totp-setup");
+  await fresh.getByLabel("Code from your app").fill(await totpCode(secret));
+  await fresh.getByRole("button", { name: "Turn on two-step sign-in" }).click();
+  await fresh.locator("#recovery-codes").waitFor();
+  const recovery = (await fresh.locator("#recovery-codes code").allTextContents()).map((c) => c.trim());
+  assert.equal(recovery.length, 10);
+  await shot(fresh, "recovery-codes");
+  await fresh.getByRole("button", { name: "Log out" }).click();
+  await fresh.waitForURL(/\/login/);
+  await login(fresh, nina.email, { password: nina.password, totp: secret });
+  assert.equal(new URL(fresh.url()).pathname, "/appointments");
+  await fresh.getByRole("button", { name: "Log out" }).click();
+  await fresh.waitForURL(/\/login/);
+  // A lost phone: a recovery code signs in once.
+  await fresh.getByLabel("Email").fill(nina.email);
+  await fresh.getByLabel("Password").fill(nina.password);
+  await fresh.getByRole("button", { name: "Log in" }).click();
+  await fresh.waitForURL(/\/login\/code$/);
+  await fresh.getByLabel("Code").fill("000000");
+  await fresh.getByRole("button", { name: "Continue" }).click();
+  await fresh.locator(".problem").waitFor();
+  assert.match(await fresh.locator(".problem").textContent(), /That code is wrong/);
+  await fresh.getByLabel("Code").fill(recovery[0]);
+  await fresh.getByRole("button", { name: "Continue" }).click();
+  await fresh.waitForURL(/\/appointments$/);
+  await fresh.goto("/account");
+  await fresh.getByLabel("Code from your app").fill(recovery[1]);
+  await fresh.getByRole("button", { name: "Turn off two-step sign-in" }).click();
+  await fresh.locator(".flash").waitFor();
+  assert.match(await flash(fresh), /Two-step sign-in is off/);
+  step("the patient sets up an authenticator, signs in with a code and with a recovery code, and turns it off");
 
   // Patient 1: find a provider, make her preferred.
   const p1 = await newPage();
@@ -208,7 +386,6 @@ try {
   // through the API), then completes the visit.
   const me = (await api("/api/v1/auth/me", { token: await apiToken(EMAIL.patient1) })).body;
   const doctor = await apiToken(EMAIL.provider1);
-  const run = Date.now().toString(36);
   const noteText = `<script>window.__pwned = 1</script> Rest and fluids <b>twice</b> a day (${run}).`;
   await eventually("the care relationship, to write a note", async () => {
     const r = await api(`/api/v1/patients/${me.patient_id}/records/notes`, { token: doctor, method: "POST", body: { text: noteText } });
@@ -278,10 +455,59 @@ try {
   assert.equal(new URL(p1.url()).pathname, "/login");
   step("logout ends the session");
 
-  // The admin creates a staff account.
+  // The admin signs in with a TOTP code after the password.
   const admin = await newPage();
-  await login(admin, EMAIL.admin);
-  assert.equal(new URL(admin.url()).pathname, "/admin/users");
+  await admin.goto("/login");
+  await admin.getByLabel("Email").fill(EMAIL.admin);
+  await admin.getByLabel("Password").fill(PASSWORD);
+  await admin.getByRole("button", { name: "Log in" }).click();
+  await admin.waitForURL(/\/login\/code$/);
+  assert.ok(!(await admin.content()).includes("mfa_token"), "the step token stays on the server");
+  await shot(admin, "login-code");
+  await admin.getByLabel("Code").fill(await totpCode(ADMIN_TOTP));
+  await admin.getByRole("button", { name: "Continue" }).click();
+  await admin.waitForURL(/\/admin\/users$/);
+  step("the demo admin signs in with a TOTP code");
+
+  // The admin finds the new patient, disables the account (with a reason) and enables it again.
+  await admin.getByRole("link", { name: "Accounts", exact: true }).click();
+  await admin.getByLabel("Name or email").fill(nina.email);
+  await admin.getByRole("button", { name: "Search" }).click();
+  const row = admin.locator("tbody tr", { hasText: nina.email });
+  await row.waitFor();
+  await row.getByText("Disable…").click();
+  // A reason is required: too short a one is refused next to the field.
+  await row.getByLabel("Reason").fill("no");
+  await row.getByRole("button", { name: "Disable Nina Newcomer" }).click();
+  await admin.locator(`tbody tr .field-error`).waitFor();
+  await admin.locator("tbody tr", { hasText: nina.email }).getByLabel("Reason").fill("Duplicate registration, checked with the patient");
+  await admin.locator("tbody tr", { hasText: nina.email }).getByRole("button", { name: "Disable Nina Newcomer" }).click();
+  await admin.locator(".flash").waitFor();
+  assert.match(await flash(admin), /Nina Newcomer .* is disabled/);
+  await admin.locator("tbody tr", { hasText: nina.email }).getByText("Disabled").waitFor();
+  await shot(admin, "admin-accounts");
+  // Signed out everywhere: her open session ends, and she cannot log in.
+  // Identity refuses her token at once (the other services within a minute).
+  await eventually("the disabled patient's session to end", async () => {
+    await fresh.goto("/account");
+    return new URL(fresh.url()).pathname === "/login";
+  });
+  await fresh.getByLabel("Email").fill(nina.email);
+  await fresh.getByLabel("Password").fill(nina.password);
+  await fresh.getByRole("button", { name: "Log in" }).click();
+  await fresh.locator(".problem").waitFor();
+  assert.match(await fresh.locator(".problem").textContent(), /disabled/);
+  const enableRow = admin.locator("tbody tr", { hasText: nina.email });
+  await enableRow.getByText("Enable…").click();
+  await enableRow.getByLabel("Reason").fill("Confirmed by phone");
+  await enableRow.getByRole("button", { name: "Enable Nina Newcomer" }).click();
+  await admin.locator(".flash").waitFor();
+  assert.match(await flash(admin), /enabled again/);
+  await login(fresh, nina.email, { password: nina.password });
+  step("the admin disables an account (reason required): its session ends and it cannot log in; enabled again, it can");
+
+  // The admin creates a staff account.
+  await admin.goto("/admin/users");
   await admin.getByLabel("Front-desk staff").check();
   await admin.getByLabel("Full name").fill("Robin Reception");
   await admin.getByLabel("Email").fill(`robin.${Date.now()}@demo.carebook.test`);

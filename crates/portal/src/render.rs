@@ -30,6 +30,54 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("home.html", include_str!("../templates/home.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("register.html", include_str!("../templates/register.html")),
+    (
+        "auth/totp_setup.html",
+        include_str!("../templates/auth/totp_setup.html"),
+    ),
+    (
+        "auth/code.html",
+        include_str!("../templates/auth/code.html"),
+    ),
+    (
+        "auth/enrol.html",
+        include_str!("../templates/auth/enrol.html"),
+    ),
+    (
+        "auth/recovery_codes.html",
+        include_str!("../templates/auth/recovery_codes.html"),
+    ),
+    (
+        "auth/check_email.html",
+        include_str!("../templates/auth/check_email.html"),
+    ),
+    (
+        "auth/verify_email.html",
+        include_str!("../templates/auth/verify_email.html"),
+    ),
+    (
+        "auth/verified.html",
+        include_str!("../templates/auth/verified.html"),
+    ),
+    (
+        "auth/password_reset.html",
+        include_str!("../templates/auth/password_reset.html"),
+    ),
+    (
+        "auth/password_reset_confirm.html",
+        include_str!("../templates/auth/password_reset_confirm.html"),
+    ),
+    (
+        "auth/password_reset_done.html",
+        include_str!("../templates/auth/password_reset_done.html"),
+    ),
+    (
+        "account/index.html",
+        include_str!("../templates/account/index.html"),
+    ),
+    (
+        "account/totp.html",
+        include_str!("../templates/account/totp.html"),
+    ),
     ("week.html", include_str!("../templates/week.html")),
     (
         "patient/providers.html",
@@ -76,6 +124,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/admin/users.html"),
     ),
     (
+        "admin/accounts.html",
+        include_str!("../templates/admin/accounts.html"),
+    ),
+    (
         "invoice_body.html",
         include_str!("../templates/invoice_body.html"),
     ),
@@ -106,6 +158,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     (
         "provider/break_glass.html",
         include_str!("../templates/provider/break_glass.html"),
+    ),
+    (
+        "provider/access.html",
+        include_str!("../templates/provider/access.html"),
+    ),
+    (
+        "admin/break_glass.html",
+        include_str!("../templates/admin/break_glass.html"),
     ),
     (
         "provider/entry_fields.html",

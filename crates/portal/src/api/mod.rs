@@ -42,6 +42,11 @@ impl ApiRequest {
         Self::new(Method::DELETE, path)
     }
 
+    /// A DELETE with a body (turning the authenticator off takes a code).
+    pub fn delete_with(path: impl Into<String>, body: &impl Serialize) -> Self {
+        Self::new(Method::DELETE, path).json(body)
+    }
+
     pub fn post(path: impl Into<String>, body: &impl Serialize) -> Self {
         Self::new(Method::POST, path).json(body)
     }
@@ -84,6 +89,9 @@ pub struct Origin {
     /// `X-Forwarded-For` as the portal passes it on: what it received plus its peer.
     pub forwarded_for: Option<String>,
     pub request_id: Option<String>,
+    /// The browser's `User-Agent`, so a user's list of sessions names their
+    /// browsers rather than the portal.
+    pub user_agent: Option<String>,
 }
 
 /// The problem+json body of an API error (RFC 9457), as far as the portal reads it.
@@ -147,6 +155,21 @@ impl ApiError {
 
     pub fn is_unauthorized(&self) -> bool {
         self.status() == Some(StatusCode::UNAUTHORIZED)
+    }
+
+    /// The stable code of the problem (`invalid-mfa-code`), if the API sent one.
+    pub fn code(&self) -> Option<&str> {
+        self.problem().map(ProblemBody::code)
+    }
+
+    /// A 401 about the bearer token itself (expired, revoked, missing), which
+    /// a token refresh may cure — not a 401 about what the request carried
+    /// (a wrong second-factor code), which a retry would only count again.
+    pub fn is_token_refused(&self) -> bool {
+        self.is_unauthorized()
+            && self
+                .code()
+                .is_none_or(|c| c == "unauthorized" || c.is_empty())
     }
 }
 
@@ -217,6 +240,9 @@ impl ApiClient {
         if let Some(id) = &origin.request_id {
             builder = builder.header("x-request-id", id);
         }
+        if let Some(agent) = &origin.user_agent {
+            builder = builder.header(header::USER_AGENT, agent);
+        }
         let response = builder
             .send()
             .await
@@ -276,6 +302,62 @@ mod tests {
             .query("q", "")
             .query("specialty", "cardiology");
         assert_eq!(req.query, vec![("specialty", "cardiology".to_owned())]);
+    }
+
+    #[test]
+    fn only_a_refused_token_is_worth_a_refresh() {
+        let refused = |problem: Option<&str>| ApiError::Status {
+            status: StatusCode::UNAUTHORIZED,
+            problem: problem.map(|code| ProblemBody {
+                kind: format!("https://carebook.dev/problems/{code}"),
+                ..ProblemBody::default()
+            }),
+            retry_after: None,
+        };
+        assert!(refused(None).is_token_refused());
+        assert!(refused(Some("unauthorized")).is_token_refused());
+        assert!(!refused(Some("invalid-mfa-code")).is_token_refused());
+        assert!(!refused(Some("invalid-credentials")).is_token_refused());
+    }
+
+    /// What the gateway receives from the portal's client: the browser's
+    /// address chain (the gateway believes it only from its trusted proxies,
+    /// `GATEWAY_TRUSTED_PROXIES`) and the request id.
+    #[tokio::test]
+    async fn the_browsers_address_reaches_the_gateway_as_forwarded_for() {
+        use axum::{http::HeaderMap, routing::get, Json, Router};
+        let gateway = Router::new().route(
+            "/api/v1/providers",
+            get(|headers: HeaderMap| async move {
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                Json(serde_json::json!({
+                    "forwarded_for": header("x-forwarded-for"),
+                    "request_id": header("x-request-id"),
+                }))
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, gateway).await });
+        let client = ApiClient::new(&base, Duration::from_secs(5), None).unwrap();
+        let origin = Origin {
+            forwarded_for: Some("198.51.100.7, 10.0.0.5".to_owned()),
+            request_id: Some("req-1".to_owned()),
+            ..Origin::default()
+        };
+
+        let seen: serde_json::Value = client
+            .json(&ApiRequest::get("/api/v1/providers"), None, &origin)
+            .await
+            .unwrap();
+
+        assert_eq!(seen["forwarded_for"], "198.51.100.7, 10.0.0.5");
+        assert_eq!(seen["request_id"], "req-1");
     }
 
     #[test]

@@ -61,6 +61,127 @@ pub struct Account {
     pub patient_id: Option<Uuid>,
     #[serde(default)]
     pub provider_id: Option<Uuid>,
+    /// Sign-in asks for a code from an authenticator app.
+    #[serde(default)]
+    pub mfa_enabled: bool,
+}
+
+/// What the password step of a login gives: tokens, or a second step.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum LoginOutcome {
+    Tokens(TokenPair),
+    Mfa(MfaChallenge),
+}
+
+/// The right password of an account that signs in with a second factor.
+#[derive(Clone, Debug, Deserialize)]
+pub struct MfaChallenge {
+    /// Single use, bound to the account; sent with the code to `/auth/mfa/verify`.
+    pub mfa_token: String,
+    /// The account must enrol an authenticator (with this `mfa_token`) first.
+    #[serde(default)]
+    pub enrolment_required: bool,
+    /// Seconds the step may take.
+    #[serde(default)]
+    pub expires_in: u64,
+}
+
+/// `{"email"}`: a new verification link, a password-reset link.
+#[derive(Serialize)]
+pub struct EmailAddress<'a> {
+    pub email: &'a str,
+}
+
+/// `{"token"}` of an emailed link.
+#[derive(Serialize)]
+pub struct LinkToken<'a> {
+    pub token: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct ResetConfirm<'a> {
+    pub token: &'a str,
+    pub new_password: &'a str,
+}
+
+#[derive(Serialize)]
+pub struct PasswordChange<'a> {
+    pub current_password: &'a str,
+    pub new_password: &'a str,
+}
+
+/// A second-factor code; with the login's `mfa_token` while enrolling before a first sign-in.
+#[derive(Serialize)]
+pub struct MfaCode<'a> {
+    pub code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<&'a str>,
+}
+
+/// The second step of a login.
+#[derive(Serialize)]
+pub struct MfaVerify<'a> {
+    pub mfa_token: &'a str,
+    pub code: &'a str,
+}
+
+/// Start an enrolment: with the login's `mfa_token`, or (empty) with the bearer token.
+#[derive(Serialize)]
+pub struct MfaEnrol<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mfa_token: Option<&'a str>,
+}
+
+/// A pending authenticator: its secret and `otpauth://` URI.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Enrolment {
+    pub secret: String,
+    pub otpauth_uri: String,
+}
+
+/// Shown once, after an enrolment is confirmed.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+/// One of the caller's sessions (`GET /auth/sessions`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct SessionInfo {
+    pub id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// The session of the portal's own token.
+    #[serde(default)]
+    pub current: bool,
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// Where the login came from, coarsely (a /24 or /48).
+    #[serde(default)]
+    pub network: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SessionList {
+    pub items: Vec<SessionInfo>,
+}
+
+/// An account in the administrator's list (`GET /admin/users`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct AdminUser {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    #[serde(default)]
+    pub verified: bool,
+    #[serde(default)]
+    pub disabled: bool,
+    #[serde(default)]
+    pub mfa_enabled: bool,
+    pub created_at: DateTime<Utc>,
 }
 
 // directory
@@ -118,7 +239,23 @@ pub struct AppointmentType {
     pub horizon_days: i32,
     #[serde(default)]
     pub cancellation_window_minutes: i32,
+    /// Owed for cancelling or moving inside the window (amount 0: nothing).
+    #[serde(default)]
     pub late_cancel_fee: Option<Money>,
+    /// Owed for not coming (amount 0: nothing).
+    #[serde(default)]
+    pub no_show_fee: Option<Money>,
+}
+
+/// What cancelling, moving or missing one appointment costs (scheduling's
+/// `cancellation_policy` on a single appointment's answer); `null` fees: nothing.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct CancellationPolicy {
+    pub window_minutes: i64,
+    #[serde(default)]
+    pub late_cancel_fee: Option<Money>,
+    #[serde(default)]
+    pub no_show_fee: Option<Money>,
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -162,6 +299,22 @@ pub struct Appointment {
     pub cancel_reason: Option<String>,
     #[serde(default)]
     pub late_cancellation: bool,
+    /// On a single appointment's answers (not in lists).
+    #[serde(default)]
+    pub cancellation_policy: Option<CancellationPolicy>,
+}
+
+/// A reschedule's answer: the appointment where it is now, and whether the
+/// move was late (inside the cancellation window) and what it owes.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Rescheduled {
+    #[serde(flatten)]
+    pub appointment: Appointment,
+    #[serde(default)]
+    pub late: bool,
+    /// `None`: nothing owed (outside the window, or waived by staff).
+    #[serde(default)]
+    pub fee: Option<Money>,
 }
 
 #[derive(Serialize)]
@@ -177,8 +330,11 @@ pub struct Cancellation<'a> {
 }
 
 #[derive(Serialize)]
-pub struct Reschedule {
+pub struct Reschedule<'a> {
     pub start: DateTime<Utc>,
+    /// Staff only: waive the late fee a move inside the window owes, for this reason.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waive_fee_reason: Option<&'a str>,
 }
 
 // billing
@@ -320,6 +476,12 @@ pub struct AccessLogEntry {
     pub outcome: String,
     #[serde(default)]
     pub break_glass: bool,
+    /// Why access was refused (a code), for denied entries.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// For a break-glass grant: when its read-only access ends.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 // provider and staff pages
@@ -396,6 +558,85 @@ pub struct Reason<'a> {
 #[derive(Clone, Debug, Deserialize)]
 pub struct BreakGlassGrant {
     pub expires_at: DateTime<Utc>,
+}
+
+/// The body of a break-glass request: the emergency, and for how long (5–240 minutes).
+#[derive(Serialize)]
+pub struct BreakGlassRequest<'a> {
+    pub reason: &'a str,
+    pub minutes: i64,
+}
+
+/// What a provider's access to a patient's record rests on (`GET /patients/{id}/records/access`).
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessBasis {
+    /// An open care window: read and write.
+    Care,
+    /// A current break-glass grant only: read-only.
+    BreakGlass,
+    None,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct RecordAccess {
+    pub basis: AccessBasis,
+    /// When access ends (`None` while an appointment is active, and without access).
+    #[serde(default)]
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// A reviewer's verdict on a break-glass grant.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewOutcome {
+    Justified,
+    Unjustified,
+}
+
+impl ReviewOutcome {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "justified" => Some(ReviewOutcome::Justified),
+            "unjustified" => Some(ReviewOutcome::Unjustified),
+            _ => None,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ReviewOutcome::Justified => "Justified",
+            ReviewOutcome::Unjustified => "Unjustified",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct BreakGlassReview {
+    pub outcome: ReviewOutcome,
+    pub note: String,
+    pub reviewed_by: Uuid,
+    pub reviewed_at: DateTime<Utc>,
+}
+
+/// A break-glass grant in the admins' review queue (`GET /records/break-glass`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct BreakGlassItem {
+    pub id: Uuid,
+    pub patient_id: Uuid,
+    pub provider_id: Uuid,
+    pub granted_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub reason: String,
+    #[serde(default)]
+    pub review: Option<BreakGlassReview>,
+}
+
+/// The body of `POST /records/break-glass/{id}/review`.
+#[derive(Serialize)]
+pub struct ReviewRequest<'a> {
+    pub outcome: ReviewOutcome,
+    pub note: &'a str,
 }
 
 /// A payment staff record (`POST /invoices/{id}/payments`).

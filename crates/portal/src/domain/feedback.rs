@@ -100,6 +100,7 @@ pub fn from_api_mapped(err: &ApiError, form_field: impl Fn(&str) -> Option<Strin
 /// Our words for the problems people meet most; the API's `detail` otherwise.
 fn message(p: &ProblemBody, status: u16, retry_after: Option<u64>) -> String {
     let wait = || match retry_after {
+        Some(s) if s > 7200 => format!("about {} hours", s.div_ceil(3600)),
         Some(s) if s > 90 => format!("about {} minutes", s.div_ceil(60)),
         Some(s) => format!("{s} seconds"),
         None => "a minute".to_owned(),
@@ -111,6 +112,32 @@ fn message(p: &ProblemBody, status: u16, retry_after: Option<u64>) -> String {
             wait()
         ),
         "rate-limited" => format!("Too many requests. Wait {} and try again.", wait()),
+        "too-many-attempts" => format!(
+            "Too many failed attempts from your address. Wait {} and try again.",
+            wait()
+        ),
+        "email-unverified" => {
+            "Your email address is not confirmed yet. Open the link we emailed you, or ask for a new one below.".to_owned()
+        }
+        "account-disabled" => {
+            "This account has been disabled. Please contact the clinic.".to_owned()
+        }
+        "invalid-mfa-code" => {
+            "That code is wrong or was used already. Enter the current code from your app, or a recovery code.".to_owned()
+        }
+        "invalid-mfa-token" => {
+            "This sign-in took too long or was already finished. Please log in again.".to_owned()
+        }
+        "invalid-token" => {
+            "This link is not valid any more: it expired, was already used, or was copied incompletely.".to_owned()
+        }
+        "invalid-current-password" => "Your current password is not right.".to_owned(),
+        "mfa-required" => {
+            "Your role must sign in with a second factor, so it cannot be turned off.".to_owned()
+        }
+        "cannot-disable-self" => {
+            "You cannot disable your own account. Ask another administrator.".to_owned()
+        }
         "email-taken" => "An account with this email already exists. Log in instead.".to_owned(),
         "slot-taken" => {
             "Someone booked this time just before you. Please pick another slot.".to_owned()
@@ -128,6 +155,19 @@ fn message(p: &ProblemBody, status: u16, retry_after: Option<u64>) -> String {
             "Someone changed this entry after you opened it. Its latest version is shown; please make your change again.".to_owned()
         }
         "not-found" => "We could not find that. It may have been removed.".to_owned(),
+        "break-glass-limit" => format!(
+            "You have used emergency access as often as allowed in 24 hours. You can ask again in {}; until then, ask a colleague who has a care relationship with the patient.",
+            wait()
+        ),
+        "care-relationship-required" => {
+            "Nothing was saved: emergency access is read-only. Adding to or changing a record needs a care relationship (an appointment with the patient).".to_owned()
+        }
+        "too-early" => {
+            "Too early for that step: check-in opens an hour before the start; completing a visit or recording a no-show once it has started.".to_owned()
+        }
+        "already-reviewed" => {
+            "This emergency access has already been reviewed; a review is final.".to_owned()
+        }
         "unauthorized" | "invalid-refresh-token" | "refresh-token-reused" => {
             "Your session has ended. Please log in again.".to_owned()
         }
@@ -291,6 +331,35 @@ mod tests {
             fb.message.as_deref(),
             Some("Please correct the highlighted fields. Diastolic must be below systolic.")
         );
+    }
+
+    #[test]
+    fn clinical_refusals_read_plainly_with_the_wait() {
+        let err = ApiError::Status {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            problem: Some(ProblemBody {
+                kind: "https://carebook.dev/problems/break-glass-limit".into(),
+                ..Default::default()
+            }),
+            retry_after: Some(3 * 3600 - 20),
+        };
+        let text = from_api(&err).message.unwrap();
+        assert!(text.contains("in about 3 hours"), "{text}");
+        let text = from_api(&problem(403, "care-relationship-required", Some("x"), &[]))
+            .message
+            .unwrap();
+        assert!(text.contains("read-only"), "{text}");
+        let text = from_api(&problem(
+            409,
+            "too-early",
+            Some(
+                "A visit can be completed once it has started: possible from 2026-05-04T09:00:00Z.",
+            ),
+            &[],
+        ))
+        .message
+        .unwrap();
+        assert!(!text.contains("2026-05-04T09:00:00Z"), "{text}");
     }
 
     #[test]

@@ -53,19 +53,79 @@ impl VisitStep {
     }
 }
 
+/// How long before the start a patient can be checked in (scheduling's rule).
+pub const CHECK_IN_OPENS_BEFORE: Duration = Duration::minutes(60);
+
+/// The first moment `step` is possible for a visit starting at `start`:
+/// check-in an hour before, completing and a no-show from the start on.
+pub fn opens(step: VisitStep, start: DateTime<Utc>) -> DateTime<Utc> {
+    match step {
+        VisitStep::CheckIn => start - CHECK_IN_OPENS_BEFORE,
+        VisitStep::Complete | VisitStep::NoShow => start,
+    }
+}
+
 /// The steps to offer for an appointment at `now`: a booked patient can be
-/// checked in (early arrivals too) and, once the start has passed, marked as
-/// not having come; a checked-in visit can be completed. Nothing else moves.
+/// checked in from an hour before the start and, once the start has passed,
+/// marked as not having come; a checked-in visit can be completed once it has
+/// started. Nothing else moves, and nothing is offered before its time
+/// (scheduling would refuse it as `too-early`).
 pub fn steps(
     status: AppointmentStatus,
     start: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Vec<VisitStep> {
-    match status {
-        AppointmentStatus::Booked if start <= now => vec![VisitStep::CheckIn, VisitStep::NoShow],
-        AppointmentStatus::Booked => vec![VisitStep::CheckIn],
-        AppointmentStatus::CheckedIn => vec![VisitStep::Complete],
-        _ => Vec::new(),
+    let candidates: &[VisitStep] = match status {
+        AppointmentStatus::Booked => &[VisitStep::CheckIn, VisitStep::NoShow],
+        AppointmentStatus::CheckedIn => &[VisitStep::Complete],
+        _ => &[],
+    };
+    candidates
+        .iter()
+        .copied()
+        .filter(|s| opens(*s, start) <= now)
+        .collect()
+}
+
+/// The visit's next step when it is not possible yet, and when it will be:
+/// what a schedule row says instead of a button.
+pub fn next_step_waiting(
+    status: AppointmentStatus,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<(VisitStep, DateTime<Utc>)> {
+    let next = match status {
+        AppointmentStatus::Booked => VisitStep::CheckIn,
+        AppointmentStatus::CheckedIn => VisitStep::Complete,
+        _ => return None,
+    };
+    let at = opens(next, start);
+    (now < at).then_some((next, at))
+}
+
+/// "Check-in from 08:00": the row's note while its next step waits.
+pub fn waiting_note(step: VisitStep, at: DateTime<Utc>, tz: Tz) -> String {
+    let clock = time::clock(at, tz);
+    match step {
+        VisitStep::CheckIn => format!("Check-in from {clock}"),
+        VisitStep::Complete => format!("Can be completed from {clock}"),
+        VisitStep::NoShow => format!("No-show from {clock}"),
+    }
+}
+
+/// Scheduling refused `step` as too early (`too-early`): when it becomes possible.
+pub fn too_early(step: VisitStep, start: DateTime<Utc>, tz: Tz) -> String {
+    let at = opens(step, start).with_timezone(&tz).format("%H:%M %Z");
+    match step {
+        VisitStep::CheckIn => {
+            format!("Too early to check in: check-in opens an hour before the start, at {at}.")
+        }
+        VisitStep::Complete => {
+            format!("Too early to complete the visit: it can be completed once it has started, at {at}.")
+        }
+        VisitStep::NoShow => format!(
+            "Too early for a no-show: it can be recorded once the start time, {at}, has passed."
+        ),
     }
 }
 
@@ -147,6 +207,14 @@ mod tests {
             steps(AppointmentStatus::Booked, later, now),
             [VisitStep::CheckIn]
         );
+        assert!(
+            steps(AppointmentStatus::Booked, utc("2026-05-04T10:00:01Z"), now).is_empty(),
+            "check-in opens an hour before the start"
+        );
+        assert!(
+            steps(AppointmentStatus::CheckedIn, later, now).is_empty(),
+            "not completed before it started"
+        );
         assert_eq!(
             steps(AppointmentStatus::Booked, earlier, now),
             [VisitStep::CheckIn, VisitStep::NoShow]
@@ -162,6 +230,63 @@ mod tests {
         ] {
             assert!(steps(done, earlier, now).is_empty(), "{done:?}");
         }
+    }
+
+    #[test]
+    fn no_step_is_offered_before_scheduling_would_take_it() {
+        use proptest::prelude::*;
+        proptest!(|(offset in -300i64..300, status in 0usize..5)| {
+            let start = utc("2026-05-04T09:00:00Z");
+            let now = start + Duration::minutes(offset);
+            let status = [
+                AppointmentStatus::Booked,
+                AppointmentStatus::CheckedIn,
+                AppointmentStatus::Completed,
+                AppointmentStatus::Cancelled,
+                AppointmentStatus::NoShow,
+            ][status];
+            for s in steps(status, start, now) {
+                prop_assert!(opens(s, start) <= now);
+            }
+            // Either a step is offered, or the row says when the next one opens, or the visit is done.
+            let waiting = next_step_waiting(status, start, now);
+            let done = !matches!(status, AppointmentStatus::Booked | AppointmentStatus::CheckedIn);
+            prop_assert!(done || !steps(status, start, now).is_empty() || waiting.is_some());
+        });
+    }
+
+    #[test]
+    fn a_waiting_step_says_when_it_opens_in_the_providers_zone() {
+        let start = utc("2026-05-04T09:00:00Z");
+        let (step, at) = next_step_waiting(
+            AppointmentStatus::Booked,
+            start,
+            utc("2026-05-04T07:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(step, VisitStep::CheckIn);
+        assert_eq!(
+            waiting_note(step, at, Tz::Europe__Berlin),
+            "Check-in from 10:00"
+        );
+        let (step, at) = next_step_waiting(
+            AppointmentStatus::CheckedIn,
+            start,
+            utc("2026-05-04T08:30:00Z"),
+        )
+        .unwrap();
+        assert_eq!(
+            waiting_note(step, at, Tz::UTC),
+            "Can be completed from 09:00"
+        );
+        assert_eq!(
+            too_early(VisitStep::NoShow, start, Tz::Europe__Berlin),
+            "Too early for a no-show: it can be recorded once the start time, 11:00 CEST, has passed."
+        );
+        assert_eq!(
+            too_early(VisitStep::CheckIn, start, Tz::UTC),
+            "Too early to check in: check-in opens an hour before the start, at 08:00 UTC."
+        );
     }
 
     #[test]

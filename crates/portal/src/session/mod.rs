@@ -1,8 +1,10 @@
 //! Browser sessions: an opaque random id in an HttpOnly cookie, the state in
 //! Redis under a hash of that id, encrypted under the portal's session key.
 //! The state holds the user's API tokens (never sent to the browser), their
-//! role and ids, the CSRF token of their forms and a one-time message for the
-//! next page.
+//! role and ids, the CSRF token of their forms, a one-time message for the
+//! next page, and the secrets of a sign-in or an enrolment under way (the
+//! login's second-step token, a new authenticator's secret), which therefore
+//! never travel through the browser.
 
 pub mod cookie;
 pub mod csrf;
@@ -72,6 +74,12 @@ pub struct SessionData {
     pub user: Option<SignedIn>,
     /// Shown once, on the next page.
     pub flash: Option<Flash>,
+    /// A login waiting for its second factor (the visitor is not signed in yet).
+    #[serde(default)]
+    pub pending_login: Option<PendingLogin>,
+    /// An authenticator the signed-in user is setting up, until confirmed.
+    #[serde(default)]
+    pub totp_setup: Option<TotpSetup>,
 }
 
 impl SessionData {
@@ -82,6 +90,8 @@ impl SessionData {
             created_at: now,
             user: None,
             flash: None,
+            pending_login: None,
+            totp_setup: None,
         }
     }
 
@@ -136,6 +146,48 @@ impl fmt::Debug for Tokens {
         f.debug_struct("Tokens")
             .field("access_expires_at", &self.access_expires_at)
             .finish_non_exhaustive()
+    }
+}
+
+/// The password step of a login passed; the second factor is still to come.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct PendingLogin {
+    /// The API's single-use step token; never sent to the browser.
+    pub mfa_token: String,
+    /// When the API stops accepting the step token.
+    pub expires_at: DateTime<Utc>,
+    /// Where to go once signed in.
+    pub next: Option<String>,
+    /// The account must set up an authenticator first: the one being set up.
+    pub enrolment: Option<TotpSetup>,
+}
+
+impl PendingLogin {
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        now >= self.expires_at
+    }
+}
+
+impl fmt::Debug for PendingLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingLogin")
+            .field("expires_at", &self.expires_at)
+            .field("enrolling", &self.enrolment.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A new authenticator's secret, shown until a code from it confirms it.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TotpSetup {
+    /// Base32.
+    pub secret: String,
+    pub otpauth_uri: String,
+}
+
+impl fmt::Debug for TotpSetup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TotpSetup(..)")
     }
 }
 
@@ -209,6 +261,32 @@ mod tests {
         assert!(tokens.needs_refresh(now + chrono::Duration::seconds(571)));
         let printed = format!("{tokens:?}");
         assert!(!printed.contains("secret"), "{printed}");
+    }
+
+    #[test]
+    fn a_pending_login_expires_and_never_prints_its_secrets() {
+        let now: DateTime<Utc> = "2026-05-04T09:00:00Z".parse().unwrap();
+        let pending = PendingLogin {
+            mfa_token: "secret-step".into(),
+            expires_at: now + chrono::Duration::minutes(5),
+            next: None,
+            enrolment: Some(TotpSetup {
+                secret: "SECRETBASE32".into(),
+                otpauth_uri: "otpauth://totp/x?secret=SECRETBASE32".into(),
+            }),
+        };
+        assert!(!pending.expired(now));
+        assert!(pending.expired(now + chrono::Duration::minutes(5)));
+        let printed = format!("{pending:?}");
+        assert!(!printed.contains("secret-step"), "{printed}");
+        assert!(!printed.contains("SECRET"), "{printed}");
+    }
+
+    #[test]
+    fn sessions_stored_before_pending_logins_existed_still_load() {
+        let json = r#"{"csrf":"c","created_at":"2026-05-04T09:00:00Z","user":null,"flash":null}"#;
+        let data: SessionData = serde_json::from_str(json).unwrap();
+        assert!(data.pending_login.is_none() && data.totp_setup.is_none());
     }
 
     #[test]

@@ -34,7 +34,13 @@ use crate::{
 
 /// Pages whose forms anonymous visitors fill in, so they get a session (and a
 /// CSRF token) on sight. Everywhere else a session starts at login.
-const ANONYMOUS_FORMS: &[&str] = &["/login", "/register"];
+const ANONYMOUS_FORMS: &[&str] = &[
+    "/login",
+    "/register",
+    "/verify-email",
+    "/password-reset",
+    "/password-reset/confirm",
+];
 
 /// The request as the portal sees it.
 #[derive(Clone, Debug)]
@@ -120,6 +126,11 @@ fn origin_of(parts: &Parts) -> Origin {
             .get(platform::http::REQUEST_ID)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.chars().take(300).collect()),
     }
 }
 
@@ -382,7 +393,7 @@ impl Ctx {
         }
         let first = self.attempt(&req).await;
         match first {
-            Err(e) if e.is_unauthorized() => {
+            Err(e) if e.is_token_refused() => {
                 // Expired early or keys rotated: one refresh, one retry.
                 self.refresh().await?;
                 self.attempt(&req)
@@ -401,7 +412,7 @@ impl Ctx {
     }
 
     fn ended_if_unauthorized(&self, e: ApiError) -> CallError {
-        if e.is_unauthorized() {
+        if e.is_token_refused() {
             CallError::SessionEnded {
                 next: self.visit.path.clone(),
             }
@@ -489,6 +500,16 @@ impl Ctx {
             }
             Err(e) => Err(CallError::Api(e)),
         }
+    }
+
+    /// Change what this session remembers (it is read afresh, so a concurrent
+    /// token refresh is kept).
+    pub async fn edit_session(&self, edit: impl FnOnce(&mut SessionData)) -> Result<(), PageError> {
+        if let Some(mut data) = self.state.sessions.load(&self.id).await? {
+            edit(&mut data);
+            self.state.sessions.save(&self.id, &data).await?;
+        }
+        Ok(())
     }
 
     /// Show `flash` on the next page (after a redirect).

@@ -3,13 +3,17 @@
 //! and a few updates smoother. One module per area; each role's pages add
 //! their routes in [`router`] and their menu in [`nav`].
 
+pub mod account;
+pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod context;
+pub mod emailed;
 pub mod error;
 pub mod nav;
 pub mod patient;
 pub mod provider;
+pub mod reviews;
 pub mod staff;
 pub mod visits;
 
@@ -34,12 +38,30 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(auth::home))
         .route("/login", get(auth::login_form).post(auth::login))
         .route("/register", get(auth::register_form).post(auth::register))
+        .route("/login/code", get(auth::code_form).post(auth::code))
+        .route("/login/enrol", get(auth::enrol_form).post(auth::enrol))
+        .route(
+            "/verify-email",
+            get(emailed::verify_form).post(emailed::verify),
+        )
+        .route("/verify-email/resend", post(emailed::resend))
+        .route(
+            "/password-reset",
+            get(emailed::reset_form).post(emailed::reset),
+        )
+        .route(
+            "/password-reset/confirm",
+            get(emailed::new_password_form).post(emailed::new_password),
+        )
+        .merge(account::routes())
         .route("/logout", post(auth::logout))
         .merge(patient::routes())
         .merge(provider::routes())
         .merge(staff::routes())
         .route("/visits/{id}/{step}", post(visits::step))
         .merge(admin::routes())
+        .merge(reviews::routes())
+        .merge(accounts::routes())
         .fallback(|| async { PageError::NotFound })
         .method_not_allowed_fallback(|| async { PageError::NotFound })
         .layer(middleware::from_fn_with_state(

@@ -24,7 +24,11 @@ fn entries(role: Option<Role>) -> &'static [(&'static str, &'static str)] {
             ("/bookings", "Book for a patient"),
             ("/billing", "Invoices"),
         ],
-        Some(Role::Admin) => &[("/admin/users", "Create accounts")],
+        Some(Role::Admin) => &[
+            ("/admin/accounts", "Accounts"),
+            ("/admin/users", "Create accounts"),
+            ("/admin/break-glass", "Break-glass reviews"),
+        ],
     }
 }
 

@@ -142,6 +142,8 @@ pub(crate) struct VisitRow {
     status: AppointmentStatus,
     status_label: &'static str,
     steps: Vec<StepView>,
+    /// When the next step opens, while it cannot be taken yet ("Check-in from 08:00").
+    waiting: Option<String>,
     /// Staff: where to reschedule or cancel.
     manage_href: Option<String>,
     /// Said after a step worked ("Checked in.").
@@ -175,6 +177,7 @@ impl Rows {
         let patient = self.patients.name(ctx, a.patient_id).await?;
         let staff = ctx.user.role != Role::Provider;
         let viewer = ctx.visit.viewer_tz.unwrap_or(Tz::UTC);
+        let now = Utc::now();
         Ok(VisitRow {
             id: a.id,
             time: format!(
@@ -195,7 +198,7 @@ impl Rows {
                 .unwrap_or_else(|| "Appointment".to_owned()),
             status: a.status,
             status_label: a.status.label(),
-            steps: schedule::steps(a.status, a.start, Utc::now())
+            steps: schedule::steps(a.status, a.start, now)
                 .into_iter()
                 .map(|step| StepView {
                     segment: step.segment(),
@@ -203,6 +206,8 @@ impl Rows {
                     step,
                 })
                 .collect(),
+            waiting: schedule::next_step_waiting(a.status, a.start, now)
+                .map(|(step, at)| schedule::waiting_note(step, at, zone)),
             manage_href: (staff && a.status == AppointmentStatus::Booked)
                 .then(|| format!("/clinic/appointments/{}", a.id)),
             notice: None,
@@ -260,7 +265,7 @@ pub async fn step(
         match outcome {
             Ok(_) => ctx.flash(Flash::success(step.done())).await?,
             Err(CallError::Api(e)) if refusal(&e) => {
-                let text = feedback::from_api(&e).message.unwrap_or_default();
+                let (_, text) = refused(&mut ctx, id, step, &e).await?;
                 ctx.flash(Flash::info(text)).await?;
             }
             Err(e) => return Err(e.into()),
@@ -270,21 +275,18 @@ pub async fn step(
     let (appointment, status, notice, problem) = match outcome {
         Ok(a) => (a, StatusCode::OK, Some(step.done().to_owned()), None),
         Err(CallError::Api(e)) if refusal(&e) => {
-            let problem = feedback::from_api(&e).message;
             let status = e.status().unwrap_or(StatusCode::CONFLICT);
-            match ctx
-                .get::<Appointment>(format!("/api/v1/appointments/{id}"))
-                .await
-            {
-                Ok(a) => (a, status, None, problem),
-                Err(e) => return Ok(reload_instead(e)),
+            match refused(&mut ctx, id, step, &e).await {
+                Ok((Some(a), text)) => (a, status, None, Some(text)),
+                Ok((None, _)) => return Ok(reload_instead(None)),
+                Err(e) => return Ok(reload_instead(Some(e))),
             }
         }
-        Err(e) => return Ok(reload_instead(e)),
+        Err(e) => return Ok(reload_instead(Some(e))),
     };
     let mut r = match Rows::default().row(&mut ctx, &appointment, &back).await {
         Ok(r) => r,
-        Err(e) => return Ok(reload_instead(e)),
+        Err(e) => return Ok(reload_instead(Some(e))),
     };
     r.notice = notice;
     r.problem = problem;
@@ -296,6 +298,34 @@ pub async fn step(
     ))
 }
 
+/// After scheduling refused `step`: the appointment as it stands now (when it
+/// can still be read) and what to tell the clinic; a step taken too early says
+/// when it opens, on the provider's clock.
+async fn refused(
+    ctx: &mut Ctx,
+    id: Uuid,
+    step: VisitStep,
+    e: &crate::api::ApiError,
+) -> Result<(Option<Appointment>, String), CallError> {
+    let mut text = feedback::from_api(e).message.unwrap_or_default();
+    let appointment = match ctx
+        .get::<Appointment>(format!("/api/v1/appointments/{id}"))
+        .await
+    {
+        Ok(a) => Some(a),
+        Err(CallError::Api(e)) if refusal(&e) => None,
+        Err(e) => return Err(e),
+    };
+    if let Some(a) = &appointment {
+        if e.problem().is_some_and(|p| p.code() == "too-early") {
+            let provider = Directory::default().provider(ctx, a.provider_id).await?;
+            let zone = provider.as_ref().map(zone_of).unwrap_or(Tz::UTC);
+            text = schedule::too_early(step, a.start, zone);
+        }
+    }
+    Ok((appointment, text))
+}
+
 /// A refusal the row can explain (not a lost session, not an outage).
 fn refusal(e: &crate::api::ApiError) -> bool {
     e.status()
@@ -305,10 +335,10 @@ fn refusal(e: &crate::api::ApiError) -> bool {
 /// When a row cannot be redrawn (the session ended, the API is down), have
 /// htmx load a whole page instead: the login page, or the page again with
 /// its own error.
-fn reload_instead(e: CallError) -> Response {
+fn reload_instead(e: Option<CallError>) -> Response {
     let mut response = StatusCode::OK.into_response();
     let (name, value) = match e {
-        CallError::SessionEnded { next } => ("hx-redirect", login_url(&next)),
+        Some(CallError::SessionEnded { next }) => ("hx-redirect", login_url(&next)),
         _ => ("hx-refresh", "true".to_owned()),
     };
     if let Ok(value) = HeaderValue::from_str(&value) {

@@ -1,7 +1,11 @@
-//! The portal against the real Redis: its session store, and the pages and
-//! protections that need no API behind them.
+//! The portal against the real Redis: its session store, the pages and
+//! protections that need no API behind them, and the account pages against a
+//! stand-in API.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
+mod accounts;
+mod clinical;
+mod fake_api;
 mod helpers;
 mod pages;
 mod sessions;

@@ -14,12 +14,16 @@ use super::{
 };
 use crate::{
     api::{
-        models::{Appointment, AppointmentStatus, AppointmentType, Cancellation, Page, Reschedule},
+        models::{
+            Appointment, AppointmentStatus, AppointmentType, Cancellation, Page, Reschedule,
+            Rescheduled,
+        },
         ApiRequest,
     },
     domain::{
         feedback::{self, Feedback},
         money,
+        policy::{self as terms},
         time::{self, When, Zones},
     },
     session::Flash,
@@ -247,11 +251,36 @@ async fn reschedule_page(
         &base,
     )
     .await?;
+    let late_fee = late_move_fee(&a, Utc::now());
     Ok(ctx.render_with(
         status,
         "patient/reschedule.html",
-        crate::page! { appointment, week, feedback, kind => TypeView::from(&kind) },
+        crate::page! { appointment, week, feedback, late_fee, kind => TypeView::from(&kind) },
     ))
+}
+
+/// What moving `a` at `now` costs the patient: inside the cancellation window a
+/// move counts as a late cancellation (scheduling's rule), so its fee.
+fn late_move_fee(a: &Appointment, now: DateTime<Utc>) -> Option<String> {
+    let p = a.cancellation_policy.as_ref()?;
+    terms::of_appointment(p)
+        .late_cancel_fee
+        .filter(|_| terms::inside_window(a.start, p.window_minutes, now))
+}
+
+/// What the page says once a move is done, fee included.
+pub(crate) fn moved_text(r: &Rescheduled, zone: chrono_tz::Tz) -> String {
+    let when = time::span(r.appointment.start, r.appointment.end, zone);
+    match (&r.fee, r.late) {
+        (Some(fee), _) => format!(
+            "Appointment moved to {when}. It was moved inside the cancellation window, so it counts as a late cancellation: a fee of {} applies (see Invoices).",
+            money::format(fee)
+        ),
+        (None, true) => format!(
+            "Appointment moved to {when}. It was moved inside the cancellation window; no fee is charged."
+        ),
+        (None, false) => format!("Appointment moved to {when}."),
+    }
 }
 
 pub async fn reschedule_week(
@@ -272,6 +301,9 @@ pub async fn reschedule_week(
 #[derive(Deserialize)]
 pub struct RescheduleForm {
     start: DateTime<Utc>,
+    /// One per slot button, so a double click or a retried POST moves once.
+    #[serde(default)]
+    idempotency_key: Option<Uuid>,
 }
 
 pub async fn reschedule(
@@ -279,18 +311,23 @@ pub async fn reschedule(
     Path(id): Path<Uuid>,
     Form(form): Form<RescheduleForm>,
 ) -> Result<Response, PageError> {
-    let req = ApiRequest::post(
+    let mut req = ApiRequest::post(
         format!("/api/v1/appointments/{id}/reschedule"),
-        &Reschedule { start: form.start },
+        &Reschedule {
+            start: form.start,
+            waive_fee_reason: None,
+        },
     );
-    match ctx.call::<Appointment>(req).await {
-        Ok(a) => {
+    if let Some(key) = form.idempotency_key {
+        req = req.idempotency_key(key.to_string());
+    }
+    match ctx.call::<Rescheduled>(req).await {
+        Ok(r) => {
             let provider = Directory::default()
-                .provider(&mut ctx, a.provider_id)
+                .provider(&mut ctx, r.appointment.provider_id)
                 .await?;
             let zone = provider.as_ref().map(zone_of).unwrap_or(chrono_tz::Tz::UTC);
-            let text = format!("Appointment moved to {}.", time::span(a.start, a.end, zone));
-            ctx.flash(Flash::success(text)).await?;
+            ctx.flash(Flash::success(moved_text(&r, zone))).await?;
             Ok(see_other(&format!("/appointments/{id}")))
         }
         Err(CallError::Api(e))
@@ -308,7 +345,7 @@ pub async fn reschedule(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::models::Money;
+    use crate::api::models::{CancellationPolicy, Money};
 
     fn appointment(start: &str, status: AppointmentStatus) -> Appointment {
         let start: DateTime<Utc> = start.parse().unwrap();
@@ -322,6 +359,18 @@ mod tests {
             status,
             cancel_reason: None,
             late_cancellation: false,
+            cancellation_policy: Some(CancellationPolicy {
+                window_minutes: 1440,
+                late_cancel_fee: Some(eur(2250)),
+                no_show_fee: Some(eur(2250)),
+            }),
+        }
+    }
+
+    fn eur(minor: i64) -> Money {
+        Money {
+            amount_minor: minor,
+            currency: "EUR".into(),
         }
     }
 
@@ -339,11 +388,32 @@ mod tests {
             min_notice_minutes: 60,
             horizon_days: 90,
             cancellation_window_minutes: 1440,
-            late_cancel_fee: Some(Money {
-                amount_minor: 2250,
-                currency: "EUR".into(),
-            }),
+            late_cancel_fee: Some(eur(2250)),
+            no_show_fee: Some(eur(2250)),
         }
+    }
+
+    #[test]
+    fn moving_inside_the_window_warns_of_the_fee_and_says_it_applied() {
+        let now: DateTime<Utc> = "2026-05-04T09:00:00Z".parse().unwrap();
+        let far = appointment("2026-05-06T09:00:00Z", AppointmentStatus::Booked);
+        assert_eq!(late_move_fee(&far, now), None);
+        let soon = appointment("2026-05-04T20:00:00Z", AppointmentStatus::Booked);
+        assert_eq!(late_move_fee(&soon, now).as_deref(), Some("22.50 EUR"));
+        let moved = |late, fee| Rescheduled {
+            appointment: appointment("2026-05-07T09:00:00Z", AppointmentStatus::Booked),
+            late,
+            fee,
+        };
+        let tz = chrono_tz::Tz::UTC;
+        assert_eq!(
+            moved_text(&moved(false, None), tz),
+            "Appointment moved to Thu 7 May 2026, 09:00–09:30 UTC."
+        );
+        assert!(
+            moved_text(&moved(true, Some(eur(2250))), tz).contains("a fee of 22.50 EUR applies")
+        );
+        assert!(moved_text(&moved(true, None), tz).contains("no fee is charged"));
     }
 
     #[test]

@@ -19,7 +19,11 @@ use uuid::Uuid;
 use super::{CallError, Ctx};
 use crate::{
     api::models::{AppointmentType, Page, Provider},
-    domain::{money, time::parse_zone},
+    domain::{
+        money,
+        policy::{self, PolicyView},
+        time::parse_zone,
+    },
     AppState,
 };
 
@@ -106,8 +110,10 @@ pub(crate) struct TypeView {
     pub minutes: i32,
     pub price: String,
     pub mode: &'static str,
-    /// "Free cancellation until 24 hours before; later: 22.50 EUR."
+    /// "Free cancellation and rescheduling until 24 hours before the start; …"
     pub policy: String,
+    /// The policy's parts (the fees), shown before booking.
+    pub terms: PolicyView,
 }
 
 impl From<&AppointmentType> for TypeView {
@@ -123,32 +129,14 @@ impl From<&AppointmentType> for TypeView {
                 "In person"
             },
             policy: policy(t),
+            terms: policy::of_type(t),
         }
     }
 }
 
-fn hours_or_minutes(minutes: i32) -> String {
-    match minutes {
-        m if m % 60 == 0 && m >= 120 => format!("{} hours", m / 60),
-        60 => "1 hour".to_owned(),
-        m => format!("{m} minutes"),
-    }
-}
-
-/// The cancellation policy in a sentence.
+/// The cancellation policy in a sentence (with the no-show fee).
 pub(crate) fn policy(t: &AppointmentType) -> String {
-    let fee = t
-        .late_cancel_fee
-        .as_ref()
-        .filter(|f| f.amount_minor > 0)
-        .map(money::format);
-    match (t.cancellation_window_minutes, fee) {
-        (0, _) | (_, None) => "Free cancellation at any time.".to_owned(),
-        (w, Some(fee)) => format!(
-            "Free cancellation until {} before the start; later cancellations cost {fee}.",
-            hours_or_minutes(w)
-        ),
-    }
+    policy::of_type(t).summary
 }
 
 /// A provider's time zone (UTC if the directory holds an unknown name).
@@ -179,20 +167,29 @@ mod tests {
                 amount_minor: fee,
                 currency: "EUR".into(),
             }),
+            no_show_fee: Some(Money {
+                amount_minor: fee,
+                currency: "EUR".into(),
+            }),
         }
     }
 
     #[test]
-    fn the_policy_reads_as_a_sentence() {
+    fn the_policy_reads_as_a_sentence_with_both_fees() {
         assert_eq!(
             policy(&kind(1440, 2250)),
-            "Free cancellation until 24 hours before the start; later cancellations cost 22.50 EUR."
+            "Free cancellation and rescheduling until 24 hours before the start; later, either costs 22.50 EUR. Not coming without cancelling costs 22.50 EUR."
         );
         assert_eq!(
             policy(&kind(90, 100)).split(';').next().unwrap(),
-            "Free cancellation until 90 minutes before the start"
+            "Free cancellation and rescheduling until 90 minutes before the start"
         );
-        assert_eq!(policy(&kind(1440, 0)), "Free cancellation at any time.");
-        assert_eq!(TypeView::from(&kind(0, 0)).price, "45.00 EUR");
+        assert_eq!(
+            policy(&kind(1440, 0)),
+            "Free cancellation and rescheduling at any time."
+        );
+        let view = TypeView::from(&kind(1440, 2250));
+        assert_eq!(view.price, "45.00 EUR");
+        assert_eq!(view.terms.no_show_fee.as_deref(), Some("22.50 EUR"));
     }
 }

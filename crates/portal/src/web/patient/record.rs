@@ -114,8 +114,11 @@ struct LogRow {
     at: String,
     who: String,
     what: String,
-    outcome: &'static str,
+    outcome: String,
     break_glass: bool,
+    /// For a grant, until when it lets the provider read; for an access it
+    /// allowed, that it was one.
+    note: Option<String>,
 }
 
 fn action_label(action: &str, kind: Option<&str>) -> String {
@@ -129,17 +132,33 @@ fn action_label(action: &str, kind: Option<&str>) -> String {
         "enter_in_error" => format!("Marked {what} as entered in error"),
         "break_glass" => "Emergency access (break-glass)".to_owned(),
         "read_access_log" => "Viewed this access log".to_owned(),
+        "read_break_glass_reason" => {
+            "Read the reason for an emergency access, to review it".to_owned()
+        }
+        "break_glass_review" => "Reviewed an emergency access".to_owned(),
         other => other.replace('_', " "),
     }
 }
 
-fn outcome_label(outcome: &str) -> &'static str {
+/// The result, with why when refused (records' reason codes).
+fn outcome_label(outcome: &str, reason: Option<&str>) -> String {
     match outcome {
-        "allowed" => "Allowed",
-        "denied" => "Refused",
-        "not_found" => "Not found",
-        _ => "Error",
+        "allowed" => "Allowed".to_owned(),
+        "denied" => match reason {
+            Some("no_care_relationship") => "Refused: no care relationship".to_owned(),
+            Some("break_glass_expired") => "Refused: emergency access had ended".to_owned(),
+            Some("break_glass_read_only") => "Refused: emergency access is read-only".to_owned(),
+            Some("break_glass_limit") => "Refused: emergency access limit reached".to_owned(),
+            _ => "Refused".to_owned(),
+        },
+        "not_found" => "Not found".to_owned(),
+        _ => "Error".to_owned(),
     }
+}
+
+/// A break-glass grant that was given (a refused request grants nothing).
+fn is_grant(e: &AccessLogEntry) -> bool {
+    e.action == "break_glass" && e.outcome == "allowed"
 }
 
 pub async fn access_log(mut ctx: Ctx, Path(patient_id): Path<Uuid>) -> Result<Response, PageError> {
@@ -155,17 +174,26 @@ pub async fn access_log(mut ctx: Ctx, Path(patient_id): Path<Uuid>) -> Result<Re
     let mut names = HashMap::new();
     let mut rows = Vec::new();
     for e in &page.items {
+        let note = match (is_grant(e), e.expires_at) {
+            (true, Some(until)) => {
+                Some(format!("Read-only, until {}", time::date_time(until, zone)))
+            }
+            (false, _) if e.break_glass => Some("Under emergency access".to_owned()),
+            _ => None,
+        };
         rows.push(LogRow {
             at: time::date_time(e.at, zone),
             who: who(&mut ctx, &mut dir, &mut names, e.actor_id, &e.role).await?,
             what: action_label(&e.action, e.kind.as_deref()),
-            outcome: outcome_label(&e.outcome),
-            break_glass: e.break_glass,
+            outcome: outcome_label(&e.outcome, e.reason.as_deref()),
+            break_glass: e.break_glass || e.action == "break_glass",
+            note,
         });
     }
+    let grants = page.items.iter().filter(|e| is_grant(e)).count();
     Ok(ctx.render(
         "patient/access_log.html",
-        crate::page! { rows, patient_id, zone => zone.name() },
+        crate::page! { rows, patient_id, grants, zone => zone.name() },
     ))
 }
 
@@ -181,6 +209,14 @@ mod tests {
             action_label("break_glass", None),
             "Emergency access (break-glass)"
         );
-        assert_eq!(outcome_label("denied"), "Refused");
+        assert_eq!(outcome_label("denied", None), "Refused");
+        assert_eq!(
+            outcome_label("denied", Some("break_glass_read_only")),
+            "Refused: emergency access is read-only"
+        );
+        assert_eq!(
+            action_label("break_glass_review", None),
+            "Reviewed an emergency access"
+        );
     }
 }

@@ -1,9 +1,11 @@
 //! A patient's chart as their provider works with it: entries by kind, adding
 //! one, an entry's versions, amending it (a new version; If-Match so a
 //! concurrent edit is not overwritten) and marking it entered in error.
-//! Records refuses a provider without a care relationship (403); the chart
-//! then offers break-glass: emergency access with a stated reason, flagged in
-//! the audit and in the patient's access log.
+//! Every page says what the provider's access rests on and when it ends
+//! (records' `/records/access`). Without a care relationship the chart offers
+//! break-glass: read-only emergency access for a chosen time, with a stated
+//! reason, flagged in the audit and in the patient's access log, and reviewed
+//! by an admin; under it the write forms are not offered.
 
 use std::collections::HashMap;
 
@@ -14,13 +16,20 @@ use uuid::Uuid;
 use super::me;
 use crate::{
     api::{
-        models::{BreakGlassGrant, Page, Reason, RecordEntry, RecordKind},
+        models::{
+            AccessBasis, BreakGlassGrant, BreakGlassRequest, Page, Reason, RecordAccess,
+            RecordEntry, RecordKind,
+        },
         ApiError, ApiRequest,
     },
     domain::{
+        access::{
+            self, AccessView, BREAK_GLASS_MINUTES, DEFAULT_BREAK_GLASS_MINUTES,
+            MIN_BREAK_GLASS_REASON,
+        },
         chart::{self, FormValues, CLINICAL_STATUSES, SEVERITIES, VITALS},
         feedback::{self, Feedback},
-        record, time,
+        policy, record, time,
     },
     session::Flash,
     web::{
@@ -30,9 +39,6 @@ use crate::{
         CallError, Ctx, Form, PageError, Path,
     },
 };
-
-/// Shortest break-glass reason records accepts (characters).
-const MIN_BREAK_GLASS_REASON: usize = 15;
 
 fn records_path(patient_id: Uuid, kind: RecordKind) -> String {
     format!("/api/v1/patients/{patient_id}/records/{}", kind.segment())
@@ -52,6 +58,36 @@ fn kind_of(segment: &str) -> Result<RecordKind, PageError> {
 
 fn is_forbidden(e: &CallError) -> bool {
     matches!(e, CallError::Api(e) if e.status().is_some_and(|s| s.as_u16() == 403))
+}
+
+/// A refused write, said on the chart it returns to: under break-glass alone
+/// records answers `care-relationship-required` (read-only); otherwise access
+/// ended meanwhile.
+async fn write_refused(ctx: &Ctx, e: &CallError, patient_id: Uuid) -> Result<Response, PageError> {
+    let read_only = matches!(e, CallError::Api(e)
+        if e.problem().is_some_and(|p| p.code() == "care-relationship-required"));
+    let text = match e {
+        CallError::Api(e) if read_only => feedback::from_api(e).message.unwrap_or_default(),
+        _ => "Nothing was saved: you no longer have access to this record.".to_owned(),
+    };
+    ctx.flash(Flash::info(text)).await?;
+    Ok(see_other(&chart_path(patient_id)))
+}
+
+/// What the provider's access to this patient's record rests on now.
+async fn record_access(ctx: &mut Ctx, patient_id: Uuid) -> Result<RecordAccess, CallError> {
+    ctx.get(format!("/api/v1/patients/{patient_id}/records/access"))
+        .await
+}
+
+/// The access banner of the chart's pages, in the provider's zone.
+async fn access_view(
+    ctx: &mut Ctx,
+    patient_id: Uuid,
+    zone: chrono_tz::Tz,
+) -> Result<AccessView, CallError> {
+    let access = record_access(ctx, patient_id).await?;
+    Ok(access::explain(&access, chrono::Utc::now(), zone))
 }
 
 /// A refusal a form can explain next to its fields.
@@ -117,6 +153,17 @@ struct Section {
 
 pub async fn show(mut ctx: Ctx, Path(patient_id): Path<Uuid>) -> Result<Response, PageError> {
     let (_, zone) = me(&mut ctx).await?;
+    let access = access_view(&mut ctx, patient_id, zone).await?;
+    if access.basis == AccessBasis::None {
+        return break_glass_page(
+            &mut ctx,
+            patient_id,
+            StatusCode::FORBIDDEN,
+            &BreakGlassForm::default(),
+            Feedback::default(),
+        )
+        .await;
+    }
     let mut dir = Directory::default();
     let mut sections = Vec::new();
     for kind in RecordKind::SHOWN {
@@ -126,11 +173,12 @@ pub async fn show(mut ctx: Ctx, Path(patient_id): Path<Uuid>) -> Result<Response
         let page: Page<RecordEntry> = match ctx.call(req).await {
             Ok(page) => page,
             Err(e) if is_forbidden(&e) => {
+                // Access ended between the two calls.
                 return break_glass_page(
                     &mut ctx,
                     patient_id,
                     StatusCode::FORBIDDEN,
-                    "",
+                    &BreakGlassForm::default(),
                     Feedback::default(),
                 )
                 .await;
@@ -152,7 +200,7 @@ pub async fn show(mut ctx: Ctx, Path(patient_id): Path<Uuid>) -> Result<Response
     Ok(ctx.render(
         "provider/chart.html",
         crate::page! {
-            sections, patient_id,
+            sections, patient_id, access,
             patient => summary.as_ref().map_or_else(|| patient_reference(patient_id), |p| p.name.clone()),
             born => summary.and_then(|p| p.date_of_birth).map(time::birth_date),
             zone => zone.name(),
@@ -170,15 +218,24 @@ async fn break_glass_page(
     ctx: &mut Ctx,
     patient_id: Uuid,
     status: StatusCode,
-    reason: &str,
+    form: &BreakGlassForm,
     feedback: Feedback,
 ) -> Result<Response, PageError> {
     let patient = patient_name(ctx, patient_id).await?;
+    let durations: Vec<(String, &str)> = BREAK_GLASS_MINUTES
+        .iter()
+        .map(|(m, label)| (m.to_string(), *label))
+        .collect();
+    let minutes = match form.minutes.trim() {
+        "" => DEFAULT_BREAK_GLASS_MINUTES.to_string(),
+        typed => typed.to_owned(),
+    };
     Ok(ctx.render_with(
         status,
         "provider/break_glass.html",
         crate::page! {
-            patient_id, reason, feedback, patient,
+            patient_id, feedback, patient, durations, minutes,
+            reason => form.reason.trim(),
             min_reason => MIN_BREAK_GLASS_REASON,
         },
     ))
@@ -190,35 +247,53 @@ pub struct ReasonForm {
     reason: String,
 }
 
+/// The break-glass form: the emergency, and for how long.
+#[derive(Default, Deserialize)]
+pub struct BreakGlassForm {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    minutes: String,
+}
+
 pub async fn break_glass(
     mut ctx: Ctx,
     Path(patient_id): Path<Uuid>,
-    Form(form): Form<ReasonForm>,
+    Form(form): Form<BreakGlassForm>,
 ) -> Result<Response, PageError> {
     let (_, zone) = me(&mut ctx).await?;
     let reason = form.reason.trim();
+    let minutes = access::parse_minutes(&form.minutes);
+    let mut fb = Feedback::default();
     if reason.chars().count() < MIN_BREAK_GLASS_REASON {
-        let fb = Feedback::message("Say why you need emergency access.").field(
+        fb = fb.field(
             "reason",
             format!("At least {MIN_BREAK_GLASS_REASON} characters: what is the emergency?"),
         );
-        return break_glass_page(
-            &mut ctx,
-            patient_id,
-            StatusCode::UNPROCESSABLE_ENTITY,
-            reason,
-            fb,
-        )
-        .await;
     }
+    if let Err(message) = &minutes {
+        fb = fb.field("minutes", message.clone());
+    }
+    let minutes = match minutes {
+        Ok(m) if fb.is_empty() => m,
+        _ => {
+            let fb = Feedback {
+                message: Some("Say why you need emergency access, and for how long.".to_owned()),
+                ..fb
+            };
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return break_glass_page(&mut ctx, patient_id, status, &form, fb).await;
+        }
+    };
     let req = ApiRequest::post(
         format!("/api/v1/patients/{patient_id}/records/break-glass"),
-        &Reason { reason },
+        &BreakGlassRequest { reason, minutes },
     );
     match ctx.call::<BreakGlassGrant>(req).await {
         Ok(grant) => {
             ctx.flash(Flash::success(format!(
-                "Emergency access granted until {}. Every view is flagged in the audit and in the patient's access log.",
+                "Read-only emergency access granted for {}, until {}. Every view is flagged in the audit and in the patient's access log, the patient is told, and an administrator reviews it.",
+                policy::duration_text(minutes),
                 time::date_time(grant.expires_at, zone)
             )))
             .await?;
@@ -229,8 +304,8 @@ pub async fn break_glass(
                 .is_some_and(|s| s.is_client_error() && s.as_u16() != 401) =>
         {
             let status = e.status().unwrap_or(StatusCode::FORBIDDEN);
-            let fb = feedback::from_api(&e).for_form(&["reason"]);
-            break_glass_page(&mut ctx, patient_id, status, reason, fb).await
+            let fb = feedback::from_api(&e).for_form(&["reason", "minutes"]);
+            break_glass_page(&mut ctx, patient_id, status, &form, fb).await
         }
         Err(e) => Err(e.into()),
     }
@@ -280,6 +355,16 @@ pub async fn new_entry(
 ) -> Result<Response, PageError> {
     let kind = kind_of(&segment)?;
     let (_, zone) = me(&mut ctx).await?;
+    let access = access_view(&mut ctx, patient_id, zone).await?;
+    if !access.writable {
+        if access.basis == AccessBasis::BreakGlass {
+            ctx.flash(Flash::info(
+                "Emergency access is read-only: adding to the record needs a care relationship.",
+            ))
+            .await?;
+        }
+        return Ok(see_other(&chart_path(patient_id)));
+    }
     let values = chart::defaults(kind, chrono::Utc::now(), zone);
     new_entry_page(
         &mut ctx,
@@ -341,14 +426,8 @@ pub async fn create(
             let fb = form_feedback(&e, kind, &form);
             new_entry_page(&mut ctx, patient_id, kind, &form, fb, status, zone).await
         }
-        Err(e) if is_forbidden(&e) => {
-            // Access ended meanwhile: the chart says so and offers break-glass.
-            ctx.flash(Flash::info(
-                "Nothing was saved: you no longer have access to this record.",
-            ))
-            .await?;
-            Ok(see_other(&chart_path(patient_id)))
-        }
+        // Read-only or ended meanwhile: the chart says so (and offers break-glass).
+        Err(e) if is_forbidden(&e) => write_refused(&ctx, &e, patient_id).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -397,11 +476,12 @@ async fn entry_page(
         .typed
         .unwrap_or_else(|| chart::values(kind, &latest.data, zone));
     let patient = patient_name(ctx, patient_id).await?;
+    let access = access_view(ctx, patient_id, zone).await?;
     Ok(ctx.render_with(
         status,
         "provider/entry.html",
         crate::page! {
-            patient_id, current, versions, values,
+            patient_id, current, versions, values, access,
             feedback => state.amend,
             error_feedback => state.in_error,
             reason => state.reason,
@@ -486,7 +566,7 @@ pub async fn amend(
             let state = refused((!stale).then_some(form), fb);
             entry_page(&mut ctx, patient_id, kind, entry_id, state, status).await
         }
-        Err(e) if is_forbidden(&e) => Ok(see_other(&chart_path(patient_id))),
+        Err(e) if is_forbidden(&e) => write_refused(&ctx, &e, patient_id).await,
         Err(e) => Err(e.into()),
     }
 }
@@ -537,7 +617,7 @@ pub async fn enter_in_error(
             let fb = feedback::from_api(&e).for_form(&["reason"]);
             entry_page(&mut ctx, patient_id, kind, entry_id, refused(fb), status).await
         }
-        Err(e) if is_forbidden(&e) => Ok(see_other(&chart_path(patient_id))),
+        Err(e) if is_forbidden(&e) => write_refused(&ctx, &e, patient_id).await,
         Err(e) => Err(e.into()),
     }
 }

@@ -155,6 +155,7 @@ mod tests {
             status,
             cancel_reason: None,
             late_cancellation: false,
+            cancellation_policy: None,
         }
     }
 

@@ -143,6 +143,7 @@ mod tests {
             status: AppointmentStatus::Booked,
             cancel_reason: None,
             late_cancellation: false,
+            cancellation_policy: None,
         }
     }
 
