@@ -55,6 +55,7 @@ pub fn consumer_specs(service: &str, queue_prefix: &str) -> Vec<ConsumerSpec> {
         "notifications" => vec![
             notifications::consumers::appointments_spec(queue_prefix),
             notifications::consumers::records_spec(queue_prefix),
+            notifications::consumers::accounts_spec(queue_prefix),
             notifications::consumers::people_spec(queue_prefix),
         ],
         "billing" => vec![billing::consumers::spec(queue_prefix)],

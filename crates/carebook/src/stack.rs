@@ -3,9 +3,12 @@
 //! portal and the gateway in front, started from the same configuration types and `build` functions as
 //! `carebook serve`. System tests (the journey, the authorization matrix, the
 //! browser tests) drive it over HTTP through the gateway, as a client would.
+//! Scheduling runs on a clock the tests move ([`Stack::clock`], or over HTTP
+//! at [`Stack::clock_url`] for the browser scripts), so a visit can be checked
+//! in and completed without waiting for its start.
 //! Dropping the stack stops the services and deletes everything it created.
 
-use std::{collections::HashMap, path::PathBuf, time::Duration};
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use platform::{
@@ -14,6 +17,7 @@ use platform::{
     shutdown::CancellationToken,
     testing::{maildev::MailDev, TestBacking},
 };
+use scheduling::clock::{Clock, SettableClock};
 
 /// The portal's session key in every stack of this process (random per run),
 /// so system tests can open and alter sessions in Redis.
@@ -26,6 +30,12 @@ pub struct Stack {
     pub gateway: String,
     /// The SMTP sink notifications sends to.
     pub mail: MailDev,
+    /// Scheduling's clock: it runs at the real pace from wherever a test set it.
+    pub clock: Arc<SettableClock>,
+    /// The clock's control endpoint (`POST {"now": RFC 3339}` or
+    /// `{"advance_minutes": n}`; `GET` reads it), for tests outside this
+    /// process. Only the test stack has one; `carebook serve` never does.
+    pub clock_url: String,
     services: HashMap<&'static str, String>,
     cancel: CancellationToken,
     keys_dir: PathBuf,
@@ -48,6 +58,8 @@ impl Stack {
         let mut stack = Self {
             gateway: String::new(),
             mail,
+            clock: Arc::new(SettableClock::running()),
+            clock_url: String::new(),
             services: HashMap::new(),
             cancel: CancellationToken::new(),
             keys_dir,
@@ -62,6 +74,12 @@ impl Stack {
             if let Some(identity) = stack.services.get("identity") {
                 common.auth.jwks_url = format!("{identity}/.well-known/jwks.json");
             }
+            // As `carebook serve` (REDIS_URL set): every verifier reads identity's revoked accounts.
+            common.auth.revocations = Some(platform::auth::RevocationSource {
+                redis_url: common.redis_url.clone(),
+                key: platform::auth::RevocationSource::key_for(&common.redis_prefix),
+                tls: None,
+            });
             stack.backings.push(backing);
             common
         };
@@ -83,9 +101,8 @@ impl Stack {
             care: platform::care::CarePolicy::default(),
         };
         let scheduling = scheduling::Config {
-            common: common(&mut stack, "scheduling"),
             cache_ttl: Duration::from_secs(60),
-            max_fee: Default::default(),
+            ..scheduling::Config::new(common(&mut stack, "scheduling"))
         };
         let notifications = notifications::Config::new(
             common(&mut stack, "notifications"),
@@ -109,8 +126,13 @@ impl Stack {
         stack
             .run("directory", directory::build(&directory).await?)
             .await?;
+        let verifier = platform::auth::Verifier::from_config(&scheduling.common.auth);
+        let clock: Arc<dyn Clock> = stack.clock.clone();
         stack
-            .run("scheduling", scheduling::build(&scheduling).await?)
+            .run(
+                "scheduling",
+                scheduling::build_with(&scheduling, verifier, clock).await?,
+            )
             .await?;
         stack
             .run("notifications", notifications::build(&notifications).await?)
@@ -146,7 +168,19 @@ impl Stack {
             Self::portal_env(&stack.gateway, &directory.common),
         ))?;
         stack.serve(portal_listener, portal::build(&portal).await?);
+
+        let clock_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        stack.clock_url = format!("http://{}/clock", clock_listener.local_addr()?);
+        stack.serve(
+            clock_listener,
+            Service::new("clock", clock_control::router(stack.clock.clone())),
+        );
         Ok(stack)
+    }
+
+    /// MailDev's web UI and REST API (`{mail_url}/email` lists what arrived).
+    pub fn mail_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.mail.web_port)
     }
 
     /// The portal's settings: the gateway as its API, the stack's Redis prefix.
@@ -228,6 +262,60 @@ impl Stack {
     /// Base URL of one service, for checks that must bypass the gateway.
     pub fn service_url(&self, service: &str) -> Option<&str> {
         self.services.get(service).map(String::as_str)
+    }
+}
+
+/// The clock's HTTP control, for tests that run outside this process (the
+/// browser scripts): read it, set it, move it on.
+mod clock_control {
+    use std::sync::Arc;
+
+    use axum::{extract::State, routing::get, Router};
+    use chrono::{DateTime, Duration, Utc};
+    use platform::{extract::Json, Problem};
+    use scheduling::clock::{Clock, SettableClock};
+    use serde_json::{json, Value};
+
+    pub fn router(clock: Arc<SettableClock>) -> Router {
+        Router::new()
+            .route("/clock", get(read).post(change))
+            .with_state(clock)
+    }
+
+    async fn read(State(clock): State<Arc<SettableClock>>) -> Json<Value> {
+        Json(json!({ "now": clock.now().to_rfc3339() }))
+    }
+
+    /// `{"now": "2026-05-04T09:00:00Z"}` jumps there; `{"advance_minutes": 90}`
+    /// moves on (negative: back). Answers the clock's new time.
+    async fn change(
+        State(clock): State<Arc<SettableClock>>,
+        Json(body): Json<Value>,
+    ) -> Result<Json<Value>, Problem> {
+        if let Some(now) = body.get("now") {
+            let at = now
+                .as_str()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .ok_or_else(|| {
+                    Problem::validation("`now` must be an RFC 3339 time")
+                        .with_field("now", "RFC 3339")
+                })?;
+            clock.set(at.with_timezone(&Utc));
+        } else if let Some(minutes) = body.get("advance_minutes") {
+            let minutes = minutes
+                .as_i64()
+                .filter(|m| m.abs() <= 10 * 366 * 24 * 60)
+                .ok_or_else(|| {
+                    Problem::validation("`advance_minutes` must be a whole number of minutes")
+                        .with_field("advance_minutes", "an integer within ten years")
+                })?;
+            clock.advance(Duration::minutes(minutes));
+        } else {
+            return Err(Problem::validation(
+                "send {\"now\": RFC 3339} or {\"advance_minutes\": n}",
+            ));
+        }
+        Ok(Json(json!({ "now": clock.now().to_rfc3339() })))
     }
 }
 

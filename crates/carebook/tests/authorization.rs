@@ -3,11 +3,16 @@
 //! through the gateway with every service running on the real backing services.
 //!
 //! The resources all belong to patient A (demo `patient1`) and provider A
-//! (`provider1`): an appointment between them, a second one for state changes, a
+//! (`provider1`): an appointment between them, others for state changes, a
 //! completed and invoiced one, a clinical note, insurance details. So for patient
 //! A and provider A a row tests their own resource, for patient B (`patient2`)
 //! and provider B (`provider3`, no care relationship) someone else's; staff,
 //! admin and a caller without a token complete the columns.
+//!
+//! Where a change can happen only once (a check-in, a void), each caller who
+//! may make it gets a resource of their own (`Fixture::own`), so every
+//! "allowed" is a real success, never the conflict of a change already made.
+//! Visit steps move scheduling's clock to the visit's start first.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 mod support;
@@ -15,6 +20,7 @@ mod support;
 use std::collections::HashMap;
 
 use carebook::stack::Stack;
+use chrono::{DateTime, Duration, Utc};
 use platform::demo;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -25,8 +31,7 @@ use support::{free_slots, Caller};
 enum Expect {
     /// Exactly this status: every refusal is exact (401, 403 or 404).
     Status(u16),
-    /// Past authorization: 2xx, or the domain's own 409/422 for a change the
-    /// resource's state no longer allows (a second void, a cancelled visit).
+    /// Past authorization, and done: any 2xx.
     Allowed,
     /// 200, and the list names the row's subject.
     Lists,
@@ -37,9 +42,12 @@ enum Expect {
 use Expect::{Allowed as A, Hides as H, Lists as L};
 const OK: Expect = Expect::Status(200);
 const MADE: Expect = Expect::Status(201);
+const TAKEN: Expect = Expect::Status(202);
 const DONE: Expect = Expect::Status(204);
+const BAD: Expect = Expect::Status(400);
 const NO: Expect = Expect::Status(403);
 const NONE: Expect = Expect::Status(404);
+const CLASH: Expect = Expect::Status(409);
 const ANON: Expect = Expect::Status(401);
 
 /// The callers, in the order of each row's expectations.
@@ -52,6 +60,11 @@ const CALLERS: [&str; 7] = [
     "admin",
     "anonymous",
 ];
+const PATIENT_A: usize = 0;
+const PATIENT_B: usize = 1;
+const STAFF: usize = 4;
+const ADMIN: usize = 5;
+const ANONYMOUS: usize = 6;
 
 struct Row {
     method: &'static str,
@@ -60,6 +73,9 @@ struct Row {
     body: Option<&'static str>,
     /// The placeholder whose value `Lists`/`Hides` look for.
     subject: &'static str,
+    /// The placeholder of an appointment whose start scheduling's clock is
+    /// moved to (a minute past) before the request, and back after it.
+    clock_at: Option<&'static str>,
     expect: [Expect; 7],
 }
 
@@ -69,6 +85,7 @@ const fn row(method: &'static str, path: &'static str, expect: [Expect; 7]) -> R
         path,
         body: None,
         subject: "",
+        clock_at: None,
         expect,
     }
 }
@@ -84,6 +101,7 @@ const fn with_body(
         path,
         body: Some(body),
         subject: "",
+        clock_at: None,
         expect,
     }
 }
@@ -94,28 +112,65 @@ const fn list(path: &'static str, subject: &'static str, expect: [Expect; 7]) ->
         path,
         body: None,
         subject,
+        clock_at: None,
+        expect,
+    }
+}
+
+/// A step of the visit `{visit}` names, with the clock at the visit's start.
+const fn visit_step(path: &'static str, visit: &'static str, expect: [Expect; 7]) -> Row {
+    Row {
+        method: "POST",
+        path,
+        body: None,
+        subject: "",
+        clock_at: Some(visit),
         expect,
     }
 }
 
 /// Every route of the public API (README's table, plus the services' extra
 /// routes and the gateway's own), in an order where earlier changes never
-/// decide a later row: the one break-glass grant comes last.
+/// decide a later row: the caller's own password and sessions change near the
+/// end, and a new break-glass grant comes last.
 #[rustfmt::skip]
 const MATRIX: &[Row] = &[
     //                                                                pat A  pat B  prov A prov B staff admin anon
-    // identity
+    // identity: registration and address verification say nothing about the address
     with_body("POST", "/api/v1/auth/register", r#"{"email":"{email}","password":"matrix passphrase 42","name":"Mat Rix"}"#,
-                                                                      [MADE,  MADE,  MADE,  MADE,  MADE,  MADE,  MADE]),
+                                                                      [TAKEN, TAKEN, TAKEN, TAKEN, TAKEN, TAKEN, TAKEN]),
+    with_body("POST", "/api/v1/auth/verify-email", r#"{"token":"not-a-verification-token"}"#,
+                                                                      [BAD,   BAD,   BAD,   BAD,   BAD,   BAD,   BAD]),
+    with_body("POST", "/api/v1/auth/verify-email/resend", r#"{"email":"{email}"}"#,
+                                                                      [TAKEN, TAKEN, TAKEN, TAKEN, TAKEN, TAKEN, TAKEN]),
+    with_body("POST", "/api/v1/auth/password-reset", r#"{"email":"{email}"}"#,
+                                                                      [TAKEN, TAKEN, TAKEN, TAKEN, TAKEN, TAKEN, TAKEN]),
+    with_body("POST", "/api/v1/auth/password-reset/confirm", r#"{"token":"not-a-reset-token","new_password":"matrix passphrase 43"}"#,
+                                                                      [BAD,   BAD,   BAD,   BAD,   BAD,   BAD,   BAD]),
     with_body("POST", "/api/v1/auth/login", r#"{"email":"patient2@demo.carebook.test","password":"Carebook-demo-2026!"}"#,
                                                                       [OK,    OK,    OK,    OK,    OK,    OK,    OK]),
+    with_body("POST", "/api/v1/auth/mfa/verify", r#"{"mfa_token":"not-an-mfa-token","code":"123456"}"#,
+                                                                      [ANON,  ANON,  ANON,  ANON,  ANON,  ANON,  ANON]),
     with_body("POST", "/api/v1/auth/refresh", r#"{"refresh_token":"not-a-refresh-token"}"#,
                                                                       [ANON,  ANON,  ANON,  ANON,  ANON,  ANON,  ANON]),
     with_body("POST", "/api/v1/auth/logout", r#"{"refresh_token":"not-a-refresh-token"}"#,
                                                                       [DONE,  DONE,  DONE,  DONE,  DONE,  DONE,  DONE]),
     row("GET", "/api/v1/auth/me",                                     [OK,    OK,    OK,    OK,    OK,    OK,    ANON]),
+    // the second factor: anyone may enrol an app; the admin has one and must keep it
+    row("POST", "/api/v1/auth/mfa/totp",                              [OK,    OK,    OK,    OK,    OK,    CLASH, ANON]),
+    with_body("POST", "/api/v1/auth/mfa/totp/confirm", r#"{"code":"12345"}"#,
+                                                                      [ANON,  ANON,  ANON,  ANON,  ANON,  CLASH, ANON]),
+    with_body("DELETE", "/api/v1/auth/mfa/totp", r#"{"code":"12345"}"#,
+                                                                      [CLASH, CLASH, CLASH, CLASH, CLASH, NO,    ANON]),
+    // account administration
     with_body("POST", "/api/v1/admin/users", r#"{"email":"{email}","password":"matrix passphrase 42","name":"New Staff","role":"staff"}"#,
                                                                       [NO,    NO,    NO,    NO,    NO,    MADE,  ANON]),
+    list("/api/v1/admin/users?q=patient1@demo.carebook.test", "patient_a",
+                                                                      [NO,    NO,    NO,    NO,    NO,    L,     ANON]),
+    with_body("POST", "/api/v1/admin/users/{new_user}/disable", r#"{"reason":"matrix check"}"#,
+                                                                      [NO,    NO,    NO,    NO,    NO,    OK,    ANON]),
+    with_body("POST", "/api/v1/admin/users/{new_user}/enable", r#"{"reason":"matrix check"}"#,
+                                                                      [NO,    NO,    NO,    NO,    NO,    OK,    ANON]),
     row("GET", "/.well-known/jwks.json",                              [OK,    OK,    OK,    OK,    OK,    OK,    OK]),
     // directory
     list("/api/v1/providers", "provider_a",                           [L,     L,     L,     L,     L,     L,     ANON]),
@@ -151,8 +206,9 @@ const MATRIX: &[Row] = &[
                                                                       [NO,    NO,    OK,    NO,    OK,    OK,    ANON]),
     row("DELETE", "/api/v1/providers/{provider_a}/availability/overrides/{far_date}",
                                                                       [NO,    NO,    DONE,  NO,    NONE,  NONE,  ANON]),
+    // each caller's time off on days of its own
     with_body("POST", "/api/v1/providers/{provider_a}/time-off", r#"{"start":"{far_start}","end":"{far_end}","reason":"matrix"}"#,
-                                                                      [NO,    NO,    A,     NO,    A,     A,     ANON]),
+                                                                      [NO,    NO,    MADE,  NO,    MADE,  MADE,  ANON]),
     row("GET", "/api/v1/providers/{provider_a}/time-off",             [NO,    NO,    OK,    NO,    OK,    OK,    ANON]),
     row("DELETE", "/api/v1/providers/{provider_a}/time-off/{time_off}",
                                                                       [NO,    NO,    DONE,  NO,    NONE,  NONE,  ANON]),
@@ -169,10 +225,11 @@ const MATRIX: &[Row] = &[
     row("GET", "/api/v1/appointments/{appointment}",                  [OK,    NONE,  OK,    NONE,  OK,    OK,    ANON]),
     with_body("POST", "/api/v1/appointments/{spare}/reschedule", r#"{"start":"{slot}"}"#,
                                                                       [A,     NONE,  A,     NONE,  A,     A,     ANON]),
-    row("POST", "/api/v1/appointments/{spare}/check-in",              [NO,    NONE,  A,     NONE,  A,     A,     ANON]),
-    row("POST", "/api/v1/appointments/{spare}/complete",              [NO,    NONE,  A,     NONE,  A,     A,     ANON]),
-    row("POST", "/api/v1/appointments/{spare}/no-show",               [NO,    NONE,  A,     NONE,  A,     A,     ANON]),
-    with_body("POST", "/api/v1/appointments/{spare}/cancel", r#"{"reason":"matrix"}"#,
+    // each caller who may steps through a visit of their own
+    visit_step("/api/v1/appointments/{visit}/check-in", "visit",      [NO,    NONE,  A,     NONE,  A,     A,     ANON]),
+    visit_step("/api/v1/appointments/{visit}/complete", "visit",      [NO,    NONE,  A,     NONE,  A,     A,     ANON]),
+    visit_step("/api/v1/appointments/{no_show}/no-show", "no_show",   [NO,    NONE,  A,     NONE,  A,     A,     ANON]),
+    with_body("POST", "/api/v1/appointments/{cancel}/cancel", r#"{"reason":"matrix"}"#,
                                                                       [A,     NONE,  A,     NONE,  A,     A,     ANON]),
     // notifications: the booking emails went to patient A and provider A
     list("/api/v1/notifications", "appointment",                      [L,     H,     L,     H,     H,     H,     ANON]),
@@ -182,13 +239,14 @@ const MATRIX: &[Row] = &[
     row("GET", "/api/v1/invoices/{invoice}",                          [OK,    NONE,  OK,    NONE,  OK,    OK,    ANON]),
     row("GET", "/api/v1/invoices/{invoice}/history",                  [NO,    NONE,  NO,    NONE,  OK,    OK,    ANON]),
     with_body("POST", "/api/v1/invoices/{invoice}/payments", r#"{"amount":{"amount_minor":100,"currency":"EUR"},"method":"card"}"#,
-                                                                      [NO,    NONE,  NO,    NONE,  A,     A,     ANON]),
-    with_body("POST", "/api/v1/invoices/{invoice}/refunds", r#"{"amount":{"amount_minor":50,"currency":"EUR"},"method":"card"}"#,
-                                                                      [NO,    NONE,  NO,    NONE,  A,     A,     ANON]),
+                                                                      [NO,    NONE,  NO,    NONE,  MADE,  MADE,  ANON]),
+    // the patient paid this one in full and was credited part of it
+    with_body("POST", "/api/v1/invoices/{refund_invoice}/refunds", r#"{"amount":{"amount_minor":50,"currency":"EUR"},"method":"card"}"#,
+                                                                      [NO,    NONE,  NO,    NONE,  MADE,  MADE,  ANON]),
     with_body("POST", "/api/v1/invoices/{invoice}/credits", r#"{"line_id":"{line}","amount":{"amount_minor":100,"currency":"EUR"},"reason":"matrix"}"#,
-                                                                      [NO,    NONE,  NO,    NONE,  A,     A,     ANON]),
-    row("POST", "/api/v1/invoices/{invoice}/bill-to-insurance",       [NO,    NONE,  NO,    NONE,  A,     A,     ANON]),
-    with_body("POST", "/api/v1/invoices/{invoice}/void", r#"{"reason":"matrix"}"#,
+                                                                      [NO,    NONE,  NO,    NONE,  MADE,  MADE,  ANON]),
+    row("POST", "/api/v1/invoices/{own_invoice}/bill-to-insurance",   [NO,    NONE,  NO,    NONE,  A,     A,     ANON]),
+    with_body("POST", "/api/v1/invoices/{own_invoice}/void", r#"{"reason":"matrix"}"#,
                                                                       [NO,    NONE,  NO,    NONE,  A,     A,     ANON]),
     row("GET", "/api/v1/patients/{patient_a}/insurance",              [OK,    NO,    NO,    NO,    OK,    OK,    ANON]),
     with_body("PUT", "/api/v1/patients/{patient_a}/insurance", r#"{"payer":"Matrix Health","member_id":"M-42"}"#,
@@ -224,11 +282,24 @@ const MATRIX: &[Row] = &[
     with_body("POST", "/api/v1/patients/{patient_a}/records/notes/{note}/entered-in-error", r#"{"reason":"wrong patient"}"#,
                                                                       [NO,    NO,    A,     NO,    NO,    NO,    ANON]),
     row("GET", "/api/v1/patients/{patient_a}/records/access-log",     [OK,    NO,    NO,    NO,    NO,    OK,    ANON]),
+    // a provider asks why (and until when) they may open a record
+    row("GET", "/api/v1/patients/{patient_a}/records/access",         [NO,    NO,    OK,    OK,    NO,    NO,    ANON]),
+    // admins review break-glass grants (provider B's on patient B), once
+    list("/api/v1/records/break-glass?status=unreviewed", "grant",    [NO,    NO,    NO,    NO,    NO,    L,     ANON]),
+    with_body("POST", "/api/v1/records/break-glass/{grant}/review", r#"{"outcome":"justified","note":"Matrix review: the emergency was real."}"#,
+                                                                      [NO,    NO,    NO,    NO,    NO,    OK,    ANON]),
     // the gateway's own
     row("GET", "/healthz",                                            [OK,    OK,    OK,    OK,    OK,    OK,    OK]),
     row("GET", "/readyz",                                             [OK,    OK,    OK,    OK,    OK,    OK,    OK]),
     row("GET", "/openapi.json",                                       [OK,    OK,    OK,    OK,    OK,    OK,    OK]),
     row("GET", "/docs",                                               [OK,    OK,    OK,    OK,    OK,    OK,    OK]),
+    // the caller's own sessions and password (each signed-in caller has its own)
+    list("/api/v1/auth/sessions", "session",                          [L,     L,     L,     L,     L,     L,     ANON]),
+    row("DELETE", "/api/v1/auth/sessions/{others_session}",           [NONE,  NONE,  NONE,  NONE,  NONE,  NONE,  ANON]),
+    row("DELETE", "/api/v1/auth/sessions",                            [DONE,  DONE,  DONE,  DONE,  DONE,  DONE,  ANON]),
+    row("DELETE", "/api/v1/auth/sessions/{session}",                  [DONE,  DONE,  DONE,  DONE,  DONE,  DONE,  ANON]),
+    with_body("POST", "/api/v1/auth/password", r#"{"current_password":"Carebook-demo-2026!","new_password":"matrix passphrase 44"}"#,
+                                                                      [DONE,  DONE,  DONE,  DONE,  DONE,  DONE,  ANON]),
     // last: a granted break-glass opens patient B's record to that provider
     with_body("POST", "/api/v1/patients/{patient_b}/records/break-glass", r#"{"reason":"Unconscious in the emergency room"}"#,
                                                                       [NO,    NO,    MADE,  MADE,  NO,    NO,    ANON]),
@@ -237,12 +308,27 @@ const MATRIX: &[Row] = &[
 /// The ids and values the table's placeholders stand for.
 struct Fixture {
     values: HashMap<&'static str, String>,
+    /// A caller's own value of a placeholder (by column), where each caller
+    /// who may make a change needs a resource of their own; the others get
+    /// `values`' (patient A's, provider A's).
+    own: HashMap<(&'static str, usize), String>,
+    /// Appointment starts by id, for the rows that move the clock.
+    starts: HashMap<String, DateTime<Utc>>,
     /// Free slot starts, one used up per `{slot}`.
     slots: Vec<String>,
 }
 
 impl Fixture {
-    fn fill(&mut self, template: &str) -> String {
+    /// `key`'s value for the caller in column `caller`.
+    fn value(&self, key: &str, caller: usize) -> Option<&String> {
+        self.own
+            .iter()
+            .find(|((k, c), _)| *k == key && *c == caller)
+            .map(|(_, v)| v)
+            .or_else(|| self.values.get(key))
+    }
+
+    fn fill(&mut self, template: &str, caller: usize) -> String {
         let mut out = template.to_owned();
         while out.contains("{slot}") {
             let slot = self.slots.pop().expect("a free slot left for the matrix");
@@ -252,13 +338,16 @@ impl Fixture {
             let email = format!("matrix-{}@example.test", uuid::Uuid::new_v4().simple());
             out = out.replacen("{email}", &email, 1);
         }
+        for ((key, column), value) in &self.own {
+            if *column == caller {
+                out = out.replace(&format!("{{{key}}}"), value);
+            }
+        }
         for (key, value) in &self.values {
             out = out.replace(&format!("{{{key}}}"), value);
         }
-        assert!(
-            !out.contains("{patient") && !out.contains("{provider") && !out.contains("{note"),
-            "unfilled placeholder in {out}"
-        );
+        let unfilled = regex::Regex::new(r"\{[a-z_]+\}").expect("a pattern");
+        assert!(!unfilled.is_match(&out), "unfilled placeholder in {out}");
         out
     }
 }
@@ -279,29 +368,39 @@ async fn every_route_refuses_exactly_whom_it_should() {
         Caller::demo(&stack, "admin").await,
         Caller::anonymous(&stack),
     ];
-    let mut fixture = set_up(&callers).await;
-    let doc = callers[6].read("/openapi.json").await;
+    let mut fixture = set_up(&stack, &callers).await;
+    let doc = callers[ANONYMOUS].read("/openapi.json").await;
 
     let mut failures = Vec::new();
     let mut cases = 0;
     for row in MATRIX {
-        for (caller, expect) in callers.iter().zip(row.expect) {
+        for (column, (caller, expect)) in callers.iter().zip(row.expect).enumerate() {
             cases += 1;
-            let path = fixture.fill(row.path);
-            let body: Option<Value> = row
-                .body
-                .map(|b| serde_json::from_str(&fixture.fill(b)).expect("the row's body is JSON"));
+            let path = fixture.fill(row.path, column);
+            let body: Option<Value> = row.body.map(|b| {
+                serde_json::from_str(&fixture.fill(b, column)).expect("the row's body is JSON")
+            });
             let method = Method::from_bytes(row.method.as_bytes()).expect("a method");
+            let visit_start = row
+                .clock_at
+                .and_then(|key| fixture.value(key, column))
+                .and_then(|id| fixture.starts.get(id))
+                .copied();
+            if let Some(start) = visit_start {
+                stack.clock.set(start + Duration::minutes(1));
+            }
             let answer = caller.send(method, &path, body.as_ref()).await;
+            if visit_start.is_some() {
+                stack.clock.set(Utc::now());
+            }
             let status = answer.status;
-            let subject = fixture.values.get(row.subject).cloned().unwrap_or_default();
+            let subject = fixture
+                .value(row.subject, column)
+                .cloned()
+                .unwrap_or_default();
             let ok = match expect {
                 Expect::Status(s) => status.as_u16() == s,
-                Expect::Allowed => {
-                    status.is_success()
-                        || status == StatusCode::CONFLICT
-                        || status == StatusCode::UNPROCESSABLE_ENTITY
-                }
+                Expect::Allowed => status.is_success(),
                 Expect::Lists => status == StatusCode::OK && answer.text.contains(&subject),
                 Expect::Hides => status == StatusCode::OK && !answer.text.contains(&subject),
             };
@@ -391,65 +490,71 @@ fn operation_of<'a>(doc: &'a Value, row: &Row) -> Option<&'a Value> {
     Some(&item[row.method.to_lowercase()]).filter(|op| op.is_object())
 }
 
-/// Patient A's appointments with provider A (one kept booked, one for state
-/// changes, one completed and invoiced), their notification emails, a note,
-/// insurance details, and the values the table's bodies need.
-async fn set_up(callers: &[Caller; 7]) -> Fixture {
-    let [patient_a, _, provider_a, _, staff, _, _] = callers;
+/// Patient A's appointments with provider A (one kept booked, one to move, one
+/// completed and invoiced, one paid and credited, and one each to cancel, step
+/// through and mark a no-show for every caller who may), patient B's with
+/// provider2 for staff's and the admin's own changes, their notification
+/// emails, a note, insurance details, a break-glass grant to review, and the
+/// values the table's bodies need.
+async fn set_up(stack: &Stack, callers: &[Caller; 7]) -> Fixture {
+    let [patient_a, _, provider_a, provider_b, staff, admin, _] = callers;
     let provider = demo::DEMO_USERS[2].id; // provider1
+    let provider2 = demo::DEMO_USERS[3].id;
     let (pa, pb) = (demo::DEMO_USERS[5].id, demo::DEMO_USERS[6].id);
-    let provider_b = demo::DEMO_USERS[4].id; // provider3
+    let provider_b_id = demo::DEMO_USERS[4].id; // provider3
     assert_eq!(
-        (
-            demo::DEMO_USERS[2].email,
-            demo::DEMO_USERS[4].email,
-            demo::DEMO_USERS[5].email
-        ),
-        (
+        [2, 3, 4, 5, 6].map(|i| demo::DEMO_USERS[i].email),
+        [
             "provider1@demo.carebook.test",
+            "provider2@demo.carebook.test",
             "provider3@demo.carebook.test",
-            "patient1@demo.carebook.test"
-        )
+            "patient1@demo.carebook.test",
+            "patient2@demo.carebook.test",
+        ]
     );
-    let types = patient_a
-        .read(&format!("/api/v1/providers/{provider}/appointment-types"))
-        .await;
-    let type_id = types["items"][0]["id"].as_str().expect("a type").to_owned();
+    let type_id = first_type(patient_a, provider).await;
     let mut slots = free_slots(patient_a, provider, &type_id).await;
-    assert!(slots.len() >= 12, "enough free slots: {slots:?}");
+    assert!(slots.len() >= 15, "enough free slots: {slots:?}");
+    let type2 = first_type(staff, provider2).await;
+    let mut slots2 = free_slots(staff, provider2, &type2).await;
+    assert!(
+        slots2.len() >= 8,
+        "enough free slots of provider2: {slots2:?}"
+    );
+    let mut starts: HashMap<String, DateTime<Utc>> = HashMap::new();
 
-    let book = |slots: &mut Vec<String>| {
-        let start = slots.pop().expect("a slot");
-        json!({ "provider_id": provider, "appointment_type_id": type_id, "start": start })
-    };
-    let path = "/api/v1/appointments";
-    let appointment = patient_a
-        .expect(Method::POST, path, book(&mut slots), 201)
-        .await["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    let spare = patient_a
-        .expect(Method::POST, path, book(&mut slots), 201)
-        .await["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    let billed = patient_a
-        .expect(Method::POST, path, book(&mut slots), 201)
-        .await["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    for step in ["check-in", "complete"] {
-        provider_a
-            .expect(
-                Method::POST,
-                &format!("{path}/{billed}/{step}"),
-                Value::Null,
-                200,
-            )
-            .await;
+    // Patient A's, earliest first: the kept and the completed ones open the
+    // care window, which opens a week before a visit.
+    let mut ours = Vec::new();
+    for _ in 0..8 {
+        let start = slots.remove(0);
+        let id = book(patient_a, provider, &type_id, &start, None).await;
+        starts.insert(id.clone(), start.parse().expect("an RFC 3339 start"));
+        ours.push(id);
+    }
+    let [appointment, billed, refunded, cancel_a, cancel_p, visit_p, no_show_p, spare] =
+        <[String; 8]>::try_from(ours).expect("eight appointments");
+    assert!(
+        starts[&billed] < Utc::now() + Duration::days(6),
+        "the completed visit opens provider A's care window now"
+    );
+    // Patient B's with provider2, booked by the front desk, for staff's and
+    // the admin's own changes.
+    let mut theirs = Vec::new();
+    for _ in 0..8 {
+        let start = slots2.remove(0);
+        let id = book(staff, provider2, &type2, &start, Some(pb)).await;
+        starts.insert(id.clone(), start.parse().expect("an RFC 3339 start"));
+        theirs.push(id);
+    }
+    let [cancel_s, cancel_d, visit_s, visit_d, no_show_s, no_show_d, billed_s, billed_d] =
+        <[String; 8]>::try_from(theirs).expect("eight appointments");
+
+    for id in [&billed, &refunded] {
+        complete_visit(stack, provider_a, id, starts[id]).await;
+    }
+    for id in [&billed_s, &billed_d] {
+        complete_visit(stack, staff, id, starts[id]).await;
     }
     patient_a
         .expect(
@@ -459,14 +564,44 @@ async fn set_up(callers: &[Caller; 7]) -> Fixture {
             200,
         )
         .await;
+    staff
+        .expect(
+            Method::PUT,
+            &format!("/api/v1/patients/{pb}/insurance"),
+            json!({ "payer": "Matrix Health", "member_id": "M-43" }),
+            200,
+        )
+        .await;
 
     // What events carry to billing, records and notifications.
     let invoice = invoice_of(staff, pa, &billed).await;
-    let detail = staff.read(&format!("/api/v1/invoices/{invoice}")).await;
-    let line = detail["lines"][0]["id"]
-        .as_str()
-        .expect("a line")
-        .to_owned();
+    let line = first_line(staff, &invoice).await;
+    // Paid in full, then credited: the patient has 100 to be refunded.
+    let refund_invoice = invoice_of(staff, pa, &refunded).await;
+    let detail = staff
+        .read(&format!("/api/v1/invoices/{refund_invoice}"))
+        .await;
+    staff
+        .expect(
+            Method::POST,
+            &format!("/api/v1/invoices/{refund_invoice}/payments"),
+            json!({ "amount": detail["totals"]["due"], "method": "card" }),
+            201,
+        )
+        .await;
+    let currency = detail["totals"]["due"]["currency"].clone();
+    staff
+        .expect(
+            Method::POST,
+            &format!("/api/v1/invoices/{refund_invoice}/credits"),
+            json!({ "line_id": first_line(staff, &refund_invoice).await,
+                    "amount": { "amount_minor": 100, "currency": currency }, "reason": "matrix" }),
+            201,
+        )
+        .await;
+    let invoice_s = invoice_of(staff, pb, &billed_s).await;
+    let invoice_d = invoice_of(staff, pb, &billed_d).await;
+
     let note = provider_a
         .eventually(
             Method::POST,
@@ -495,20 +630,49 @@ async fn set_up(callers: &[Caller; 7]) -> Fixture {
             200,
         )
         .await;
-    let now = chrono::Utc::now();
-    let stamp = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let now = Utc::now();
+    let stamp = |t: DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let time_off = provider_a
         .expect(
             Method::POST,
             &format!("/api/v1/providers/{provider}/time-off"),
-            json!({ "start": stamp(now + chrono::Duration::days(300)),
-                    "end": stamp(now + chrono::Duration::days(301)), "reason": "matrix" }),
+            json!({ "start": stamp(now + Duration::days(300)),
+                    "end": stamp(now + Duration::days(301)), "reason": "matrix" }),
             201,
         )
         .await["id"]
         .as_str()
         .expect("a time off id")
         .to_owned();
+
+    // Provider B breaks the glass on patient B (once records knows them).
+    let grant = provider_b
+        .eventually(
+            Method::POST,
+            &format!("/api/v1/patients/{pb}/records/break-glass"),
+            json!({ "reason": "Matrix: unconscious in the emergency room" }),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .expect("a grant id")
+        .to_owned();
+    let new_user = admin
+        .expect(
+            Method::POST,
+            "/api/v1/admin/users",
+            json!({ "email": format!("matrix-{}@example.test", uuid::Uuid::new_v4().simple()),
+                    "password": "matrix passphrase 42", "name": "Matrix Staff", "role": "staff" }),
+            201,
+        )
+        .await["id"]
+        .as_str()
+        .expect("an account id")
+        .to_owned();
+    let mut sessions = Vec::new();
+    for caller in &callers[..ANONYMOUS] {
+        sessions.push(current_session(caller).await);
+    }
 
     let profile = provider_a
         .read(&format!("/api/v1/providers/{provider}"))
@@ -521,31 +685,111 @@ async fn set_up(callers: &[Caller; 7]) -> Fixture {
     let availability = provider_a
         .read(&format!("/api/v1/providers/{provider}/availability"))
         .await;
+    let nobody = || uuid::Uuid::new_v4().to_string();
     let values = HashMap::from([
         ("patient_a", pa.to_string()),
         ("patient_b", pb.to_string()),
         ("provider_a", provider.to_string()),
-        ("provider_b", provider_b.to_string()),
+        ("provider_b", provider_b_id.to_string()),
         ("type", type_id.clone()),
         ("appointment", appointment),
         ("spare", spare),
-        ("invoice", invoice),
+        ("visit", visit_p),
+        ("no_show", no_show_p),
+        ("cancel", cancel_p),
+        ("invoice", invoice.clone()),
+        ("own_invoice", invoice),
+        ("refund_invoice", refund_invoice),
         ("line", line),
         ("note", note),
+        ("grant", grant),
+        ("new_user", new_user),
+        ("session", nobody()),
+        ("others_session", nobody()),
         ("provider_a_profile", profile.to_string()),
         ("availability", availability.to_string()),
         ("now", stamp(now)),
         ("from", stamp(now)),
-        ("to", stamp(now + chrono::Duration::days(7))),
-        ("far_start", stamp(now + chrono::Duration::days(400))),
-        ("far_end", stamp(now + chrono::Duration::days(401))),
+        ("to", stamp(now + Duration::days(7))),
+        ("far_start", stamp(now + Duration::days(400))),
+        ("far_end", stamp(now + Duration::days(401))),
         (
             "far_date",
-            (now + chrono::Duration::days(400)).date_naive().to_string(),
+            (now + Duration::days(400)).date_naive().to_string(),
         ),
         ("time_off", time_off),
     ]);
-    Fixture { values, slots }
+    let mut own = HashMap::from([
+        (("cancel", PATIENT_A), cancel_a),
+        (("cancel", STAFF), cancel_s),
+        (("cancel", ADMIN), cancel_d),
+        (("visit", STAFF), visit_s),
+        (("visit", ADMIN), visit_d),
+        (("no_show", STAFF), no_show_s),
+        (("no_show", ADMIN), no_show_d),
+        (("own_invoice", STAFF), invoice_s),
+        (("own_invoice", ADMIN), invoice_d),
+        (("far_start", STAFF), stamp(now + Duration::days(402))),
+        (("far_end", STAFF), stamp(now + Duration::days(403))),
+        (("far_start", ADMIN), stamp(now + Duration::days(404))),
+        (("far_end", ADMIN), stamp(now + Duration::days(405))),
+    ]);
+    for (column, session) in sessions.iter().enumerate() {
+        own.insert(("session", column), session.clone());
+        let other = &sessions[(column + 1) % sessions.len()];
+        own.insert(("others_session", column), other.clone());
+    }
+    assert_ne!(sessions[PATIENT_A], sessions[PATIENT_B]);
+    Fixture {
+        values,
+        own,
+        starts,
+        slots,
+    }
+}
+
+/// The id of `provider`'s first appointment type.
+async fn first_type(caller: &Caller, provider: uuid::Uuid) -> String {
+    let types = caller
+        .read(&format!("/api/v1/providers/{provider}/appointment-types"))
+        .await;
+    types["items"][0]["id"].as_str().expect("a type").to_owned()
+}
+
+/// Book `start` with `provider` (for `patient`, when the front desk books); the id.
+async fn book(
+    caller: &Caller,
+    provider: uuid::Uuid,
+    type_id: &str,
+    start: &str,
+    patient: Option<uuid::Uuid>,
+) -> String {
+    let mut body =
+        json!({ "provider_id": provider, "appointment_type_id": type_id, "start": start });
+    if let Some(patient) = patient {
+        body["patient_id"] = json!(patient);
+    }
+    caller
+        .expect(Method::POST, "/api/v1/appointments", body, 201)
+        .await["id"]
+        .as_str()
+        .expect("an id")
+        .to_owned()
+}
+
+/// Check the visit in and complete it, with scheduling's clock at its start.
+async fn complete_visit(stack: &Stack, who: &Caller, id: &str, start: DateTime<Utc>) {
+    stack.clock.set(start + Duration::minutes(1));
+    for step in ["check-in", "complete"] {
+        who.expect(
+            Method::POST,
+            &format!("/api/v1/appointments/{id}/{step}"),
+            Value::Null,
+            200,
+        )
+        .await;
+    }
+    stack.clock.set(Utc::now());
 }
 
 /// The id of the invoice billing issued for `appointment`, once it has.
@@ -564,6 +808,28 @@ async fn invoice_of(staff: &Caller, patient: uuid::Uuid, appointment: &str) -> S
     .await
 }
 
+/// The id of the invoice's first line.
+async fn first_line(staff: &Caller, invoice: &str) -> String {
+    let detail = staff.read(&format!("/api/v1/invoices/{invoice}")).await;
+    detail["lines"][0]["id"]
+        .as_str()
+        .expect("a line")
+        .to_owned()
+}
+
+/// The id of the session the caller's access token belongs to.
+async fn current_session(caller: &Caller) -> String {
+    let list = caller.read("/api/v1/auth/sessions").await;
+    list["items"]
+        .as_array()
+        .expect("session items")
+        .iter()
+        .find(|s| s["current"] == true)
+        .and_then(|s| s["id"].as_str())
+        .unwrap_or_else(|| panic!("{}: no current session in {list}", caller.name))
+        .to_owned()
+}
+
 /// Zero trust, from the same table: every row the gateway refuses to an
 /// anonymous caller is refused (401) by the service behind it too, when called
 /// directly without a token or with an admin token signed by a key identity
@@ -578,7 +844,7 @@ async fn no_service_trusts_what_the_gateway_would_refuse() {
     .expect("the default routes");
     let forged = identity::testing::TestIssuer::new()
         .token(demo::DEMO_USERS[0].id, platform::auth::Role::Admin);
-    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let now = Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut fixture = Fixture {
         values: [
             "patient_a",
@@ -588,9 +854,18 @@ async fn no_service_trusts_what_the_gateway_would_refuse() {
             "type",
             "appointment",
             "spare",
+            "visit",
+            "no_show",
+            "cancel",
             "invoice",
+            "own_invoice",
+            "refund_invoice",
             "line",
             "note",
+            "grant",
+            "new_user",
+            "session",
+            "others_session",
             "time_off",
         ]
         .into_iter()
@@ -606,6 +881,8 @@ async fn no_service_trusts_what_the_gateway_would_refuse() {
             ("far_date", "2026-05-04".to_owned()),
         ])
         .collect(),
+        own: HashMap::new(),
+        starts: HashMap::new(),
         slots: vec![now; 100],
     };
     let http = reqwest::Client::new();
@@ -613,9 +890,9 @@ async fn no_service_trusts_what_the_gateway_would_refuse() {
     let mut cases = 0;
     for row in MATRIX
         .iter()
-        .filter(|r| matches!(r.expect[6], Expect::Status(401)))
+        .filter(|r| matches!(r.expect[ANONYMOUS], Expect::Status(401)))
     {
-        let path = fixture.fill(row.path);
+        let path = fixture.fill(row.path, ANONYMOUS);
         let service = routes
             .find(path.split('?').next().unwrap_or_default())
             .map(|r| r.service.clone())
@@ -623,7 +900,7 @@ async fn no_service_trusts_what_the_gateway_would_refuse() {
         let base = stack.service_url(&service).expect("a running service");
         let body: Option<Value> = row
             .body
-            .map(|b| serde_json::from_str(&fixture.fill(b)).expect("JSON"));
+            .map(|b| serde_json::from_str(&fixture.fill(b, ANONYMOUS)).expect("JSON"));
         for token in [None, Some(forged.as_str())] {
             cases += 1;
             let method = Method::from_bytes(row.method.as_bytes()).expect("a method");

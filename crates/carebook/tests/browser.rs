@@ -4,7 +4,9 @@
 //! playwright-core: `portal.mjs` for patients and admins, `clinic.mjs` for
 //! providers and staff, `accessibility.mjs` to audit every page a role can
 //! reach with axe-core. The scripts' own checks decide; screenshots go to
-//! `<target>/tmp/screenshots/<script>`.
+//! `<target>/tmp/screenshots/<script>`. Besides the gateway (`CAREBOOK_URL`)
+//! the scripts get scheduling's clock (`CAREBOOK_CLOCK_URL`) and MailDev
+//! (`MAILDEV_URL`, its REST API under `/email`).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 use std::{path::Path, process::Stdio, time::Duration};
@@ -51,6 +53,11 @@ async fn run_in_browser(name: &str) {
     let mut node = tokio::process::Command::new("node")
         .arg(Path::new(SCRIPTS).join(format!("{name}.mjs")))
         .env("CAREBOOK_URL", &stack.gateway)
+        // Scheduling's clock (`POST {"now": …}` or `{"advance_minutes": n}`), so
+        // a script can reach a visit's time; MailDev's REST API, for the links
+        // of account emails.
+        .env("CAREBOOK_CLOCK_URL", &stack.clock_url)
+        .env("MAILDEV_URL", stack.mail_url())
         .env("SCREENSHOT_DIR", &shots)
         .env("CHROMIUM_PATH", &chromium)
         .stdout(Stdio::inherit())

@@ -1,8 +1,10 @@
 //! The whole clinic, end to end, through the gateway with every service running
 //! on the real PostgreSQL, Redis, RabbitMQ and MailDev: a new patient registers
-//! and books, both sides get their email and calendar file, the provider sees the
-//! patient and writes a note, billing invoices the visit and staff take payment,
-//! and the patient reads the note and who read it. Outsiders are refused at each step.
+//! and confirms their address with the emailed link, books, both sides get
+//! their email and calendar file, the provider sees the patient at the visit's
+//! time (scheduling's clock moved there) and writes a note, billing invoices the
+//! visit and staff take payment, and the patient reads the note and who read
+//! it. Outsiders are refused at each step.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 mod support;
@@ -12,7 +14,7 @@ use chrono::{Duration as Span, Utc};
 use platform::{demo, testing::eventually};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::{Caller, WAIT};
+use support::{register_verified, Caller, WAIT};
 
 /// A refusal: the outsider learns nothing, whichever of the two the service chose.
 fn refused(status: StatusCode) -> bool {
@@ -24,17 +26,10 @@ async fn a_new_patient_books_is_seen_billed_and_reads_their_record() {
     let stack = Stack::start().await.expect("the stack starts");
     let provider_id = demo::DEMO_USERS[2].id; // provider1, Europe/Berlin
 
-    // Register and log in.
+    // Register, confirm the address with the emailed link, and log in.
     let email = format!("journey-{}@example.test", uuid::Uuid::new_v4().simple());
     let password = "a long journey passphrase";
-    Caller::anonymous(&stack)
-        .expect(
-            Method::POST,
-            "/api/v1/auth/register",
-            json!({ "email": email, "password": password, "name": "Jo Journey", "role": "patient" }),
-            201,
-        )
-        .await;
+    register_verified(&stack, &email, password, "Jo Journey").await;
     let patient = Caller::login(&stack, "the new patient", &email, password).await;
     let me = patient.read("/api/v1/auth/me").await;
     let patient_id = me["patient_id"].as_str().expect("a patient id").to_owned();
@@ -161,8 +156,10 @@ async fn a_new_patient_books_is_seen_billed_and_reads_their_record() {
         .status;
     assert!(refused(status), "unrelated provider checks in: {status}");
 
-    // The provider checks the patient in and writes a note (the care relationship
-    // reaches records by event).
+    // At the visit's time, the provider checks the patient in and writes a note
+    // (the care relationship reaches records by event).
+    let visit_start: chrono::DateTime<Utc> = start.parse().expect("an RFC 3339 start");
+    stack.clock.set(visit_start + Span::minutes(2));
     let provider = Caller::demo(&stack, "provider1").await;
     provider
         .expect(
@@ -185,6 +182,7 @@ async fn a_new_patient_books_is_seen_billed_and_reads_their_record() {
             200,
         )
         .await;
+    stack.clock.set(Utc::now());
     for outsider in [&other_patient, &other_provider] {
         // Reading the notes.
         outsider

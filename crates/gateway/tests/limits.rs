@@ -255,6 +255,61 @@ async fn bad_tokens_count_against_the_clients_address() {
     assert_eq!(echo.hits(), 0);
 }
 
+/// Sign-ins through the portal, as its API client sends them: the chain it
+/// received (the browser, as the gateway named it on the way in) plus its
+/// own peer (the gateway); answered statuses per browser.
+async fn portal_sign_ins(trusted: &[&str], browsers: &[&'static str]) -> Vec<u16> {
+    let identity = Upstream::start("identity").await;
+    let mut cfg = config(
+        &["/api/v1/auth=identity"],
+        &[("identity", vec![identity.url()])],
+    );
+    cfg.auth_quota = Quota {
+        limit: 2,
+        window_ms: 60_000,
+    };
+    cfg.trusted_proxies = trusted.iter().map(|n| n.parse().unwrap()).collect();
+    let (gw, _stop) = start(&cfg).await;
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for browser in browsers {
+        let r = http
+            .post(format!("http://{gw}/api/v1/auth/login"))
+            .header("x-forwarded-for", format!("{browser}, 127.0.0.1"))
+            .json(&serde_json::json!({"email": "p@example.org", "password": "x"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn browsers_behind_a_trusted_portal_each_get_their_own_sign_in_quota() {
+    let statuses = portal_sign_ins(
+        &["127.0.0.0/8"],
+        &[
+            "198.51.100.1",
+            "198.51.100.1",
+            "198.51.100.1",
+            "198.51.100.2",
+        ],
+    )
+    .await;
+    assert_eq!(statuses, [200, 200, 429, 200]);
+}
+
+#[tokio::test]
+async fn a_portal_that_is_not_a_trusted_proxy_shares_one_sign_in_quota() {
+    let statuses = portal_sign_ins(&[], &["198.51.100.1", "198.51.100.2", "198.51.100.3"]).await;
+    assert_eq!(
+        statuses,
+        [200, 200, 429],
+        "the forwarded address is ignored"
+    );
+}
+
 #[tokio::test]
 async fn ipv6_clients_share_a_limit_per_64() {
     let echo = Upstream::start("echo").await;

@@ -167,6 +167,7 @@ fn config(identity: &Identity, echoes: &[&Echo], auth_limit: u32) -> Config {
             audience: DEFAULT_AUDIENCE.to_owned(),
             tls: None,
             revocations: None,
+            jwks: Default::default(),
         },
         trusted_proxies: Vec::new(),
         api_quota: Quota {

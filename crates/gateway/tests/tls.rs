@@ -68,6 +68,7 @@ async fn the_gateway_terminates_tls_offers_http2_and_sends_hsts() {
             audience: DEFAULT_AUDIENCE.to_owned(),
             tls: None,
             revocations: None,
+            jwks: Default::default(),
         },
         trusted_proxies: Vec::new(),
         api_quota: gateway::domain::gcra::Quota {

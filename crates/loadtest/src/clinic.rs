@@ -1,8 +1,12 @@
 //! The benchmark clinic, built through the public API before the timed run:
 //! providers (accounts by the admin; profile, appointment type and daily
-//! hours by the front desk) and patients who register and log in once.
+//! hours by the front desk) and patients who register, have their address
+//! verified (`carebook accounts verify`, as an operator would; the benchmark
+//! reads no mail) and log in once.
 
 use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -23,8 +27,13 @@ pub struct Settings {
     /// Setup requests in flight at once.
     pub concurrency: usize,
     pub admin_email: String,
+    /// The admin's TOTP secret (base32): admins sign in with a second factor.
+    pub admin_totp_secret: String,
     pub staff_email: String,
     pub demo_password: String,
+    /// The `carebook` binary that verifies the patients' addresses, run with
+    /// the stack's environment.
+    pub carebook: PathBuf,
 }
 
 /// Password of every benchmark account (setup only; never printed).
@@ -34,7 +43,7 @@ const EVENT_PATIENCE: Duration = Duration::from_secs(30);
 
 pub async fn build(api: &Api, s: &Settings) -> anyhow::Result<World> {
     let admin = api
-        .login(&s.admin_email, &s.demo_password)
+        .login_with_totp(&s.admin_email, &s.demo_password, &s.admin_totp_secret)
         .await
         .context("logging in as the demo admin (is the demo clinic seeded?)")?
         .access_token;
@@ -61,12 +70,12 @@ pub async fn build(api: &Api, s: &Settings) -> anyhow::Result<World> {
 
     let started = Instant::now();
     let patients: Vec<Patient> = stream::iter(0..s.users)
-        .map(|u| patient(api, &tag, u))
+        .map(|u| patient(api, &s.carebook, &tag, u))
         .buffered(s.concurrency)
         .try_collect()
         .await?;
     println!(
-        "setup: {} patients registered and logged in in {:.1}s",
+        "setup: {} patients registered, verified and logged in in {:.1}s",
         patients.len(),
         started.elapsed().as_secs_f64()
     );
@@ -143,12 +152,35 @@ async fn provider(
     Ok(Provider { id, type_id })
 }
 
-async fn patient(api: &Api, tag: &str, u: usize) -> anyhow::Result<Patient> {
+async fn patient(api: &Api, carebook: &Path, tag: &str, u: usize) -> anyhow::Result<Patient> {
     let email = format!("load-{tag}-patient{u}@load.carebook.test");
     api.register_patient(&email, PASSWORD, &format!("Load Patient {u}"))
         .await?;
+    verify(carebook, &email).await?;
     let tokens = api.login(&email, PASSWORD).await?;
     Ok(Patient::new(tokens))
+}
+
+/// `carebook accounts verify --email EMAIL`: the address counts as verified.
+async fn verify(carebook: &Path, email: &str) -> anyhow::Result<()> {
+    let out = tokio::process::Command::new(carebook)
+        .args(["accounts", "verify", "--email", email])
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("running {} accounts verify", carebook.display()))?;
+    if !out.status.success() {
+        bail!(
+            "{} accounts verify: {} {}",
+            carebook.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        );
+    }
+    Ok(())
 }
 
 /// Keep every patient's access token fresh: renew with the refresh token when

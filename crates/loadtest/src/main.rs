@@ -10,6 +10,7 @@ mod plan;
 mod procstat;
 mod report;
 mod scenario;
+mod totp;
 mod world;
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
@@ -81,6 +82,13 @@ struct Cli {
     setup_concurrency: usize,
     #[arg(long, default_value = "admin@demo.carebook.test")]
     admin_email: String,
+    /// The admin's TOTP secret (base32; the demo admin's, see README).
+    #[arg(
+        long,
+        env = "CAREBOOK_DEMO_ADMIN_TOTP_SECRET",
+        default_value = "INQXEZLCN5XWWRDFNVXUCZDNNFXCCMRW"
+    )]
+    admin_totp_secret: String,
     #[arg(long, default_value = "staff@demo.carebook.test")]
     staff_email: String,
     /// Password of the demo accounts (see README).
@@ -90,6 +98,11 @@ struct Cli {
         default_value = "Carebook-demo-2026!"
     )]
     demo_password: String,
+    /// The `carebook` binary that verifies the patients' addresses
+    /// (`carebook accounts verify`, with this process's environment: the
+    /// stack's identity database). Default: `carebook` beside this binary.
+    #[arg(long)]
+    verify_with: Option<PathBuf>,
 }
 
 fn parse_duration(raw: &str) -> Result<Duration, String> {
@@ -187,8 +200,15 @@ async fn main() -> anyhow::Result<()> {
                 users: cli.users,
                 concurrency: cli.setup_concurrency,
                 admin_email: cli.admin_email.clone(),
+                admin_totp_secret: cli.admin_totp_secret.clone(),
                 staff_email: cli.staff_email.clone(),
                 demo_password: cli.demo_password.clone(),
+                carebook: match &cli.verify_with {
+                    Some(path) => path.clone(),
+                    None => std::env::current_exe()
+                        .context("locating carebook-load")?
+                        .with_file_name("carebook"),
+                },
             },
         )
         .await?,

@@ -408,6 +408,7 @@ pub fn config(routes: &[&str], upstreams: &[(&str, Vec<String>)]) -> Config {
             audience: DEFAULT_AUDIENCE.to_owned(),
             tls: None,
             revocations: None,
+            jwks: Default::default(),
         },
         trusted_proxies: Vec::new(),
         api_quota: Quota {
