@@ -41,11 +41,13 @@ pub const SCHEDULING_PEOPLE: Subscription = Subscription {
 pub const NOTIFICATIONS_APPOINTMENTS: Subscription = Subscription {
     service: Service::Notifications,
     name: "notifications.appointments",
-    purpose: "Emails confirmations, reschedules and cancellations with calendar files, and plans reminders.",
+    purpose: "Emails confirmations, reschedules and cancellations with calendar files, and plans reminders; puts the self-service links of each version in its patient's confirmation and reminders; emails waitlist offers.",
     events: &[
         "appointment.booked",
         "appointment.rescheduled",
         "appointment.cancelled",
+        "appointment.links_issued",
+        "waitlist.offered",
     ],
 };
 

@@ -1,6 +1,7 @@
 //! Notifications' settings: the shared ones, the SMTP server, the sender
 //! address, reminder offsets, who reviews break-glass access, where the portal
-//! is (for the links in account emails) and the delivery worker's pace.
+//! is (for the links in emails), how long a confirmation waits for its
+//! self-service links, and the delivery worker's pace.
 //!
 //! Mail never crosses a network in clear text unless an operator says so
 //! twice: `NOTIFICATIONS_SMTP_TLS` defaults to `none` only for a server on
@@ -161,12 +162,22 @@ pub struct Config {
     /// Told of every break-glass access (`NOTIFICATIONS_PRIVACY_CONTACT`, an
     /// email address); when unset, every admin is.
     pub privacy_contact: Option<lettre::Address>,
-    /// The portal as the recipients of account emails reach it
+    /// The portal as the recipients of emails reach it
     /// (`NOTIFICATIONS_PORTAL_URL`, default `http://127.0.0.1:8080`): links
-    /// to verify an address, reset a password and sign in go below it.
+    /// to verify an address, reset a password, sign in, claim a waitlist
+    /// offer and cancel or reschedule an appointment go below it.
     pub portal_url: PortalUrl,
+    /// How long the patient's confirmation of a booking or reschedule waits
+    /// for the version's self-service links when they have not arrived yet
+    /// (`NOTIFICATIONS_LINKS_WAIT_MS`, 10 s by default, at most 10 minutes):
+    /// it goes out as soon as they arrive, or without them after this long.
+    pub links_wait: Duration,
     pub worker: WorkerConfig,
 }
+
+/// [`Config::links_wait`] by default: scheduling publishes the links with the
+/// booking, so they normally follow it within a second.
+pub const DEFAULT_LINKS_WAIT: Duration = Duration::from_secs(10);
 
 impl Config {
     /// Defaults around the given shared settings and SMTP server.
@@ -177,6 +188,7 @@ impl Config {
             reminder_offsets: vec![chrono::Duration::hours(24), chrono::Duration::hours(2)],
             privacy_contact: None,
             portal_url: PortalUrl::local(),
+            links_wait: DEFAULT_LINKS_WAIT,
             worker: WorkerConfig::default(),
         }
     }
@@ -260,6 +272,10 @@ impl Config {
                 PortalUrl::local()
             }),
         };
+        let links_wait = env.millis("LINKS_WAIT_MS", DEFAULT_LINKS_WAIT);
+        if links_wait > Duration::from_secs(600) {
+            env.invalid("LINKS_WAIT_MS must be at most 600000 (10 minutes)");
+        }
         let defaults = RetryPolicy::default();
         let retry = RetryPolicy {
             max_attempts: env.parsed("MAX_ATTEMPTS", defaults.max_attempts),
@@ -287,6 +303,7 @@ impl Config {
             reminder_offsets,
             privacy_contact,
             portal_url,
+            links_wait,
             worker: WorkerConfig {
                 poll_interval: env.millis("WORKER_POLL_MS", Duration::from_secs(1)),
                 batch: env.parsed("WORKER_BATCH", 8),
@@ -525,6 +542,15 @@ mod tests {
             cfg.smtp.from.to_string(),
             "Carebook <no-reply@carebook.dev>"
         );
+        assert_eq!(cfg.links_wait, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_wait_for_links_is_read_and_bounded() {
+        let cfg = Config::load(env(&[("NOTIFICATIONS_LINKS_WAIT_MS", "2500")])).unwrap();
+        assert_eq!(cfg.links_wait, Duration::from_millis(2500));
+        let err = load_err(&[("NOTIFICATIONS_LINKS_WAIT_MS", "3600000")]);
+        assert!(err.contains("LINKS_WAIT_MS"), "{err}");
     }
 
     #[test]

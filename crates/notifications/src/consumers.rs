@@ -1,7 +1,9 @@
-//! The four consumers: appointment events become deliveries and reminders;
-//! break-glass grants become deliveries to the patient and to whoever reviews
-//! them; account events become a delivery to the account's holder; identity's
-//! and the directory's events keep the people read model (whom to write to).
+//! The four consumers: appointment events become deliveries and reminders,
+//! their self-service links are kept for the patient's emails of their version,
+//! and waitlist offers become a delivery to the patient; break-glass grants
+//! become deliveries to the patient and to whoever reviews them; account
+//! events become a delivery to the account's holder; identity's and the
+//! directory's events keep the people read model (whom to write to).
 //! All run in the platform's idempotent consumer: whatever a handler writes
 //! commits together with the event's `processed_events` row.
 
@@ -18,6 +20,7 @@ use contracts::{
     directory::{PatientUpdated, ProviderUpdated},
     identity::UserRegistered,
     records::BreakGlassGranted,
+    scheduling::{AppointmentLinksIssued, WaitlistOffered},
     subscriptions, Event,
 };
 
@@ -28,13 +31,16 @@ use crate::{
         appointment::{Appointment, AppointmentExt},
         break_glass,
         kinds::{About, Kind, Recipient, PRIVACY_CONTACT_ID},
+        links::{self, StoredLinks},
         message::subject,
         reminders,
+        waitlist::{self, Offer},
     },
     store::{self, deliveries::NewDelivery},
 };
 
-/// Appointment changes, to email about.
+/// Appointment changes, to email about; their self-service links; waitlist
+/// offers.
 pub fn appointments_spec(queue_prefix: &str) -> ConsumerSpec {
     ConsumerSpec::of(queue_prefix, &subscriptions::NOTIFICATIONS_APPOINTMENTS)
 }
@@ -55,15 +61,24 @@ pub fn people_spec(queue_prefix: &str) -> ConsumerSpec {
 }
 
 /// Turns an appointment event into one delivery per recipient and plans,
-/// moves or cancels its reminders.
+/// moves or cancels its reminders; keeps the self-service links of an
+/// appointment's newest version; turns a waitlist offer into an email to its
+/// patient.
 pub struct AppointmentsHandler {
     pub clock: Arc<dyn Clock>,
     pub reminder_offsets: Vec<chrono::Duration>,
+    /// How long the patient's confirmation waits for its links (`links_wait`).
+    pub links_wait: chrono::Duration,
 }
 
 #[async_trait]
 impl EventHandler for AppointmentsHandler {
     async fn handle(&self, conn: &mut PgConnection, event: &Envelope) -> Result<(), HandleError> {
+        match event.event_type.as_str() {
+            AppointmentLinksIssued::TYPE => return self.links_issued(conn, event).await,
+            WaitlistOffered::TYPE => return self.offered(conn, event).await,
+            _ => {}
+        }
         let Some(kind) = Kind::for_event(&event.event_type) else {
             return Err(HandleError::unsupported(&event.event_type, event.version));
         };
@@ -78,6 +93,8 @@ impl EventHandler for AppointmentsHandler {
             tracing::info!(appointment_id = %a.appointment_id, version = a.version, kind = kind.label(), "stale appointment event ignored");
             return Ok(());
         }
+        // The links of older versions no longer work: forget them now.
+        store::links::forget_older(conn, a.appointment_id, a.version).await?;
         let now = self.clock.now();
         match kind {
             Kind::Cancelled => {
@@ -90,6 +107,7 @@ impl EventHandler for AppointmentsHandler {
         }
         let subject = subject(kind, &a);
         let (appointment_id, version) = (a.appointment_id, a.version);
+        let have_links = store::links::have(conn, appointment_id, version).await?;
         let recipients = [
             (Recipient::Patient, a.patient_id),
             (Recipient::Provider, a.provider_id),
@@ -109,12 +127,75 @@ impl EventHandler for AppointmentsHandler {
                     address: None,
                     subject: &subject,
                     now,
+                    due_at: links::due_at(kind, recipient, have_links, now, self.links_wait),
                 },
             )
             .await?;
             created += usize::from(fresh);
         }
         tracing::info!(%appointment_id, version, kind = kind.label(), created, "deliveries recorded");
+        Ok(())
+    }
+}
+
+impl AppointmentsHandler {
+    /// Keep the links of an appointment version (unless a newer version is
+    /// known or the appointment has started) and make its patient's
+    /// confirmation, if it is waiting for them, due now. The tokens are never
+    /// logged.
+    async fn links_issued(
+        &self,
+        conn: &mut PgConnection,
+        event: &Envelope,
+    ) -> Result<(), HandleError> {
+        let issued = event.decode::<AppointmentLinksIssued>()?;
+        if issued.version < 1 {
+            return Err(HandleError::Malformed("version must be at least 1".into()));
+        }
+        let links = StoredLinks::from(issued);
+        let (appointment_id, version) = (links.appointment_id, links.version);
+        let now = self.clock.now();
+        let newest = store::links::newest_version(conn, appointment_id).await?;
+        if let Err(why) = links::keep(version, links.expires_at, newest, now) {
+            metrics::counter!("notifications_links_dropped_total", "reason" => why.reason())
+                .increment(1);
+            tracing::info!(%appointment_id, version, reason = why.reason(), "self-service links not kept");
+            return Ok(());
+        }
+        if !store::links::store(conn, &links, now).await? {
+            // These links (or another issue of this version's) are kept already.
+            return Ok(());
+        }
+        let woken = store::links::wake_confirmation(conn, appointment_id, version, now).await?;
+        tracing::info!(%appointment_id, version, woken, "self-service links kept");
+        Ok(())
+    }
+
+    /// One email per offer, to its patient at the address the people read
+    /// model knows. The payload (with its claim token) is stored for the
+    /// worker to render, and its token removed once the email is final.
+    async fn offered(&self, conn: &mut PgConnection, event: &Envelope) -> Result<(), HandleError> {
+        let offer = Offer(event.decode::<WaitlistOffered>()?);
+        offer
+            .validate()
+            .map_err(|e| HandleError::Malformed(e.to_string()))?;
+        let (offer_id, patient_id) = (offer.0.offer_id, offer.0.patient_id);
+        let now = self.clock.now();
+        let about = About::WaitlistOffer(offer);
+        let created = store::deliveries::insert(
+            conn,
+            &NewDelivery {
+                about: &about,
+                recipient_id: patient_id,
+                recipient: Recipient::Patient,
+                address: None,
+                subject: waitlist::SUBJECT,
+                now,
+                due_at: now,
+            },
+        )
+        .await?;
+        tracing::info!(%offer_id, %patient_id, kind = about.label(), created, "deliveries recorded");
         Ok(())
     }
 }
@@ -166,6 +247,7 @@ impl EventHandler for RecordsHandler {
                     address: address.as_deref(),
                     subject: break_glass::subject(*recipient),
                     now,
+                    due_at: now,
                 },
             )
             .await?;
@@ -197,6 +279,7 @@ impl EventHandler for AccountsHandler {
             return Err(HandleError::unsupported(&event.event_type, event.version));
         };
         let (user_id, subject) = (email.user_id(), email.subject());
+        let now = self.clock.now();
         let address = email.address().to_owned();
         let about = About::Account {
             event_id: event.id,
@@ -210,7 +293,8 @@ impl EventHandler for AccountsHandler {
                 recipient: Recipient::AccountHolder,
                 address: Some(&address),
                 subject,
-                now: self.clock.now(),
+                now,
+                due_at: now,
             },
         )
         .await?;

@@ -3,13 +3,17 @@
 //! a calendar invitation; about every break-glass access to a record (to the
 //! patient, and to the privacy contact or every admin); and about accounts
 //! (verification and password-reset links, a registration attempt, a changed
-//! password, unusual sign-ins), sent over SMTP from a delivery log that
-//! survives redelivered events, crashes and SMTP outages. An appointment email
-//! overtaken by a newer version of its appointment is dropped, not sent.
+//! password, unusual sign-ins); and to a waitlisted patient when a slot opened
+//! for them ("A slot opened", with a one-click claim link). All are sent over
+//! SMTP from a delivery log that survives redelivered events, crashes and SMTP
+//! outages. An appointment email overtaken by a newer version of its
+//! appointment is dropped, not sent; the patient's confirmation and reminders
+//! carry the cancel and reschedule links of their own version.
 //!
 //! Events in (`notifications.appointments`, `notifications.records`,
 //! `notifications.accounts`, `notifications.people`), rows in its own database
-//! (`people`, `appointments`, `reminders`, `deliveries`, `delivery_attempts`),
+//! (`people`, `appointments`, `appointment_links`, `reminders`, `deliveries`,
+//! `delivery_attempts`),
 //! email out through the [`worker::Worker`]; the one API is
 //! `GET /api/v1/notifications`, the caller's own emails.
 
@@ -113,6 +117,8 @@ pub async fn build_with(
     let appointments = Arc::new(consumers::AppointmentsHandler {
         clock: clock.clone(),
         reminder_offsets: config.reminder_offsets.clone(),
+        links_wait: chrono::Duration::from_std(config.links_wait)
+            .unwrap_or(chrono::Duration::zero()),
     });
     let records = Arc::new(consumers::RecordsHandler {
         clock: clock.clone(),

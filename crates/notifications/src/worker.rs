@@ -32,8 +32,14 @@
 //!   with reason `superseded`, and counted in
 //!   `notifications_superseded_total{at="send"}`.
 //! * **Links do not outlive their email:** once a delivery is final, the token
-//!   of a verification or reset link is removed from its stored payload; a
-//!   link that expired before it could be sent is dropped (`expired`).
+//!   of a verification, reset or waitlist-claim link is removed from its
+//!   stored payload; a link (or an offer) that expired before it could be sent
+//!   is dropped (`expired`).
+//! * **Self-service links only of the email's version:** the patient's
+//!   confirmation and reminders look up the cancel and reschedule links of
+//!   their own version when rendered (an email of an older version is dropped
+//!   before that); links are deleted once their appointment starts (each
+//!   round) or a newer version is known (by the consumer).
 
 use std::{sync::Arc, time::Duration};
 
@@ -53,7 +59,9 @@ use crate::{
         format::clean,
         freshness::{self, Stale},
         kinds::{About, Kind, Recipient},
+        links,
         message::{compose, subject, Content, Parties, Templates},
+        waitlist,
     },
     mailer::{Mailer, Outgoing, SendError},
     store::{
@@ -88,7 +96,7 @@ pub struct Worker {
     send_deadline: Duration,
     /// How long a claimed delivery stays ours: twice the send deadline.
     lease: chrono::Duration,
-    /// Where account emails' links point.
+    /// Where the links in emails point.
     portal: PortalUrl,
 }
 
@@ -146,8 +154,16 @@ impl Worker {
         tracing::info!("delivery worker stopped");
     }
 
-    /// One round: due reminders become deliveries, then one batch of due deliveries is sent.
+    /// One round: the links of appointments that started are forgotten, due
+    /// reminders become deliveries, then one batch of due deliveries is sent.
     pub async fn run_once(&self) -> Result<Round, sqlx::Error> {
+        let forgotten = store::links::forget_expired(&self.db, self.clock.now()).await?;
+        if forgotten > 0 {
+            tracing::debug!(
+                forgotten,
+                "self-service links of started appointments forgotten"
+            );
+        }
         let reminders = self.enqueue_due_reminders().await?;
         let attempted = self.send_due().await?;
         Ok(Round {
@@ -195,6 +211,7 @@ impl Worker {
                         address: None,
                         subject: &subject,
                         now,
+                        due_at: now,
                     },
                 )
                 .await?;
@@ -314,6 +331,7 @@ impl Worker {
             }
             About::BreakGlass(g) => ids.extend([g.patient_id, g.provider_id]),
             About::Account { .. } => ids.clear(),
+            About::WaitlistOffer(o) => ids.push(o.0.provider_id),
         }
         let people = if ids.is_empty() {
             Vec::new()
@@ -343,12 +361,31 @@ impl Worker {
         let to = Mailbox::new(name, address);
         let from = self.mailer.from().email.to_string();
         let to_email = to.email.to_string();
+        // A patient's confirmation going out without its links (they never came).
+        let mut without_links = false;
         let rendered: Result<Content, _> = match about {
             About::Appointment { kind, appointment } => {
                 let counterpart_id = match recipient {
                     Recipient::Provider => appointment.patient_id,
                     _ => appointment.provider_id,
                 };
+                let stored = if links::carries_links(*kind, recipient) {
+                    store::links::get(&self.db, appointment.appointment_id, appointment.version)
+                        .await?
+                } else {
+                    None
+                };
+                let action_links = links::for_email(
+                    *kind,
+                    recipient,
+                    appointment,
+                    stored.as_ref(),
+                    &self.portal,
+                    now,
+                );
+                without_links = matches!(kind, Kind::Booked | Kind::Rescheduled)
+                    && links::carries_links(*kind, recipient)
+                    && action_links.is_none();
                 compose(
                     &self.templates,
                     *kind,
@@ -359,6 +396,7 @@ impl Worker {
                         counterpart_name: name_of(counterpart_id),
                         from: &from,
                         to: &to_email,
+                        links: action_links.as_ref(),
                     },
                     now,
                 )
@@ -374,6 +412,18 @@ impl Worker {
                 },
             ),
             About::Account { email, .. } => account::compose(&self.templates, email, &self.portal),
+            About::WaitlistOffer(offer) => waitlist::compose(
+                &self.templates,
+                offer,
+                &waitlist::Names {
+                    recipient_name: my_name,
+                    provider_name: name_of(offer.0.provider_id),
+                    from: &from,
+                    to: &to_email,
+                },
+                &self.portal,
+                now,
+            ),
         };
         let content = match rendered {
             Ok(c) => c,
@@ -392,16 +442,23 @@ impl Worker {
             Err(e) => return Ok(Err(Failure::Send(e))),
         };
         let sent = tokio::time::timeout(self.send_deadline, self.mailer.send(message)).await;
-        Ok(match sent {
+        let outcome = match sent {
             Ok(result) => result.map_err(Failure::Send),
             Err(_) => Err(Failure::transient("timeout")),
-        })
+        };
+        if without_links && outcome.is_ok() {
+            metrics::counter!("notifications_sent_without_links_total", "kind" => about.label())
+                .increment(1);
+            tracing::info!(delivery_id = %d.id, subject_id = %d.subject_id, version = d.version, "confirmation sent without self-service links");
+        }
+        Ok(outcome)
     }
 
     /// Why the email should no longer go out at `now`, if so: an appointment
     /// email about a version older than the newest known (the appointment was
     /// moved or cancelled since: sending it would contradict the newer email),
-    /// a reminder of a cancelled or begun appointment, a link that expired.
+    /// a reminder of a cancelled or begun appointment, a link or an offer that
+    /// expired.
     /// (The check precedes the SMTP transaction: a change arriving during it
     /// is too late for this email, and its own email follows.)
     async fn no_longer_holds(
@@ -422,6 +479,7 @@ impl Worker {
                 stale.map(Stale::reason)
             }
             About::Account { email, .. } => email.expired(now).then_some("expired"),
+            About::WaitlistOffer(offer) => offer.expired(now).then_some("expired"),
             About::BreakGlass(_) => None,
         })
     }

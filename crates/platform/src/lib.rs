@@ -9,6 +9,7 @@ pub mod backup;
 pub mod bench;
 pub mod cache;
 pub mod care;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod demo;

@@ -49,6 +49,10 @@ pub mod paths {
     pub const LOGIN: &str = "/login";
     /// The signed-in holder's account: password, two-step verification, sessions.
     pub const ACCOUNT: &str = "/account";
+    /// Claims a waitlist offer: `/{token}` the offer's claim token.
+    pub const WAITLIST_OFFER: &str = "/waitlist/offers";
+    /// Confirms a self-service cancel or reschedule: `/{token}` the link's token.
+    pub const APPOINTMENT_LINK: &str = "/appointment-links";
 }
 
 /// Where the portal is for someone reading an email
@@ -71,6 +75,18 @@ impl PortalUrl {
         url.set_path(&format!("{prefix}{path}"));
         if let Some(token) = token {
             url.query_pairs_mut().append_pair("token", token);
+        }
+        url.to_string()
+    }
+
+    /// The portal page at `path` (one of [`paths`]) for one token, as the
+    /// last path segment (percent-encoded): `…/waitlist/offers/{token}`.
+    pub fn page(&self, path: &str, token: &str) -> String {
+        let mut url = self.0.clone();
+        let prefix = self.0.path().trim_end_matches('/').to_owned();
+        url.set_path(&format!("{prefix}{path}"));
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push(token);
         }
         url.to_string()
     }
@@ -134,8 +150,6 @@ pub mod kinds {
     pub const PASSWORD_RESET: &str = "password-reset";
     pub const PASSWORD_CHANGED: &str = "password-changed";
     pub const SIGNIN_ALERT: &str = "signin-alert";
-    /// The kinds whose payload holds a token, removed once the delivery is final.
-    pub const WITH_TOKEN: &[&str] = &[VERIFY_EMAIL, PASSWORD_RESET];
 }
 
 /// The subject lines: fixed, naming nobody.
@@ -493,6 +507,19 @@ mod tests {
         assert_eq!(
             portal().link(paths::RESET, None),
             "https://portal.clinic.example/password-reset"
+        );
+    }
+
+    #[test]
+    fn token_pages_put_the_token_in_one_encoded_path_segment() {
+        assert_eq!(
+            portal().page(paths::WAITLIST_OFFER, "wo_Zk3r-x"),
+            "https://portal.clinic.example/waitlist/offers/wo_Zk3r-x"
+        );
+        let prefixed: PortalUrl = "https://clinic.example/carebook/".parse().unwrap();
+        assert_eq!(
+            prefixed.page(paths::APPOINTMENT_LINK, "a/b?c#d e"),
+            "https://clinic.example/carebook/appointment-links/a%2Fb%3Fc%23d%20e"
         );
     }
 

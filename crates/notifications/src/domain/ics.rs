@@ -1,17 +1,17 @@
 //! The calendar invitation attached to every appointment email (RFC 5545 via
-//! the `icalendar` crate, which escapes text and folds lines; RFC 5546 methods).
+//! the `icalendar` crate, which escapes text and folds lines; RFC 5546 methods),
+//! and the tentative entry of a slot offered from the waitlist.
 //!
 //! The UID is the appointment's and never changes; SEQUENCE is the
 //! appointment's version, so a calendar applies a reschedule or a cancellation
-//! to the event it already has, and ignores an older update arriving late.
+//! to the event it already has, and ignores an older update arriving late. An
+//! offered slot has its hold's id as UID and SEQUENCE 0: the appointment
+//! booked on it carries the same id, so its confirmation replaces the entry.
 
 use chrono::{DateTime, Utc};
 use icalendar::{Calendar, Component, Event, EventLike, EventStatus, Property};
 
-use super::{
-    appointment::{Appointment, AppointmentExt},
-    format::clean,
-};
+use super::format::clean;
 
 /// RFC 5546 method: an invitation (new or updated) or its withdrawal.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,8 +39,15 @@ impl Method {
 
 /// What one recipient's invitation says.
 pub struct Invitation<'a> {
-    pub appointment: &'a Appointment,
+    /// Stable across versions: [`crate::domain::appointment::AppointmentExt::calendar_uid`].
+    pub uid: String,
+    /// The appointment's version (0 for an offered slot).
+    pub sequence: u32,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
     pub method: Method,
+    /// A slot held for the recipient, not booked yet (`STATUS:TENTATIVE`).
+    pub tentative: bool,
     /// `Consultation with Dr. Vogel`.
     pub summary: &'a str,
     pub description: &'a str,
@@ -53,19 +60,19 @@ pub struct Invitation<'a> {
 
 /// The `.ics` text, CRLF line endings, lines folded at 75 octets.
 pub fn calendar(inv: &Invitation<'_>) -> String {
-    let a = inv.appointment;
     let mut event = Event::new();
     event
-        .uid(&a.calendar_uid())
-        .sequence(u32::try_from(a.version).unwrap_or(0))
+        .uid(&inv.uid)
+        .sequence(inv.sequence)
         .timestamp(inv.stamp)
-        .starts(a.start)
-        .ends(a.end)
+        .starts(inv.start)
+        .ends(inv.end)
         .summary(&clean(inv.summary, 200))
         .description(inv.description)
-        .status(match inv.method {
-            Method::Request => EventStatus::Confirmed,
-            Method::Cancel => EventStatus::Cancelled,
+        .status(match (inv.method, inv.tentative) {
+            (Method::Request, false) => EventStatus::Confirmed,
+            (Method::Request, true) => EventStatus::Tentative,
+            (Method::Cancel, _) => EventStatus::Cancelled,
         });
     // Addresses are validated mailboxes (no spaces, quotes or line breaks).
     event.append_property(
@@ -76,7 +83,14 @@ pub fn calendar(inv: &Invitation<'_>) -> String {
     event.append_property(
         Property::new("ATTENDEE", format!("mailto:{}", inv.attendee))
             .add_parameter("ROLE", "REQ-PARTICIPANT")
-            .add_parameter("PARTSTAT", "ACCEPTED")
+            .add_parameter(
+                "PARTSTAT",
+                if inv.tentative {
+                    "TENTATIVE"
+                } else {
+                    "ACCEPTED"
+                },
+            )
             .add_parameter("RSVP", "FALSE")
             .done(),
     );
@@ -92,12 +106,16 @@ pub fn calendar(inv: &Invitation<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::appointment::fixtures::consultation;
+    use crate::domain::appointment::{fixtures::consultation, Appointment, AppointmentExt};
 
     fn invite(a: &Appointment, method: Method, summary: &str) -> String {
         calendar(&Invitation {
-            appointment: a,
+            uid: a.calendar_uid(),
+            sequence: u32::try_from(a.version).unwrap(),
+            start: a.start,
+            end: a.end,
             method,
+            tentative: false,
             summary,
             description: "Consultation\nTuesday 3 March 2026, 10:00 CET",
             organizer: "no-reply@carebook.dev",

@@ -1,15 +1,21 @@
 //! Which emails exist: one kind per appointment change plus one per reminder
 //! offset, each addressed to the patient or the provider; one about each
 //! break-glass grant, to the patient and to whoever reviews it (the configured
-//! privacy contact, or every admin); and one per account event identity asks
-//! to have emailed, to the account's holder.
+//! privacy contact, or every admin); one per account event identity asks
+//! to have emailed, to the account's holder; and one per waitlist offer, to
+//! the patient it is made to.
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{account::AccountEmail, appointment::Appointment, break_glass::BreakGlassGranted};
+use super::{
+    account::{self, AccountEmail},
+    appointment::Appointment,
+    break_glass::BreakGlassGranted,
+    waitlist::Offer,
+};
 
 /// What an email is about. Its key is part of the delivery's unique key, so a
 /// 24-hour and a 2-hour reminder of the same version are different emails.
@@ -124,6 +130,18 @@ pub const PRIVACY_CONTACT_ID: Uuid = Uuid::nil();
 /// The `kind` of a break-glass email.
 const BREAK_GLASS: &str = "break-glass";
 
+/// The `kind` of a waitlist offer's email.
+pub const WAITLIST_OFFER: &str = "waitlist-offer";
+
+/// The kinds whose stored payload holds a token (a verification, reset or
+/// claim link): `token` is removed from the snapshot once the delivery is
+/// final (`store::deliveries::settle`), so the log never keeps a working link.
+pub const WITH_TOKEN: &[&str] = &[
+    account::kinds::VERIFY_EMAIL,
+    account::kinds::PASSWORD_RESET,
+    WAITLIST_OFFER,
+];
+
 /// What one email is about: its kind and the event payload it is rendered
 /// from, stored with the delivery (`kind`, `snapshot`) and read back together,
 /// so a kind never meets the wrong payload.
@@ -139,6 +157,9 @@ pub enum About {
     /// An account event (`user.verification_requested` …): each event is one
     /// email, so the event's id is the delivery's subject.
     Account { event_id: Uuid, email: AccountEmail },
+    /// A slot held for a waitlisted patient (`waitlist.offered` v1): one email
+    /// per offer, under the offer's id.
+    WaitlistOffer(Offer),
 }
 
 /// Why a stored delivery cannot be rendered. The message never quotes the
@@ -159,6 +180,7 @@ pub enum Payload<'a> {
     Appointment(&'a Appointment),
     BreakGlass(&'a BreakGlassGranted),
     Account(&'a AccountEmail),
+    WaitlistOffer(&'a Offer),
 }
 
 impl About {
@@ -170,6 +192,9 @@ impl About {
     ) -> Result<About, Unreadable> {
         if kind == BREAK_GLASS {
             return Ok(About::BreakGlass(BreakGlassGranted::deserialize(snapshot)?));
+        }
+        if kind == WAITLIST_OFFER {
+            return Ok(About::WaitlistOffer(Offer::deserialize(snapshot)?));
         }
         if let Some(email) = AccountEmail::read(kind, snapshot) {
             return Ok(About::Account {
@@ -191,6 +216,7 @@ impl About {
             About::Appointment { kind, .. } => kind.key(),
             About::BreakGlass(_) => BREAK_GLASS.into(),
             About::Account { email, .. } => email.key().into(),
+            About::WaitlistOffer(_) => WAITLIST_OFFER.into(),
         }
     }
 
@@ -200,25 +226,27 @@ impl About {
             About::Appointment { kind, .. } => kind.label(),
             About::BreakGlass(_) => BREAK_GLASS,
             About::Account { email, .. } => email.key(),
+            About::WaitlistOffer(_) => WAITLIST_OFFER,
         }
     }
 
-    /// The appointment's id, the grant's, or the account event's: the
-    /// delivery's `appointment_id`.
+    /// The appointment's id, the grant's, the account event's or the offer's:
+    /// the delivery's `appointment_id`.
     pub fn subject_id(&self) -> Uuid {
         match self {
             About::Appointment { appointment, .. } => appointment.appointment_id,
             About::BreakGlass(g) => g.grant_id,
             About::Account { event_id, .. } => *event_id,
+            About::WaitlistOffer(o) => o.0.offer_id,
         }
     }
 
-    /// The appointment's version; a grant or an account event never changes,
-    /// so it is 1.
+    /// The appointment's version; a grant, an account event or an offer
+    /// never changes, so it is 1.
     pub fn version(&self) -> i32 {
         match self {
             About::Appointment { appointment, .. } => appointment.version,
-            About::BreakGlass(_) | About::Account { .. } => 1,
+            About::BreakGlass(_) | About::Account { .. } | About::WaitlistOffer(_) => 1,
         }
     }
 
@@ -228,6 +256,7 @@ impl About {
             About::Appointment { appointment, .. } => Payload::Appointment(appointment),
             About::BreakGlass(g) => Payload::BreakGlass(g),
             About::Account { email, .. } => Payload::Account(email),
+            About::WaitlistOffer(o) => Payload::WaitlistOffer(o),
         }
     }
 }
@@ -328,6 +357,23 @@ mod tests {
             About::read("verify-email", event_id, &scrubbed),
             Err(Unreadable::Snapshot(_))
         ));
+
+        // A waitlist offer: the event's payload, under the offer's id, and
+        // its token is scrubbed like an account link's.
+        let offer = crate::domain::waitlist::fixtures::offer();
+        let about = About::WaitlistOffer(offer.clone());
+        let stored = serde_json::to_value(about.payload()).unwrap();
+        assert_eq!(stored, serde_json::to_value(&offer.0).unwrap());
+        assert_eq!(
+            About::read(WAITLIST_OFFER, offer.0.offer_id, &stored).unwrap(),
+            about
+        );
+        assert_eq!((about.subject_id(), about.version()), (offer.0.offer_id, 1));
+        assert_eq!(
+            (about.key().as_str(), about.label()),
+            (WAITLIST_OFFER, WAITLIST_OFFER)
+        );
+        assert!(WITH_TOKEN.contains(&about.label()));
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //! (minijinja templates under `templates/`, compiled in; HTML auto-escaped) and
 //! its calendar invitation. Every value from outside is cleaned of control
 //! characters first, so neither a subject header nor a text line can be forged.
-//! (Break-glass emails are [`super::break_glass`]'s and account emails
-//! [`super::account`]'s, on the same templates.)
+//! The patient's confirmation and reminders carry the self-service links of
+//! their version when there are any ([`super::links`]).
+//! (Break-glass emails are [`super::break_glass`]'s, account emails
+//! [`super::account`]'s and waitlist offers [`super::waitlist`]'s, on the same
+//! templates.)
 
 use chrono::{DateTime, Utc};
 use minijinja::{context, Environment, UndefinedBehavior};
@@ -13,6 +16,7 @@ use super::{
     format::{clean, local_long, local_short, local_time, money, utc},
     ics::{self, Invitation, Method},
     kinds::{Kind, Recipient},
+    links::ActionLinks,
 };
 
 /// Longest name or type name shown.
@@ -100,6 +104,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "signin_alert.txt",
         include_str!("../../templates/signin_alert.txt"),
     ),
+    (
+        "waitlist_offer.html",
+        include_str!("../../templates/waitlist_offer.html"),
+    ),
+    (
+        "waitlist_offer.txt",
+        include_str!("../../templates/waitlist_offer.txt"),
+    ),
 ];
 
 /// The compiled templates; `.html` ones escape every value for HTML.
@@ -156,6 +168,9 @@ pub struct Parties<'a> {
     /// Valid addresses: the sender and the recipient.
     pub from: &'a str,
     pub to: &'a str,
+    /// The self-service links this email carries, if any
+    /// ([`super::links::for_email`]).
+    pub links: Option<&'a ActionLinks>,
 }
 
 /// A rendered email.
@@ -184,11 +199,17 @@ fn lead_time(minutes: u32) -> String {
     }
 }
 
-fn interval_local(start: DateTime<Utc>, end: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+/// `Tuesday 3 March 2026, 10:00 CET – 10:30` in `tz`.
+pub(crate) fn interval_local(
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> String {
     format!("{} – {}", local_long(start, tz), local_time(end, tz))
 }
 
-fn interval_utc(start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+/// `2026-03-03 09:00 – 09:30 UTC`.
+pub(crate) fn interval_utc(start: DateTime<Utc>, end: DateTime<Utc>) -> String {
     format!(
         "{} – {}",
         start.format("%Y-%m-%d %H:%M"),
@@ -250,6 +271,8 @@ pub fn compose(
         fee => a.fee.as_ref().filter(|_| a.late).map(money).unwrap_or_default(),
         lead_time => match kind { Kind::Reminder { minutes_before } => lead_time(minutes_before), _ => String::new() },
         appointment_id => a.appointment_id.to_string(),
+        cancel_link => parties.links.map(|l| l.cancel.clone()).unwrap_or_default(),
+        reschedule_link => parties.links.map(|l| l.reschedule.clone()).unwrap_or_default(),
     };
     let name = match kind {
         Kind::Booked => "booked",
@@ -268,8 +291,12 @@ pub fn compose(
         tz.name()
     );
     let ics = ics::calendar(&Invitation {
-        appointment: a,
+        uid: a.calendar_uid(),
+        sequence: u32::try_from(a.version).unwrap_or(0),
+        start: a.start,
+        end: a.end,
         method,
+        tentative: false,
         summary: &summary,
         description: &description,
         organizer: parties.from,
@@ -295,6 +322,7 @@ mod tests {
             counterpart_name: Some(other),
             from: "no-reply@carebook.dev",
             to: "someone@example.org",
+            links: None,
         }
     }
 
@@ -413,6 +441,65 @@ mod tests {
     }
 
     #[test]
+    fn a_confirmation_with_links_offers_to_reschedule_or_cancel_and_one_without_does_not() {
+        let t = Templates::new().unwrap();
+        let a = consultation();
+        let links = ActionLinks {
+            cancel: "https://portal.clinic.example/appointment-links/cx_1".into(),
+            reschedule: "https://portal.clinic.example/appointment-links/rs_2".into(),
+        };
+        let with = compose(
+            &t,
+            Kind::Booked,
+            &a,
+            &Parties {
+                links: Some(&links),
+                ..parties(Recipient::Patient, "Paula", "Dr. Vogel")
+            },
+            stamp(),
+        )
+        .unwrap();
+        assert!(
+            with.text
+                .contains("Reschedule:\nhttps://portal.clinic.example/appointment-links/rs_2\n"),
+            "{}",
+            with.text
+        );
+        assert!(
+            with.text.contains(
+                "Cancel this appointment:\nhttps://portal.clinic.example/appointment-links/cx_1\n"
+            ),
+            "{}",
+            with.text
+        );
+        assert!(
+            with.html.contains(">Cancel this appointment</a>"),
+            "{}",
+            with.html
+        );
+        assert!(with.html.contains(">Reschedule</a>"), "{}", with.html);
+        assert!(
+            with.html.contains(
+                "href=\"https:&#x2f;&#x2f;portal.clinic.example&#x2f;appointment-links&#x2f;cx_1\""
+            ),
+            "{}",
+            with.html
+        );
+        let without = compose(
+            &t,
+            Kind::Booked,
+            &a,
+            &parties(Recipient::Patient, "Paula", "Dr. Vogel"),
+            stamp(),
+        )
+        .unwrap();
+        for body in [&without.text, &without.html] {
+            assert!(!body.contains("appointment-links"), "{body}");
+            assert!(!body.contains("Cancel this appointment"), "{body}");
+        }
+    }
+
+    #[test]
     fn reschedules_say_where_the_appointment_was() {
         let t = Templates::new().unwrap();
         let mut a = consultation();
@@ -484,6 +571,7 @@ mod tests {
                 counterpart_name: Some("  "),
                 from: "no-reply@carebook.dev",
                 to: "someone@example.org",
+                links: None,
             },
             stamp(),
         )

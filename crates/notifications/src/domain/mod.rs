@@ -1,7 +1,8 @@
 //! Notifications' rules as pure functions over plain values: what an
-//! appointment event, a break-glass grant or an account event says, which
-//! emails it causes and what they contain, when reminders are due, when an
-//! email no longer holds, and how failed sends are retried.
+//! appointment event, a break-glass grant, an account event or a waitlist
+//! offer says, which emails it causes and what they contain, which
+//! self-service links an email carries, when reminders are due, when an email
+//! no longer holds, and how failed sends are retried.
 
 pub mod account;
 pub mod appointment;
@@ -11,5 +12,7 @@ pub mod format;
 pub mod freshness;
 pub mod ics;
 pub mod kinds;
+pub mod links;
 pub mod message;
 pub mod reminders;
+pub mod waitlist;

@@ -24,19 +24,21 @@ pub struct ListParams {
 pub struct Notification {
     pub id: Uuid,
     /// The appointment the email is about; for `break-glass`, the grant; for
-    /// an account email, the identity event that asked for it.
+    /// an account email, the identity event that asked for it; for
+    /// `waitlist-offer`, the offer.
     pub appointment_id: Uuid,
     /// `booked`, `rescheduled`, `cancelled`, `reminder-<minutes before>`,
     /// `break-glass` (someone opened your record in an emergency, or, to an
-    /// admin, someone's record), and about your account: `verify-email`,
-    /// `registration-attempted`, `password-reset`, `password-changed`,
-    /// `signin-alert`.
+    /// admin, someone's record), `waitlist-offer` (a slot opened for you), and
+    /// about your account: `verify-email`, `registration-attempted`,
+    /// `password-reset`, `password-changed`, `signin-alert`.
     pub kind: String,
-    /// The appointment's version the email describes (1 for `break-glass` and
-    /// account emails).
+    /// The appointment's version the email describes (1 for `break-glass`,
+    /// `waitlist-offer` and account emails).
     pub version: i32,
     /// `pending`, `sending`, `sent`, `failed`, `cancelled` (no longer needed:
-    /// the appointment changed again before it went out, or the link expired).
+    /// the appointment changed again before it went out, or the link or offer
+    /// expired).
     pub status: String,
     pub subject: String,
     pub attempts: i32,

@@ -4,10 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{types::Json, PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::{
-    account,
-    kinds::{About, Recipient},
-};
+use crate::domain::kinds::{self, About, Recipient};
 
 pub struct NewDelivery<'a> {
     /// The kind and the payload the email is rendered from.
@@ -20,6 +17,10 @@ pub struct NewDelivery<'a> {
     pub address: Option<&'a str>,
     pub subject: &'a str,
     pub now: DateTime<Utc>,
+    /// When it is first attempted: `now`, or later for a patient's
+    /// confirmation waiting for its self-service links
+    /// ([`crate::domain::links::due_at`]).
+    pub due_at: DateTime<Utc>,
 }
 
 /// The Message-ID of a delivery: derived from its unique key, so every attempt
@@ -36,7 +37,7 @@ pub async fn insert(conn: &mut PgConnection, d: &NewDelivery<'_>) -> Result<bool
         "INSERT INTO deliveries (id, appointment_id, kind, version, recipient_id, recipient_role,
                                  recipient_address, status, subject, snapshot, message_id,
                                  next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $11, $11)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $12, $11)
          ON CONFLICT ON CONSTRAINT deliveries_once DO NOTHING",
     )
     .bind(Uuid::now_v7())
@@ -50,6 +51,7 @@ pub async fn insert(conn: &mut PgConnection, d: &NewDelivery<'_>) -> Result<bool
     .bind(Json(d.about.payload()))
     .bind(message_id(subject_id, &kind, version, d.recipient_id))
     .bind(d.now)
+    .bind(d.due_at)
     .execute(conn)
     .await?
     .rows_affected()
@@ -137,8 +139,9 @@ pub enum Settle {
 /// still holds the row; `sent` always does (the email went out).
 ///
 /// A final state (sent, failed, cancelled) also forgets the payload's token
-/// (verification and reset links): a link already sent, or never to be, has
-/// no business in the log. A retry keeps it for the next attempt.
+/// (verification, reset and waitlist-claim links, [`kinds::WITH_TOKEN`]): a
+/// link already sent, or never to be, has no business in the log. A retry
+/// keeps it for the next attempt.
 pub async fn settle(
     pool: &PgPool,
     id: Uuid,
@@ -158,7 +161,7 @@ pub async fn settle(
             )
             .bind(id)
             .bind(now)
-            .bind(account::kinds::WITH_TOKEN)
+            .bind(kinds::WITH_TOKEN)
             .execute(&mut *tx)
             .await?;
             ("sent", None)
@@ -217,7 +220,7 @@ async fn set_final(
     .bind(attempt)
     .bind(status)
     .bind(error)
-    .bind(account::kinds::WITH_TOKEN)
+    .bind(kinds::WITH_TOKEN)
     .execute(conn)
     .await?;
     Ok(())

@@ -2,5 +2,6 @@
 
 pub mod appointments;
 pub mod deliveries;
+pub mod links;
 pub mod people;
 pub mod reminders;

@@ -41,8 +41,9 @@ impl Deref for TestApp {
     }
 }
 
-/// The service sending to `mail`, with a clock the test moves, a fast worker and
-/// quick retries (100 ms doubling to 1 s, 50 attempts).
+/// The service sending to `mail`, with a clock the test moves, a fast worker,
+/// quick retries (100 ms doubling to 1 s, 50 attempts), and confirmations that
+/// do not wait for self-service links (the tests of links set the wait).
 pub async fn spawn_app(mail: &MailDev) -> TestApp {
     spawn_app_with(mail, |_| {}).await
 }
@@ -55,6 +56,7 @@ pub async fn spawn_app_with(mail: &MailDev, tweak: impl FnOnce(&mut Config)) -> 
     config.worker.retry.base = Duration::from_millis(100);
     config.worker.retry.max_delay = Duration::from_secs(1);
     config.worker.retry.max_attempts = 50;
+    config.links_wait = Duration::ZERO;
     tweak(&mut config);
     let clock = Arc::new(SettableClock::running());
     let service =

@@ -8,4 +8,6 @@ mod break_glass;
 mod delivery;
 mod events;
 mod helpers;
+mod links;
 mod reminders;
+mod waitlist;
