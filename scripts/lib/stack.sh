@@ -123,6 +123,10 @@ stack_env() {
   fi
   export IDENTITY_SIGNING_KEYS_DIR="$STACK_DIR/keys"
   export RECORDS_MASTER_KEYS_DIR="$STACK_DIR/records-keys"
+  # Every scheduling replica signs self-service links with the same key.
+  mkdir -p "$STACK_DIR"
+  [ -s "$STACK_DIR/scheduling-link.key" ] || (umask 077 && head -c32 /dev/urandom | base64 >"$STACK_DIR/scheduling-link.key")
+  export SCHEDULING_LINK_KEY="$(cat "$STACK_DIR/scheduling-link.key")"
   export GATEWAY_DOCS_DIR="$ROOT/tools/node_modules/swagger-ui-dist"
   # glibc malloc as the images run it (Dockerfile): few arenas, and large blocks
   # (argon2's 19 MiB) mapped and returned at once instead of kept in an arena.
