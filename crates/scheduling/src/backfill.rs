@@ -24,7 +24,7 @@ use crate::{
     calendar::time_zone,
     domain::{
         slots::{blocked, free_slots, Busy, Slot, SlotQuery},
-        waitlist::{rank, EntryStatus, Opening},
+        waitlist::{self as rules, rank, EntryStatus, Opening},
     },
     error::Error,
     holds::{envelope, event_data},
@@ -151,23 +151,32 @@ async fn fill(
     if freed.end <= freed.start {
         return Ok(0);
     }
-    let entries =
-        store::waiting_for(tx, provider.id, &provider.specialty, freed.start, freed.end).await?;
-    // Only as far as someone waits (new hours open a whole year).
+    // Slots whose time (with buffers) touches the freed time: up to a type's
+    // reach either side of it, so an entry waiting only for a neighbouring
+    // slot that the freed buffers kept out is found too.
+    let offered_types = types::active_for_provider(&mut *tx, provider.id).await?;
+    let reach = offered_types
+        .iter()
+        .map(|t| rules::reach(&t.rules()))
+        .max()
+        .unwrap_or_else(Span::zero);
+    let entries = store::waiting_for(
+        tx,
+        provider.id,
+        &provider.specialty,
+        freed.start - reach,
+        freed.end + reach,
+    )
+    .await?;
     let (Some(earliest), Some(latest)) = (
         entries.iter().map(|e| e.earliest).min(),
         entries.iter().map(|e| e.latest).max(),
     ) else {
         return Ok(0);
     };
-    let freed = Busy {
-        start: freed.start.max(earliest),
-        end: freed.end.min(latest),
-    };
-    if freed.end <= freed.start {
+    let Some((from, to)) = rules::search_window(freed, reach, earliest, latest) else {
         return Ok(0);
-    }
-    let offered_types = types::active_for_provider(&mut *tx, provider.id).await?;
+    };
     let mut wanted: Vec<&TypeRow> = entries
         .iter()
         .filter_map(|e| type_for(e, &offered_types))
@@ -177,16 +186,6 @@ async fn fill(
     if wanted.is_empty() {
         return Ok(0);
     }
-    // Slots whose time (with buffers) touches the freed time.
-    let reach = wanted
-        .iter()
-        .map(|t| {
-            let r = t.rules();
-            r.duration + r.buffer_before + r.buffer_after
-        })
-        .max()
-        .unwrap_or_else(Span::zero);
-    let (from, to) = (freed.start - reach, freed.end + reach);
     let tz = time_zone(&provider.time_zone, provider.id);
     let a = availability::load(tx, provider.id, from - Span::days(2), to + Span::days(2)).await?;
     let busy = appointments::busy(
@@ -211,7 +210,7 @@ async fn fill(
         slots.extend(
             free_slots(&q)
                 .into_iter()
-                .filter(|s| overlaps(blocked(&t.rules(), s), freed))
+                .filter(|s| rules::opened_by(&t.rules(), s, freed))
                 .map(|s| (s, *t)),
         );
     }

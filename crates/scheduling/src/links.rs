@@ -84,13 +84,7 @@ pub fn check(link: &Link, version: i32, now: DateTime<Utc>) -> Result<(), Error>
 pub async fn preview(state: &AppState, token: &str) -> Result<LinkPreview, Error> {
     let now = state.clock.now();
     let link = open(state, token, now)?;
-    let row = store::get(&state.db, link.appointment_id)
-        .await?
-        .ok_or(Error::LinkNotFound)?;
-    check(&link, row.version, now)?;
-    if uses::used(&state.db, row.id, row.version, link.action).await? {
-        return Err(Error::LinkExpired);
-    }
+    let row = usable(state, &link, now).await?;
     let found = types::in_zone(&state.db, row.appointment_type_id, row.patient_id)
         .await?
         .ok_or(Error::TypeNotFound)?;
@@ -122,14 +116,15 @@ pub async fn cancel(
     token: &str,
     reason: &str,
 ) -> Result<AppointmentDetail, Error> {
-    let link = open(state, token, state.clock.now())?;
+    let now = state.clock.now();
+    let link = open(state, token, now)?;
     if link.action != LinkAction::Cancel {
         return Err(Error::LinkNotFound);
     }
-    let patient = owner(state, &link).await?;
+    let row = usable(state, &link, now).await?;
     appointments::cancel_by(
         state,
-        as_patient(patient),
+        as_patient(row.patient_id),
         link.appointment_id,
         reason,
         Some(&link),
@@ -144,18 +139,19 @@ pub async fn reschedule(
     token: &str,
     start: DateTime<Utc>,
 ) -> Result<serde_json::Value, Error> {
-    let link = open(state, token, state.clock.now())?;
+    let now = state.clock.now();
+    let link = open(state, token, now)?;
     if link.action != LinkAction::Reschedule {
         return Err(Error::LinkNotFound);
     }
-    let patient = owner(state, &link).await?;
+    let row = usable(state, &link, now).await?;
     let request = MoveRequest {
         start,
         waive_fee_reason: None,
     };
     let (_, body) = appointments::reschedule_by(
         state,
-        as_patient(patient),
+        as_patient(row.patient_id),
         link.appointment_id,
         request,
         None,
@@ -165,12 +161,23 @@ pub async fn reschedule(
     Ok(body)
 }
 
-/// The patient of the link's appointment.
-async fn owner(state: &AppState, link: &Link) -> Result<Uuid, Error> {
-    Ok(store::get(&state.db, link.appointment_id)
+/// The link's appointment, if the link still works for it as it is now (for
+/// its version, unused). Asked before anything else, so a spent link is
+/// `link-expired` whatever else the request gets wrong; the change's
+/// transaction asks again ([`spend`]), which is what decides a race.
+async fn usable(
+    state: &AppState,
+    link: &Link,
+    now: DateTime<Utc>,
+) -> Result<store::AppointmentRow, Error> {
+    let row = store::get(&state.db, link.appointment_id)
         .await?
-        .ok_or(Error::LinkNotFound)?
-        .patient_id)
+        .ok_or(Error::LinkNotFound)?;
+    check(link, row.version, now)?;
+    if uses::used(&state.db, row.id, row.version, link.action).await? {
+        return Err(Error::LinkExpired);
+    }
+    Ok(row)
 }
 
 /// In the change's transaction, with the appointment locked: the link is for

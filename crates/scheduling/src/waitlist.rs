@@ -188,7 +188,7 @@ pub async fn join(
     if !found.patient_known {
         return Err(Error::PatientNotFound);
     }
-    if store::active_for_patient(&mut *conn, join.patient_id).await?
+    if store::active_for_patient(&mut *conn, join.patient_id, now).await?
         >= MAX_ACTIVE_ENTRIES_PER_PATIENT
     {
         return Err(Error::WaitlistLimit);
@@ -297,7 +297,8 @@ pub async fn leave(state: &AppState, actor: Actor, id: Uuid) -> Result<(), Error
     Ok(())
 }
 
-/// Withdraw an open offer: release its hold, and let the next entry have the slot.
+/// Withdraw an open offer: release its hold, and let the next entry have the
+/// slot (its time to refill still counts from when the slot first opened).
 async fn withdraw(
     conn: &mut PgConnection,
     offer_id: Uuid,
@@ -306,6 +307,9 @@ async fn withdraw(
     now: DateTime<Utc>,
 ) -> Result<(), Error> {
     let hold = holds_store::lock(conn, hold_id).await?;
+    let Some(offer) = store::lock_offer(conn, offer_id).await? else {
+        return Ok(());
+    };
     if !store::close_offer(conn, offer_id, OfferStatus::Withdrawn, now).await? {
         return Ok(());
     }
@@ -318,10 +322,10 @@ async fn withdraw(
             hold.provider_id,
             hold.blocked(),
             Cause::OfferPassed,
-            now,
+            offer.opened_at,
         )
         .await?;
-        let data = hold_data(&hold, None, None, Some(by));
+        let data = hold_data(&hold, Some(offer.entry_id), None, Some(by));
         outbox::enqueue(conn, &envelope::<HoldReleased>(&data)?).await?;
     }
     Ok(())

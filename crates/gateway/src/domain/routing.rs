@@ -180,6 +180,9 @@ pub const DEFAULT_ROUTES: &[&str] = &[
     "/api/v1/patients/*/insurance=billing",
     "/api/v1/patients/*/balance=billing",
     "/api/v1/appointments=scheduling",
+    "/api/v1/holds=scheduling",
+    "/api/v1/waitlist=scheduling",
+    "/api/v1/appointment-links=scheduling",
     "/api/v1/invoices=billing",
     "/api/v1/notifications=notifications",
     // Everything else is the web portal; it authenticates with its own session.
@@ -243,22 +246,41 @@ impl RouteTable {
 /// Requests that need no access token. Everything else through the proxy does.
 /// TOTP enrolment is here too: an account that must enrol before its first
 /// sign-in proves itself with the `mfa_token` in the body, which identity checks.
+/// So are the self-service links in appointment emails (see [`is_appointment_link`]).
 pub fn is_public(method: &str, path: &str) -> bool {
-    matches!(
-        (method, path),
-        ("POST", "/api/v1/auth/register")
-            | ("POST", "/api/v1/auth/verify-email")
-            | ("POST", "/api/v1/auth/verify-email/resend")
-            | ("POST", "/api/v1/auth/login")
-            | ("POST", "/api/v1/auth/refresh")
-            | ("POST", "/api/v1/auth/logout")
-            | ("POST", "/api/v1/auth/password-reset")
-            | ("POST", "/api/v1/auth/password-reset/confirm")
-            | ("POST", "/api/v1/auth/mfa/verify")
-            | ("POST", "/api/v1/auth/mfa/totp")
-            | ("POST", "/api/v1/auth/mfa/totp/confirm")
-            | ("GET" | "HEAD", "/.well-known/jwks.json")
-    )
+    is_appointment_link(method, path)
+        || matches!(
+            (method, path),
+            ("POST", "/api/v1/auth/register")
+                | ("POST", "/api/v1/auth/verify-email")
+                | ("POST", "/api/v1/auth/verify-email/resend")
+                | ("POST", "/api/v1/auth/login")
+                | ("POST", "/api/v1/auth/refresh")
+                | ("POST", "/api/v1/auth/logout")
+                | ("POST", "/api/v1/auth/password-reset")
+                | ("POST", "/api/v1/auth/password-reset/confirm")
+                | ("POST", "/api/v1/auth/mfa/verify")
+                | ("POST", "/api/v1/auth/mfa/totp")
+                | ("POST", "/api/v1/auth/mfa/totp/confirm")
+                | ("GET" | "HEAD", "/.well-known/jwks.json")
+        )
+}
+
+/// A self-service link from an appointment email: `GET
+/// /api/v1/appointment-links/{token}` (what it would do) and `POST
+/// …/{token}/cancel` or `…/{token}/reschedule`. The signed token in the path is
+/// the only authority, checked by scheduling; it acts on one appointment and
+/// signs nobody in. Nothing else under that prefix is public.
+fn is_appointment_link(method: &str, path: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/api/v1/appointment-links/") else {
+        return false;
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    match (method, segments.as_slice()) {
+        ("GET" | "HEAD", [token]) => !token.is_empty(),
+        ("POST", [token, "cancel" | "reschedule"]) => !token.is_empty(),
+        _ => false,
+    }
 }
 
 /// The rate-limit class of a path.
@@ -296,6 +318,11 @@ mod tests {
         assert_eq!(to("/api/v1/auth/login"), Some("identity"));
         assert_eq!(to("/.well-known/jwks.json"), Some("identity"));
         assert_eq!(to("/api/v1/appointments/x/cancel"), Some("scheduling"));
+        assert_eq!(to("/api/v1/holds"), Some("scheduling"));
+        assert_eq!(to("/api/v1/holds/x"), Some("scheduling"));
+        assert_eq!(to("/api/v1/waitlist"), Some("scheduling"));
+        assert_eq!(to("/api/v1/waitlist/offers/t/claim"), Some("scheduling"));
+        assert_eq!(to("/api/v1/appointment-links/t/cancel"), Some("scheduling"));
         assert_eq!(to("/api/v1/patients"), Some("directory"));
         assert_eq!(to("/api/v1/patients/abc/summary"), Some("directory"));
         assert_eq!(to("/api/v1/providers/abc/time-off/xyz"), Some("scheduling"));
@@ -360,6 +387,22 @@ mod tests {
         assert!(is_public("POST", "/api/v1/auth/password-reset/confirm"));
         assert!(is_public("POST", "/api/v1/auth/mfa/verify"));
         assert!(!is_public("DELETE", "/api/v1/auth/mfa/totp"));
+        // Appointment links: the token is the authority, for exactly these.
+        assert!(is_public("GET", "/api/v1/appointment-links/abc"));
+        assert!(is_public("POST", "/api/v1/appointment-links/abc/cancel"));
+        assert!(is_public(
+            "POST",
+            "/api/v1/appointment-links/abc/reschedule"
+        ));
+        assert!(!is_public("POST", "/api/v1/appointment-links/abc"));
+        assert!(!is_public("GET", "/api/v1/appointment-links/abc/cancel"));
+        assert!(!is_public("POST", "/api/v1/appointment-links/abc/delete"));
+        assert!(!is_public("GET", "/api/v1/appointment-links/"));
+        assert!(!is_public("GET", "/api/v1/appointment-links"));
+        assert!(!is_public("POST", "/api/v1/appointment-links//cancel"));
+        assert!(!is_public("POST", "/api/v1/appointment-links/abc/cancel/x"));
+        // Claiming a waitlist offer is done signed in, as its patient.
+        assert!(!is_public("POST", "/api/v1/waitlist/offers/wo_x/claim"));
         assert!(!is_public("POST", "/api/v1/auth/password"));
         assert_eq!(class_of("/api/v1/auth/login"), RouteClass::Auth);
         assert_eq!(class_of("/api/v1/auth/me"), RouteClass::Api);

@@ -10,7 +10,7 @@
 //! correctness (the sweeper only announces `hold.expired` and passes a lapsed
 //! waitlist offer on).
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use uuid::Uuid;
 
 /// How long holds and waitlist offers last.
@@ -38,8 +38,10 @@ impl Default for HoldPolicy {
 
 /// When a hold made at `now` for a slot starting at `start` expires: `ttl`
 /// later, but never after the start (a slot cannot be kept past its time).
+/// In whole microseconds, as PostgreSQL keeps it: the answer, the events and
+/// the row all say the same instant.
 pub fn expires_at(now: DateTime<Utc>, ttl: Duration, start: DateTime<Utc>) -> DateTime<Utc> {
-    (now + ttl).min(start)
+    (now + ttl).min(start).trunc_subsecs(6)
 }
 
 /// Whether a hold expiring at `expires_at` still keeps its slot at `now`.
@@ -140,6 +142,15 @@ mod tests {
         let now = at("2026-05-01T09:00:00Z");
         let ten = Duration::minutes(10);
         assert_eq!(
+            expires_at(
+                at("2026-05-01T09:00:00.123456789Z"),
+                ten,
+                at("2026-05-04T10:00:00Z")
+            ),
+            at("2026-05-01T09:10:00.123456Z"),
+            "microseconds, as stored"
+        );
+        assert_eq!(
             expires_at(now, ten, at("2026-05-04T10:00:00Z")),
             at("2026-05-01T09:10:00Z")
         );
@@ -196,16 +207,19 @@ mod tests {
         #[test]
         fn expiry_is_bounded_and_liveness_flips_once(
             now_s in 0i64..10_000_000,
+            now_ns in 0i64..1_000_000_000,
             ttl_m in 1i64..120,
             start_after_m in -60i64..100_000,
             probe_m in -200i64..200,
         ) {
-            let now = DateTime::<Utc>::UNIX_EPOCH + Duration::seconds(now_s);
+            let now = DateTime::<Utc>::UNIX_EPOCH + Duration::seconds(now_s) + Duration::nanoseconds(now_ns);
             let start = now + Duration::minutes(start_after_m);
             let ttl = Duration::minutes(ttl_m);
             let expiry = expires_at(now, ttl, start);
             prop_assert!(expiry <= now + ttl);
             prop_assert!(expiry <= start);
+            prop_assert_eq!(expiry.timestamp_subsec_nanos() % 1_000, 0);
+            prop_assert!(expiry > (now + ttl).min(start) - Duration::microseconds(1));
             let probe = now + Duration::minutes(probe_m);
             prop_assert_eq!(is_live(expiry, probe), probe < expiry);
         }

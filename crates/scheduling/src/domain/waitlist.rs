@@ -16,7 +16,10 @@ use chrono::{DateTime, Datelike, Duration, NaiveTime, Utc, Weekday};
 use chrono_tz::Tz;
 use uuid::Uuid;
 
-use super::slots::Slot;
+use super::{
+    slots::{blocked, Busy, Slot},
+    types::TypeRules,
+};
 
 /// Where an entry wants its appointment.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +111,34 @@ pub fn rank<'e>(
         .collect();
     suited.sort_by_key(|e| rank_key(e));
     suited
+}
+
+/// How far from freed time a slot of a type with `rules` may start and still
+/// have been kept out by it: its duration and both buffers.
+pub fn reach(rules: &TypeRules) -> Duration {
+    rules.duration + rules.buffer_before + rules.buffer_after
+}
+
+/// Whether `slot` (of a type with `rules`) is one that `freed` time opened:
+/// its time with buffers touches it. A slot next to a cancelled appointment
+/// counts too when the appointment's buffers were what kept it out.
+pub fn opened_by(rules: &TypeRules, slot: &Slot, freed: Busy) -> bool {
+    let b = blocked(rules, slot);
+    b.start < freed.end && freed.start < b.end
+}
+
+/// Where to look for the slots `freed` time opened, for types reaching at
+/// most `reach` and entries wanting slots within `[earliest, latest]`
+/// (`None`: nowhere). Only as far as someone waits: new hours open a year.
+pub fn search_window(
+    freed: Busy,
+    reach: Duration,
+    earliest: DateTime<Utc>,
+    latest: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let from = (freed.start - reach).max(earliest);
+    let to = (freed.end + reach).min(latest);
+    (from < to).then_some((from, to))
 }
 
 /// An entry's state.
@@ -360,6 +391,58 @@ mod tests {
         ));
     }
 
+    fn rules() -> TypeRules {
+        TypeRules {
+            duration: Duration::minutes(30),
+            buffer_before: Duration::minutes(5),
+            buffer_after: Duration::minutes(10),
+            min_notice: Duration::zero(),
+            horizon: Duration::days(60),
+        }
+    }
+
+    #[test]
+    fn a_cancellation_opens_its_slot_and_those_its_buffers_kept_out() {
+        // 10:00–10:30 with 5 minutes before and 10 after: 09:55–10:40 freed.
+        let freed = Busy {
+            start: at("2026-03-03T09:55:00Z"),
+            end: at("2026-03-03T10:40:00Z"),
+        };
+        let slot = |s: &str| Slot {
+            start: at(s),
+            end: at(s) + Duration::minutes(30),
+        };
+        let r = rules();
+        assert!(opened_by(&r, &slot("2026-03-03T10:00:00Z"), freed));
+        // 09:30–10:00 needs until 10:10 with its buffer; 10:30 from 10:25.
+        assert!(opened_by(&r, &slot("2026-03-03T09:30:00Z"), freed));
+        assert!(opened_by(&r, &slot("2026-03-03T10:30:00Z"), freed));
+        assert!(!opened_by(&r, &slot("2026-03-03T09:00:00Z"), freed));
+        assert!(!opened_by(&r, &slot("2026-03-03T11:00:00Z"), freed));
+
+        // An entry waiting for exactly 09:30–10:00 is still looked for.
+        let window = search_window(
+            freed,
+            reach(&r),
+            at("2026-03-03T09:30:00Z"),
+            at("2026-03-03T10:00:00Z"),
+        );
+        assert_eq!(
+            window,
+            Some((at("2026-03-03T09:30:00Z"), at("2026-03-03T10:00:00Z")))
+        );
+        // One waiting for the afternoon is not.
+        assert_eq!(
+            search_window(
+                freed,
+                reach(&r),
+                at("2026-03-03T13:00:00Z"),
+                at("2026-03-03T17:00:00Z")
+            ),
+            None
+        );
+    }
+
     #[test]
     fn requests_are_checked_field_by_field() {
         let now = at("2026-03-01T00:00:00Z");
@@ -456,6 +539,38 @@ mod tests {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Every slot freed time opened starts inside the search window of
+        /// an entry range containing it, and a slot clear of the freed time
+        /// by more than its buffers was not opened by it.
+        #[test]
+        fn the_search_window_holds_every_slot_an_opening_frees(
+            freed_start in 0i64..2_000,
+            freed_len in 1i64..600,
+            slot_start in -1_000i64..3_000,
+            before in 0i64..30,
+            after in 0i64..30,
+            duration in 5i64..120,
+        ) {
+            let base = at("2026-03-03T00:00:00Z");
+            let minutes = |m: i64| base + Duration::minutes(m);
+            let r = TypeRules {
+                duration: Duration::minutes(duration),
+                buffer_before: Duration::minutes(before),
+                buffer_after: Duration::minutes(after),
+                ..rules()
+            };
+            let freed = Busy { start: minutes(freed_start), end: minutes(freed_start + freed_len) };
+            let slot = Slot { start: minutes(slot_start), end: minutes(slot_start + duration) };
+            if opened_by(&r, &slot, freed) {
+                // An entry wanting exactly this slot finds it.
+                let window = search_window(freed, reach(&r), slot.start, slot.end);
+                prop_assert!(matches!(window, Some((from, to)) if from <= slot.start && slot.start < to));
+            } else {
+                let b = blocked(&r, &slot);
+                prop_assert!(b.end <= freed.start || b.start >= freed.end);
+            }
+        }
 
         /// The first-ranked entry suits the slot, nothing skipped is ranked,
         /// and no suited entry outranks it, in whatever order entries come.

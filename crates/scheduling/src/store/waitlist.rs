@@ -147,15 +147,20 @@ pub async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<Option<EntryRow>,
         .await
 }
 
-/// The patient's entries still waiting or offered.
+/// The patient's entries still waiting or offered whose range has not run
+/// out by `now` (one whose `latest` has passed can never be offered a slot,
+/// so it does not count against the patient's limit).
 pub async fn active_for_patient(
     db: impl sqlx::PgExecutor<'_>,
     patient_id: Uuid,
+    now: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT count(*) FROM waitlist_entries WHERE patient_id = $1 AND status IN ('waiting', 'offered')",
+        "SELECT count(*) FROM waitlist_entries
+         WHERE patient_id = $1 AND status IN ('waiting', 'offered') AND latest > $2",
     )
     .bind(patient_id)
+    .bind(now)
     .fetch_one(db)
     .await
 }

@@ -274,6 +274,41 @@ async fn a_retried_request_with_the_same_idempotency_key_gets_the_same_appointme
 }
 
 #[tokio::test]
+async fn a_retried_booking_is_answered_as_the_first_time_even_when_the_rules_now_refuse() {
+    let app = spawn_app().await;
+    let clinic = app.clinic(chrono_tz::UTC).await;
+    let patient = app.patient().await;
+    let start = ten_am_local(clinic.tz, 2);
+    let body = json!({"provider_id": clinic.provider.id, "appointment_type_id": clinic.type_id, "start": start});
+    let first = app.book_with_key(&patient, "late-retry", &body).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+
+    // Half an hour before the start: inside the type's hour of notice, and
+    // the provider has taken the day off since.
+    app.clock.set(start - Duration::minutes(30));
+    let off = app
+        .post(
+            &clinic.provider,
+            &format!("/api/v1/providers/{}/time-off", clinic.provider.id),
+            &json!({"start": start - Duration::hours(2), "end": start + Duration::hours(6)}),
+        )
+        .await;
+    assert_eq!(off.status(), StatusCode::CREATED);
+    let again = app.book_with_key(&patient, "late-retry", &body).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    // A new request is refused now.
+    assert_problem(
+        app.book_with_key(&patient, "late-new", &body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "inside-minimum-notice",
+    )
+    .await;
+    assert_eq!(app.published::<AppointmentBooked>().await.len(), 1);
+}
+
+#[tokio::test]
 async fn a_patient_cannot_hold_two_overlapping_appointments() {
     let app = spawn_app().await;
     let (a, b) = (

@@ -10,7 +10,7 @@ use contracts::Money;
 use identity::testing::TestIssuer;
 use platform::{
     auth::Role,
-    testing::{self, TestBacking, User},
+    testing::{self, eventually, EventTap, TestBacking, User, WAIT},
 };
 use reqwest::{Method, Response, StatusCode};
 use scheduling::{
@@ -26,6 +26,8 @@ use uuid::Uuid;
 pub struct TestApp {
     app: testing::TestApp,
     pub clock: Arc<SettableClock>,
+    config: Config,
+    keys: Arc<TestIssuer>,
 }
 
 impl Deref for TestApp {
@@ -60,8 +62,25 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .await
         .expect("scheduling starts");
     let consumers = [scheduling::consumers::spec(&config.common.queue_prefix)];
-    let app = testing::TestApp::spawn(backing, service, &consumers, keys).await;
-    TestApp { app, clock }
+    let app = testing::TestApp::spawn(backing, service, &consumers, keys.clone()).await;
+    TestApp {
+        app,
+        clock,
+        config,
+        keys,
+    }
+}
+
+impl TestApp {
+    /// A second replica on the same backing, settings and clock (its own
+    /// relay, consumer and backfill worker).
+    pub async fn second_replica(&self) -> testing::Replica {
+        let clock = self.clock.clone() as Arc<dyn Clock>;
+        let service = scheduling::build_with(&self.config, self.keys.verifier(), clock)
+            .await
+            .expect("a second replica starts");
+        self.app.replica(service).await
+    }
 }
 
 /// A provider with a calendar and one 30-minute type (10 min buffer after).
@@ -107,6 +126,26 @@ pub trait Scheduling {
     /// `POST /api/v1/appointments/{id}/reschedule` with `body`, as `user`,
     /// under an `Idempotency-Key` when one is given.
     async fn reschedule(&self, user: &User, id: &str, key: Option<&str>, body: &Value) -> Response;
+
+    /// `POST /api/v1/holds` for `start` of the clinic's type, as `user` for themselves.
+    async fn hold(&self, user: &User, clinic: &Clinic, start: DateTime<Utc>) -> Response;
+
+    /// `POST /api/v1/waitlist` for the clinic's type with its provider,
+    /// between `earliest` and `latest`, as `user` for themselves; the entry.
+    async fn waitlisted(
+        &self,
+        user: &User,
+        clinic: &Clinic,
+        earliest: DateTime<Utc>,
+        latest: DateTime<Utc>,
+    ) -> Value;
+
+    /// Wait until the backfill worker has taken every recorded opening (the
+    /// offers it made are committed by then).
+    async fn backfilled(&self);
+
+    /// A tap on the events `routing_keys` the service relays from now on.
+    async fn tap(&self, routing_keys: &[&str]) -> EventTap;
 }
 
 impl Scheduling for TestApp {
@@ -225,6 +264,47 @@ impl Scheduling for TestApp {
             request = request.header("Idempotency-Key", key);
         }
         request.send().await.unwrap()
+    }
+
+    async fn hold(&self, user: &User, clinic: &Clinic, start: DateTime<Utc>) -> Response {
+        let body = json!({"provider_id": clinic.provider.id, "appointment_type_id": clinic.type_id, "start": start});
+        self.post(user, "/api/v1/holds", &body).await
+    }
+
+    async fn waitlisted(
+        &self,
+        user: &User,
+        clinic: &Clinic,
+        earliest: DateTime<Utc>,
+        latest: DateTime<Utc>,
+    ) -> Value {
+        let body = json!({"appointment_type_id": clinic.type_id, "provider_id": clinic.provider.id,
+            "earliest": earliest, "latest": latest});
+        let r = self.post(user, "/api/v1/waitlist", &body).await;
+        let status = r.status();
+        let entry: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{entry}");
+        entry
+    }
+
+    async fn backfilled(&self) {
+        let db = &self.db;
+        eventually(
+            WAIT,
+            "the backfill worker to take every opening",
+            || async move {
+                let left: i64 = sqlx::query_scalar("SELECT count(*) FROM slot_openings")
+                    .fetch_one(db)
+                    .await
+                    .ok()?;
+                (left == 0).then_some(())
+            },
+        )
+        .await;
+    }
+
+    async fn tap(&self, routing_keys: &[&str]) -> EventTap {
+        EventTap::bind(&self.backing, routing_keys).await
     }
 }
 

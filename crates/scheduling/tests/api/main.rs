@@ -6,5 +6,8 @@ mod cache;
 mod calendar;
 mod events;
 mod helpers;
+mod holds;
 mod lifecycle;
+mod links;
 mod slots;
+mod waitlist;
