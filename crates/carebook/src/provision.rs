@@ -129,13 +129,15 @@ pub fn consumed_by(service: Service) -> Vec<String> {
 pub fn broker_grant(service: Service, exchange: &str, queue_prefix: &str) -> BrokerGrant {
     let ex = regex_escape(exchange);
     let own_queues = format!("{}\\.{}\\..*", regex_escape(queue_prefix), service.as_str());
-    let shared = format!("{ex}|{ex}\\.unrouted|{ex}\\.dlx");
+    let shared = format!("{ex}|{ex}\\.unrouted|{ex}\\.dlx|{ex}\\.retry");
     BrokerGrant {
         configure: format!("^({shared}|{own_queues})$"),
         // The dead-letter exchange too: declaring a queue that dead-letters to it
         // needs write on it.
         write: format!("^({shared}|{own_queues})$"),
-        read: format!("^({ex}|{ex}\\.unrouted|{ex}\\.dlx|{own_queues})$"),
+        // The retry exchange: a consumer's queues are bound to it, and it
+        // publishes a failed delivery there to wait out its delay.
+        read: format!("^({shared}|{own_queues})$"),
         topic_write: exactly(&published_by(service)),
         topic_read: exactly(&consumed_by(service)),
     }

@@ -364,7 +364,9 @@ fn router(gateway: Arc<Gateway>, config: &Config) -> Router {
         ))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::extract::Request| {
             let request_id = req.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::info_span!("request", service = "gateway", request_id, method = %req.method(), path = req.uri().path())
+            // Never an emailed link's token: it is the link's whole authority.
+            let path = platform::http::loggable_path(req.uri().path());
+            tracing::info_span!("request", service = "gateway", request_id, method = %req.method(), path = %path)
         }))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))

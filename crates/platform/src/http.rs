@@ -108,11 +108,33 @@ pub fn service_router(shell: Shell, api: Router, readiness: Readiness) -> Router
                     .get(&REQUEST_ID)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
-                tracing::info_span!("request", service, request_id, method = %req.method(), path = req.uri().path())
+                let path = loggable_path(req.uri().path());
+                tracing::info_span!("request", service, request_id, method = %req.method(), path = %path)
             }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// Paths whose next segment is the token of a one-click link in an email
+/// (the API's and the portal's pages for them).
+const TOKEN_PATH_PREFIXES: &[&str] = &[
+    "/api/v1/appointment-links/",
+    "/api/v1/waitlist/offers/",
+    "/appointment-links/",
+    "/waitlist/offers/",
+];
+
+/// `path` as request logs record it: a link token (the link's whole
+/// authority) becomes `{token}`; every other path is unchanged.
+pub fn loggable_path(path: &str) -> std::borrow::Cow<'_, str> {
+    for prefix in TOKEN_PATH_PREFIXES {
+        if let Some(rest) = path.strip_prefix(prefix) {
+            let after = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+            return std::borrow::Cow::Owned(format!("{prefix}{{token}}{after}"));
+        }
+    }
+    std::borrow::Cow::Borrowed(path)
 }
 
 /// Headers every API response carries, unless a handler set its own.
@@ -398,6 +420,27 @@ pub fn tls_acceptor(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn link_tokens_never_reach_the_request_log() {
+        assert_eq!(
+            loggable_path("/api/v1/appointment-links/AZOKsecret/cancel"),
+            "/api/v1/appointment-links/{token}/cancel"
+        );
+        assert_eq!(
+            loggable_path("/api/v1/waitlist/offers/wo_secret/claim"),
+            "/api/v1/waitlist/offers/{token}/claim"
+        );
+        assert_eq!(
+            loggable_path("/waitlist/offers/wo_secret"),
+            "/waitlist/offers/{token}"
+        );
+        assert_eq!(loggable_path("/api/v1/waitlist"), "/api/v1/waitlist");
+        assert_eq!(
+            loggable_path("/api/v1/appointments/x"),
+            "/api/v1/appointments/x"
+        );
+    }
+
     use super::*;
 
     const ALL_UP: Found = Found {
