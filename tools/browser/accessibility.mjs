@@ -83,6 +83,7 @@ async function bookOne(page) {
     await page.waitForLoadState("networkidle");
   }
   await page.locator("button.slot").first().click();
+  await page.getByRole("button", { name: "Confirm booking" }).click();
   await page.waitForURL(/\/appointments\/[0-9a-f-]{36}$/);
 }
 

@@ -47,6 +47,22 @@ async function apiToken(email) {
   return r.body.access_token;
 }
 
+/**
+ * Moves the clinic's clock (scheduling's and the portal's, over the system
+ * test's control endpoint CAREBOOK_CLOCK_URL) to `instant`, so a visit can be
+ * checked in and completed without waiting for its day. Without the endpoint
+ * (a real deployment) the clock cannot move and visit steps wait for their time.
+ */
+async function clinicClockAt(instant) {
+  const url = process.env.CAREBOOK_CLOCK_URL;
+  assert.ok(url, "visit steps need CAREBOOK_CLOCK_URL (the system tests' clock) to move time to the visit");
+  const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ now: new Date(instant).toISOString() }) });
+  assert.equal(r.status, 200, `moving the clock: ${await r.text()}`);
+}
+
+/** `instant` moved by `minutes`. */
+const plusMinutes = (instant, minutes) => new Date(new Date(instant).getTime() + minutes * 60_000);
+
 async function eventually(what, check, seconds = 30) {
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
@@ -167,6 +183,9 @@ try {
   });
   assert.match(await row.locator(".status").textContent(), /Booked/);
   await shot(doc, "provider-day");
+  // Check-in opens an hour before the start: the clinic's clock goes to the visit.
+  await clinicClockAt(plusMinutes(visit.start, 5));
+  await doc.goto(`/schedule?date=${day}`);
   await row.getByRole("button", { name: /^Check in/ }).click();
   await row.locator(".visit-note.ok").waitFor();
   assert.equal((await row.locator(".visit-note.ok").textContent()).trim(), "Checked in.");
@@ -273,6 +292,7 @@ try {
   // Without JavaScript the same button is a form that comes back to the page.
   const plain = await browser.newContext({ ...DESKTOP, baseURL: BASE, javaScriptEnabled: false, storageState: await doc.context().storageState() });
   const noJs = watch(await plain.newPage());
+  await clinicClockAt(plusMinutes(other.start, -30));
   await noJs.goto(`/schedule?date=${localDate(other.start, BERLIN)}`);
   await noJs.locator(`#visit-${other.id}`).getByRole("button", { name: /^Check in/ }).click();
   await noJs.waitForURL(/\/schedule\?date=/);
@@ -355,7 +375,7 @@ try {
   await shot(nair, "provider-break-glass");
   await nair.getByLabel("Reason for emergency access").fill("Patient collapsed in the waiting room; need allergies");
   await submit(nair, nair.getByRole("button", { name: "Open the record in an emergency" }));
-  assert.match(await flash(nair), /Emergency access granted until/);
+  assert.match(await flash(nair), /emergency access granted for \d+ minutes, until/);
   assert.match(await nair.locator("#allergies").textContent(), /Penicillin/);
   step("a provider without a care relationship opens the chart only by break-glass, with a reason");
 
@@ -410,6 +430,9 @@ try {
   }
   await shot(desk, "staff-book");
   await desk.locator("button.slot").last().click();
+  // The slot is held while the patient confirms.
+  assert.match(await desk.locator("main").textContent(), /Held for you until/);
+  await desk.getByRole("button", { name: "Confirm booking" }).click();
   await desk.waitForURL(/\/clinic\/appointments\/[0-9a-f-]{36}$/);
   assert.match(await flash(desk), /^Booked for /);
   assert.match(await desk.locator("h1").textContent(), /Pedro Patient/);

@@ -50,6 +50,22 @@ async function apiToken(email) {
   return r.body.access_token;
 }
 
+/**
+ * Moves the clinic's clock (scheduling's and the portal's, over the system
+ * test's control endpoint CAREBOOK_CLOCK_URL) to `instant`, so a visit can be
+ * checked in and completed without waiting for its day. Without the endpoint
+ * (a real deployment) the clock cannot move and visit steps wait for their time.
+ */
+async function clinicClockAt(instant) {
+  const url = process.env.CAREBOOK_CLOCK_URL;
+  assert.ok(url, "visit steps need CAREBOOK_CLOCK_URL (the system tests' clock) to move time to the visit");
+  const r = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ now: new Date(instant).toISOString() }) });
+  assert.equal(r.status, 200, `moving the clock: ${await r.text()}`);
+}
+
+/** `instant` moved by `minutes`. */
+const plusMinutes = (instant, minutes) => new Date(new Date(instant).getTime() + minutes * 60_000);
+
 async function eventually(what, check, seconds = 30) {
   const deadline = Date.now() + seconds * 1000;
   for (;;) {
@@ -169,6 +185,9 @@ async function book(page, providerName) {
   await weekWithSlots(page);
   const label = await page.locator("button.slot").first().getAttribute("aria-label");
   await page.locator("button.slot").first().click();
+  // The slot is held while the patient confirms.
+  assert.match(await page.locator("main").textContent(), /Held for you until/);
+  await page.getByRole("button", { name: "Confirm booking" }).click();
   await page.waitForURL(/\/appointments\/[0-9a-f-]{36}$/);
   return { id: page.url().split("/").pop(), label };
 }
@@ -391,6 +410,10 @@ try {
     const r = await api(`/api/v1/patients/${me.patient_id}/records/notes`, { token: doctor, method: "POST", body: { text: noteText } });
     return r.status === 201;
   });
+  // Its steps wait for its time (it was moved): the clinic's clock goes there.
+  const moved = await api(`/api/v1/appointments/${second.id}`, { token: doctor });
+  assert.equal(moved.status, 200, JSON.stringify(moved.body));
+  await clinicClockAt(plusMinutes(moved.body.start, 5));
   for (const step of ["check-in", "complete"]) {
     const r = await api(`/api/v1/appointments/${second.id}/${step}`, { token: doctor, method: "POST" });
     assert.equal(r.status, 200, `${step}: ${JSON.stringify(r.body)}`);

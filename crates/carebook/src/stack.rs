@@ -167,7 +167,10 @@ impl Stack {
             "portal",
             Self::portal_env(&stack.gateway, &directory.common),
         ))?;
-        stack.serve(portal_listener, portal::build(&portal).await?);
+        stack.serve(
+            portal_listener,
+            portal::build_with(&portal, stack.clock.clone()).await?,
+        );
 
         let clock_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         stack.clock_url = format!("http://{}/clock", clock_listener.local_addr()?);

@@ -143,9 +143,11 @@ async fn markup_in_names_bios_and_notes_stays_inert_data() {
         ))
         .await;
     let type_id = types["items"][0]["id"].as_str().expect("a type").to_owned();
+    // The first free slot: the summary opens seven days before a booking.
     let start = free_slots(&patient, provider_id, &type_id)
         .await
-        .pop()
+        .into_iter()
+        .next()
         .expect("a free slot");
     patient
         .expect(

@@ -21,7 +21,12 @@ use axum::{
     routing::get,
     Json, Router,
 };
-use platform::{cache::LazyCache, http::REQUEST_ID, service::Service};
+use platform::{
+    cache::LazyCache,
+    clock::{Clock, SystemClock},
+    http::REQUEST_ID,
+    service::Service,
+};
 use tower_http::{
     catch_panic::CatchPanicLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
@@ -44,6 +49,10 @@ pub struct AppState {
     pub pages: Arc<Pages>,
     pub secure_cookies: bool,
     pub max_body_bytes: usize,
+    /// The clinic's "now" for what a page offers (visit steps, today's date,
+    /// what can still be changed): the system clock, moved together with
+    /// scheduling's in the system tests.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// The portal's own CSP: scripts, styles and images only from itself, no
@@ -53,6 +62,11 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// Build the portal: pages, static files, health and metrics. Redis being
 /// down at start is not fatal: pages answer 503 until it is back.
 pub async fn build(config: &Config) -> anyhow::Result<Service> {
+    build_with(config, Arc::new(SystemClock)).await
+}
+
+/// [`build`] on a given clock (the system tests share one with scheduling).
+pub async fn build_with(config: &Config, clock: Arc<dyn Clock>) -> anyhow::Result<Service> {
     let redis = LazyCache::connect_secured(
         &config.redis_url,
         &config.redis_prefix,
@@ -72,6 +86,7 @@ pub async fn build(config: &Config) -> anyhow::Result<Service> {
         pages: Arc::new(Pages::new(&assets.version)?),
         secure_cookies: config.secure_cookies,
         max_body_bytes: config.max_body_bytes,
+        clock,
     };
     let router = router(state, assets);
     Ok(Service::new("portal", router)
@@ -129,13 +144,15 @@ fn router(state: AppState, assets: Arc<Assets>) -> Router {
         }))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
-                // The path only: query strings may carry search terms.
+                // The path only: query strings may carry search terms; and
+                // never an emailed link's token (it is the link's authority).
+                let path = platform::http::loggable_path(req.uri().path());
                 let request_id = req
                     .headers()
                     .get(&REQUEST_ID)
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
-                tracing::info_span!("request", service = "portal", request_id, method = %req.method(), path = req.uri().path())
+                tracing::info_span!("request", service = "portal", request_id, method = %req.method(), path = &*path)
             }),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))

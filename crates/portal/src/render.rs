@@ -79,6 +79,35 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/account/totp.html"),
     ),
     ("week.html", include_str!("../templates/week.html")),
+    ("hold.html", include_str!("../templates/hold.html")),
+    (
+        "links/show.html",
+        include_str!("../templates/links/show.html"),
+    ),
+    (
+        "links/done.html",
+        include_str!("../templates/links/done.html"),
+    ),
+    (
+        "links/gone.html",
+        include_str!("../templates/links/gone.html"),
+    ),
+    (
+        "waitlist/mine.html",
+        include_str!("../templates/waitlist/mine.html"),
+    ),
+    (
+        "waitlist/clinic.html",
+        include_str!("../templates/waitlist/clinic.html"),
+    ),
+    (
+        "waitlist/join.html",
+        include_str!("../templates/waitlist/join.html"),
+    ),
+    (
+        "waitlist/offer.html",
+        include_str!("../templates/waitlist/offer.html"),
+    ),
     (
         "patient/providers.html",
         include_str!("../templates/patient/providers.html"),

@@ -55,6 +55,10 @@ impl ApiRequest {
         Self::new(Method::PUT, path).json(body)
     }
 
+    pub fn patch(path: impl Into<String>, body: &impl Serialize) -> Self {
+        Self::new(Method::PATCH, path).json(body)
+    }
+
     fn json(mut self, body: &impl Serialize) -> Self {
         // Our own request types always serialize; `Null` would be a 422 we'd see in tests.
         self.body = Some(serde_json::to_value(body).unwrap_or(serde_json::Value::Null));

@@ -322,6 +322,9 @@ pub struct Booking {
     pub provider_id: Uuid,
     pub appointment_type_id: Uuid,
     pub start: DateTime<Utc>,
+    /// Book the slot this hold keeps (the same provider, type and start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_id: Option<Uuid>,
 }
 
 #[derive(Serialize)]
@@ -335,6 +338,173 @@ pub struct Reschedule<'a> {
     /// Staff only: waive the late fee a move inside the window owes, for this reason.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waive_fee_reason: Option<&'a str>,
+}
+
+/// `POST /holds`: keep a slot while its patient confirms (staff name the patient).
+#[derive(Serialize)]
+pub struct HoldRequest {
+    pub provider_id: Uuid,
+    pub appointment_type_id: Uuid,
+    pub start: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patient_id: Option<Uuid>,
+}
+
+/// What became of a hold.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldStatus {
+    /// Keeping the slot until `expires_at`.
+    Held,
+    Released,
+    Expired,
+    /// Booked: the appointment has the hold's id.
+    Converted,
+}
+
+/// A slot kept for one patient until `expires_at` (`POST/GET /holds`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Hold {
+    pub id: Uuid,
+    pub patient_id: Uuid,
+    pub provider_id: Uuid,
+    pub appointment_type_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub status: HoldStatus,
+}
+
+/// Where a waitlist entry stands.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryStatus {
+    Waiting,
+    /// A slot is held for it now (`offer`).
+    Offered,
+    /// Its patient booked an offered slot.
+    Fulfilled,
+    Left,
+}
+
+impl EntryStatus {
+    pub const ALL: [EntryStatus; 4] = [
+        EntryStatus::Waiting,
+        EntryStatus::Offered,
+        EntryStatus::Fulfilled,
+        EntryStatus::Left,
+    ];
+
+    /// The API's name (the `status` filter).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryStatus::Waiting => "waiting",
+            EntryStatus::Offered => "offered",
+            EntryStatus::Fulfilled => "fulfilled",
+            EntryStatus::Left => "left",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == s)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            EntryStatus::Waiting => "Waiting",
+            EntryStatus::Offered => "Slot offered",
+            EntryStatus::Fulfilled => "Booked",
+            EntryStatus::Left => "Left",
+        }
+    }
+
+    /// Still on the waitlist (it can be left).
+    pub fn is_active(self) -> bool {
+        matches!(self, EntryStatus::Waiting | EntryStatus::Offered)
+    }
+}
+
+/// The slot held for a waitlist entry now.
+#[derive(Clone, Debug, Deserialize)]
+pub struct WaitlistOffer {
+    pub id: Uuid,
+    pub hold_id: Uuid,
+    pub provider_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// One waitlist entry (`GET /waitlist`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct WaitlistEntry {
+    pub id: Uuid,
+    pub patient_id: Uuid,
+    pub appointment_type_id: Uuid,
+    #[serde(default)]
+    pub provider_id: Option<Uuid>,
+    #[serde(default)]
+    pub specialty: Option<String>,
+    pub earliest: DateTime<Utc>,
+    pub latest: DateTime<Utc>,
+    /// `mon` … `sun`; empty: any day.
+    #[serde(default)]
+    pub weekdays: Vec<String>,
+    #[serde(default)]
+    pub time_of_day: Option<Window>,
+    #[serde(default)]
+    pub priority: i32,
+    pub status: EntryStatus,
+    #[serde(default)]
+    pub appointment_id: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    #[serde(default)]
+    pub offer: Option<WaitlistOffer>,
+}
+
+/// The body of `POST /waitlist`: `provider_id` or `specialty`, not both.
+#[derive(Serialize)]
+pub struct WaitlistJoin<'a> {
+    pub appointment_type_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub specialty: Option<&'a str>,
+    pub earliest: DateTime<Utc>,
+    pub latest: DateTime<Utc>,
+    pub weekdays: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_of_day: Option<Window>,
+}
+
+/// The body of `PATCH /waitlist/{id}`.
+#[derive(Serialize)]
+pub struct WaitlistPriority {
+    pub priority: i32,
+}
+
+/// What an emailed appointment link does.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkAction {
+    Cancel,
+    Reschedule,
+}
+
+/// What an emailed link would do now (`GET /appointment-links/{token}`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct LinkPreview {
+    pub action: LinkAction,
+    pub expires_at: DateTime<Utc>,
+    pub appointment: Appointment,
+    pub appointment_type_name: String,
+    pub provider_name: String,
+    pub time_zone: String,
+    /// Done now, the action counts as late (inside the cancellation window).
+    #[serde(default)]
+    pub late: bool,
+    /// What it would cost now (`None`: nothing).
+    #[serde(default)]
+    pub fee: Option<Money>,
 }
 
 // billing
@@ -508,6 +678,9 @@ pub struct BookingFor {
     pub appointment_type_id: Uuid,
     pub start: DateTime<Utc>,
     pub patient_id: Uuid,
+    /// Book the slot this hold keeps (the same provider, type, start and patient).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_id: Option<Uuid>,
 }
 
 #[derive(Serialize)]

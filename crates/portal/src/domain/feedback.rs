@@ -143,6 +143,26 @@ fn message(p: &ProblemBody, status: u16, retry_after: Option<u64>) -> String {
             "Someone booked this time just before you. Please pick another slot.".to_owned()
         }
         "patient-double-booked" => "You already have an appointment at that time.".to_owned(),
+        "hold-expired" | "hold-not-found" => {
+            "Your hold on this time ended before it was confirmed, and the time was offered to others again. Please pick a time again.".to_owned()
+        }
+        "hold-limit-reached" => {
+            "Too many times are held at once. Confirm one, or wait a few minutes for the others to lapse, then try again.".to_owned()
+        }
+        "hold-converted" => "This time is booked already: it is among the appointments.".to_owned(),
+        "offer-expired" => {
+            "This offer has expired: the slot was passed on to the next person on the waitlist. You are still on the waitlist for the next one.".to_owned()
+        }
+        "offer-claimed" => "You have booked this slot already: it is in My appointments.".to_owned(),
+        "offer-not-found" => {
+            "This offer is not for the account you are logged in with, or the link is incomplete. Log in with the account the email was sent to.".to_owned()
+        }
+        "link-expired" => {
+            "This link no longer works: it was used already, the appointment has started, or the appointment changed after the email was sent.".to_owned()
+        }
+        "link-not-found" => {
+            "This link is not valid. Open it from the email again; if it still does not work, please contact the clinic.".to_owned()
+        }
         "forbidden" => "You are not allowed to do that.".to_owned(),
         // Its detail lists the fields by their API paths; the fields carry the messages.
         "validation-error" if !p.errors.is_empty() && p.detail.is_some() => {

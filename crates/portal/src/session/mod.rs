@@ -80,6 +80,9 @@ pub struct SessionData {
     /// An authenticator the signed-in user is setting up, until confirmed.
     #[serde(default)]
     pub totp_setup: Option<TotpSetup>,
+    /// Slots held from this session's booking pages and not yet confirmed.
+    #[serde(default)]
+    pub holds: Vec<PendingHold>,
 }
 
 impl SessionData {
@@ -92,6 +95,7 @@ impl SessionData {
             flash: None,
             pending_login: None,
             totp_setup: None,
+            holds: Vec::new(),
         }
     }
 
@@ -102,6 +106,48 @@ impl SessionData {
             user: Some(user),
             ..Self::anonymous(now)
         }
+    }
+}
+
+/// How many unconfirmed holds a session remembers (the API allows a patient 3).
+const MAX_PENDING_HOLDS: usize = 5;
+
+/// A slot this session held while someone confirms: `key` is the slot
+/// button's one-time key, so pressing it twice opens the same hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingHold {
+    pub key: Uuid,
+    pub patient_id: Uuid,
+    pub hold_id: Uuid,
+}
+
+impl SessionData {
+    /// The hold made by the slot button with `key`, if this session made one.
+    pub fn hold_for_key(&self, key: Uuid) -> Option<Uuid> {
+        self.holds.iter().find(|h| h.key == key).map(|h| h.hold_id)
+    }
+
+    /// Forget the unconfirmed holds for `patient_id` (another time is being
+    /// chosen for them) and return them, to be let go.
+    pub fn take_holds_of(&mut self, patient_id: Uuid) -> Vec<Uuid> {
+        let (theirs, others) = std::mem::take(&mut self.holds)
+            .into_iter()
+            .partition(|h| h.patient_id == patient_id);
+        self.holds = others;
+        theirs.into_iter().map(|h| h.hold_id).collect()
+    }
+
+    /// Remember a new hold (the oldest is forgotten past a few).
+    pub fn remember_hold(&mut self, hold: PendingHold) {
+        self.holds.retain(|h| h.hold_id != hold.hold_id);
+        self.holds.push(hold);
+        let extra = self.holds.len().saturating_sub(MAX_PENDING_HOLDS);
+        self.holds.drain(..extra);
+    }
+
+    /// Forget a hold that was confirmed or let go.
+    pub fn forget_hold(&mut self, hold_id: Uuid) {
+        self.holds.retain(|h| h.hold_id != hold_id);
     }
 }
 
@@ -287,6 +333,36 @@ mod tests {
         let json = r#"{"csrf":"c","created_at":"2026-05-04T09:00:00Z","user":null,"flash":null}"#;
         let data: SessionData = serde_json::from_str(json).unwrap();
         assert!(data.pending_login.is_none() && data.totp_setup.is_none());
+        assert!(data.holds.is_empty());
+    }
+
+    #[test]
+    fn a_new_time_for_a_patient_lets_their_earlier_holds_go() {
+        let mut data = SessionData::anonymous(Utc::now());
+        let id = Uuid::from_u128;
+        let hold = |key, patient, hold_id| PendingHold {
+            key: id(key),
+            patient_id: id(patient),
+            hold_id: id(hold_id),
+        };
+        data.remember_hold(hold(1, 10, 100));
+        data.remember_hold(hold(2, 20, 200));
+        assert_eq!(data.hold_for_key(id(1)), Some(id(100)));
+        assert_eq!(data.take_holds_of(id(10)), vec![id(100)]);
+        assert_eq!(data.hold_for_key(id(1)), None);
+        assert_eq!(data.hold_for_key(id(2)), Some(id(200)));
+        data.forget_hold(id(200));
+        assert!(data.holds.is_empty());
+        for n in 0..8 {
+            data.remember_hold(hold(n, 10 + n, 100 + n));
+        }
+        assert_eq!(data.holds.len(), MAX_PENDING_HOLDS);
+        assert_eq!(
+            data.hold_for_key(id(7)),
+            Some(id(107)),
+            "the newest are kept"
+        );
+        assert_eq!(data.hold_for_key(id(0)), None);
     }
 
     #[test]

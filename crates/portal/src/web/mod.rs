@@ -10,12 +10,15 @@ pub mod auth;
 pub mod context;
 pub mod emailed;
 pub mod error;
+pub mod hold;
+pub mod links;
 pub mod nav;
 pub mod patient;
 pub mod provider;
 pub mod reviews;
 pub mod staff;
 pub mod visits;
+pub mod waitlist;
 
 use axum::{
     extract::{FromRequest, FromRequestParts, Request},
@@ -59,6 +62,18 @@ pub fn router(state: AppState) -> Router {
         .merge(provider::routes())
         .merge(staff::routes())
         .route("/visits/{id}/{step}", post(visits::step))
+        .route("/waitlist", get(waitlist::list).post(waitlist::join))
+        .route("/waitlist/join", get(waitlist::join_form))
+        .route("/waitlist/{id}/leave", post(waitlist::leave))
+        .route("/waitlist/{id}/priority", post(waitlist::set_priority))
+        .route(
+            "/waitlist/offers/{token}",
+            get(waitlist::offer).post(waitlist::claim),
+        )
+        .route(
+            "/appointment-links/{token}",
+            get(links::show).post(links::act),
+        )
         .merge(admin::routes())
         .merge(reviews::routes())
         .merge(accounts::routes())

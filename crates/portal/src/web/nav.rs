@@ -11,6 +11,7 @@ fn entries(role: Option<Role>) -> &'static [(&'static str, &'static str)] {
         Some(Role::Patient) => &[
             ("/providers", "Find a provider"),
             ("/appointments", "My appointments"),
+            ("/waitlist", "Waitlist"),
             ("/invoices", "Invoices"),
             ("/record", "My record"),
         ],
@@ -22,6 +23,7 @@ fn entries(role: Option<Role>) -> &'static [(&'static str, &'static str)] {
         Some(Role::Staff) => &[
             ("/clinic", "Clinic day"),
             ("/bookings", "Book for a patient"),
+            ("/waitlist", "Waitlist"),
             ("/billing", "Invoices"),
         ],
         Some(Role::Admin) => &[

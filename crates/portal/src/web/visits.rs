@@ -177,7 +177,7 @@ impl Rows {
         let patient = self.patients.name(ctx, a.patient_id).await?;
         let staff = ctx.user.role != Role::Provider;
         let viewer = ctx.visit.viewer_tz.unwrap_or(Tz::UTC);
-        let now = Utc::now();
+        let now = ctx.now();
         Ok(VisitRow {
             id: a.id,
             time: format!(

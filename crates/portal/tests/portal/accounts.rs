@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     fake_api::{empty, field_problem, me, ok, problem, tokens, unexpected, Call, FakeApi, Reply},
-    helpers::{browser, csrf_of, Portal},
+    helpers::{browser, csrf_of, logged_during, Portal},
 };
 
 const USER: Uuid = Uuid::from_u128(0x018f_0000_0000_7000_8000_0000_0000_0042);
@@ -1078,36 +1078,6 @@ async fn the_browsers_user_agent_reaches_the_api_so_sessions_name_it() {
             .as_deref(),
         Some("Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0")
     );
-}
-
-/// Everything the portal logs while `run` runs, at every level.
-async fn logged_during<F: std::future::Future<Output = ()>>(run: F) -> String {
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    // The test's runtime has one thread: the portal's tasks log through this subscriber.
-    let guard = tracing::subscriber::set_default(subscriber);
-    run.await;
-    drop(guard);
-    let bytes = buffer.0.lock().unwrap().clone();
-    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 #[tokio::test]

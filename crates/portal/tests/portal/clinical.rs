@@ -6,18 +6,15 @@
 //! break-glass. What is checked is the portal's side: the calls it makes, what
 //! the pages say and offer.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use platform::auth::Role;
-use portal::session::{SessionData, SignedIn, Tokens};
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::{
     fake_api::{ok, problem, unexpected, Call, FakeApi, Reply},
-    helpers::{browser, csrf_of, Portal},
+    helpers::{csrf_of, Portal, Visitor},
 };
 
 const PROVIDER: Uuid = Uuid::from_u128(0x018f_0000_0000_7000_8000_0000_0000_0011);
@@ -26,83 +23,6 @@ const STAFF: Uuid = Uuid::from_u128(0x018f_0000_0000_7000_8000_0000_0000_0031);
 const ADMIN: Uuid = Uuid::from_u128(0x018f_0000_0000_7000_8000_0000_0000_0041);
 const TYPE: Uuid = Uuid::from_u128(0x018f_0000_0000_7000_8000_0000_0000_0051);
 const APPOINTMENT: Uuid = Uuid::from_u128(0x018f_0000_0000_7000_8000_0000_0000_0061);
-
-/// A browser signed in as someone: the session is put in the portal's store
-/// the way the login page would, so these tests depend on no login flow.
-struct Visitor {
-    client: reqwest::Client,
-    cookie: String,
-}
-
-impl Visitor {
-    async fn signed_in(portal: &Portal, role: Role, user_id: Uuid) -> Self {
-        let store = portal
-            .redis
-            .store(Duration::from_secs(600), Duration::from_secs(3600))
-            .await;
-        let now = Utc::now();
-        let data = SessionData::signed_in(
-            SignedIn {
-                user_id,
-                name: format!("Tess {}", role.as_str()),
-                email: format!("{}@example.test", role.as_str()),
-                role,
-                patient_id: (role == Role::Patient).then_some(user_id),
-                provider_id: (role == Role::Provider).then_some(user_id),
-                tokens: Tokens {
-                    access: "access-token".into(),
-                    refresh: "refresh-token".into(),
-                    access_expires_at: now + chrono::Duration::minutes(10),
-                },
-            },
-            now,
-        );
-        let id = store.create(&data).await.unwrap();
-        Self {
-            client: browser(),
-            cookie: format!("carebook_session={}", id.as_str()),
-        }
-    }
-
-    async fn get(&self, portal: &Portal, path: &str) -> (StatusCode, String) {
-        let r = self
-            .client
-            .get(portal.url(path))
-            .header(header::COOKIE, &self.cookie)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        (status, r.text().await.unwrap())
-    }
-
-    /// Post `fields` with the CSRF token of `page`.
-    async fn post(
-        &self,
-        portal: &Portal,
-        path: &str,
-        page: &str,
-        fields: &[(&str, &str)],
-    ) -> reqwest::Response {
-        let csrf = csrf_of(page);
-        let mut form: Vec<(&str, &str)> = fields.to_vec();
-        form.push(("csrf_token", &csrf));
-        self.client
-            .post(portal.url(path))
-            .header(header::COOKIE, &self.cookie)
-            .form(&form)
-            .send()
-            .await
-            .unwrap()
-    }
-
-    /// Follow a 303 and return the page it leads to.
-    async fn follow(&self, portal: &Portal, r: reqwest::Response) -> String {
-        assert_eq!(r.status(), StatusCode::SEE_OTHER, "a redirect");
-        let to = r.headers()[header::LOCATION].to_str().unwrap().to_owned();
-        self.get(portal, &to).await.1
-    }
-}
 
 fn page_of(items: Value) -> Reply {
     ok(json!({ "items": items, "next_cursor": null }))

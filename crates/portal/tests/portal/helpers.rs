@@ -4,9 +4,12 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use platform::{cache::LazyCache, shutdown::CancellationToken, testing::TestBacking};
-use portal::session::{SessionKeys, SessionStore};
+use chrono::Utc;
+use platform::{auth::Role, cache::LazyCache, shutdown::CancellationToken, testing::TestBacking};
+use portal::session::{SessionData, SessionKeys, SessionStore, SignedIn, Tokens};
 use redis::AsyncCommands;
+use reqwest::{header, StatusCode};
+use uuid::Uuid;
 
 /// A Redis key prefix of this test's own, and a session key of its own; the
 /// backing deletes its keys when dropped.
@@ -148,4 +151,111 @@ pub fn csrf_of(html: &str) -> String {
     let marker = "name=\"csrf_token\" value=\"";
     let start = html.find(marker).expect("a form with a CSRF token") + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// A browser signed in as someone: the session is put in the portal's store
+/// the way the login page would, so these tests depend on no login flow.
+pub struct Visitor {
+    pub client: reqwest::Client,
+    pub cookie: String,
+}
+
+impl Visitor {
+    pub async fn signed_in(portal: &Portal, role: Role, user_id: Uuid) -> Self {
+        let store = portal
+            .redis
+            .store(Duration::from_secs(600), Duration::from_secs(3600))
+            .await;
+        let now = Utc::now();
+        let data = SessionData::signed_in(
+            SignedIn {
+                user_id,
+                name: format!("Tess {}", role.as_str()),
+                email: format!("{}@example.test", role.as_str()),
+                role,
+                patient_id: (role == Role::Patient).then_some(user_id),
+                provider_id: (role == Role::Provider).then_some(user_id),
+                tokens: Tokens {
+                    access: "access-token".into(),
+                    refresh: "refresh-token".into(),
+                    access_expires_at: now + chrono::Duration::minutes(10),
+                },
+            },
+            now,
+        );
+        let id = store.create(&data).await.unwrap();
+        Self {
+            client: browser(),
+            cookie: format!("carebook_session={}", id.as_str()),
+        }
+    }
+
+    pub async fn get(&self, portal: &Portal, path: &str) -> (StatusCode, String) {
+        let r = self
+            .client
+            .get(portal.url(path))
+            .header(header::COOKIE, &self.cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        (status, r.text().await.unwrap())
+    }
+
+    /// Post `fields` with the CSRF token of `page`.
+    pub async fn post(
+        &self,
+        portal: &Portal,
+        path: &str,
+        page: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let csrf = csrf_of(page);
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("csrf_token", &csrf));
+        self.client
+            .post(portal.url(path))
+            .header(header::COOKIE, &self.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Follow a 303 and return the page it leads to.
+    pub async fn follow(&self, portal: &Portal, r: reqwest::Response) -> String {
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "a redirect");
+        let to = r.headers()[header::LOCATION].to_str().unwrap().to_owned();
+        self.get(portal, &to).await.1
+    }
+}
+
+/// Everything the portal logs while `run` runs, at every level.
+pub async fn logged_during<F: std::future::Future<Output = ()>>(run: F) -> String {
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // The test's runtime has one thread: the portal's tasks log through this subscriber.
+    let guard = tracing::subscriber::set_default(subscriber);
+    run.await;
+    drop(guard);
+    let bytes = buffer.0.lock().unwrap().clone();
+    String::from_utf8_lossy(&bytes).into_owned()
 }

@@ -4,8 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
 mod accounts;
+mod clinic_api;
 mod clinical;
 mod fake_api;
 mod helpers;
+mod holds;
+mod links;
 mod pages;
 mod sessions;
+mod waitlist;

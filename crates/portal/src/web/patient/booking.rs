@@ -1,6 +1,7 @@
-//! The week of free slots for one appointment type, and booking one of them
-//! with a single click (a form per slot, each with its own Idempotency-Key so
-//! a double click or a retried POST books once).
+//! The week of free slots for one appointment type, and booking one of them:
+//! picking a time holds it while the patient confirms (see [`crate::web::hold`]),
+//! confirming books the hold (with its own Idempotency-Key, so a double click
+//! or a retried POST books once), choosing another time lets it go.
 
 use axum::{http::StatusCode, response::Response};
 use chrono::{DateTime, Duration, Utc};
@@ -11,16 +12,20 @@ use uuid::Uuid;
 use super::{zone_of, Directory, TypeView};
 use crate::{
     api::{
-        models::{Appointment, Booking, Page, Provider, Slot},
+        models::{Appointment, Booking, Hold, Page, Provider, Slot},
         ApiRequest,
     },
     domain::{
         feedback::{self, Feedback},
+        hold::HoldState,
         time::{self, Zones},
         week::{self, DayColumn, Week},
     },
     session::Flash,
-    web::{see_other, CallError, Ctx, Form, PageError, Path, Query},
+    web::{
+        hold::{self as holding, HoldView, SlotChoice},
+        see_other, CallError, Ctx, Form, PageError, Path, Query,
+    },
 };
 
 #[derive(Deserialize)]
@@ -44,6 +49,71 @@ pub(crate) struct SlotWeek {
     keys: std::collections::BTreeMap<String, String>,
 }
 
+/// Which week of free slots a page shows, and how it links to its neighbours.
+pub(crate) struct WeekPlan {
+    week: Week,
+    today: chrono::NaiveDate,
+    zones: Zones,
+    horizon_days: i32,
+    base: String,
+}
+
+impl WeekPlan {
+    /// The week `week_param` names for a provider in `provider_zone`; `base`
+    /// is the page's path, to which `?week=` is added for the neighbours.
+    pub(crate) fn new(
+        provider_zone: chrono_tz::Tz,
+        viewer: Option<chrono_tz::Tz>,
+        horizon_days: i32,
+        week_param: Option<&str>,
+        base: &str,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let zones = Zones::new(provider_zone, viewer);
+        let today = time::today(now, zones.provider);
+        Self {
+            week: Week::from_param(week_param, today),
+            today,
+            zones,
+            horizon_days,
+            base: base.to_owned(),
+        }
+    }
+
+    /// The API request for the week's free slots of `type_id` with `provider_id`.
+    pub(crate) fn request(&self, provider_id: Uuid, type_id: Uuid) -> ApiRequest {
+        let (from, to) = self.week.bounds(self.zones.provider);
+        ApiRequest::get(format!("/api/v1/providers/{provider_id}/slots"))
+            .query("appointment_type_id", type_id)
+            .query("from", from.to_rfc3339())
+            .query("to", to.to_rfc3339())
+    }
+
+    /// The week's grid of `slots`.
+    pub(crate) fn grid(&self, slots: &[Slot]) -> SlotWeek {
+        let days = week::grid(self.week, slots, self.zones);
+        let link = |w: Week| format!("{}?week={}", self.base, w.monday.format("%Y-%m-%d"));
+        let last_bookable = self.today + Duration::days(i64::from(self.horizon_days.max(1)));
+        let keys = days
+            .iter()
+            .flat_map(|d| d.slots.iter())
+            .map(|s| (s.start.clone(), Uuid::new_v4().to_string()))
+            .collect();
+        SlotWeek {
+            title: self.week.title(),
+            empty: days.iter().all(|d| d.slots.is_empty()),
+            days,
+            previous: (self.week.monday > Week::containing(self.today).monday)
+                .then(|| link(self.week.previous())),
+            next: (self.week.next().monday <= last_bookable).then(|| link(self.week.next())),
+            provider_zone: self.zones.provider.name().to_owned(),
+            viewer_zone: self.zones.viewer.name().to_owned(),
+            two_clocks: self.zones.differ(),
+            keys,
+        }
+    }
+}
+
 /// Free slots of `type_id` with `provider` in the week `week_param` names;
 /// `base` is the page's path, to which `?week=` is added for the neighbours.
 pub(crate) async fn slot_week(
@@ -54,38 +124,16 @@ pub(crate) async fn slot_week(
     week_param: Option<&str>,
     base: &str,
 ) -> Result<SlotWeek, CallError> {
-    let zones = Zones::new(zone_of(provider), ctx.visit.viewer_tz);
-    let now = Utc::now();
-    let today = time::today(now, zones.provider);
-    let week = Week::from_param(week_param, today);
-    let (from, to) = week.bounds(zones.provider);
-    let slots: Page<Slot> = ctx
-        .call(
-            ApiRequest::get(format!("/api/v1/providers/{}/slots", provider.id))
-                .query("appointment_type_id", type_id)
-                .query("from", from.to_rfc3339())
-                .query("to", to.to_rfc3339()),
-        )
-        .await?;
-    let days = week::grid(week, &slots.items, zones);
-    let link = |w: Week| format!("{base}?week={}", w.monday.format("%Y-%m-%d"));
-    let last_bookable = today + Duration::days(i64::from(horizon_days.max(1)));
-    let keys = days
-        .iter()
-        .flat_map(|d| d.slots.iter())
-        .map(|s| (s.start.clone(), Uuid::new_v4().to_string()))
-        .collect();
-    Ok(SlotWeek {
-        title: week.title(),
-        empty: days.iter().all(|d| d.slots.is_empty()),
-        days,
-        previous: (week.monday > Week::containing(today).monday).then(|| link(week.previous())),
-        next: (week.next().monday <= last_bookable).then(|| link(week.next())),
-        provider_zone: zones.provider.name().to_owned(),
-        viewer_zone: zones.viewer.name().to_owned(),
-        two_clocks: zones.differ(),
-        keys,
-    })
+    let plan = WeekPlan::new(
+        zone_of(provider),
+        ctx.visit.viewer_tz,
+        horizon_days,
+        week_param,
+        base,
+        ctx.now(),
+    );
+    let slots: Page<Slot> = ctx.call(plan.request(provider.id, type_id)).await?;
+    Ok(plan.grid(&slots.items))
 }
 
 pub async fn week(
@@ -165,14 +213,115 @@ async fn book_page(
     ))
 }
 
+/// `POST /holds`: a slot button pressed; hold it and show the confirmation.
+pub async fn hold(mut ctx: Ctx, Form(choice): Form<SlotChoice>) -> Result<Response, PageError> {
+    ctx.require(&[Role::Patient])?;
+    let me = ctx.user.user_id;
+    match holding::hold_slot(&mut ctx, &choice, me).await {
+        Ok(id) => Ok(see_other(&format!("/holds/{id}"))),
+        Err(CallError::Api(e))
+            if e.status()
+                .is_some_and(|s| s.is_client_error() && s.as_u16() != 401) =>
+        {
+            let status = e.status().unwrap_or(StatusCode::CONFLICT);
+            book_page(
+                &mut ctx,
+                choice.provider_id,
+                choice.appointment_type_id,
+                WeekOf::Slot(choice.start),
+                feedback::from_api(&e).for_form(&[]),
+                status,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /holds/{id}`: the held time, until when it is kept, and the buttons
+/// to confirm it or choose another; an ended hold shows the free times again.
+pub async fn held(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, PageError> {
+    ctx.require(&[Role::Patient])?;
+    let hold: Hold = ctx.get(format!("/api/v1/holds/{id}")).await?;
+    let mut dir = Directory::default();
+    let provider = dir
+        .provider(&mut ctx, hold.provider_id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    match holding::state_of(&hold, ctx.now()) {
+        HoldState::Booked => Ok(see_other(&format!("/appointments/{}", hold.id))),
+        HoldState::Ended => {
+            holding::forget(&ctx, hold.id).await?;
+            book_page(
+                &mut ctx,
+                hold.provider_id,
+                hold.appointment_type_id,
+                WeekOf::Slot(hold.start),
+                Feedback::message(holding::ended_message(&hold, &provider)),
+                StatusCode::OK,
+            )
+            .await
+        }
+        HoldState::Live => {
+            let kind = dir
+                .type_of(&mut ctx, hold.provider_id, hold.appointment_type_id)
+                .await?
+                .ok_or(PageError::NotFound)?;
+            let view = HoldView::of(&hold, &provider, &kind, ctx.visit.viewer_tz, ctx.now());
+            Ok(ctx.render(
+                "hold.html",
+                crate::page! {
+                    hold => view,
+                    patient => None::<String>,
+                    confirm_action => "/appointments",
+                    release_action => format!("/holds/{id}/release"),
+                    feedback => Feedback::default(),
+                },
+            ))
+        }
+    }
+}
+
+/// `POST /holds/{id}/release`: "Choose another time". Back to the week of free times.
+pub async fn release(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, PageError> {
+    ctx.require(&[Role::Patient])?;
+    let hold: Hold = ctx.get(format!("/api/v1/holds/{id}")).await?;
+    match holding::release(&mut ctx, id).await {
+        Ok(()) => {}
+        Err(CallError::Api(e)) if e.code() == Some("hold-converted") => {
+            return Ok(see_other(&format!("/appointments/{id}")));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let provider = Directory::default()
+        .provider(&mut ctx, hold.provider_id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    ctx.flash(Flash::info("The time you held is free for others again."))
+        .await?;
+    Ok(see_other(&format!(
+        "/providers/{}/book/{}?week={}",
+        hold.provider_id,
+        hold.appointment_type_id,
+        WeekOf::Slot(hold.start)
+            .param(&provider)
+            .unwrap_or_default()
+    )))
+}
+
 #[derive(Deserialize)]
 pub struct BookForm {
     provider_id: Uuid,
     appointment_type_id: Uuid,
     start: DateTime<Utc>,
     idempotency_key: Uuid,
+    /// The hold the confirmation page books.
+    #[serde(default)]
+    hold_id: Option<Uuid>,
 }
 
+/// `POST /appointments`: "Confirm booking" on the hold's page (or a slot
+/// booked at once, without a hold).
 pub async fn book(mut ctx: Ctx, Form(form): Form<BookForm>) -> Result<Response, PageError> {
     ctx.require(&[Role::Patient])?;
     let req = ApiRequest::post(
@@ -181,19 +330,32 @@ pub async fn book(mut ctx: Ctx, Form(form): Form<BookForm>) -> Result<Response, 
             provider_id: form.provider_id,
             appointment_type_id: form.appointment_type_id,
             start: form.start,
+            hold_id: form.hold_id,
         },
     )
     .idempotency_key(form.idempotency_key.to_string());
     match ctx.call::<Appointment>(req).await {
         Ok(appointment) => {
+            if let Some(hold) = form.hold_id {
+                holding::forget(&ctx, hold).await?;
+            }
             ctx.flash(Flash::success("Your appointment is confirmed."))
                 .await?;
             Ok(see_other(&format!("/appointments/{}", appointment.id)))
+        }
+        // Confirmed twice (a reload between): the first press booked it.
+        Err(CallError::Api(e)) if form.hold_id.is_some() && e.code() == Some("hold-converted") => {
+            let id = form.hold_id.unwrap_or_default();
+            holding::forget(&ctx, id).await?;
+            Ok(see_other(&format!("/appointments/{id}")))
         }
         Err(CallError::Api(e))
             if e.status()
                 .is_some_and(|s| s.is_client_error() && s.as_u16() != 401) =>
         {
+            if let Some(hold) = form.hold_id.filter(|_| holding::hold_ended(&e)) {
+                holding::forget(&ctx, hold).await?;
+            }
             let status = e.status().unwrap_or(StatusCode::CONFLICT);
             book_page(
                 &mut ctx,

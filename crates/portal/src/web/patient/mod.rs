@@ -1,7 +1,7 @@
 //! A patient's pages: find a provider, book, manage appointments, read
 //! invoices and their record.
 
-mod appointments;
+pub(crate) mod appointments;
 pub(crate) mod booking;
 pub(crate) mod invoices;
 mod providers;
@@ -33,6 +33,9 @@ pub fn routes() -> Router<AppState> {
         .route("/providers/{id}", get(providers::profile))
         .route("/providers/{id}/preferred", post(providers::make_preferred))
         .route("/providers/{id}/book/{type_id}", get(booking::week))
+        .route("/holds", post(booking::hold))
+        .route("/holds/{id}", get(booking::held))
+        .route("/holds/{id}/release", post(booking::release))
         .route("/appointments", get(appointments::list).post(booking::book))
         .route("/appointments/{id}", get(appointments::show))
         .route("/appointments/{id}/cancel", post(appointments::cancel))

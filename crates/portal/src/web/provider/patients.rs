@@ -83,7 +83,7 @@ async fn page(
     feedback: Feedback,
 ) -> Result<Response, PageError> {
     let (_, zone) = me(ctx).await?;
-    let now = Utc::now();
+    let now = ctx.now();
     let appointments = appointments_between(
         ctx,
         now - Duration::days(CARE_DAYS_BACK),

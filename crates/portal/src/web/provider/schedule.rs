@@ -2,7 +2,7 @@
 //! week, in their own time zone, each appointment with its visit steps.
 
 use axum::response::Response;
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::me;
@@ -33,7 +33,7 @@ fn week_link(monday: NaiveDate) -> String {
 
 pub async fn day(mut ctx: Ctx, Query(q): Query<DayQuery>) -> Result<Response, PageError> {
     let (_, zone) = me(&mut ctx).await?;
-    let today = time::today(Utc::now(), zone);
+    let today = time::today(ctx.now(), zone);
     let date = schedule::date_param(q.date.as_deref(), today);
     let from = time::start_of_day(date, zone);
     let to = time::start_of_day(date + Duration::days(1), zone);
@@ -73,7 +73,7 @@ struct DayView {
 
 pub async fn week(mut ctx: Ctx, Query(q): Query<WeekQuery>) -> Result<Response, PageError> {
     let (_, zone) = me(&mut ctx).await?;
-    let today = time::today(Utc::now(), zone);
+    let today = time::today(ctx.now(), zone);
     let week = Week::containing(schedule::date_param(q.week.as_deref(), today));
     let (from, to) = week.bounds(zone);
     let appointments = appointments_between(&mut ctx, from, to, None).await?;

@@ -76,7 +76,7 @@ async fn details(ctx: &mut Ctx, a: &Appointment) -> Result<Details, CallError> {
         status_label: a.status.label(),
         cancel_reason: a.cancel_reason.clone(),
         late_cancellation: a.late_cancellation,
-        changeable: changeable(a, Utc::now()),
+        changeable: changeable(a, ctx.now()),
         day_link: format!("/clinic?date={}", time::today(a.start, zone)),
     })
 }
@@ -192,7 +192,7 @@ async fn reschedule_page(
 ) -> Result<Response, PageError> {
     ctx.require(&[Role::Staff])?;
     let a: Appointment = ctx.get(format!("/api/v1/appointments/{id}")).await?;
-    let now = Utc::now();
+    let now = ctx.now();
     if !changeable(&a, now) {
         ctx.flash(Flash::info("This appointment can no longer be moved."))
             .await?;

@@ -1,7 +1,7 @@
 //! Booking for a patient at the front desk: find the patient by name or
 //! email (the directory's search), choose the provider, then the appointment
-//! type, then a free slot. Each slot button carries its own Idempotency-Key,
-//! as on the patients' page.
+//! type, then a free slot, which is held for the patient while the desk
+//! confirms (as on the patients' pages, see [`crate::web::hold`]).
 
 use axum::{http::StatusCode, response::Response};
 use chrono::{DateTime, Utc};
@@ -11,15 +11,17 @@ use uuid::Uuid;
 
 use crate::{
     api::{
-        models::{Appointment, BookingFor, Page, PatientSummary, Provider},
+        models::{Appointment, BookingFor, Hold, Page, PatientSummary, Provider},
         ApiError, ApiRequest,
     },
     domain::{
         feedback::{self, Feedback},
+        hold::HoldState,
         time,
     },
     session::Flash,
     web::{
+        hold::{self as holding, HoldView, SlotChoice},
         patient::{
             booking::{slot_week, WeekOf},
             zone_of, Directory, TypeView,
@@ -288,6 +290,105 @@ pub async fn week(
     .await
 }
 
+/// `POST /bookings/holds`: a slot button pressed; hold it for the patient.
+pub async fn hold(mut ctx: Ctx, Form(choice): Form<SlotChoice>) -> Result<Response, PageError> {
+    ctx.require(&[Role::Staff])?;
+    let patient_id = choice.patient_id.ok_or(PageError::BadRequest)?;
+    match holding::hold_slot(&mut ctx, &choice, patient_id).await {
+        Ok(id) => Ok(see_other(&format!("/bookings/holds/{id}"))),
+        Err(CallError::Api(e))
+            if e.status()
+                .is_some_and(|s| s.is_client_error() && s.as_u16() != 401) =>
+        {
+            let status = e.status().unwrap_or(StatusCode::CONFLICT);
+            week_page(
+                &mut ctx,
+                (patient_id, choice.provider_id, choice.appointment_type_id),
+                WeekOf::Slot(choice.start),
+                desk_feedback(&e),
+                status,
+            )
+            .await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /bookings/holds/{id}`: the time held for the patient, to confirm.
+pub async fn held(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, PageError> {
+    ctx.require(&[Role::Staff])?;
+    let hold: Hold = ctx.get(format!("/api/v1/holds/{id}")).await?;
+    let ids = (hold.patient_id, hold.provider_id, hold.appointment_type_id);
+    let mut dir = Directory::default();
+    let provider = dir
+        .provider(&mut ctx, hold.provider_id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    match holding::state_of(&hold, ctx.now()) {
+        HoldState::Booked => Ok(see_other(&format!("/clinic/appointments/{}", hold.id))),
+        HoldState::Ended => {
+            holding::forget(&ctx, hold.id).await?;
+            week_page(
+                &mut ctx,
+                ids,
+                WeekOf::Slot(hold.start),
+                Feedback::message(holding::ended_message(&hold, &provider)),
+                StatusCode::OK,
+            )
+            .await
+        }
+        HoldState::Live => {
+            let patient: PatientSummary = ctx
+                .get(format!("/api/v1/patients/{}/summary", hold.patient_id))
+                .await?;
+            let kind = dir
+                .type_of(&mut ctx, hold.provider_id, hold.appointment_type_id)
+                .await?
+                .ok_or(PageError::NotFound)?;
+            let view = HoldView::of(&hold, &provider, &kind, ctx.visit.viewer_tz, ctx.now());
+            Ok(ctx.render(
+                "hold.html",
+                crate::page! {
+                    hold => view,
+                    patient => Some(patient.name),
+                    patient_id => hold.patient_id,
+                    confirm_action => "/bookings",
+                    release_action => format!("/bookings/holds/{id}/release"),
+                    feedback => Feedback::default(),
+                },
+            ))
+        }
+    }
+}
+
+/// `POST /bookings/holds/{id}/release`: "Choose another time".
+pub async fn release(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, PageError> {
+    ctx.require(&[Role::Staff])?;
+    let hold: Hold = ctx.get(format!("/api/v1/holds/{id}")).await?;
+    match holding::release(&mut ctx, id).await {
+        Ok(()) => {}
+        Err(CallError::Api(e)) if e.code() == Some("hold-converted") => {
+            return Ok(see_other(&format!("/clinic/appointments/{id}")));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let provider = Directory::default()
+        .provider(&mut ctx, hold.provider_id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    ctx.flash(Flash::info("The time you held is free for others again."))
+        .await?;
+    Ok(see_other(&format!(
+        "/bookings/{}/{}/{}?week={}",
+        hold.patient_id,
+        hold.provider_id,
+        hold.appointment_type_id,
+        WeekOf::Slot(hold.start)
+            .param(&provider)
+            .unwrap_or_default()
+    )))
+}
+
 #[derive(Deserialize)]
 pub struct BookForm {
     patient_id: Uuid,
@@ -295,6 +396,9 @@ pub struct BookForm {
     appointment_type_id: Uuid,
     start: DateTime<Utc>,
     idempotency_key: Uuid,
+    /// The hold the confirmation page books.
+    #[serde(default)]
+    hold_id: Option<Uuid>,
 }
 
 /// The API's refusal as the desk reads it: "the patient", not "you".
@@ -304,10 +408,14 @@ fn desk_feedback(e: &ApiError) -> Feedback {
         Some("patient-double-booked") => {
             Feedback::message("The patient already has an appointment at that time.")
         }
+        Some("hold-limit-reached") => Feedback::message(
+            "The patient has too many times held at once. Confirm one, or wait a few minutes for the others to lapse.",
+        ),
         _ => fb,
     }
 }
 
+/// `POST /bookings`: "Confirm booking" on the hold's page (or a slot booked at once).
 pub async fn book(mut ctx: Ctx, Form(form): Form<BookForm>) -> Result<Response, PageError> {
     ctx.require(&[Role::Staff])?;
     let req = ApiRequest::post(
@@ -317,11 +425,15 @@ pub async fn book(mut ctx: Ctx, Form(form): Form<BookForm>) -> Result<Response, 
             appointment_type_id: form.appointment_type_id,
             start: form.start,
             patient_id: form.patient_id,
+            hold_id: form.hold_id,
         },
     )
     .idempotency_key(form.idempotency_key.to_string());
     match ctx.call::<Appointment>(req).await {
         Ok(a) => {
+            if let Some(hold) = form.hold_id {
+                holding::forget(&ctx, hold).await?;
+            }
             let provider = Directory::default()
                 .provider(&mut ctx, a.provider_id)
                 .await?;
@@ -333,10 +445,19 @@ pub async fn book(mut ctx: Ctx, Form(form): Form<BookForm>) -> Result<Response, 
             .await?;
             Ok(see_other(&format!("/clinic/appointments/{}", a.id)))
         }
+        // Confirmed twice (a reload between): the first press booked it.
+        Err(CallError::Api(e)) if form.hold_id.is_some() && e.code() == Some("hold-converted") => {
+            let id = form.hold_id.unwrap_or_default();
+            holding::forget(&ctx, id).await?;
+            Ok(see_other(&format!("/clinic/appointments/{id}")))
+        }
         Err(CallError::Api(e))
             if e.status()
                 .is_some_and(|s| s.is_client_error() && s.as_u16() != 401) =>
         {
+            if let Some(hold) = form.hold_id.filter(|_| holding::hold_ended(&e)) {
+                holding::forget(&ctx, hold).await?;
+            }
             let status = e.status().unwrap_or(StatusCode::CONFLICT);
             week_page(
                 &mut ctx,

@@ -3,7 +3,7 @@
 //! way to change each booking.
 
 use axum::response::Response;
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate};
 use chrono_tz::Tz;
 use platform::auth::Role;
 use serde::{Deserialize, Serialize};
@@ -68,7 +68,7 @@ pub async fn show(mut ctx: Ctx, Query(q): Query<DayQuery>) -> Result<Response, P
         .await?;
     let zones: Vec<Tz> = providers.items.iter().map(zone_of).collect();
     // "Today" at the desk: the viewer's own date.
-    let today = time::today(Utc::now(), ctx.visit.viewer_tz.unwrap_or(Tz::UTC));
+    let today = time::today(ctx.now(), ctx.visit.viewer_tz.unwrap_or(Tz::UTC));
     let date = schedule::date_param(q.date.as_deref(), today);
     let (from, to) = schedule::day_window(date, &zones);
     let appointments = appointments_between(&mut ctx, from, to, None).await?;
@@ -116,7 +116,7 @@ pub async fn show(mut ctx: Ctx, Query(q): Query<DayQuery>) -> Result<Response, P
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::DateTime;
+    use chrono::{DateTime, Utc};
 
     fn provider(id: u128, zone: &str) -> Provider {
         Provider {

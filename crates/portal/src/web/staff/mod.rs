@@ -28,6 +28,9 @@ pub fn routes() -> Router<AppState> {
             get(appointments::reschedule_week).post(appointments::reschedule),
         )
         .route("/bookings", get(booking::start).post(booking::book))
+        .route("/bookings/holds", post(booking::hold))
+        .route("/bookings/holds/{id}", get(booking::held))
+        .route("/bookings/holds/{id}/release", post(booking::release))
         .route(
             "/bookings/{patient_id}/{provider_id}/{type_id}",
             get(booking::week),
