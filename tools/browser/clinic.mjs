@@ -431,6 +431,7 @@ try {
   await shot(desk, "staff-book");
   await desk.locator("button.slot").last().click();
   // The slot is held while the patient confirms.
+  await desk.getByRole("button", { name: "Confirm booking" }).waitFor();
   assert.match(await desk.locator("main").textContent(), /Held for you until/);
   await desk.getByRole("button", { name: "Confirm booking" }).click();
   await desk.waitForURL(/\/clinic\/appointments\/[0-9a-f-]{36}$/);

@@ -186,6 +186,7 @@ async function book(page, providerName) {
   const label = await page.locator("button.slot").first().getAttribute("aria-label");
   await page.locator("button.slot").first().click();
   // The slot is held while the patient confirms.
+  await page.getByRole("button", { name: "Confirm booking" }).waitFor();
   assert.match(await page.locator("main").textContent(), /Held for you until/);
   await page.getByRole("button", { name: "Confirm booking" }).click();
   await page.waitForURL(/\/appointments\/[0-9a-f-]{36}$/);
