@@ -147,7 +147,9 @@ pub struct BookingRequest {
     pub hold_id: Option<Uuid>,
 }
 
-/// Check `start` against the provider's calendar for this type.
+/// Check `start` against the provider's calendar for this type: the slot,
+/// and the calendar version it was checked against (the insert that follows
+/// writes only if that version is still current under the calendar lock).
 pub(crate) async fn check(
     conn: &mut sqlx::PgConnection,
     provider_id: Uuid,
@@ -155,9 +157,9 @@ pub(crate) async fn check(
     t: &TypeRow,
     start: DateTime<Utc>,
     now: DateTime<Utc>,
-) -> Result<Slot, Error> {
+) -> Result<(Slot, i64), Error> {
     let tz = time_zone(zone, provider_id);
-    let a = availability::load(
+    let (a, version) = availability::load_versioned(
         conn,
         provider_id,
         start - Duration::days(2),
@@ -173,8 +175,13 @@ pub(crate) async fn check(
         to: start,
         now,
     };
-    Ok(check_start(&q, start)?)
+    Ok((check_start(&q, start)?, version))
 }
+
+/// Why an insert checked against an older calendar version is retried once:
+/// the second check runs under the calendar lock the first insert took, so
+/// no change can come between it and the insert.
+pub(crate) const CALENDAR_CHANGED_UNDER_LOCK: &str = "calendar version changed under its lock";
 
 pub(crate) fn event<E: Event<Payload = AppointmentEvent>>(
     row: &AppointmentRow,
@@ -285,10 +292,11 @@ pub async fn book(
     }
     let (t, time_zone) = (found.t, found.time_zone.ok_or(Error::ProviderNotFound)?);
     let now = state.clock.now();
-    let (slot, converting) = match req.hold_id {
+    let (slot, checked_version, converting) = match req.hold_id {
         None => {
-            let slot = check(&mut conn, req.provider_id, &time_zone, &t, req.start, now).await?;
-            (slot, None)
+            let (slot, version) =
+                check(&mut conn, req.provider_id, &time_zone, &t, req.start, now).await?;
+            (slot, version, None)
         }
         Some(hold_id) => {
             let c = convertible(&mut conn, actor, hold_id, &req, now).await?;
@@ -296,7 +304,7 @@ pub async fn book(
                 start: c.hold.start,
                 end: c.hold.end,
             };
-            (slot, Some(c))
+            (slot, 0, Some(c))
         }
     };
     let new = store::NewAppointment {
@@ -351,7 +359,14 @@ pub async fn book(
     outbox::enqueue(&mut tx, &links).await?;
     let refilled = match &converting {
         None => {
-            store::insert_booked(&mut tx, &new).await?;
+            if !store::insert_booked(&mut tx, &new, checked_version).await? {
+                // The hours changed after the check: check again, under the lock now held.
+                let (_, version) =
+                    check(&mut tx, req.provider_id, &time_zone, &t, req.start, now).await?;
+                if !store::insert_booked(&mut tx, &new, version).await? {
+                    return Err(Error::Internal(CALENDAR_CHANGED_UNDER_LOCK.to_owned()));
+                }
+            }
             None
         }
         Some(c) => convert_in(&mut tx, c, actor.user_id, now).await?,
@@ -509,6 +524,50 @@ pub async fn cancel_by(
     Ok(AppointmentDetail::of(&changed, &t, state))
 }
 
+/// In an availability change's transaction, under the calendar lock: cancel
+/// an appointment the change strands. The clinic cancels, so it is never late
+/// and owes no fee; the event is the ordinary `appointment.cancelled` (the
+/// patient's cancellation email), and the freed time is recorded for the
+/// waitlist's backfill. `false` when it was no longer booked (its patient
+/// cancelled meanwhile).
+pub(crate) async fn cancel_stranded(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    reason: &str,
+    by: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, Error> {
+    let Some(row) = store::lock(tx, id).await? else {
+        return Ok(false);
+    };
+    if row.status() != Status::Booked {
+        return Ok(false);
+    }
+    let status = next(row.status(), Action::Cancel)?;
+    let (t, tz) = type_in_zone(&mut *tx, &row).await?;
+    let change = store::Change {
+        by,
+        cancel: Some((reason, false)),
+    };
+    let changed = store::transition(tx, id, status, change).await?;
+    let mut data = event_data(&row, &t, &tz, status, changed.version, by);
+    data.reason = Some(reason.to_owned());
+    outbox::enqueue(tx, &envelope::<AppointmentCancelled>(&data)?).await?;
+    let slot = Slot {
+        start: row.start,
+        end: row.end,
+    };
+    waitlist_store::record_opening(
+        &mut *tx,
+        row.provider_id,
+        blocked(&t.rules(), &slot),
+        Cause::Cancelled,
+        now,
+    )
+    .await?;
+    Ok(true)
+}
+
 fn event_data(
     row: &AppointmentRow,
     t: &TypeRow,
@@ -614,8 +673,9 @@ pub async fn reschedule_by(
     }
     let (t, tz) = type_in_zone(&mut *tx, &current).await?;
     let now = state.clock.now();
-    let slot = check(&mut tx, current.provider_id, &tz, &t, req.start, now).await?;
+    // The lock first, then the check: hours changed meanwhile are seen.
     store::lock_provider_calendar(&mut tx, current.provider_id).await?;
+    let (slot, _) = check(&mut tx, current.provider_id, &tz, &t, req.start, now).await?;
     let row = lock_for(&mut tx, actor, id, Operation::Reschedule).await?;
     if let Some(link) = link {
         links::spend(&mut tx, link, row.version, now).await?;

@@ -187,7 +187,11 @@ async fn fill(
         return Ok(0);
     }
     let tz = time_zone(&provider.time_zone, provider.id);
-    let a = availability::load(tx, provider.id, from - Span::days(2), to + Span::days(2)).await?;
+    // The version the slots are computed against: a hold is made only while it
+    // is current (hours changed meanwhile: that slot is gone).
+    let (a, checked_version) =
+        availability::load_versioned(tx, provider.id, from - Span::days(2), to + Span::days(2))
+            .await?;
     let busy = appointments::busy(
         &mut *tx,
         provider.id,
@@ -249,6 +253,7 @@ async fn fill(
                 (t, &provider.time_zone),
                 slot,
                 opening.opened_at,
+                checked_version,
             )
             .await?
             {

@@ -1,23 +1,291 @@
 //! A provider's calendar: appointment types, availability, time off, free slots.
+//!
+//! Changes to the hours (weekly rules, date overrides, time off) run under the
+//! provider's calendar lock, the one booking takes, and bump the calendar's
+//! version so a booking checked against the old hours checks again. A change
+//! that would strand booked appointments (the provider no longer there for
+//! them) answers 409 `availability-conflicts` listing them, unless the request
+//! says what to do with them ([`OnConflict`]).
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::{
     domain::{
         access::{may_manage_calendar, Actor},
         availability::{Availability, DateOverride, TimeOff},
-        slots::{offered_slots, still_free, Busy, Slot, SlotQuery},
+        slots::{attended, offered_on_utc_day, still_free, Busy, Slot},
     },
     error::Error,
     store::{
-        appointments, availability, readmodel, types,
+        appointments, availability,
+        holds::{self as holds_store, HoldRow},
+        readmodel, types,
         types::TypeRow,
         waitlist::{self, Cause},
     },
     AppState,
 };
+
+/// What to do with booked appointments a change of the hours would strand.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum OnConflict {
+    /// Cancel them with this reason: the patients get the cancellation
+    /// email, no fee is charged, and the waitlist is offered the freed time.
+    CancelConflicts { reason: String },
+    /// Keep them booked where they are, recorded as exceptions to the hours.
+    Keep,
+}
+
+impl OnConflict {
+    /// The resolution from query parameters (`on_conflict`, `reason`), for
+    /// requests without a body.
+    pub fn from_params(
+        on_conflict: Option<&str>,
+        reason: Option<&str>,
+    ) -> Result<Option<Self>, Error> {
+        match (on_conflict, reason) {
+            (None, None) => Ok(None),
+            (Some("keep"), None) => Ok(Some(OnConflict::Keep)),
+            (Some("cancel_conflicts"), Some(reason)) => Ok(Some(OnConflict::CancelConflicts {
+                reason: reason.to_owned(),
+            })),
+            (Some("cancel_conflicts"), None) => {
+                Err(Error::invalid("reason", "required with cancel_conflicts"))
+            }
+            (Some("keep") | None, Some(_)) => Err(Error::invalid(
+                "reason",
+                "only with on_conflict=cancel_conflicts",
+            )),
+            (Some(_), _) => Err(Error::invalid(
+                "on_conflict",
+                "either cancel_conflicts or keep",
+            )),
+        }
+    }
+
+    /// Checked: a cancellation's reason is 1–500 characters (trimmed).
+    fn validated(self) -> Result<Self, Error> {
+        match self {
+            OnConflict::CancelConflicts { reason } => {
+                let reason = reason.trim();
+                if reason.is_empty() || reason.chars().count() > 500 {
+                    return Err(Error::invalid(
+                        "on_conflict.cancel_conflicts.reason",
+                        "1 to 500 characters",
+                    ));
+                }
+                Ok(OnConflict::CancelConflicts {
+                    reason: reason.to_owned(),
+                })
+            }
+            OnConflict::Keep => Ok(OnConflict::Keep),
+        }
+    }
+}
+
+/// A booked appointment a change of the hours strands (or stranded).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Stranded {
+    /// The appointment.
+    pub id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub patient_id: Uuid,
+    pub appointment_type_id: Uuid,
+}
+
+impl From<&availability::Upcoming> for Stranded {
+    fn from(u: &availability::Upcoming) -> Self {
+        Self {
+            id: u.id,
+            start: u.start,
+            end: u.end,
+            patient_id: u.patient_id,
+            appointment_type_id: u.appointment_type_id,
+        }
+    }
+}
+
+/// What a change did with the appointments it stranded (each list absent
+/// when empty, so a change that strands nothing answers as it always did).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Resolved {
+    /// Cancelled (`on_conflict: {"cancel_conflicts": …}`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cancelled: Vec<Stranded>,
+    /// Kept outside the hours (`on_conflict: "keep"`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<Stranded>,
+}
+
+impl Resolved {
+    pub fn is_empty(&self) -> bool {
+        self.cancelled.is_empty() && self.kept.is_empty()
+    }
+}
+
+/// One change of the hours.
+enum Change<'a> {
+    Hours(&'a Availability),
+    Override(&'a DateOverride),
+    RemoveOverride(NaiveDate),
+    TimeOff {
+        off: TimeOff,
+        reason: Option<&'a str>,
+    },
+}
+
+impl Change<'_> {
+    /// How `availability_exceptions.change` names it.
+    fn kind(&self) -> &'static str {
+        match self {
+            Change::Hours(_) => "hours",
+            Change::Override(_) | Change::RemoveOverride(_) => "override",
+            Change::TimeOff { .. } => "time_off",
+        }
+    }
+}
+
+/// What [`apply`] did.
+struct Applied {
+    /// The new time off's id.
+    time_off: Option<Uuid>,
+    /// For a removal: whether there was anything to remove.
+    found: bool,
+    resolved: Resolved,
+}
+
+/// Apply `change` under the provider's calendar lock: the appointments it
+/// strands (attended under the hours before, not after) are refused with
+/// `availability-conflicts`, cancelled or kept as `on_conflict` says, all in
+/// the change's transaction. Bookings waiting for the lock find the version
+/// bumped and check against the new hours.
+async fn apply(
+    state: &AppState,
+    actor: Actor,
+    provider_id: Uuid,
+    change: Change<'_>,
+    on_conflict: Option<OnConflict>,
+) -> Result<Applied, Error> {
+    let on_conflict = on_conflict.map(OnConflict::validated).transpose()?;
+    let p = provider(state, provider_id).await?;
+    let tz = time_zone(&p.time_zone, provider_id);
+    let now = state.clock.now();
+    let mut tx = state.db.begin().await?;
+    appointments::lock_provider_calendar(&mut tx, provider_id).await?;
+    let upcoming = availability::upcoming(&mut tx, provider_id, now).await?;
+    let held = holds_store::live_for_provider(&mut tx, provider_id, now).await?;
+    let span = upcoming
+        .iter()
+        .map(|u| (u.start, u.end))
+        .chain(held.iter().map(|h| (h.start, h.end)))
+        .reduce(|(f, t), (s, e)| (f.min(s), t.max(e)));
+    let before = match span {
+        Some((from, to)) => Some(availability::load(&mut tx, provider_id, from, to).await?),
+        None => None,
+    };
+    availability::bump_version(&mut tx, provider_id).await?;
+    let mut applied = Applied {
+        time_off: None,
+        found: true,
+        resolved: Resolved::default(),
+    };
+    match &change {
+        Change::Hours(a) => availability::replace_in(&mut tx, provider_id, a).await?,
+        Change::Override(o) => availability::set_override(&mut tx, provider_id, o).await?,
+        Change::RemoveOverride(date) => {
+            applied.found = availability::clear_override(&mut tx, provider_id, *date).await?;
+            if !applied.found {
+                return Ok(applied);
+            }
+        }
+        Change::TimeOff { off, reason } => {
+            applied.time_off = Some(
+                availability::add_time_off(&mut tx, provider_id, off, *reason, actor.user_id)
+                    .await?,
+            );
+        }
+    }
+    let after = match span {
+        Some((from, to)) => Some(availability::load(&mut tx, provider_id, from, to).await?),
+        None => None,
+    };
+    // Attended under the hours before the change, not after it.
+    let strands = |start, end| match (&before, &after) {
+        (Some(before), Some(after)) => {
+            attended(tz, before, start, end) && !attended(tz, after, start, end)
+        }
+        _ => false,
+    };
+    let stranded: Vec<&availability::Upcoming> = upcoming
+        .iter()
+        .filter(|u| strands(u.start, u.end))
+        .collect();
+    let stranded_holds: Vec<&HoldRow> = held.iter().filter(|h| strands(h.start, h.end)).collect();
+    if !stranded.is_empty() {
+        match &on_conflict {
+            None => {
+                return Err(Error::AvailabilityConflicts(
+                    stranded.into_iter().map(Stranded::from).collect(),
+                ))
+            }
+            Some(OnConflict::Keep) => {
+                for u in stranded {
+                    availability::record_exception(
+                        &mut tx,
+                        provider_id,
+                        u,
+                        change.kind(),
+                        actor.user_id,
+                    )
+                    .await?;
+                    applied.resolved.kept.push(Stranded::from(u));
+                }
+            }
+            Some(OnConflict::CancelConflicts { reason }) => {
+                for u in stranded {
+                    if crate::appointments::cancel_stranded(
+                        &mut tx,
+                        u.id,
+                        reason,
+                        actor.user_id,
+                        now,
+                    )
+                    .await?
+                    {
+                        applied.resolved.cancelled.push(Stranded::from(u));
+                    }
+                }
+            }
+        }
+    }
+    // A hold is a promise of a few minutes, not a booking: one the change
+    // strands is released (its patient finds it gone; a waitlist offer it
+    // carried passes on), so it can never become a booking outside the hours.
+    for h in &stranded_holds {
+        crate::holds::release_in(&mut tx, h, actor.user_id, now).await?;
+    }
+    tx.commit().await?;
+    state.slots.invalidate(provider_id).await;
+    if !applied.resolved.cancelled.is_empty() || !stranded_holds.is_empty() {
+        state.relay.wake();
+        state.backfill.notify_one();
+    }
+    tracing::info!(
+        %provider_id,
+        change = change.kind(),
+        actor_id = %actor.user_id,
+        cancelled = applied.resolved.cancelled.len(),
+        kept = applied.resolved.kept.len(),
+        holds_released = stranded_holds.len(),
+        "provider hours changed"
+    );
+    Ok(applied)
+}
 
 /// The longest window one slot query may span.
 pub const MAX_SLOT_WINDOW_DAYS: i64 = 31;
@@ -81,39 +349,43 @@ pub async fn add_type(state: &AppState, actor: Actor, row: TypeRow) -> Result<Ty
     Ok(row)
 }
 
+/// Replace the weekly rules (and set the given dates' overrides); see [`apply`].
 pub async fn set_availability(
     state: &AppState,
     actor: Actor,
     provider_id: Uuid,
     a: Availability,
-) -> Result<(), Error> {
+    on_conflict: Option<OnConflict>,
+) -> Result<Resolved, Error> {
     ensure_manager(actor, provider_id)?;
-    provider(state, provider_id).await?;
     a.validate()?;
-    availability::replace(&state.db, provider_id, &a).await?;
-    state.slots.invalidate(provider_id).await;
-    hours_opened(state, provider_id).await
+    let applied = apply(state, actor, provider_id, Change::Hours(&a), on_conflict).await?;
+    hours_opened(state, provider_id).await?;
+    Ok(applied.resolved)
 }
 
+/// Block time off; see [`apply`]. The new entry's id.
 pub async fn add_time_off(
     state: &AppState,
     actor: Actor,
     provider_id: Uuid,
     off: TimeOff,
     reason: Option<&str>,
-) -> Result<Uuid, Error> {
+    on_conflict: Option<OnConflict>,
+) -> Result<(Uuid, Resolved), Error> {
     ensure_manager(actor, provider_id)?;
-    provider(state, provider_id).await?;
     if off.end <= off.start {
         return Err(Error::invalid("end", "must be after start"));
     }
     if off.end - off.start > Duration::days(366) {
         return Err(Error::invalid("end", "time off may span at most a year"));
     }
-    let id =
-        availability::add_time_off(&state.db, provider_id, &off, reason, actor.user_id).await?;
-    state.slots.invalidate(provider_id).await;
-    Ok(id)
+    let change = Change::TimeOff { off, reason };
+    let applied = apply(state, actor, provider_id, change, on_conflict).await?;
+    let id = applied
+        .time_off
+        .ok_or_else(|| Error::Internal("time off written without an id".to_owned()))?;
+    Ok((id, applied.resolved))
 }
 
 /// The provider's time off overlapping `[from, to)` (at most
@@ -188,41 +460,43 @@ pub async fn list_overrides(
 }
 
 /// Set one date's override (its windows replace the weekly rules that day;
-/// none: closed).
+/// none: closed); see [`apply`].
 pub async fn put_override(
     state: &AppState,
     actor: Actor,
     provider_id: Uuid,
     mut o: DateOverride,
-) -> Result<DateOverride, Error> {
+    on_conflict: Option<OnConflict>,
+) -> Result<(DateOverride, Resolved), Error> {
     ensure_manager(actor, provider_id)?;
-    provider(state, provider_id).await?;
     o.windows.sort();
     Availability {
         overrides: vec![o.clone()],
         ..Availability::default()
     }
     .validate()?;
-    availability::put_override(&state.db, provider_id, &o).await?;
-    state.slots.invalidate(provider_id).await;
+    let applied = apply(state, actor, provider_id, Change::Override(&o), on_conflict).await?;
     hours_opened(state, provider_id).await?;
-    Ok(o)
+    Ok((o, applied.resolved))
 }
 
-/// Remove one date's override: the weekly rules apply that day again.
+/// Remove one date's override: the weekly rules apply that day again; see
+/// [`apply`].
 pub async fn remove_override(
     state: &AppState,
     actor: Actor,
     provider_id: Uuid,
     date: NaiveDate,
-) -> Result<(), Error> {
+    on_conflict: Option<OnConflict>,
+) -> Result<Resolved, Error> {
     ensure_manager(actor, provider_id)?;
-    provider(state, provider_id).await?;
-    if !availability::delete_override(&state.db, provider_id, date).await? {
+    let change = Change::RemoveOverride(date);
+    let applied = apply(state, actor, provider_id, change, on_conflict).await?;
+    if !applied.found {
         return Err(Error::OverrideNotFound);
     }
-    state.slots.invalidate(provider_id).await;
-    hours_opened(state, provider_id).await
+    hours_opened(state, provider_id).await?;
+    Ok(applied.resolved)
 }
 
 /// UTC days touching `[from, to)`.
@@ -299,17 +573,7 @@ async fn offered_by_day(
         let a =
             availability::load(&mut *state.db.acquire().await?, provider_id, start, end).await?;
         for day in &missing {
-            let from = day.and_time(chrono::NaiveTime::MIN).and_utc();
-            let q = SlotQuery {
-                tz,
-                availability: &a,
-                rules: t.rules(),
-                busy: &[],
-                from,
-                to: from + Duration::days(1),
-                now: from,
-            };
-            let slots = offered_slots(&q);
+            let slots = offered_on_utc_day(tz, &a, t.rules(), *day);
             if let Some(g) = generation {
                 state.slots.put(provider_id, g, t.id, *day, &slots).await;
             }

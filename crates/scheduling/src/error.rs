@@ -85,6 +85,10 @@ pub enum Error {
     /// appointment changed since.
     #[error("link expired")]
     LinkExpired,
+    /// A change of the hours would strand these booked appointments, and the
+    /// request did not say what to do with them (`on_conflict`).
+    #[error("availability change strands {} appointments", .0.len())]
+    AvailabilityConflicts(Vec<crate::calendar::Stranded>),
     /// A field failed validation.
     #[error("invalid {field}: {message}")]
     Invalid {
@@ -301,6 +305,7 @@ impl From<Error> for Problem {
             .with_detail(
                 "This link was used, the appointment has started, or it changed since the email was sent.",
             ),
+            Error::AvailabilityConflicts(conflicts) => availability_conflicts(conflicts.len()),
             Error::InvalidAvailability(reason) => Problem::validation(reason.to_string())
                 .with_field("availability", reason.to_string()),
             Error::Invalid { field, message } => {
@@ -312,8 +317,38 @@ impl From<Error> for Problem {
     }
 }
 
+/// The problem of [`Error::AvailabilityConflicts`], without its list.
+fn availability_conflicts(count: usize) -> Problem {
+    Problem::conflict("availability-conflicts", "Booked appointments in the way")
+        .with_detail(format!(
+            "This change would leave {count} booked appointment(s) outside the hours (listed in `conflicts`). \
+             Send it again with `on_conflict`: `{{\"cancel_conflicts\": {{\"reason\": …}}}}` to cancel them \
+             (patients are told, no fee) or `\"keep\"` to keep them."
+        ))
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        Problem::from(self).into_response()
+        match self {
+            // The one problem with a member of its own: the appointments in the way.
+            Error::AvailabilityConflicts(conflicts) => {
+                let problem = availability_conflicts(conflicts.len());
+                let mut body = match serde_json::to_value(problem.body()) {
+                    Ok(serde_json::Value::Object(map)) => map,
+                    _ => serde_json::Map::new(),
+                };
+                body.insert(
+                    "conflicts".to_owned(),
+                    serde_json::to_value(&conflicts).unwrap_or_default(),
+                );
+                let mut response = (problem.status, axum::Json(body)).into_response();
+                response.headers_mut().insert(
+                    axum::http::header::CONTENT_TYPE,
+                    axum::http::HeaderValue::from_static("application/problem+json"),
+                );
+                response
+            }
+            other => Problem::from(other).into_response(),
+        }
     }
 }

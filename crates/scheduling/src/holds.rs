@@ -9,11 +9,11 @@ use platform::{
     Problem,
 };
 use serde::{Deserialize, Serialize};
-use sqlx::Connection;
+use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::{
-    appointments::check,
+    appointments::{check, CALENDAR_CHANGED_UNDER_LOCK},
     domain::{
         access::{may, may_book_for, Actor, Operation},
         holds::{self, MAX_LIVE_HOLDS_PER_PATIENT},
@@ -126,7 +126,8 @@ pub async fn create(state: &AppState, actor: Actor, req: HoldRequest) -> Result<
     }
     let (t, time_zone) = (found.t, found.time_zone.ok_or(Error::ProviderNotFound)?);
     let now = state.clock.now();
-    let slot = check(&mut conn, req.provider_id, &time_zone, &t, req.start, now).await?;
+    let (slot, checked_version) =
+        check(&mut conn, req.provider_id, &time_zone, &t, req.start, now).await?;
     let expires_at = holds::expires_at(now, state.holds.hold, slot.start);
     if expires_at <= now {
         return Err(Unbookable::InPast.into());
@@ -153,7 +154,13 @@ pub async fn create(state: &AppState, actor: Actor, req: HoldRequest) -> Result<
     let created = envelope::<HoldCreated>(&event_data(&row, None, None, Some(actor.user_id)))?;
     let mut tx = conn.begin().await?;
     outbox::enqueue(&mut tx, &created).await?;
-    store::insert(&mut tx, &new).await?;
+    if !store::insert(&mut tx, &new, checked_version).await? {
+        // The hours changed after the check: check again, under the lock now held.
+        let (_, version) = check(&mut tx, req.provider_id, &time_zone, &t, req.start, now).await?;
+        if !store::insert(&mut tx, &new, version).await? {
+            return Err(Error::Internal(CALENDAR_CHANGED_UNDER_LOCK.to_owned()));
+        }
+    }
     tx.commit().await?;
     state.relay.wake();
     metrics::counter!("holds_created_total").increment(1);
@@ -186,23 +193,37 @@ pub async fn release(state: &AppState, actor: Actor, id: Uuid) -> Result<(), Err
         "held" | "released" | "expired" => return Ok(()),
         _ => return Err(Error::HoldConverted),
     }
-    store::release(&mut tx, id).await?;
-    let offer = waitlist_store::open_offer_for_hold(&mut *tx, id).await?;
+    release_in(&mut tx, &row, actor.user_id, now).await?;
+    tx.commit().await?;
+    state.relay.wake();
+    state.backfill.notify_one();
+    tracing::info!(hold_id = %id, "hold released");
+    Ok(())
+}
+
+/// Release a live, locked hold in the caller's transaction: its slot is
+/// free at once, a waitlist offer it carried is declined (the slot passes
+/// on), the freed time is recorded for the backfill, and `hold.released` is
+/// published. The caller wakes the relay and the backfill after commit.
+pub(crate) async fn release_in(
+    tx: &mut PgConnection,
+    row: &HoldRow,
+    by: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    store::release(tx, row.id).await?;
+    let offer = waitlist_store::open_offer_for_hold(&mut *tx, row.id).await?;
     let (cause, opened_at) = match &offer {
         Some(o) => {
-            waitlist_store::close_offer(&mut tx, o.id, OfferStatus::Declined, now).await?;
-            waitlist_store::set_status(&mut tx, o.entry_id, EntryStatus::Waiting, None).await?;
+            waitlist_store::close_offer(tx, o.id, OfferStatus::Declined, now).await?;
+            waitlist_store::set_status(tx, o.entry_id, EntryStatus::Waiting, None).await?;
             (Cause::OfferPassed, o.opened_at)
         }
         None => (Cause::HoldReleased, now),
     };
     waitlist_store::record_opening(&mut *tx, row.provider_id, row.blocked(), cause, opened_at)
         .await?;
-    let data = event_data(&row, offer.map(|o| o.entry_id), None, Some(actor.user_id));
-    outbox::enqueue(&mut tx, &envelope::<HoldReleased>(&data)?).await?;
-    tx.commit().await?;
-    state.relay.wake();
-    state.backfill.notify_one();
-    tracing::info!(hold_id = %id, "hold released");
+    let data = event_data(row, offer.map(|o| o.entry_id), None, Some(by));
+    outbox::enqueue(tx, &envelope::<HoldReleased>(&data)?).await?;
     Ok(())
 }

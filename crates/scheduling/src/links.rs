@@ -13,10 +13,12 @@ use uuid::Uuid;
 
 use crate::{
     appointments::{self, AppointmentDetail, MoveRequest},
+    calendar,
     domain::{
         access::Actor,
         cancellation,
         links::{self, Link, LinkAction, Spent},
+        slots::Slot,
         types::Money,
     },
     error::Error,
@@ -159,6 +161,26 @@ pub async fn reschedule(
     )
     .await?;
     Ok(body)
+}
+
+/// `GET /api/v1/appointment-links/{token}/slots`: the free times a
+/// reschedule link could move its appointment to, so that whoever holds the
+/// link picks one without signing in. Exactly the provider slot search
+/// (same slots, same bounded range) for the appointment's provider and type;
+/// only a reschedule link that still works opens it, and it spends nothing.
+pub async fn free_slots(
+    state: &AppState,
+    token: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Slot>, Error> {
+    let now = state.clock.now();
+    let link = open(state, token, now)?;
+    if link.action != LinkAction::Reschedule {
+        return Err(Error::LinkNotFound);
+    }
+    let row = usable(state, &link, now).await?;
+    calendar::free_slots(state, row.provider_id, row.appointment_type_id, from, to).await
 }
 
 /// The link's appointment, if the link still works for it as it is now (for

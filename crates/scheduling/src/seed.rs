@@ -151,6 +151,7 @@ pub async fn demo(state: &AppState) -> anyhow::Result<usize> {
                                 horizon_days: 120,
                                 cancellation_window_minutes: 24 * 60,
                                 late_cancel_fee_minor: d.price_minor / 2,
+                                slot_step_minutes: None,
                             },
                         )
                         .await?;

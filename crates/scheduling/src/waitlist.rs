@@ -357,6 +357,8 @@ pub enum Offered {
 
 /// One free slot offered to `entry`, inside the caller's transaction (in a
 /// savepoint, so a clash leaves the transaction usable for the next entry).
+/// `checked_version`: the calendar version the slot was found free in (a
+/// change of the hours since makes the slot gone).
 pub async fn offer(
     tx: &mut PgConnection,
     state: &AppState,
@@ -364,6 +366,7 @@ pub async fn offer(
     (t, time_zone): (&TypeRow, &str),
     slot: Slot,
     opened_at: DateTime<Utc>,
+    checked_version: i64,
 ) -> Result<Offered, Error> {
     let now = state.clock.now();
     let expires_at = holds::expires_at(now, state.holds.offer, slot.start);
@@ -391,8 +394,12 @@ pub async fn offer(
         at: now,
         expires_at,
     };
-    match holds_store::insert(&mut sp, &hold).await {
-        Ok(()) => {}
+    match holds_store::insert(&mut sp, &hold, checked_version).await {
+        Ok(true) => {}
+        Ok(false) => {
+            sp.rollback().await?;
+            return Ok(Offered::SlotGone);
+        }
         Err(WriteError::PatientOverlap) => {
             sp.rollback().await?;
             return Ok(Offered::PatientBusy);

@@ -267,7 +267,8 @@ pub fn is_public(method: &str, path: &str) -> bool {
 }
 
 /// A self-service link from an appointment email: `GET
-/// /api/v1/appointment-links/{token}` (what it would do) and `POST
+/// /api/v1/appointment-links/{token}` (what it would do), `GET
+/// …/{token}/slots` (the free times a reschedule link may move to) and `POST
 /// …/{token}/cancel` or `…/{token}/reschedule`. The signed token in the path is
 /// the only authority, checked by scheduling; it acts on one appointment and
 /// signs nobody in. Nothing else under that prefix is public.
@@ -277,7 +278,7 @@ fn is_appointment_link(method: &str, path: &str) -> bool {
     };
     let segments: Vec<&str> = rest.split('/').collect();
     match (method, segments.as_slice()) {
-        ("GET" | "HEAD", [token]) => !token.is_empty(),
+        ("GET" | "HEAD", [token] | [token, "slots"]) => !token.is_empty(),
         ("POST", [token, "cancel" | "reschedule"]) => !token.is_empty(),
         _ => false,
     }
@@ -394,6 +395,10 @@ mod tests {
             "POST",
             "/api/v1/appointment-links/abc/reschedule"
         ));
+        assert!(is_public("GET", "/api/v1/appointment-links/abc/slots"));
+        assert!(!is_public("POST", "/api/v1/appointment-links/abc/slots"));
+        assert!(!is_public("GET", "/api/v1/appointment-links//slots"));
+        assert!(!is_public("GET", "/api/v1/appointment-links/abc/slots/x"));
         assert!(!is_public("POST", "/api/v1/appointment-links/abc"));
         assert!(!is_public("GET", "/api/v1/appointment-links/abc/cancel"));
         assert!(!is_public("POST", "/api/v1/appointment-links/abc/delete"));

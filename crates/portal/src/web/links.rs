@@ -1,20 +1,23 @@
 //! The pages of the cancel and reschedule links in appointment emails. The
 //! link's token is the whole authority: no sign-in, no session (none is
-//! started, and a signed-in visitor's is never used to act), and the API
-//! applies the policy and fees exactly as for the patient. Opening a link
-//! (GET) only shows what it would do, to which appointment, and what that
-//! costs now, because mail scanners open links too; pressing the button
-//! (POST) does it, once. Tokens are in the path: the request log replaces
-//! them (`platform::http::loggable_path`), and only a token of the shape
-//! the API issues is put into an API path.
+//! started, and a signed-in visitor's is never used), and the API applies
+//! the policy and fees exactly as for the patient. Opening a link (GET) only
+//! shows what it would do, to which appointment, and what that costs now
+//! (and, for a reschedule link, the free times found by the link), because
+//! mail scanners open links too; pressing the button (POST) does it, once.
+//! Tokens are in the path: the request log replaces them
+//! (`platform::http::loggable_path`), and only a token of the shape the API
+//! issues is put into an API path.
 
 use axum::{extract::State, http::StatusCode, response::Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    error::login_url,
-    patient::{appointments::moved_text, booking::WeekPlan},
+    patient::{
+        appointments::moved_text,
+        booking::{SlotWeek, WeekPlan},
+    },
     Form, Path, Query, Visit,
 };
 use crate::{
@@ -29,6 +32,7 @@ use crate::{
         link_token::LinkToken,
         money, policy,
         time::{self, parse_zone, When, Zones},
+        week::Week,
     },
     AppState,
 };
@@ -123,36 +127,39 @@ fn not_a_link(state: &AppState, visit: &Visit) -> Response {
     )
 }
 
-/// The week of free times to move to: the API's, asked anonymously or, for a
-/// signed-in visitor, with their token; `None` when the API shows them only
-/// to signed-in people.
+/// The week of free times a reschedule link may move to, from the link's own
+/// slot search (`GET /api/v1/appointment-links/{token}/slots`): asked with
+/// the token alone, so nobody signs in for it and a signed-in visitor's
+/// session is never used. The week is the one [`WeekPlan`] shows.
 async fn free_times(
     state: &AppState,
     visit: &Visit,
     p: &LinkPreview,
     token: &LinkToken,
     week_param: Option<&str>,
-) -> Result<Option<super::patient::booking::SlotWeek>, ApiError> {
+) -> Result<SlotWeek, ApiError> {
     let base = format!("/appointment-links/{}", token.as_str());
+    let now = state.clock.now();
     let plan = WeekPlan::new(
         zone(p),
         visit.viewer_tz,
         HORIZON_DAYS,
         week_param,
         &base,
-        state.clock.now(),
+        now,
     );
-    let req = plan.request(p.appointment.provider_id, p.appointment.appointment_type_id);
-    let bearer = visit.user().map(|u| u.tokens.access.as_str());
-    match state
+    let (from, to) = Week::from_param(week_param, time::today(now, zone(p))).bounds(zone(p));
+    let req = ApiRequest::get(format!(
+        "/api/v1/appointment-links/{}/slots",
+        token.as_str()
+    ))
+    .query("from", from.to_rfc3339())
+    .query("to", to.to_rfc3339());
+    let slots = state
         .api
-        .json::<Page<Slot>>(&req, bearer, &visit.origin)
-        .await
-    {
-        Ok(slots) => Ok(Some(plan.grid(&slots.items))),
-        Err(e) if e.status().is_some_and(|s| matches!(s.as_u16(), 401 | 403)) => Ok(None),
-        Err(e) => Err(e),
-    }
+        .json::<Page<Slot>>(&req, None, &visit.origin)
+        .await?;
+    Ok(plan.grid(&slots.items))
 }
 
 async fn link_page(
@@ -167,7 +174,7 @@ async fn link_page(
     let week = match p.action {
         LinkAction::Cancel => None,
         LinkAction::Reschedule => match free_times(state, visit, p, token, week_param).await {
-            Ok(week) => week,
+            Ok(week) => Some(week),
             Err(e) => return gone(state, visit, &e),
         },
     };
@@ -180,8 +187,6 @@ async fn link_page(
             week, feedback,
             cancel => p.action == LinkAction::Cancel,
             action => format!("/appointment-links/{}", token.as_str()),
-            login => login_url(&visit.path),
-            signed_in => visit.user().is_some(),
         },
     )
 }

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::{
-    clinic_api::{appointment_json, eur, page_of, slot_json, PATIENT, PROVIDER, TYPE},
+    clinic_api::{appointment_json, eur, page_of, slot_json, PATIENT},
     fake_api::{ok, problem, unexpected, Call, FakeApi, Reply},
     helpers::{browser, logged_during, Portal, Visitor},
 };
@@ -63,12 +63,31 @@ fn links_api(start: DateTime<Utc>, moved: DateTime<Utc>, used: bool) -> impl Fn(
                 a["fee"] = eur(2500);
                 ok(a)
             }
-            ("GET", p) if p == format!("/api/v1/providers/{PROVIDER}/slots") => {
+            ("GET", p) if p == format!("/api/v1/appointment-links/{MOVE}/slots") => {
                 page_of(json!([slot_json(moved)]))
             }
             _ => unexpected(c),
         }
     }
+}
+
+/// The `from` and `to` of a slot query string.
+fn week_asked(query: &str) -> (DateTime<Utc>, DateTime<Utc>) {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+    let get = |name: &str| -> DateTime<Utc> {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .unwrap_or_else(|| panic!("{name} in {query}"))
+            .1
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        pairs.iter().all(|(k, _)| k == "from" || k == "to"),
+        "only the range: {query}"
+    );
+    (get("from"), get("to"))
 }
 
 fn no_cookie_set(r: &reqwest::Response) -> bool {
@@ -191,11 +210,20 @@ async fn a_reschedule_link_offers_the_free_times_and_moves_to_the_one_picked() {
         "{html}"
     );
     assert!(html.contains(r#"class="slot""#), "{html}");
-    let slots = &api.calls_to("GET", &format!("/api/v1/providers/{PROVIDER}/slots"))[0];
+    // The free times come by the link alone, for the week shown.
+    let slots = &api.calls_to("GET", &format!("/api/v1/appointment-links/{MOVE}/slots"))[0];
+    assert_eq!(slots.bearer, None, "no sign-in");
+    let (from, to) = week_asked(&slots.query);
+    assert!(from <= Utc::now() && Utc::now() < to, "{}", slots.query);
     assert!(
-        slots.query.contains(&format!("appointment_type_id={TYPE}")),
-        "{}",
+        (to - from - Duration::days(7)).abs() <= Duration::hours(1),
+        "a week: {}",
         slots.query
+    );
+    assert!(
+        api.calls().iter().all(|c| !c.path.contains("/providers/")),
+        "never the signed-in slot search: {:?}",
+        api.calls()
     );
 
     let r = client
@@ -217,15 +245,9 @@ async fn a_reschedule_link_offers_the_free_times_and_moves_to_the_one_picked() {
 }
 
 #[tokio::test]
-async fn where_free_times_need_a_sign_in_the_reschedule_link_offers_one() {
+async fn a_reschedule_link_needs_no_sign_in_for_its_times_and_never_uses_a_session() {
     let start = soon();
-    let api = FakeApi::start(move |c| {
-        if c.is("GET", &format!("/api/v1/providers/{PROVIDER}/slots")) && c.bearer.is_none() {
-            return problem(401, "unauthorized", "Sign in.");
-        }
-        links_api(start, start + Duration::days(3), false)(c)
-    })
-    .await;
+    let api = FakeApi::start(links_api(start, start + Duration::days(3), false)).await;
     let portal = Portal::start(&api.url()).await;
     let (status, html) = {
         let r = browser()
@@ -233,22 +255,52 @@ async fn where_free_times_need_a_sign_in_the_reschedule_link_offers_one() {
             .send()
             .await
             .unwrap();
+        assert!(no_cookie_set(&r));
         (r.status(), r.text().await.unwrap())
     };
     assert_eq!(status, StatusCode::OK);
-    assert!(html.contains(r#"id="log-in-for-times""#), "{html}");
+    assert!(html.contains(r#"class="slot""#), "{html}");
     assert!(
-        html.contains("next=%2Fappointment-links%2F"),
-        "back here after logging in: {html}"
+        !html.contains("log-in-for-times"),
+        "no sign-in asked: {html}"
     );
 
-    // Signed in, the patient's own token shows the times; the move still goes by the link.
+    // Signed in, the visitor's session stays out of it: the times come by the link.
     let paula = Visitor::signed_in(&portal, Role::Patient, PATIENT).await;
     let (status, html) = paula
         .get(&portal, &format!("/appointment-links/{MOVE}"))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains(r#"class="slot""#), "{html}");
+    let asked = api.calls_to("GET", &format!("/api/v1/appointment-links/{MOVE}/slots"));
+    assert_eq!(asked.len(), 2);
+    assert!(asked.iter().all(|c| c.bearer.is_none()), "{asked:?}");
+}
+
+#[tokio::test]
+async fn a_reschedule_link_spent_before_its_times_are_shown_says_so() {
+    let start = soon();
+    let api = FakeApi::start(move |c| {
+        if c.is("GET", &format!("/api/v1/appointment-links/{MOVE}/slots")) {
+            return problem(410, "link-expired", "This link was used.");
+        }
+        links_api(start, start + Duration::days(3), false)(c)
+    })
+    .await;
+    let portal = Portal::start(&api.url()).await;
+    let r = browser()
+        .get(portal.url(&format!("/appointment-links/{MOVE}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::GONE);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains(
+            "This link no longer works: it was used already, the appointment has started"
+        ),
+        "{html}"
+    );
 }
 
 #[tokio::test]

@@ -9,6 +9,11 @@
 //!   gap moves to the moment the clocks jump;
 //! - **repeated** times (fall back) are taken at their first occurrence, so a
 //!   window on that night is not offered twice.
+//!
+//! Buffers are part of the grid: a slot's footprint (buffer before, visit,
+//! buffer after) starts on a step of the type's grid and lies inside a window
+//! and clear of time off, and steps are at least a footprint long, so offered
+//! slots of one type never exclude one another.
 
 use chrono::{DateTime, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -91,12 +96,12 @@ struct Window {
     end: DateTime<Utc>,
 }
 
-fn windows(q: &SlotQuery<'_>, first: NaiveDate, last: NaiveDate) -> Vec<Window> {
+fn windows(tz: Tz, availability: &Availability, first: NaiveDate, last: NaiveDate) -> Vec<Window> {
     first
         .iter_days()
         .take_while(|d| *d <= last)
         .flat_map(|date| {
-            q.availability
+            availability
                 .windows_on(date)
                 .into_iter()
                 .filter_map(move |(s, e)| {
@@ -104,8 +109,8 @@ fn windows(q: &SlotQuery<'_>, first: NaiveDate, last: NaiveDate) -> Vec<Window> 
                     Some(Window {
                         start_local,
                         end_local,
-                        start: reached(q.tz, start_local)?,
-                        end: reached(q.tz, end_local)?,
+                        start: reached(tz, start_local)?,
+                        end: reached(tz, end_local)?,
                     })
                 })
         })
@@ -129,23 +134,41 @@ fn date_span(tz: Tz, from: DateTime<Utc>, to: DateTime<Utc>) -> (NaiveDate, Naiv
 }
 
 /// Grid slots inside the provider's windows, whatever is booked.
+///
+/// Each window is cut into steps of [`TypeRules::step`] from its local start;
+/// a slot's *footprint* (its buffer before, the visit, its buffer after)
+/// starts on a step and must lie inside the window, so the first visit of a
+/// window starts `buffer_before` after it opens and the last one's buffer ends
+/// by its close. A step is never shorter than the footprint, so offered slots
+/// never exclude one another. Where a DST jump inside a window would bring two
+/// footprints together in absolute time, the later one is left out.
 fn grid_slots(q: &SlotQuery<'_>) -> Vec<Slot> {
     let (first, last) = date_span(q.tz, q.from, q.to);
     let step = q.rules.step();
-    if step <= Duration::zero() {
+    if step <= Duration::zero() || q.rules.duration <= Duration::zero() {
         return Vec::new();
     }
     let mut slots = Vec::new();
-    for w in windows(q, first, last) {
-        let mut local = w.start_local;
-        while local + q.rules.duration <= w.end_local {
-            if let Some(start) = instant(q.tz, local) {
-                let end = start + q.rules.duration;
-                if start >= w.start && end <= w.end && start >= q.from && start < q.to {
-                    slots.push(Slot { start, end });
+    for w in windows(q.tz, q.availability, first, last) {
+        let mut footprint_local = w.start_local;
+        let mut previous_end: Option<DateTime<Utc>> = None;
+        while footprint_local + q.rules.footprint() <= w.end_local {
+            if let Some(start) = instant(q.tz, footprint_local + q.rules.buffer_before) {
+                let slot = Slot {
+                    start,
+                    end: start + q.rules.duration,
+                };
+                let b = blocked(&q.rules, &slot);
+                let fits = b.start >= w.start && b.end <= w.end;
+                let clear = previous_end.is_none_or(|end| b.start >= end);
+                if fits && clear {
+                    previous_end = Some(b.end);
+                    if start >= q.from && start < q.to {
+                        slots.push(slot);
+                    }
                 }
             }
-            local += step;
+            footprint_local += step;
         }
     }
     slots.sort();
@@ -168,11 +191,14 @@ pub fn bookable_at(rules: &TypeRules, now: DateTime<Utc>, slot: &Slot) -> Result
     Ok(())
 }
 
-fn clear_of_time_off(availability: &Availability, slot: &Slot) -> bool {
+/// Whether the slot with its buffers stays clear of every time off: the
+/// provider is away for the preparation and the follow-up too.
+fn clear_of_time_off(availability: &Availability, rules: &TypeRules, slot: &Slot) -> bool {
+    let b = blocked(rules, slot);
     !availability
         .time_off
         .iter()
-        .any(|t| overlaps(slot.start, slot.end, t.start, t.end))
+        .any(|t| overlaps(b.start, b.end, t.start, t.end))
 }
 
 /// The interval a slot blocks: itself plus the type's buffers.
@@ -188,7 +214,7 @@ pub fn blocked(rules: &TypeRules, slot: &Slot) -> Busy {
 pub fn offered_slots(q: &SlotQuery<'_>) -> Vec<Slot> {
     grid_slots(q)
         .into_iter()
-        .filter(|s| clear_of_time_off(q.availability, s))
+        .filter(|s| clear_of_time_off(q.availability, &q.rules, s))
         .collect()
 }
 
@@ -217,6 +243,64 @@ pub fn free_slots(q: &SlotQuery<'_>) -> Vec<Slot> {
     still_free(&q.rules, q.now, q.busy, &offered_slots(q))
 }
 
+/// What the calendar offers on one UTC day: the unit the slot cache keeps.
+/// Concatenated in day order, these are exactly [`offered_slots`] of the
+/// whole range (the property tests hold both paths to that).
+pub fn offered_on_utc_day(
+    tz: Tz,
+    availability: &Availability,
+    rules: TypeRules,
+    day: NaiveDate,
+) -> Vec<Slot> {
+    let from = day.and_time(chrono::NaiveTime::MIN).and_utc();
+    offered_slots(&SlotQuery {
+        tz,
+        availability,
+        rules,
+        busy: &[],
+        from,
+        to: from + Duration::days(1),
+        now: from,
+    })
+}
+
+/// Whether the provider is there for all of `[start, end)`: inside one
+/// working window (touching windows count as one) and clear of time off.
+///
+/// This is what an existing appointment needs to stay where it is when the
+/// availability changes. Its buffers are not asked for: they are the
+/// provider's own margin, and an appointment whose visit the provider still
+/// attends is not stranded (new bookings do need the buffers inside the
+/// hours, see [`offered_slots`]).
+pub fn attended(
+    tz: Tz,
+    availability: &Availability,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> bool {
+    if availability
+        .time_off
+        .iter()
+        .any(|t| overlaps(start, end, t.start, t.end))
+    {
+        return false;
+    }
+    let (first, last) = date_span(tz, start, end);
+    let mut spans: Vec<(DateTime<Utc>, DateTime<Utc>)> = windows(tz, availability, first, last)
+        .into_iter()
+        .map(|w| (w.start, w.end))
+        .collect();
+    spans.sort();
+    let mut merged: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for (s, e) in spans {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged.iter().any(|(s, e)| *s <= start && end <= *e)
+}
+
 /// Whether `start` may be booked (bookings aside: the database decides races).
 pub fn check_start(q: &SlotQuery<'_>, start: DateTime<Utc>) -> Result<Slot, Unbookable> {
     let slot = Slot {
@@ -224,7 +308,7 @@ pub fn check_start(q: &SlotQuery<'_>, start: DateTime<Utc>) -> Result<Slot, Unbo
         end: start + q.rules.duration,
     };
     bookable_at(&q.rules, q.now, &slot)?;
-    if !clear_of_time_off(q.availability, &slot) {
+    if !clear_of_time_off(q.availability, &q.rules, &slot) {
         return Err(Unbookable::OutsideAvailability);
     }
     let day = SlotQuery {
@@ -236,9 +320,10 @@ pub fn check_start(q: &SlotQuery<'_>, start: DateTime<Utc>) -> Result<Slot, Unbo
         return Ok(slot);
     }
     let (first, last) = date_span(q.tz, day.from, day.to);
-    let inside_a_window = windows(&day, first, last)
+    let b = blocked(&q.rules, &slot);
+    let inside_a_window = windows(q.tz, q.availability, first, last)
         .iter()
-        .any(|w| slot.start >= w.start && slot.end <= w.end);
+        .any(|w| b.start >= w.start && b.end <= w.end);
     Err(if inside_a_window {
         Unbookable::NotOnGrid
     } else {
@@ -288,6 +373,7 @@ mod tests {
             buffer_after: Duration::zero(),
             min_notice: Duration::zero(),
             horizon: Duration::days(3650),
+            slot_step: None,
         }
     }
 
@@ -428,30 +514,109 @@ mod tests {
         );
     }
 
+    fn local_starts(slots: &[Slot]) -> Vec<String> {
+        slots
+            .iter()
+            .map(|s| s.start.format("%H:%M").to_string())
+            .collect()
+    }
+
     #[test]
-    fn bookings_with_buffers_hide_neighbouring_slots() {
+    fn a_bookings_buffer_hides_no_other_offered_slot() {
         let a = every_day(t(9, 0), t(12, 0));
         let mut r = rules(30);
         r.buffer_after = Duration::minutes(15);
-        let booked = Slot {
-            start: utc("2026-02-02T09:00:00Z"),
-            end: utc("2026-02-02T09:30:00Z"),
-        };
-        let busy = [blocked(&r, &booked)];
         let q = query(
             chrono_tz::UTC,
             &a,
             r,
-            &busy,
+            &[],
             "2026-02-02T00:00:00Z",
             "2026-02-03T00:00:00Z",
         );
+        let offered = free_slots(&q);
+        // 30 minutes and 15 of buffer: a step of 45 minutes.
+        assert_eq!(local_starts(&offered), ["09:00", "09:45", "10:30", "11:15"]);
+        let busy = [blocked(&r, &offered[0])];
+        let after = free_slots(&SlotQuery { busy: &busy, ..q });
+        assert_eq!(local_starts(&after), ["09:45", "10:30", "11:15"]);
+    }
+
+    #[test]
+    fn buffers_stay_inside_the_window_and_clear_of_time_off() {
+        let mut a = every_day(t(9, 0), t(12, 0));
+        a.time_off.push(TimeOff {
+            start: utc("2026-02-02T10:50:00Z"),
+            end: utc("2026-02-02T12:00:00Z"),
+        });
+        let mut r = rules(30);
+        r.buffer_before = Duration::minutes(10);
+        r.buffer_after = Duration::minutes(20);
+        let q = query(
+            chrono_tz::UTC,
+            &a,
+            r,
+            &[],
+            "2026-02-02T00:00:00Z",
+            "2026-02-04T00:00:00Z",
+        );
         let starts: Vec<String> = free_slots(&q)
             .iter()
-            .map(|s| s.start.format("%H:%M").to_string())
+            .map(|s| s.start.format("%d %H:%M").to_string())
             .collect();
-        // 09:30 would end its own buffer fine, but the booking's 15-minute buffer runs to 09:45.
-        assert_eq!(starts, ["10:00", "10:30", "11:00", "11:30"]);
+        // The first visit starts after its buffer from 09:00; on the 2nd the
+        // 10:10–10:40 visit is clear of the time off from 10:50, its buffer is not.
+        assert_eq!(starts, ["02 09:10", "03 09:10", "03 10:10", "03 11:10"]);
+        assert_eq!(
+            check_start(&q, utc("2026-02-02T10:10:00Z")),
+            Err(Unbookable::OutsideAvailability)
+        );
+        assert_eq!(
+            check_start(&q, utc("2026-02-03T09:00:00Z")),
+            Err(Unbookable::OutsideAvailability)
+        );
+    }
+
+    #[test]
+    fn a_configured_step_spaces_the_slots() {
+        let a = every_day(t(9, 0), t(12, 0));
+        let mut r = rules(45);
+        r.slot_step = Some(Duration::minutes(60));
+        let q = query(
+            chrono_tz::UTC,
+            &a,
+            r,
+            &[],
+            "2026-02-02T00:00:00Z",
+            "2026-02-03T00:00:00Z",
+        );
+        assert_eq!(local_starts(&free_slots(&q)), ["09:00", "10:00", "11:00"]);
+        assert_eq!(
+            check_start(&q, utc("2026-02-02T09:45:00Z")),
+            Err(Unbookable::NotOnGrid)
+        );
+    }
+
+    #[test]
+    fn an_appointment_is_attended_inside_touching_windows_and_not_in_time_off() {
+        let mut a = every_day(t(9, 0), t(12, 0));
+        a.weekly.extend(ALL_DAYS.iter().map(|d| WeeklyRule {
+            weekday: *d,
+            start: t(12, 0),
+            end: t(14, 0),
+        }));
+        a.time_off.push(TimeOff {
+            start: utc("2026-02-03T10:00:00Z"),
+            end: utc("2026-02-03T11:00:00Z"),
+        });
+        let tz = chrono_tz::UTC;
+        let at = |s: &str, e: &str| attended(tz, &a, utc(s), utc(e));
+        assert!(at("2026-02-02T11:45:00Z", "2026-02-02T12:15:00Z"));
+        assert!(at("2026-02-02T09:00:00Z", "2026-02-02T09:30:00Z"));
+        assert!(!at("2026-02-02T08:45:00Z", "2026-02-02T09:15:00Z"));
+        assert!(!at("2026-02-02T13:45:00Z", "2026-02-02T14:15:00Z"));
+        assert!(!at("2026-02-03T10:30:00Z", "2026-02-03T11:00:00Z"));
+        assert!(at("2026-02-03T11:00:00Z", "2026-02-03T11:30:00Z"));
     }
 
     #[test]
@@ -548,6 +713,105 @@ mod tests {
                 prop_assert_eq!(check_start(&q, s.start), Ok(*s));
             }
             prop_assert!(slots.windows(2).all(|w| w[0].end <= w[1].start));
+        }
+
+        /// The grid with buffers: every offered slot is bookable, no bookable
+        /// start on the grid is missing, and offered slots never overlap with
+        /// their buffers, whatever the buffers, the step and the time off.
+        #[test]
+        fn the_buffered_grid_offers_every_bookable_start_and_only_those(
+            tz in zone(),
+            day in 0i64..365,
+            start_h in 0u32..20,
+            len_h in 1u32..4,
+            minutes in prop_oneof![Just(15i64), Just(20), Just(30), Just(45), Just(60)],
+            before in prop_oneof![Just(0i64), Just(5), Just(10), Just(15)],
+            after in prop_oneof![Just(0i64), Just(5), Just(10), Just(15)],
+            extra_step in prop_oneof![Just(None), Just(Some(0i64)), Just(Some(5)), Just(Some(25))],
+            off in proptest::option::of((0i64..48 * 60, 15i64..240)),
+            busy_offsets in proptest::collection::vec((0i64..48 * 60, 10i64..120), 0..4),
+        ) {
+            let mut a = every_day(t(start_h, 0), t(start_h + len_h, 0));
+            let from = utc("2026-01-01T00:00:00Z") + Duration::days(day);
+            let to = from + Duration::days(2);
+            if let Some((at, len)) = off {
+                a.time_off.push(TimeOff { start: from + Duration::minutes(at), end: from + Duration::minutes(at + len) });
+            }
+            let mut r = rules(minutes);
+            r.buffer_before = Duration::minutes(before);
+            r.buffer_after = Duration::minutes(after);
+            r.slot_step = extra_step.map(|x| r.footprint() + Duration::minutes(x));
+            let busy: Vec<Busy> = busy_offsets
+                .iter()
+                .map(|(o, len)| Busy { start: from + Duration::minutes(*o), end: from + Duration::minutes(o + len) })
+                .collect();
+            let q = SlotQuery { tz, availability: &a, rules: r, busy: &busy, from, to, now: from };
+            let offered = offered_slots(&q);
+            let free = free_slots(&q);
+            for s in &free {
+                prop_assert_eq!(check_start(&q, s.start), Ok(*s));
+                let b = blocked(&r, s);
+                prop_assert!(!busy.iter().any(|x| overlaps(b.start, b.end, x.start, x.end)));
+            }
+            let mut minute = from;
+            while minute < to {
+                let clear = |s: &Slot| {
+                    let b = blocked(&r, s);
+                    !busy.iter().any(|x| overlaps(b.start, b.end, x.start, x.end))
+                };
+                if let Ok(s) = check_start(&q, minute) {
+                    prop_assert!(offered.contains(&s), "bookable {} not offered", minute);
+                    prop_assert_eq!(free.contains(&s), clear(&s), "{}", minute);
+                }
+                minute += Duration::minutes(5);
+            }
+            for w in offered.windows(2) {
+                prop_assert!(blocked(&r, &w[0]).end <= blocked(&r, &w[1]).start, "{:?} overlaps {:?}", w[0], w[1]);
+            }
+        }
+
+        /// The cache's path (offered slots per UTC day, bookings subtracted
+        /// after) and the uncached one (the whole range at once) agree.
+        #[test]
+        fn cached_days_and_the_whole_range_agree(
+            tz in zone(),
+            day in 0i64..365,
+            start_h in 0u32..22,
+            len_h in 1u32..3,
+            minutes in prop_oneof![Just(15i64), Just(30), Just(45)],
+            after in prop_oneof![Just(0i64), Just(10), Just(15)],
+            from_offset in 0i64..24 * 60,
+            span in 60i64..4 * 24 * 60,
+            off in proptest::option::of((0i64..72 * 60, 15i64..600)),
+            busy_offsets in proptest::collection::vec((0i64..96 * 60, 10i64..120), 0..4),
+        ) {
+            let mut a = every_day(t(start_h, 0), t(start_h + len_h, 0));
+            let midnight = utc("2026-01-01T00:00:00Z") + Duration::days(day);
+            let from = midnight + Duration::minutes(from_offset);
+            let to = from + Duration::minutes(span);
+            if let Some((at, len)) = off {
+                a.time_off.push(TimeOff { start: midnight + Duration::minutes(at), end: midnight + Duration::minutes(at + len) });
+            }
+            let mut r = rules(minutes);
+            r.buffer_after = Duration::minutes(after);
+            let busy: Vec<Busy> = busy_offsets
+                .iter()
+                .map(|(o, len)| Busy { start: midnight + Duration::minutes(*o), end: midnight + Duration::minutes(o + len) })
+                .collect();
+            let q = SlotQuery { tz, availability: &a, rules: r, busy: &busy, from, to, now: from };
+            let uncached = free_slots(&q);
+            let last = (to - Duration::nanoseconds(1)).date_naive();
+            let by_day: Vec<Slot> = from
+                .date_naive()
+                .iter_days()
+                .take_while(|d| *d <= last)
+                .flat_map(|d| offered_on_utc_day(tz, &a, r, d))
+                .collect();
+            let cached: Vec<Slot> = still_free(&r, from, &busy, &by_day)
+                .into_iter()
+                .filter(|s| s.start >= from && s.start < to)
+                .collect();
+            prop_assert_eq!(cached, uncached);
         }
 
         /// Booking a free slot removes it and every slot whose buffers touch it, nothing else.

@@ -13,11 +13,57 @@ pub struct TypeRules {
     pub buffer_after: Duration,
     pub min_notice: Duration,
     pub horizon: Duration,
+    /// How far apart slots start; `None`: [`TypeRules::default_step`].
+    pub slot_step: Option<Duration>,
 }
 
 impl TypeRules {
-    /// Slots start on a grid of the type's duration, from each window's start.
+    /// The interval one slot occupies in the provider's day: the visit with
+    /// its buffers.
+    pub fn footprint(&self) -> Duration {
+        self.buffer_before + self.duration + self.buffer_after
+    }
+
+    /// Without a configured step, slots follow one another with their
+    /// buffers: one slot's buffer never hides the next.
+    pub fn default_step(&self) -> Duration {
+        self.footprint()
+    }
+
+    /// How far apart slots start. Never shorter than [`Self::footprint`]
+    /// (types are validated so; a shorter stored step is widened), so offered
+    /// slots never exclude one another.
     pub fn step(&self) -> Duration {
-        self.duration
+        self.slot_step
+            .unwrap_or_else(|| self.default_step())
+            .max(self.footprint())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(duration: i64, before: i64, after: i64, step: Option<i64>) -> TypeRules {
+        TypeRules {
+            duration: Duration::minutes(duration),
+            buffer_before: Duration::minutes(before),
+            buffer_after: Duration::minutes(after),
+            min_notice: Duration::zero(),
+            horizon: Duration::days(30),
+            slot_step: step.map(Duration::minutes),
+        }
+    }
+
+    #[test]
+    fn the_default_step_is_the_visit_with_its_buffers() {
+        assert_eq!(rules(30, 5, 15, None).step(), Duration::minutes(50));
+        assert_eq!(rules(30, 0, 0, None).step(), Duration::minutes(30));
+    }
+
+    #[test]
+    fn a_configured_step_is_never_shorter_than_the_footprint() {
+        assert_eq!(rules(30, 0, 15, Some(60)).step(), Duration::minutes(60));
+        assert_eq!(rules(30, 0, 15, Some(30)).step(), Duration::minutes(45));
     }
 }

@@ -398,6 +398,7 @@ mod tests {
             buffer_after: Duration::minutes(10),
             min_notice: Duration::zero(),
             horizon: Duration::days(60),
+            slot_step: None,
         }
     }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::{actor, cursor};
 use crate::{
-    calendar,
+    calendar::{self, OnConflict, Resolved, Stranded},
     domain::{
         availability::{Availability, DateOverride, TimeOff, WeeklyRule},
         cancellation::FeeCap,
@@ -42,6 +42,9 @@ pub struct AppointmentTypeView {
     pub late_cancel_fee: Money,
     /// What not coming costs (amount 0: nothing); capped like `late_cancel_fee`.
     pub no_show_fee: Money,
+    /// How far apart offered slots start: as created, or by default the
+    /// visit with its buffers (one slot's buffer never hides the next).
+    pub slot_step_minutes: i64,
 }
 
 impl AppointmentTypeView {
@@ -66,6 +69,7 @@ impl AppointmentTypeView {
             cancellation_window_minutes: t.cancellation_window_minutes,
             late_cancel_fee: policy.late_cancel_fee.unwrap_or_else(zero),
             no_show_fee: policy.no_show_fee.unwrap_or_else(zero),
+            slot_step_minutes: t.rules().step().num_minutes(),
         }
     }
 }
@@ -118,6 +122,12 @@ pub struct NewAppointmentType {
     /// the price, or 422 on this field.
     #[serde(default)]
     pub late_cancel_fee_minor: i64,
+    /// How far apart slots start, in minutes: a multiple of 5, at least the
+    /// visit with its buffers, at most 1440. Default: the visit with its
+    /// buffers. A longer step leaves room between visits (a 45-minute visit
+    /// on the hour: 60).
+    #[serde(default)]
+    pub slot_step_minutes: Option<i32>,
 }
 
 fn default_horizon() -> i32 {
@@ -172,6 +182,15 @@ fn validate_type(provider_id: Uuid, b: NewAppointmentType, cap: FeeCap) -> Resul
     if !(1..=730).contains(&b.horizon_days) {
         return Err(Error::invalid("horizon_days", "between 1 and 730"));
     }
+    if let Some(step) = b.slot_step_minutes {
+        let footprint = b.buffer_before_minutes + b.duration_minutes + b.buffer_after_minutes;
+        if step % 5 != 0 || !(footprint..=1440).contains(&step) {
+            return Err(Error::invalid(
+                "slot_step_minutes",
+                format!("a multiple of 5 from {footprint} (the visit with its buffers) to 1440"),
+            ));
+        }
+    }
     Ok(TypeRow {
         id: Uuid::now_v7(),
         provider_id,
@@ -190,6 +209,7 @@ fn validate_type(provider_id: Uuid, b: NewAppointmentType, cap: FeeCap) -> Resul
         horizon_days: b.horizon_days,
         cancellation_window_minutes: b.cancellation_window_minutes,
         late_cancel_fee_minor: b.late_cancel_fee_minor,
+        slot_step_minutes: b.slot_step_minutes,
     })
 }
 
@@ -244,6 +264,10 @@ pub struct AvailabilityBody {
     pub weekly: Vec<WeeklyRuleBody>,
     #[serde(default)]
     pub overrides: Vec<OverrideBody>,
+    /// What to do with booked appointments the change would leave outside
+    /// the hours; without it such a change answers 409 `availability-conflicts`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_conflict: Option<OnConflict>,
 }
 
 /// More windows than this in one day is not a working day.
@@ -254,7 +278,7 @@ fn time(field: &'static str, s: &str) -> Result<NaiveTime, Error> {
         .map_err(|_| Error::invalid(field, format!("{s:?} is not a HH:MM time")))
 }
 
-fn parse_availability(b: AvailabilityBody) -> Result<Availability, Error> {
+fn parse_availability(b: AvailabilityBody) -> Result<(Availability, Option<OnConflict>), Error> {
     if b.weekly.len() > 100 || b.overrides.len() > 400 {
         return Err(Error::invalid("availability", "too many rules"));
     }
@@ -277,11 +301,12 @@ fn parse_availability(b: AvailabilityBody) -> Result<Availability, Error> {
             windows: windows(&o.windows)?,
         });
     }
-    Ok(Availability {
+    let a = Availability {
         weekly,
         overrides,
         time_off: Vec::new(),
-    })
+    };
+    Ok((a, b.on_conflict))
 }
 
 /// The provider's weekly rules.
@@ -305,22 +330,54 @@ pub async fn get_availability(
     Ok(Json(AvailabilityBody {
         weekly,
         overrides: Vec::new(),
+        on_conflict: None,
     }))
 }
 
-/// Replace the weekly rules (and set the listed dates' overrides).
+/// 204 when the change stranded no appointment, else 200 with what
+/// `on_conflict` did with them.
+fn resolved_response(resolved: Resolved) -> axum::response::Response {
+    if resolved.is_empty() {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        Json(resolved).into_response()
+    }
+}
+
+/// `availability-conflicts`: problem+json with the appointments in the way.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AvailabilityConflictsBody {
+    /// `https://carebook.dev/problems/availability-conflicts`
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    /// The booked appointments the change would leave outside the hours.
+    pub conflicts: Vec<Stranded>,
+}
+
+/// Replace the weekly rules (and set the listed dates' overrides), under the
+/// provider's calendar lock. Booked appointments the change would leave
+/// outside the hours are answered with 409 `availability-conflicts`, unless
+/// `on_conflict` says to cancel or keep them.
 #[utoipa::path(put, path = "/api/v1/providers/{id}/availability", tag = "scheduling", request_body = AvailabilityBody, security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    responses((status = 204, description = "Changed; no appointment stranded"),
+        (status = 200, description = "Changed; what `on_conflict` did with the stranded appointments", body = Resolved),
+        (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 409, description = "`availability-conflicts`", body = AvailabilityConflictsBody, content_type = "application/problem+json"),
+        (status = 422, body = ProblemBody)))]
 pub async fn put_availability(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<Uuid>,
     Json(body): Json<AvailabilityBody>,
-) -> Result<StatusCode, Error> {
+) -> Result<axum::response::Response, Error> {
     let actor = actor(&user);
     calendar::ensure_manager(actor, id)?;
-    calendar::set_availability(&state, actor, id, parse_availability(body)?).await?;
-    Ok(StatusCode::NO_CONTENT)
+    let (a, on_conflict) = parse_availability(body)?;
+    let resolved = calendar::set_availability(&state, actor, id, a, on_conflict).await?;
+    Ok(resolved_response(resolved))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -328,13 +385,30 @@ pub async fn put_availability(
 pub struct TimeOffBody {
     pub start: DateTime<Utc>,
     pub end: DateTime<Utc>,
+    /// Why the provider is away (not shown to patients).
     #[serde(default)]
     pub reason: Option<String>,
+    /// What to do with booked appointments inside the time off; without it
+    /// they are answered with 409 `availability-conflicts`.
+    #[serde(default)]
+    pub on_conflict: Option<OnConflict>,
 }
 
-/// Block time off (holidays, sick leave).
+/// The time off, and what `on_conflict` did with appointments in it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct TimeOffCreated {
+    pub id: Uuid,
+    #[serde(flatten)]
+    pub resolved: Resolved,
+}
+
+/// Block time off (holidays, sick leave), under the provider's calendar lock:
+/// booked appointments inside it are answered with 409
+/// `availability-conflicts`, unless `on_conflict` says to cancel or keep them.
 #[utoipa::path(post, path = "/api/v1/providers/{id}/time-off", tag = "scheduling", request_body = TimeOffBody, security(("bearer" = [])),
-    responses((status = 201), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody), (status = 422, body = ProblemBody)))]
+    responses((status = 201, body = TimeOffCreated), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 409, description = "`availability-conflicts`", body = AvailabilityConflictsBody, content_type = "application/problem+json"),
+        (status = 422, body = ProblemBody)))]
 pub async fn add_time_off(
     State(state): State<AppState>,
     user: AuthUser,
@@ -354,10 +428,21 @@ pub async fn add_time_off(
         start: body.start,
         end: body.end,
     };
-    let created = calendar::add_time_off(&state, actor, id, off, body.reason.as_deref()).await?;
+    let (created, resolved) = calendar::add_time_off(
+        &state,
+        actor,
+        id,
+        off,
+        body.reason.as_deref(),
+        body.on_conflict,
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({ "id": created })),
+        Json(TimeOffCreated {
+            id: created,
+            resolved,
+        }),
     ))
 }
 
@@ -460,6 +545,30 @@ pub struct OverrideList {
 pub struct OverrideWindows {
     /// Empty: closed that day.
     pub windows: Vec<WindowBody>,
+    /// What to do with booked appointments the change would leave outside
+    /// the hours; without it they are answered with 409 `availability-conflicts`.
+    #[serde(default)]
+    pub on_conflict: Option<OnConflict>,
+}
+
+/// The date's override as saved, and what `on_conflict` did with
+/// appointments it left outside the hours.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OverrideSaved {
+    #[serde(flatten)]
+    pub saved: OverrideBody,
+    #[serde(flatten)]
+    pub resolved: Resolved,
+}
+
+/// What to do with booked appointments removing an override would strand.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OnConflictParams {
+    /// `cancel_conflicts` (with `reason`) or `keep`; absent: 409 `availability-conflicts` when any.
+    pub on_conflict: Option<String>,
+    /// The cancellation's reason, told to the patients (1–500 characters).
+    pub reason: Option<String>,
 }
 
 fn override_body(o: DateOverride) -> OverrideBody {
@@ -507,14 +616,15 @@ pub async fn list_overrides(
 /// closed). Replaces the date's earlier override (the provider, staff).
 #[utoipa::path(put, path = "/api/v1/providers/{id}/availability/overrides/{date}", tag = "scheduling",
     params(("id" = Uuid, Path), ("date" = NaiveDate, Path)), request_body = OverrideWindows, security(("bearer" = [])),
-    responses((status = 200, body = OverrideBody), (status = 403, body = ProblemBody), (status = 404, description = "`provider-not-found`", body = ProblemBody),
+    responses((status = 200, body = OverrideSaved), (status = 403, body = ProblemBody), (status = 404, description = "`provider-not-found`", body = ProblemBody),
+        (status = 409, description = "`availability-conflicts`", body = AvailabilityConflictsBody, content_type = "application/problem+json"),
         (status = 422, body = ProblemBody)))]
 pub async fn put_override(
     State(state): State<AppState>,
     user: AuthUser,
     Path((id, date)): Path<(Uuid, NaiveDate)>,
     Json(body): Json<OverrideWindows>,
-) -> Result<Json<OverrideBody>, Error> {
+) -> Result<Json<OverrideSaved>, Error> {
     let actor = actor(&user);
     calendar::ensure_manager(actor, id)?;
     if body.windows.len() > MAX_OVERRIDE_WINDOWS {
@@ -527,22 +637,33 @@ pub async fn put_override(
         date,
         windows: windows(&body.windows)?,
     };
-    let saved = calendar::put_override(&state, actor, id, o).await?;
-    Ok(Json(override_body(saved)))
+    let (saved, resolved) = calendar::put_override(&state, actor, id, o, body.on_conflict).await?;
+    Ok(Json(OverrideSaved {
+        saved: override_body(saved),
+        resolved,
+    }))
 }
 
-/// Remove one date's override: the weekly rules apply again (the provider, staff).
+/// Remove one date's override: the weekly rules apply again (the provider,
+/// staff). Booked appointments that leaves outside the hours are answered
+/// with 409 `availability-conflicts`, unless `on_conflict` says what to do.
 #[utoipa::path(delete, path = "/api/v1/providers/{id}/availability/overrides/{date}", tag = "scheduling",
-    params(("id" = Uuid, Path), ("date" = NaiveDate, Path)), security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = ProblemBody),
-        (status = 404, description = "`provider-not-found`, `date-override-not-found`", body = ProblemBody)))]
+    params(("id" = Uuid, Path), ("date" = NaiveDate, Path), OnConflictParams), security(("bearer" = [])),
+    responses((status = 204, description = "Removed; no appointment stranded"),
+        (status = 200, description = "Removed; what `on_conflict` did with the stranded appointments", body = Resolved),
+        (status = 403, body = ProblemBody),
+        (status = 404, description = "`provider-not-found`, `date-override-not-found`", body = ProblemBody),
+        (status = 409, description = "`availability-conflicts`", body = AvailabilityConflictsBody, content_type = "application/problem+json"),
+        (status = 422, body = ProblemBody)))]
 pub async fn delete_override(
     State(state): State<AppState>,
     user: AuthUser,
     Path((id, date)): Path<(Uuid, NaiveDate)>,
-) -> Result<StatusCode, Error> {
-    calendar::remove_override(&state, actor(&user), id, date).await?;
-    Ok(StatusCode::NO_CONTENT)
+    Query(p): Query<OnConflictParams>,
+) -> Result<axum::response::Response, Error> {
+    let on_conflict = OnConflict::from_params(p.on_conflict.as_deref(), p.reason.as_deref())?;
+    let resolved = calendar::remove_override(&state, actor(&user), id, date, on_conflict).await?;
+    Ok(resolved_response(resolved))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

@@ -3,11 +3,12 @@
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use platform::{
-    extract::{Json, Path},
+    extract::{Json, Path, Query},
     problem::ProblemBody,
 };
 use serde::{Deserialize, Serialize};
 
+use super::calendar::SlotList;
 use crate::{
     appointments::{AppointmentDetail, Rescheduled},
     error::Error,
@@ -26,6 +27,34 @@ pub async fn preview(
     Path(token): Path<String>,
 ) -> Result<Json<LinkPreview>, Error> {
     app::preview(&state, &token).await.map(Json)
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LinkSlotParams {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// The free times a reschedule link could move its appointment to, in
+/// `[from, to)` (at most 31 days): the provider slot search for the
+/// appointment's provider and type, without sign-in. Only a reschedule link
+/// that still works; it spends nothing.
+#[utoipa::path(get, path = "/api/v1/appointment-links/{token}/slots", tag = "scheduling", params(LinkSlotParams),
+    responses((status = 200, body = SlotList),
+        (status = 404, description = "`link-not-found`: not a genuine reschedule link", body = ProblemBody),
+        (status = 410, description = "`link-expired`: used, past the start, or the appointment changed", body = ProblemBody),
+        (status = 422, description = "`validation-error`: the range", body = ProblemBody)))]
+pub async fn slots(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(p): Query<LinkSlotParams>,
+) -> Result<Json<SlotList>, Error> {
+    let items = app::free_slots(&state, &token, p.from, p.to).await?;
+    Ok(Json(SlotList {
+        items,
+        next_cursor: None,
+    }))
 }
 
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]

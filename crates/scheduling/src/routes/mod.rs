@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
             post(waitlist::claim),
         )
         .route("/api/v1/appointment-links/{token}", get(links::preview))
+        .route("/api/v1/appointment-links/{token}/slots", get(links::slots))
         .route(
             "/api/v1/appointment-links/{token}/cancel",
             post(links::cancel),
@@ -106,7 +107,7 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
         appointments::check_in, appointments::complete, appointments::no_show,
         holds::create, holds::get, holds::release,
         waitlist::join, waitlist::list, waitlist::set_priority, waitlist::leave, waitlist::claim,
-        links::preview, links::cancel, links::reschedule,
+        links::preview, links::slots, links::cancel, links::reschedule,
     ),
     components(schemas(
         crate::appointments::Appointment, crate::appointments::AppointmentDetail,
@@ -118,6 +119,8 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
         calendar::AppointmentTypeView, calendar::TypeList, calendar::NewAppointmentType, calendar::AvailabilityBody, calendar::WeeklyRuleBody,
         calendar::OverrideBody, calendar::WindowBody, calendar::TimeOffBody, calendar::SlotList,
         calendar::OverrideList, calendar::OverrideWindows, calendar::TimeOffView, calendar::TimeOffList,
+        calendar::TimeOffCreated, calendar::OverrideSaved, calendar::AvailabilityConflictsBody,
+        crate::calendar::OnConflict, crate::calendar::Stranded, crate::calendar::Resolved,
         appointments::BookRequest, appointments::CancelRequest, appointments::RescheduleRequest, appointments::AppointmentList,
         crate::holds::Hold, crate::holds::HoldStatus, holds::HoldBody,
         crate::waitlist::WaitlistEntry, crate::waitlist::Offer, crate::waitlist::TimeOfDay,

@@ -46,6 +46,12 @@ const SELECT: &str = concat!(
 pub(crate) const CALENDAR_LOCK: &str =
     "pg_advisory_xact_lock(hashtextextended('scheduling.provider:' || $1::text, 0))";
 
+/// Takes the same lock as [`CALENDAR_LOCK`] and yields the calendar's version
+/// as committed once the lock is granted (`scheduling_lock_calendar`, from the
+/// migrations): a statement that inserts only when it equals the version its
+/// checks read cannot land in hours a change took away meanwhile.
+pub(crate) const VERSIONED_CALENDAR_LOCK: &str = "scheduling_lock_calendar($1)";
+
 /// Take the provider's calendar lock for the rest of the transaction.
 ///
 /// The exclusion constraint alone decides overlaps, but two transactions
@@ -161,12 +167,20 @@ impl NewAppointment {
 /// be scheduled again, and every other booking of the provider queued behind
 /// them. The exclusion check runs after the lock is granted, so it sees the
 /// previous holder's committed row and fails cleanly with `slot-taken`.
-pub async fn insert_booked(conn: &mut PgConnection, a: &NewAppointment) -> Result<(), WriteError> {
-    sqlx::query(&format!(
-        "WITH calendar AS (SELECT {CALENDAR_LOCK}),
+///
+/// `false`, with nothing written, when the calendar's version is no longer
+/// `checked_version` (the availability changed after the rules were checked):
+/// the caller checks again, now under the lock, and retries.
+pub async fn insert_booked(
+    conn: &mut PgConnection,
+    a: &NewAppointment,
+    checked_version: i64,
+) -> Result<bool, WriteError> {
+    let inserted = sqlx::query(&format!(
+        "WITH calendar AS (SELECT {VERSIONED_CALENDAR_LOCK} AS version),
          booked AS (
              INSERT INTO appointments (id, patient_id, provider_id, appointment_type_id, during, blocked, claimed, status, created_by)
-             SELECT $2, $3, $1, $4, $5, $6, tstzrange($8, NULL), 'booked', $7 FROM calendar
+             SELECT $2, $3, $1, $4, $5, $6, tstzrange($8, NULL), 'booked', $7 FROM calendar WHERE version = $9
              RETURNING id, version, status, during, created_by)
          INSERT INTO appointment_history (appointment_id, version, status, during, changed_by)
          SELECT id, version, status, during, created_by FROM booked"
@@ -179,10 +193,12 @@ pub async fn insert_booked(conn: &mut PgConnection, a: &NewAppointment) -> Resul
     .bind(PgRange::from(a.blocked.start..a.blocked.end))
     .bind(a.created_by)
     .bind(a.at)
+    .bind(checked_version)
     .execute(conn)
     .await
-    .map_err(map_write)?;
-    Ok(())
+    .map_err(map_write)?
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 /// On the pool, or on the connection a change already holds.

@@ -41,12 +41,33 @@ pub async fn load(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Availability, sqlx::Error> {
-    let weekly: Vec<(i16, NaiveTime, NaiveTime)> = sqlx::query_as(
-        "SELECT weekday, start_time, end_time FROM weekly_rules WHERE provider_id = $1",
+    Ok(load_versioned(conn, provider_id, from, to).await?.0)
+}
+
+/// [`load`], with the calendar's version read no later than the rules (in
+/// the first query's snapshot): a change committed after it has a newer
+/// version, which the booking's insert notices (see
+/// `appointments::insert_booked`).
+pub async fn load_versioned(
+    conn: &mut PgConnection,
+    provider_id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<(Availability, i64), sqlx::Error> {
+    type Row = (i64, Option<i16>, Option<NaiveTime>, Option<NaiveTime>);
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT v.version, w.weekday, w.start_time, w.end_time
+         FROM (SELECT COALESCE((SELECT version FROM calendar_versions WHERE provider_id = $1), 0) AS version) v
+         LEFT JOIN weekly_rules w ON w.provider_id = $1",
     )
     .bind(provider_id)
     .fetch_all(&mut *conn)
     .await?;
+    let version = rows.first().map_or(0, |r| r.0);
+    let weekly: Vec<(i16, NaiveTime, NaiveTime)> = rows
+        .into_iter()
+        .filter_map(|(_, d, s, e)| Some((d?, s?, e?)))
+        .collect();
     let overrides: Vec<OverrideRow> = sqlx::query_as(
         "SELECT date, start_time, end_time FROM date_overrides
          WHERE provider_id = $1 AND date BETWEEN ($2::timestamptz)::date - 2 AND ($3::timestamptz)::date + 2 ORDER BY date",
@@ -64,7 +85,7 @@ pub async fn load(
     .bind(to + chrono::Duration::days(1))
     .fetch_all(&mut *conn)
     .await?;
-    Ok(Availability {
+    let availability = Availability {
         weekly: weekly
             .into_iter()
             .map(|(d, start, end)| WeeklyRule {
@@ -78,7 +99,21 @@ pub async fn load(
             .into_iter()
             .map(|(start, end)| TimeOff { start, end })
             .collect(),
-    })
+    };
+    Ok((availability, version))
+}
+
+/// A new version of the provider's calendar (under its lock, in the
+/// change's transaction): bookings checked against an older one check again.
+pub async fn bump_version(conn: &mut PgConnection, provider_id: Uuid) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO calendar_versions (provider_id, version) VALUES ($1, 1)
+         ON CONFLICT (provider_id) DO UPDATE SET version = calendar_versions.version + 1",
+    )
+    .bind(provider_id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
 
 /// Replace the weekly rules and the given dates' overrides in one transaction.
@@ -88,6 +123,16 @@ pub async fn replace(
     availability: &Availability,
 ) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
+    replace_in(&mut tx, provider_id, availability).await?;
+    tx.commit().await
+}
+
+/// [`replace`], in the caller's transaction.
+pub async fn replace_in(
+    tx: &mut PgConnection,
+    provider_id: Uuid,
+    availability: &Availability,
+) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM weekly_rules WHERE provider_id = $1")
         .bind(provider_id)
         .execute(&mut *tx)
@@ -102,13 +147,13 @@ pub async fn replace(
             .await?;
     }
     for o in &availability.overrides {
-        set_override(&mut tx, provider_id, o).await?;
+        set_override(&mut *tx, provider_id, o).await?;
     }
-    tx.commit().await
+    Ok(())
 }
 
 /// Replace `o.date`'s override rows with `o` (no windows: closed that day).
-async fn set_override(
+pub async fn set_override(
     conn: &mut PgConnection,
     provider_id: Uuid,
     o: &DateOverride,
@@ -134,7 +179,7 @@ async fn set_override(
 }
 
 /// Delete `date`'s override rows; whether there were any.
-async fn clear_override(
+pub async fn clear_override(
     conn: &mut PgConnection,
     provider_id: Uuid,
     date: NaiveDate,
@@ -146,27 +191,6 @@ async fn clear_override(
         .await?
         .rows_affected();
     Ok(deleted > 0)
-}
-
-/// Set one date's override, replacing any it had, in one transaction.
-pub async fn put_override(
-    pool: &PgPool,
-    provider_id: Uuid,
-    o: &DateOverride,
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    set_override(&mut tx, provider_id, o).await?;
-    tx.commit().await
-}
-
-/// Remove one date's override (the weekly rules apply again); whether it had one.
-pub async fn delete_override(
-    pool: &PgPool,
-    provider_id: Uuid,
-    date: NaiveDate,
-) -> Result<bool, sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    clear_override(&mut conn, provider_id, date).await
 }
 
 /// The overrides of the dates `from` through `to`, in date order.
@@ -195,8 +219,64 @@ pub async fn weekly(pool: &PgPool, provider_id: Uuid) -> Result<Vec<WeeklyRule>,
         .weekly)
 }
 
+/// A booked appointment an availability change may strand.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Upcoming {
+    pub id: Uuid,
+    pub patient_id: Uuid,
+    pub appointment_type_id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub version: i32,
+}
+
+/// The provider's booked appointments starting at or after `now`, but those
+/// an earlier change kept outside the hours at their current version.
+pub async fn upcoming(
+    conn: &mut PgConnection,
+    provider_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<Upcoming>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT a.id, a.patient_id, a.appointment_type_id, lower(a.during) AS start,
+                upper(a.during) AS \"end\", a.version
+         FROM appointments a
+         WHERE a.provider_id = $1 AND a.status = 'booked' AND lower(a.during) >= $2
+           AND NOT EXISTS (SELECT 1 FROM availability_exceptions x
+                           WHERE x.appointment_id = a.id AND x.appointment_version = a.version)
+         ORDER BY lower(a.during), a.id",
+    )
+    .bind(provider_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await
+}
+
+/// Record that `a` stays outside the provider's hours after a `change`.
+pub async fn record_exception(
+    conn: &mut PgConnection,
+    provider_id: Uuid,
+    a: &Upcoming,
+    change: &str,
+    by: Uuid,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO availability_exceptions (id, provider_id, appointment_id, appointment_version, change, recorded_by)
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (appointment_id, appointment_version) DO NOTHING",
+    )
+    .bind(Uuid::now_v7())
+    .bind(provider_id)
+    .bind(a.id)
+    .bind(a.version)
+    .bind(change)
+    .bind(by)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 pub async fn add_time_off(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     provider_id: Uuid,
     off: &TimeOff,
     reason: Option<&str>,
@@ -209,7 +289,7 @@ pub async fn add_time_off(
         .bind(PgRange::from(off.start..off.end))
         .bind(reason)
         .bind(by)
-        .execute(pool)
+        .execute(conn)
         .await?;
     Ok(id)
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{postgres::types::PgRange, PgConnection};
 use uuid::Uuid;
 
-use super::appointments::{map_write, WriteError, CALENDAR_LOCK};
+use super::appointments::{map_write, WriteError, CALENDAR_LOCK, VERSIONED_CALENDAR_LOCK};
 use crate::domain::{holds::HeldSlot, slots::Busy};
 
 /// A hold, whatever became of it.
@@ -95,12 +95,18 @@ impl NewHold {
 
 /// Hold the slot: the provider's calendar lock, then the row, in one statement
 /// (as `appointments::insert_booked`); the exclusion constraints decide.
-pub async fn insert(conn: &mut PgConnection, h: &NewHold) -> Result<(), WriteError> {
-    sqlx::query(&format!(
-        "WITH calendar AS (SELECT {CALENDAR_LOCK})
+/// `false`, with nothing written, when the calendar's version is no longer
+/// `checked_version`: the caller checks again under the lock.
+pub async fn insert(
+    conn: &mut PgConnection,
+    h: &NewHold,
+    checked_version: i64,
+) -> Result<bool, WriteError> {
+    let inserted = sqlx::query(&format!(
+        "WITH calendar AS (SELECT {VERSIONED_CALENDAR_LOCK} AS version)
          INSERT INTO appointments (id, patient_id, provider_id, appointment_type_id, during, blocked,
                                    claimed, hold_expires_at, status, created_by)
-         SELECT $2, $3, $1, $4, $5, $6, tstzrange($7, $8), $8, 'held', $9 FROM calendar"
+         SELECT $2, $3, $1, $4, $5, $6, tstzrange($7, $8), $8, 'held', $9 FROM calendar WHERE version = $10"
     ))
     .bind(h.provider_id)
     .bind(h.id)
@@ -111,10 +117,12 @@ pub async fn insert(conn: &mut PgConnection, h: &NewHold) -> Result<(), WriteErr
     .bind(h.at)
     .bind(h.expires_at)
     .bind(h.created_by)
+    .bind(checked_version)
     .execute(conn)
     .await
-    .map_err(map_write)?;
-    Ok(())
+    .map_err(map_write)?
+    .rows_affected();
+    Ok(inserted == 1)
 }
 
 /// The hold `id`, whatever its state (converted ones included).
@@ -175,6 +183,22 @@ pub async fn release(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Er
     .await?
     .rows_affected();
     Ok(done == 1)
+}
+
+/// The provider's holds still live at `now`, locked until the caller's
+/// transaction ends (a change of the hours releases those it strands).
+pub async fn live_for_provider(
+    conn: &mut PgConnection,
+    provider_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<HoldRow>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "{SELECT} AND provider_id = $1 AND status = 'held' AND upper(claimed) > $2 FOR UPDATE"
+    ))
+    .bind(provider_id)
+    .bind(now)
+    .fetch_all(conn)
+    .await
 }
 
 /// The patient's holds still live at `now`.

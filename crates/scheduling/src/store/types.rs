@@ -24,6 +24,8 @@ pub struct TypeRow {
     pub horizon_days: i32,
     pub cancellation_window_minutes: i32,
     pub late_cancel_fee_minor: i64,
+    /// How far apart slots start (`None`: the visit with its buffers).
+    pub slot_step_minutes: Option<i32>,
 }
 
 impl TypeRow {
@@ -34,6 +36,7 @@ impl TypeRow {
             buffer_after: Duration::minutes(self.buffer_after_minutes.into()),
             min_notice: Duration::minutes(self.min_notice_minutes.into()),
             horizon: Duration::days(self.horizon_days.into()),
+            slot_step: self.slot_step_minutes.map(|m| Duration::minutes(m.into())),
         }
     }
 
@@ -71,7 +74,7 @@ impl TypeRow {
     }
 }
 
-const COLUMNS: &str = "id, provider_id, name, duration_minutes, buffer_before_minutes, buffer_after_minutes, price_minor, currency, mode, min_notice_minutes, horizon_days, cancellation_window_minutes, late_cancel_fee_minor";
+const COLUMNS: &str = "id, provider_id, name, duration_minutes, buffer_before_minutes, buffer_after_minutes, price_minor, currency, mode, min_notice_minutes, horizon_days, cancellation_window_minutes, late_cancel_fee_minor, slot_step_minutes";
 
 pub async fn for_provider(pool: &PgPool, provider_id: Uuid) -> Result<Vec<TypeRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM appointment_types WHERE provider_id = $1 AND active ORDER BY name, id"))
@@ -137,7 +140,7 @@ pub async fn in_zone(
 
 pub async fn insert(pool: &PgPool, t: &TypeRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO appointment_types ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+        "INSERT INTO appointment_types ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
     ))
     .bind(t.id)
     .bind(t.provider_id)
@@ -152,6 +155,7 @@ pub async fn insert(pool: &PgPool, t: &TypeRow) -> Result<(), sqlx::Error> {
     .bind(t.horizon_days)
     .bind(t.cancellation_window_minutes)
     .bind(t.late_cancel_fee_minor)
+    .bind(t.slot_step_minutes)
     .execute(pool)
     .await?;
     Ok(())

@@ -9,7 +9,9 @@ use scheduling::domain::cancellation::FeeCap;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{eur, spawn_app, spawn_app_with, ten_am_local, Clinic, Scheduling, TestApp};
+use crate::helpers::{
+    another_type, eur, spawn_app, spawn_app_with, ten_am_local, Clinic, Scheduling, TestApp,
+};
 
 #[tokio::test]
 async fn booking_a_free_slot_takes_it_off_the_list() {
@@ -37,8 +39,7 @@ async fn booking_a_free_slot_takes_it_off_the_list() {
 
     let after = app.slots(&patient, &clinic, day.0, day.1).await;
     assert!(!after.contains(&start), "a booked slot never shows");
-    // The 10-minute buffer after 10:00–10:30 also takes 10:30.
-    assert!(!after.contains(&(start + Duration::minutes(30))));
+    // Slots follow one another with their buffers: the next one stays.
     assert!(after.contains(&(start + Duration::minutes(60))));
 }
 
@@ -58,9 +59,16 @@ async fn booking_the_same_slot_twice_conflicts() {
         "slot-taken",
     )
     .await;
-    // Overlapping through the buffer is a conflict too.
+    // Another type's slot whose buffer meets this booking's is a conflict
+    // too: 10:40–11:00 needs 10:30–10:40 before it, the booking's buffer.
+    let check = another_type(
+        &app,
+        &clinic,
+        json!({"name": "Check", "duration_minutes": 20, "buffer_before_minutes": 10, "slot_step_minutes": 45}),
+    )
+    .await;
     assert_problem(
-        app.book(&second, &clinic, start + Duration::minutes(30))
+        app.book(&second, &check, start + Duration::minutes(40))
             .await,
         StatusCode::CONFLICT,
         "slot-taken",
@@ -104,19 +112,31 @@ async fn racing_bookings_of_overlapping_slots_never_deadlock_or_overlap() {
     let app = spawn_app().await;
     let clinic = app.clinic(chrono_tz::UTC).await;
     let first = ten_am_local(clinic.tz, 3);
-    // 30-minute slots with a 10-minute buffer after: each start overlaps the
-    // next one's, so every pair of neighbours races for shared time.
-    let starts: Vec<_> = (0..4).map(|i| first + Duration::minutes(30 * i)).collect();
+    // The clinic's 10:00 and 11:00 (30 minutes, 10 of buffer) and a 45-minute
+    // type's 10:30 and 11:15 between them: each start overlaps the next one's,
+    // so every pair of neighbours races for shared time.
+    let long = another_type(
+        &app,
+        &clinic,
+        json!({"name": "Long", "duration_minutes": 45}),
+    )
+    .await;
+    let starts: Vec<(&Clinic, DateTime<Utc>)> = vec![
+        (&clinic, first),
+        (&long, first + Duration::minutes(30)),
+        (&clinic, first + Duration::minutes(60)),
+        (&long, first + Duration::minutes(75)),
+    ];
     let mut attempts = Vec::new();
     for _round in 0..4 {
-        for start in &starts {
-            attempts.push((app.patient().await, *start));
+        for (which, start) in &starts {
+            attempts.push((app.patient().await, *which, *start));
         }
     }
-    let (app, clinic) = (&app, &clinic);
+    let app = &app;
     let statuses: Vec<(u16, DateTime<Utc>)> =
-        futures_util::future::join_all(attempts.iter().map(|(p, start)| async move {
-            (app.book(p, clinic, *start).await.status().as_u16(), *start)
+        futures_util::future::join_all(attempts.iter().map(|(p, which, start)| async move {
+            (app.book(p, which, *start).await.status().as_u16(), *start)
         }))
         .await;
     assert!(
@@ -291,7 +311,7 @@ async fn a_retried_booking_is_answered_as_the_first_time_even_when_the_rules_now
         .post(
             &clinic.provider,
             &format!("/api/v1/providers/{}/time-off", clinic.provider.id),
-            &json!({"start": start - Duration::hours(2), "end": start + Duration::hours(6)}),
+            &json!({"start": start - Duration::hours(2), "end": start + Duration::hours(6), "on_conflict": "keep"}),
         )
         .await;
     assert_eq!(off.status(), StatusCode::CREATED);

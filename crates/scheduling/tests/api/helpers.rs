@@ -83,7 +83,8 @@ impl TestApp {
     }
 }
 
-/// A provider with a calendar and one 30-minute type (10 min buffer after).
+/// A provider with a calendar and one 30-minute type (10 min buffer after),
+/// offered on the hour (`slot_step_minutes` 60).
 pub struct Clinic {
     pub provider: User,
     pub type_id: Uuid,
@@ -184,7 +185,7 @@ impl Scheduling for TestApp {
                 &provider,
                 &format!("/api/v1/providers/{}/appointment-types", provider.id),
                 &json!({
-                    "name": "Consultation", "duration_minutes": 30, "buffer_after_minutes": 10,
+                    "name": "Consultation", "duration_minutes": 30, "buffer_after_minutes": 10, "slot_step_minutes": 60,
                     "price": {"amount_minor": 6000, "currency": "EUR"}, "mode": "in_person",
                     "min_notice_minutes": 60, "horizon_days": 60,
                     "cancellation_window_minutes": 1440, "late_cancel_fee_minor": 2500
@@ -305,6 +306,30 @@ impl Scheduling for TestApp {
 
     async fn tap(&self, routing_keys: &[&str]) -> EventTap {
         EventTap::bind(&self.backing, routing_keys).await
+    }
+}
+
+/// Another type of the clinic's provider, created through the API with
+/// `fields` (name, duration, buffers, step…; price and mode are given), as a
+/// clinic of its own for the helpers.
+pub async fn another_type(app: &TestApp, clinic: &Clinic, fields: Value) -> Clinic {
+    let mut body = json!({"price": {"amount_minor": 9000, "currency": "EUR"}, "mode": "in_person"});
+    if let (Some(b), Some(f)) = (body.as_object_mut(), fields.as_object()) {
+        b.extend(f.clone());
+    }
+    let r = app
+        .post(
+            &clinic.provider,
+            &format!("/api/v1/providers/{}/appointment-types", clinic.provider.id),
+            &body,
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let t: Value = r.json().await.unwrap();
+    Clinic {
+        provider: clinic.provider.clone(),
+        type_id: t["id"].as_str().unwrap().parse().unwrap(),
+        tz: clinic.tz,
     }
 }
 

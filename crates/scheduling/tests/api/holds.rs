@@ -11,7 +11,7 @@ use scheduling::clock::Clock;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, ten_am_local, Scheduling};
+use crate::helpers::{another_type, spawn_app, ten_am_local, Scheduling};
 
 fn time(v: &Value) -> DateTime<Utc> {
     v.as_str().unwrap().parse().unwrap()
@@ -47,9 +47,14 @@ async fn a_held_slot_is_kept_for_ten_minutes_from_everyone_else() {
         "slot-taken",
     )
     .await;
+    let long = another_type(
+        &app,
+        &clinic,
+        serde_json::json!({"name": "Long", "duration_minutes": 45}),
+    )
+    .await;
     assert_problem(
-        app.book(&other, &clinic, start + Duration::minutes(30))
-            .await,
+        app.book(&other, &long, start + Duration::minutes(30)).await,
         StatusCode::CONFLICT,
         "slot-taken",
     )

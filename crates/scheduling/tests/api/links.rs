@@ -1,12 +1,12 @@
 use chrono::{DateTime, Duration, Utc};
 use contracts::scheduling::{AppointmentCancelled, AppointmentLinksIssued};
 use contracts::Event;
-use platform::testing::{assert_problem, Anonymous, EventTap};
+use platform::testing::{assert_problem, Anonymous, EventTap, User};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{eur, spawn_app, ten_am_local, Scheduling, TestApp};
+use crate::helpers::{eur, spawn_app, ten_am_local, Clinic, Scheduling, TestApp};
 
 /// The next links the service relays.
 async fn next_links(tap: &mut EventTap) -> AppointmentLinksIssued {
@@ -252,4 +252,154 @@ async fn links_stop_working_once_the_appointment_changes_or_starts() {
         .await;
     assert_eq!(current["status"], "booked");
     assert_eq!(Uuid::parse_str(&id).unwrap(), v3.appointment_id);
+}
+
+/// `GET /api/v1/appointment-links/{token}/slots` for `[from, to)`, anonymously.
+async fn link_slots(
+    app: &TestApp,
+    token: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> reqwest::Response {
+    app.request(
+        reqwest::Method::GET,
+        &format!("/api/v1/appointment-links/{token}/slots"),
+        &Anonymous,
+    )
+    .query(&[("from", from.to_rfc3339()), ("to", to.to_rfc3339())])
+    .send()
+    .await
+    .unwrap()
+}
+
+/// The provider slot search for the same range, as the patient signed in.
+async fn searched(
+    app: &TestApp,
+    patient: &User,
+    clinic: &Clinic,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Value {
+    let r = app
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/v1/providers/{}/slots", clinic.provider.id),
+            patient,
+        )
+        .query(&[
+            ("appointment_type_id", clinic.type_id.to_string()),
+            ("from", from.to_rfc3339()),
+            ("to", to.to_rfc3339()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_reschedule_link_shows_the_free_times_without_sign_in_while_it_works() {
+    let app = spawn_app().await;
+    let mut links = app.tap(&[AppointmentLinksIssued::TYPE]).await;
+    let clinic = app.clinic(chrono_tz::Europe::Berlin).await;
+    let patient = app.patient().await;
+    let other = app.patient().await;
+    let start = ten_am_local(clinic.tz, 3);
+    let id = app.booked(&patient, &patient, &clinic, start).await;
+    let v1 = next_links(&mut links).await;
+    // Someone else holds a slot the same day: it is not offered here either.
+    let held = start + Duration::hours(5);
+    assert_eq!(
+        app.hold(&other, &clinic, held).await.status(),
+        StatusCode::CREATED
+    );
+    let (from, to) = (start - Duration::hours(10), start + Duration::hours(14));
+
+    // The same slots as the provider search, for the link's provider and type,
+    // without a sign-in, never stored, never a token or a session.
+    let r = link_slots(&app, &v1.reschedule_token, from, to).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    assert!(r.headers().get("set-cookie").is_none());
+    let shown: Value = r.json().await.unwrap();
+    assert!(carries_no_credentials(&shown), "{shown}");
+    assert_eq!(shown, searched(&app, &patient, &clinic, from, to).await);
+    let starts: Vec<DateTime<Utc>> = shown["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["start"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(!starts.is_empty(), "{shown}");
+    assert!(!starts.contains(&start), "its own time is taken");
+    assert!(!starts.contains(&held), "a held slot is not offered");
+    assert!(starts.contains(&(start + Duration::hours(3))), "{shown}");
+
+    // Bounded like the normal search.
+    for (from, to) in [(start, start), (start, start + Duration::days(32))] {
+        assert_problem(
+            link_slots(&app, &v1.reschedule_token, from, to).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-error",
+        )
+        .await;
+    }
+    // Only a reschedule link: a cancel link or an altered token shows nothing.
+    assert_problem(
+        link_slots(&app, &v1.cancel_token, from, to).await,
+        StatusCode::NOT_FOUND,
+        "link-not-found",
+    )
+    .await;
+    let mut forged = v1.reschedule_token.clone();
+    let flipped = if forged.as_bytes()[20] == b'A' {
+        "B"
+    } else {
+        "A"
+    };
+    forged.replace_range(20..21, flipped);
+    assert_problem(
+        link_slots(&app, &forged, from, to).await,
+        StatusCode::NOT_FOUND,
+        "link-not-found",
+    )
+    .await;
+
+    // Used, the link shows nothing more; the moved appointment's new link does.
+    let moved = start + Duration::hours(3);
+    let r = use_link(
+        &app,
+        &v1.reschedule_token,
+        "reschedule",
+        &json!({"start": moved}),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_problem(
+        link_slots(&app, &v1.reschedule_token, from, to).await,
+        StatusCode::GONE,
+        "link-expired",
+    )
+    .await;
+    let v2 = next_links(&mut links).await;
+    assert_eq!(v2.appointment_id.to_string(), id);
+    let r = link_slots(&app, &v2.reschedule_token, from, to).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let now_free: Value = r.json().await.unwrap();
+    assert!(
+        now_free
+            .to_string()
+            .contains(&start.format("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        "the old time is free again: {now_free}"
+    );
+
+    // From the start on, it shows nothing.
+    app.clock.set(moved + Duration::minutes(1));
+    assert_problem(
+        link_slots(&app, &v2.reschedule_token, from, to).await,
+        StatusCode::GONE,
+        "link-expired",
+    )
+    .await;
 }

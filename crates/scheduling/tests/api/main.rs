@@ -4,6 +4,7 @@
 mod booking;
 mod cache;
 mod calendar;
+mod calendar_changes;
 mod events;
 mod helpers;
 mod holds;

@@ -13,7 +13,7 @@ use scheduling::{clock::Clock, store::readmodel};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, ten_am_local, Clinic, Scheduling, TestApp};
+use crate::helpers::{another_type, spawn_app, ten_am_local, Clinic, Scheduling, TestApp};
 
 fn id(v: &Value) -> Uuid {
     v["id"].as_str().unwrap().parse().unwrap()
@@ -620,18 +620,30 @@ async fn a_neighbouring_slot_the_cancelled_buffer_kept_out_is_offered_too() {
     let clinic = app.clinic(chrono_tz::UTC).await;
     let (a, b) = (app.patient().await, app.patient().await);
     let start = ten_am_local(clinic.tz, 3);
-    let appointment = booked_slot(&app, &clinic, &a, start).await;
-    // 09:30–10:00 needs until 10:10 with its buffer: A's 10:00 kept it out.
-    let before = start - Duration::minutes(30);
+    // A quick visit 09:45–10:00 with 15 minutes of buffer after: only its
+    // buffer keeps the clinic's 10:00 out.
+    let quick = another_type(
+        &app,
+        &clinic,
+        serde_json::json!({"name": "Quick", "duration_minutes": 15, "buffer_after_minutes": 15, "slot_step_minutes": 45}),
+    )
+    .await;
+    let appointment = booked_slot(&app, &quick, &a, start - Duration::minutes(15)).await;
     let free = app
-        .slots(&b, &clinic, before, start + Duration::hours(1))
+        .slots(
+            &b,
+            &clinic,
+            start - Duration::hours(1),
+            start + Duration::hours(1),
+        )
         .await;
-    assert!(!free.contains(&before));
-    app.waitlisted(&b, &clinic, before, start).await;
+    assert!(!free.contains(&start));
+    app.waitlisted(&b, &clinic, start, start + Duration::minutes(30))
+        .await;
 
     cancel(&app, &a, &appointment).await;
     let offer = next_offer(&mut offers).await;
-    assert_eq!((offer.patient_id, offer.start), (b.id, before));
+    assert_eq!((offer.patient_id, offer.start), (b.id, start));
 }
 
 #[tokio::test]
