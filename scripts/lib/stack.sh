@@ -117,6 +117,9 @@ stack_env() {
     export CAREBOOK_POSTGRES_URL=$STACK_POSTGRES_URL
     export CAREBOOK_REDIS_URL=$STACK_REDIS_URL
     export CAREBOOK_AMQP_URL=$STACK_AMQP_URL
+    # Every service publishes as the one broker account: consumers must know.
+    CAREBOOK_AMQP_SHARED_PUBLISHER=$(printf '%s' "$STACK_AMQP_URL" | sed -E 's#^amqps?://([^:@/]+).*#\1#')
+    export CAREBOOK_AMQP_SHARED_PUBLISHER
     export CAREBOOK_SMTP_HOST=$STACK_SMTP_HOST
     export CAREBOOK_SMTP_PORT=$STACK_SMTP_PORT
     CAREBOOK_JWKS_URL="$(stack_url gateway)/.well-known/jwks.json"

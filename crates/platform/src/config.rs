@@ -369,8 +369,18 @@ impl CommonConfig {
                 }
             }
         }
-        let event_publishers = EventPublishers::PerService {
+        let per_service = EventPublishers::PerService {
             prefix: env.parsed("AMQP_USER_PREFIX", "carebook_".to_owned()),
+        };
+        // One broker account for every service (a developer's plain-text run on
+        // a shared broker) must be said, and is refused where TLS is required.
+        let event_publishers = match env.optional("AMQP_SHARED_PUBLISHER") {
+            Some(user) if tls.is_none() => EventPublishers::Shared(user),
+            Some(_) => {
+                env.invalid("AMQP_SHARED_PUBLISHER is only for CAREBOOK_TLS=off: with TLS each service publishes as its own user");
+                per_service
+            }
+            None => per_service,
         };
         let cfg = Self {
             bind,
@@ -518,6 +528,16 @@ mod tests {
         assert_eq!(
             cfg.event_publishers.user_of(contracts::Service::Scheduling),
             "carebook_scheduling"
+        );
+        // One account for every service only when said, and only without TLS.
+        let mut vars = BASE.to_vec();
+        vars.push(("CAREBOOK_AMQP_SHARED_PUBLISHER", "guest"));
+        let mut shared = env(&vars);
+        let cfg = CommonConfig::load(&mut shared, 8081);
+        shared.finish().unwrap();
+        assert_eq!(
+            cfg.event_publishers.user_of(contracts::Service::Identity),
+            "guest"
         );
         let mut missing = env(&BASE[1..]);
         CommonConfig::load(&mut missing, 8081);
