@@ -334,12 +334,14 @@ pub fn link_token(text: &str, path: &str) -> Option<String> {
     )
 }
 
-/// Free slot starts of `provider`'s appointment type in the next two weeks, at
+/// Free slot starts of `provider`'s appointment type in the next four weeks, at
 /// least three hours apart so that one booking's buffers never hide the next.
 pub async fn free_slots(caller: &Caller, provider: uuid::Uuid, type_id: &str) -> Vec<String> {
     let (from, to) = (
         chrono::Utc::now(),
-        chrono::Utc::now() + chrono::Duration::days(14),
+        // Four weeks (the search allows 31 days): the authorization matrix
+        // books dozens, three hours apart.
+        chrono::Utc::now() + chrono::Duration::days(28),
     );
     let slots = caller
         .read(&format!(
