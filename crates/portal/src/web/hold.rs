@@ -6,6 +6,7 @@
 //! button's one-time key, so pressing a button twice opens the same hold, and
 //! picking another time for the same patient lets the earlier one go.
 
+use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -19,10 +20,10 @@ use crate::{
         hold::{self, HoldState, HoldTimer},
         time::{self, When, Zones},
     },
-    session::PendingHold,
+    session::{Flash, PendingHold},
     web::{
-        patient::{zone_of, TypeView},
-        CallError, Ctx,
+        patient::{booking::WeekOf, zone_of, Directory, TypeView},
+        see_other, CallError, Ctx, PageError,
     },
 };
 
@@ -113,6 +114,35 @@ pub async fn release(ctx: &mut Ctx, id: Uuid) -> Result<(), CallError> {
         Err(CallError::Api(e)) if e.status().is_some_and(|s| s.as_u16() == 404) => Ok(()),
         other => other,
     }
+}
+
+/// "Choose another time": let hold `id` go and answer where to go next: the
+/// appointment (`{appointment_page}/{id}`) when it was booked meanwhile, else
+/// the week of free times `week_page` names for it, saying the time is free.
+pub async fn release_to(
+    ctx: &mut Ctx,
+    id: Uuid,
+    appointment_page: &str,
+    week_page: impl FnOnce(&Hold) -> String,
+) -> Result<Response, PageError> {
+    let hold: Hold = ctx.get(format!("/api/v1/holds/{id}")).await?;
+    match release(ctx, id).await {
+        Ok(()) => {}
+        Err(CallError::Api(e)) if e.code() == Some("hold-converted") => {
+            return Ok(see_other(&format!("{appointment_page}/{id}")));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let provider = Directory::default()
+        .provider(ctx, hold.provider_id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    ctx.flash(Flash::info("The time you held is free for others again."))
+        .await?;
+    let week = WeekOf::Slot(hold.start)
+        .param(&provider)
+        .unwrap_or_default();
+    Ok(see_other(&format!("{}?week={week}", week_page(&hold))))
 }
 
 /// Forget a hold that was confirmed or let go.

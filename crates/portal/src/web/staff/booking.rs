@@ -364,29 +364,13 @@ pub async fn held(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, PageEr
 /// `POST /bookings/holds/{id}/release`: "Choose another time".
 pub async fn release(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, PageError> {
     ctx.require(&[Role::Staff])?;
-    let hold: Hold = ctx.get(format!("/api/v1/holds/{id}")).await?;
-    match holding::release(&mut ctx, id).await {
-        Ok(()) => {}
-        Err(CallError::Api(e)) if e.code() == Some("hold-converted") => {
-            return Ok(see_other(&format!("/clinic/appointments/{id}")));
-        }
-        Err(e) => return Err(e.into()),
-    }
-    let provider = Directory::default()
-        .provider(&mut ctx, hold.provider_id)
-        .await?
-        .ok_or(PageError::NotFound)?;
-    ctx.flash(Flash::info("The time you held is free for others again."))
-        .await?;
-    Ok(see_other(&format!(
-        "/bookings/{}/{}/{}?week={}",
-        hold.patient_id,
-        hold.provider_id,
-        hold.appointment_type_id,
-        WeekOf::Slot(hold.start)
-            .param(&provider)
-            .unwrap_or_default()
-    )))
+    holding::release_to(&mut ctx, id, "/clinic/appointments", |hold| {
+        format!(
+            "/bookings/{}/{}/{}",
+            hold.patient_id, hold.provider_id, hold.appointment_type_id
+        )
+    })
+    .await
 }
 
 #[derive(Deserialize)]
