@@ -12,7 +12,8 @@
 -- {providers = {...}, types = {...}, patients = {...}, rivals = {...}}),
 -- CHAOS_SLOT_BASE, CHAOS_DAY0 (epoch seconds, midnight UTC), CHAOS_DELAY_MS,
 -- CHAOS_RUN (names the Idempotency-Keys).
--- done() prints one line: `statuses 201=N 409=N ... errors connect=N read=N write=N timeout=N`.
+-- done() prints two lines: `statuses 201=N 409=N ... errors connect=N read=N write=N timeout=N`
+-- and `latency p50=MS p99=MS max=MS` (chaos-report.lua).
 
 local fixtures = dofile(os.getenv("CHAOS_FIXTURES"))
 local token = os.getenv("CHAOS_TOKEN")
@@ -78,20 +79,8 @@ function delay()
   return delay_ms
 end
 
-function done(summary, _, _)
-  local total = {}
-  for _, thread in ipairs(threads) do
-    local c = thread:get("counts")
-    for status, count in pairs(c) do
-      total[status] = (total[status] or 0) + count
-    end
-  end
-  local parts = {}
-  for status, count in pairs(total) do
-    table.insert(parts, status .. "=" .. count)
-  end
-  table.sort(parts)
-  local e = summary.errors
-  io.write(string.format("statuses %s errors connect=%d read=%d write=%d timeout=%d\n",
-    table.concat(parts, " "), e.connect, e.read, e.write, e.timeout))
+local report = dofile(os.getenv("CHAOS_LIB") .. "/chaos-report.lua")
+
+function done(summary, latency, _)
+  report(threads, summary, latency)
 end

@@ -2,6 +2,7 @@
 //! same services, queues and demo data the binary does.
 
 pub mod certs;
+pub mod dlq;
 pub mod provision;
 pub mod seed;
 #[cfg(feature = "testing")]

@@ -70,6 +70,55 @@ enum Command {
         #[command(subcommand)]
         command: ProvisionCommand,
     },
+    /// The event pipeline, for operators.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// The dead-letter queues (`<queue>.dlq`): what is in them, and sending
+    /// messages back once their cause is fixed. Each queue is read as the
+    /// service that consumes it (its `<SERVICE>_AMQP_URL`).
+    Dlq {
+        #[command(subcommand)]
+        command: DlqCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DlqCommand {
+    /// How many dead letters each consumer queue holds, and the first of them
+    /// (ids, types and why they failed; never their data). Nothing is removed.
+    List {
+        /// One queue (`billing.appointments`, with or without the prefix); all without.
+        #[arg(long)]
+        queue: Option<String>,
+        /// Dead letters described per queue.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// One dead letter by its event id: envelope, failures and headers.
+    Show {
+        #[arg(long)]
+        queue: Option<String>,
+        #[arg(long)]
+        id: String,
+        /// Also print the event's data (it may hold personal data).
+        #[arg(long)]
+        payload: bool,
+    },
+    /// Send dead letters back to their queue with a fresh run of retries: all
+    /// of them, or only event --id. Safe to repeat: an event already applied
+    /// is acknowledged without a second effect.
+    Replay {
+        #[arg(long)]
+        queue: Option<String>,
+        #[arg(long)]
+        id: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -194,6 +243,9 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Provision { command } => provision(command).await,
+        Command::Events {
+            command: EventsCommand::Dlq { command },
+        } => dlq(command).await,
         Command::Backup { dir } => {
             let manifest = platform::backup::backup(&backup_targets()?, &dir).await?;
             for e in &manifest.entries {
@@ -399,6 +451,112 @@ async fn provision(command: ProvisionCommand) -> anyhow::Result<()> {
             println!("Redis ACL written to {}", out.display());
             Ok(())
         }
+    }
+}
+
+/// `carebook events dlq …`: each selected queue as the service that owns it.
+async fn dlq(command: DlqCommand) -> anyhow::Result<()> {
+    use platform::events::dlq;
+    let prefix = platform::config::Env::for_service("carebook")
+        .optional("QUEUE_PREFIX")
+        .unwrap_or_else(|| "carebook".into());
+    let wanted = match &command {
+        DlqCommand::List { queue, .. }
+        | DlqCommand::Show { queue, .. }
+        | DlqCommand::Replay { queue, .. } => queue.as_deref(),
+    };
+    let queues = carebook::dlq::select(carebook::dlq::consumer_queues(&prefix), &prefix, wanted)
+        .map_err(anyhow::Error::msg)?;
+    let mut found = false;
+    let mut replayed = 0;
+    for owned in queues {
+        let common = common_config(owned.service)?;
+        let broker = platform::events::Broker::connect(&common)
+            .await
+            .with_context(|| format!("connecting to the broker as {}", owned.service))?;
+        let queue = owned.queue.as_str();
+        let done: anyhow::Result<()> = async {
+            match &command {
+                DlqCommand::List { limit, .. } => {
+                    let (count, letters) = dlq::list(&broker, queue, *limit).await?;
+                    println!("{}.dlq: {count}", queue);
+                    for l in &letters {
+                        println!(
+                            "  {}  {} v{}  from {}  attempts {}  replays {}  first failed {} ({})",
+                            l.id.as_deref().unwrap_or("-"),
+                            l.event_type.as_deref().unwrap_or("-"),
+                            l.version.map_or_else(|| "-".into(), |v| v.to_string()),
+                            l.source.as_deref().unwrap_or("-"),
+                            l.attempts,
+                            l.replays,
+                            l.first_failed_at.as_deref().unwrap_or("-"),
+                            l.first_failure.as_deref().unwrap_or("-"),
+                        );
+                    }
+                }
+                DlqCommand::Show { id, payload, .. } => {
+                    if let Some(l) = dlq::find(&broker, queue, id).await? {
+                        found = true;
+                        println!("queue:          {queue}.dlq");
+                        println!("id:             {}", l.id.as_deref().unwrap_or("-"));
+                        println!("type:           {}", l.event_type.as_deref().unwrap_or("-"));
+                        println!(
+                            "version:        {}",
+                            l.version.map_or_else(|| "-".into(), |v| v.to_string())
+                        );
+                        println!("source:         {}", l.source.as_deref().unwrap_or("-"));
+                        println!(
+                            "occurred at:    {}",
+                            l.occurred_at.as_deref().unwrap_or("-")
+                        );
+                        println!(
+                            "correlation id: {}",
+                            l.correlation_id.as_deref().unwrap_or("-")
+                        );
+                        println!("publisher:      {}", l.publisher.as_deref().unwrap_or("-"));
+                        println!("attempts:       {}", l.attempts);
+                        println!("replays:        {}", l.replays);
+                        println!(
+                            "first failure:  {} at {}",
+                            l.first_failure.as_deref().unwrap_or("-"),
+                            l.first_failed_at.as_deref().unwrap_or("-")
+                        );
+                        println!(
+                            "last failure:   {} at {}",
+                            l.last_failure.as_deref().unwrap_or("-"),
+                            l.last_failed_at.as_deref().unwrap_or("-")
+                        );
+                        println!("headers:");
+                        for (k, v) in &l.headers {
+                            println!("  {k}: {v}");
+                        }
+                        if *payload {
+                            println!("data:\n{}", l.payload());
+                        }
+                    }
+                }
+                DlqCommand::Replay { id, .. } => {
+                    let n = dlq::replay(&broker, queue, id.as_deref()).await?;
+                    println!("{queue}: {n} replayed");
+                    replayed += n;
+                }
+            }
+            Ok(())
+        }
+        .await;
+        broker.close().await;
+        done.with_context(|| format!("{queue}.dlq"))?;
+    }
+    match command {
+        DlqCommand::Show { id, .. } if !found => {
+            anyhow::bail!("no dead letter with event id {id}")
+        }
+        DlqCommand::Replay { id: Some(id), .. } if replayed == 0 => {
+            // Not an error: replaying twice is how an operator makes sure.
+            eprintln!("no dead letter with event id {id} (replayed already?)");
+            Ok(())
+        }
+        _ => Ok(()),
     }
 }
 

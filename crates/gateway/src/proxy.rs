@@ -449,7 +449,7 @@ async fn send(
             // that just stopped must not fail).
             Ok(Err(e)) if e.is_connect() => {
                 metrics::counter!("gateway_upstream_errors_total", "service" => service.to_owned(), "kind" => "connect").increment(1);
-                guard.observe(Outcome::Failure);
+                guard.refused();
                 tried.push(guard.replica().clone());
             }
             Ok(Err(_)) if expired.load(Ordering::Relaxed) => return body_too_slow(parts.version),

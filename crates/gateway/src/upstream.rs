@@ -283,6 +283,9 @@ impl Replica {
             Change::Unready => {
                 tracing::warn!(%service, %replica, "replica failed its readiness checks")
             }
+            Change::Refused => {
+                tracing::warn!(%service, %replica, "replica refused a connection: out of rotation until its checks pass")
+            }
             Change::Ejected { for_ms } => {
                 tracing::warn!(%service, %replica, seconds = for_ms / 1000, "replica ejected after consecutive failures");
                 metrics::counter!("gateway_replica_ejections_total", "service" => service.to_owned())
@@ -307,6 +310,11 @@ impl InFlight {
     /// Feed the request's outcome to passive outlier detection.
     pub fn observe(&self, outcome: Outcome) {
         self.pool.observe(&self.replica, outcome);
+    }
+
+    /// The replica refused the connection: out of rotation until its checks pass.
+    pub fn refused(&self) {
+        self.replica.update(&self.pool.service, |h| h.refused());
     }
 }
 

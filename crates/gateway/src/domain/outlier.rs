@@ -3,7 +3,10 @@
 //! consecutive results, and passive outlier detection ejects it after
 //! `consecutive_failures` failed answers in a row (5xx, timeouts, resets) for
 //! an ejection time that grows with each repeat (`base × n`, capped), never
-//! ejecting more than `max_ejection_percent` of a pool at once. The clock is a
+//! ejecting more than `max_ejection_percent` of a pool at once. A refused
+//! connection is no outlier but an absence: it takes the replica out of
+//! rotation at once, as failed checks would, and a replica that leaves rotation
+//! and comes back (a restart) returns un-ejected. The clock is a
 //! number of milliseconds, so every rule is testable without waiting.
 
 /// The thresholds and times of health decisions.
@@ -41,7 +44,8 @@ impl Default for Policy {
 pub enum Outcome {
     /// Any answer below 500.
     Success,
-    /// A 5xx answer, a timeout, a reset or a refused connection.
+    /// A 5xx answer, a timeout or a reset (a refused connection is
+    /// [`Health::refused`]).
     Failure,
 }
 
@@ -53,6 +57,8 @@ pub enum Change {
     Ready,
     /// Active checks took it out.
     Unready,
+    /// A refused connection took it out, until its checks pass again.
+    Refused,
     /// Passive detection ejected it for this long.
     Ejected {
         for_ms: u64,
@@ -113,18 +119,47 @@ impl Health {
         if streak < needed {
             return (Self { streak, ..self }, Change::None);
         }
-        let change = if passed {
-            Change::Ready
-        } else {
-            Change::Unready
-        };
+        if !passed {
+            return (
+                Self {
+                    ready: false,
+                    streak: 0,
+                    ..self
+                },
+                Change::Unready,
+            );
+        }
+        // Out of rotation and back: the replica restarted (or its dependency
+        // recovered), so the failures that ejected it say nothing about it now.
+        // Kept ejected, a replica restarted in a rolling update would sit out
+        // the rest of its ejection while the next one stops.
         (
             Self {
-                ready: passed,
+                ready: true,
+                streak: 0,
+                failures: 0,
+                ejected_until: None,
+                ..self
+            },
+            Change::Ready,
+        )
+    }
+
+    /// A connection to the replica was refused (or could not be made): it is
+    /// not there, so it leaves rotation now rather than after `fall` checks,
+    /// and comes back after `rise` passed ones. Not an ejection: a replica
+    /// restarted in a rolling update is back as soon as it is ready.
+    pub fn refused(self) -> (Self, Change) {
+        if !self.ready {
+            return (self, Change::None);
+        }
+        (
+            Self {
+                ready: false,
                 streak: 0,
                 ..self
             },
-            change,
+            Change::Refused,
         )
     }
 
@@ -280,6 +315,36 @@ mod tests {
         // Ejected a second time (60 s) until 90 s; then well-behaved for 90 s.
         let (_, change) = fail(h, 5, 180_000);
         assert_eq!(change, Change::Ejected { for_ms: 30_000 });
+    }
+
+    #[test]
+    fn a_replica_that_leaves_rotation_and_returns_is_no_longer_ejected() {
+        let (h, _) = fail(Health::new(), 5, 0);
+        assert!(h.is_ejected(1_000));
+        // Passing checks alone (it never went away) change nothing...
+        let (h, changes) = checks(h, &[true, true, true]);
+        assert_eq!(changes, [Change::None; 3]);
+        assert!(h.is_ejected(1_000));
+        // ...but a replica that failed its checks and passes them again is back.
+        let (h, changes) = checks(h, &[false, false, true, true]);
+        assert_eq!(changes.last(), Some(&Change::Ready));
+        assert!(h.is_available(1_000));
+        // Its earlier ejection still counts towards the length of the next one.
+        let (_, change) = fail(h, 5, 1_000);
+        assert_eq!(change, Change::Ejected { for_ms: 60_000 });
+    }
+
+    #[test]
+    fn a_refused_connection_takes_a_replica_out_until_rise_checks_pass() {
+        let (h, change) = Health::new().refused();
+        assert_eq!(change, Change::Refused);
+        assert!(!h.is_available(0));
+        assert!(!h.is_ejected(0), "absent, not an outlier");
+        let (h, change) = h.refused();
+        assert_eq!(change, Change::None, "out already");
+        let (h, changes) = checks(h, &[true, true]);
+        assert_eq!(changes, [Change::None, Change::Ready]);
+        assert!(h.is_available(0));
     }
 
     #[test]
