@@ -21,8 +21,8 @@ use std::{
 use anyhow::Context;
 use axum::{
     extract::State,
-    http::{header, HeaderValue, Method},
-    response::IntoResponse,
+    http::{header, HeaderValue, Method, StatusCode},
+    response::{IntoResponse, Response},
     routing::get,
     Router,
 };
@@ -395,11 +395,12 @@ async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok"}))
 }
 
-/// The gateway is ready whenever it runs: a service without a healthy replica
-/// still gets its requests (panic mode) or a 503 problem on its own routes,
-/// and taking the gateway out of rotation would only make every other route
-/// fail too. The body shows each pool's state.
-async fn readyz(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
+/// The gateway is ready once it holds the token keys, and from then on
+/// whenever it runs: a service without a healthy replica still gets its
+/// requests (panic mode) or a 503 problem on its own routes, and taking the
+/// gateway out of rotation would only make every other route fail too. The
+/// body shows each pool's state.
+async fn readyz(State(gw): State<Arc<Gateway>>) -> Response {
     let pools: serde_json::Map<String, serde_json::Value> = gw
         .pools
         .values()
@@ -408,5 +409,10 @@ async fn readyz(State(gw): State<Arc<Gateway>>) -> impl IntoResponse {
             (p.service.clone(), status)
         })
         .collect();
-    Json(serde_json::json!({"status": "ready", "redis": gw.limiter.redis_up(), "upstreams": pools}))
+    let redis = gw.limiter.redis_up();
+    if !gw.verifier.holds_keys() {
+        let body = serde_json::json!({"status": "starting", "detail": "no token keys fetched yet", "redis": redis, "upstreams": pools});
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    Json(serde_json::json!({"status": "ready", "redis": redis, "upstreams": pools})).into_response()
 }

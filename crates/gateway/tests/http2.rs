@@ -25,18 +25,18 @@ async fn clients_with_prior_knowledge_are_answered_over_http2() {
         &[("echo", vec![echo.url()])],
     ))
     .await;
-    // What `curl --http2-prior-knowledge http://…/readyz` does.
+    // What `curl --http2-prior-knowledge http://…/healthz` does.
     let h2c: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new())
         .http2_only(true)
         .build_http();
     let r = h2c
-        .get(format!("http://{gw}/readyz").parse().unwrap())
+        .get(format!("http://{gw}/healthz").parse().unwrap())
         .await
         .unwrap();
     assert_eq!((r.version(), r.status()), (Version::HTTP_2, StatusCode::OK));
-    let ready: Value =
+    let live: Value =
         serde_json::from_slice(&r.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    assert_eq!(ready["status"], "ready");
+    assert_eq!(live["status"], "ok");
 
     // Proxied on over HTTP/1.1, all the service speaks, by its name.
     let r = h2c

@@ -264,14 +264,14 @@ async fn with_an_admin_port_readiness_and_metrics_are_served_only_there() {
     let health = http.get(format!("{gw}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK, "liveness stays public");
 
-    let ready: serde_json::Value = http
-        .get(format!("{admin}/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // Ready once the first key set has arrived.
+    let ready: serde_json::Value =
+        eventually(Duration::from_secs(5), "the gateway ready", || async {
+            let r = http.get(format!("{admin}/readyz")).send().await.ok()?;
+            (r.status() == StatusCode::OK).then_some(())?;
+            r.json().await.ok()
+        })
+        .await;
     assert_eq!(ready["status"], "ready");
     assert_eq!(ready["upstreams"]["echo"]["replicas"], 1);
     let refused = http
@@ -291,6 +291,33 @@ async fn with_an_admin_port_readiness_and_metrics_are_served_only_there() {
     assert!(
         metrics.contains("gateway_request_duration_seconds"),
         "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn the_gateway_is_not_ready_before_it_holds_the_token_keys() {
+    let (id, a) = (identity().await, echo("a").await);
+    let mut cfg = config(&id, &[&a], 100);
+    // Nobody answers the JWKS: every signed-in request would be a 503.
+    let nobody = platform::testing::reserved_port();
+    cfg.auth.jwks_url = format!("http://127.0.0.1:{nobody}/.well-known/jwks.json");
+    let admin_port = platform::testing::reserved_port();
+    cfg.admin_bind = Some(SocketAddr::from(([127, 0, 0, 1], admin_port)));
+    let (_gw, _stop) = start_gateway(&cfg).await;
+    let http = reqwest::Client::new();
+    // Past the first fetch's failure, still not ready.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = http
+        .get(format!("http://127.0.0.1:{admin_port}/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "starting");
+    assert_eq!(
+        body["upstreams"]["echo"]["replicas"], 1,
+        "the pools still show"
     );
 }
 

@@ -271,6 +271,16 @@ impl KeyRing {
             .cloned()
     }
 
+    /// Whether any key is held: static keys, or a fetch has brought some.
+    pub(crate) fn holds_keys(&self) -> bool {
+        !self
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys
+            .is_empty()
+    }
+
     /// Whether `key` is still the key published under its `kid`.
     pub(crate) fn is_current(&self, key: &Arc<Key>) -> bool {
         self.lookup(&key.kid)

@@ -129,6 +129,13 @@ impl Verifier {
         })
     }
 
+    /// Whether tokens can be checked at all: false until the first key set
+    /// arrives (a process reporting ready before then would answer 503 to
+    /// every signed-in request).
+    pub fn holds_keys(&self) -> bool {
+        self.keys.holds_keys()
+    }
+
     /// Check signature, algorithm, issuer, audience and expiry; return the claims.
     pub async fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let now = chrono::Utc::now().timestamp();

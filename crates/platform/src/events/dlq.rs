@@ -189,6 +189,25 @@ async fn depth(broker: &Broker, queue: &str) -> Result<u32, DlqError> {
 
 /// Take up to `limit` messages of `queue` without acknowledging them; they go
 /// back when `channel` closes.
+/// Close a reading channel and wait (briefly) until the broker has put back
+/// what it held: the queue holds at least `expected` again. The broker
+/// requeues after the close completes, so without this an operator's next
+/// command (a replay straight after a list) could miss letters.
+async fn give_back(broker: &Broker, channel: Channel, dlq: &str, expected: u32, why: &str) {
+    let _ = channel.close(200, why).await;
+    let deadline = tokio::time::Instant::now() + GIVE_BACK_WAIT;
+    while tokio::time::Instant::now() < deadline {
+        match depth(broker, dlq).await {
+            Ok(n) if n < expected => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            _ => return,
+        }
+    }
+    tracing::warn!(queue = dlq, "dead letters not yet back in their queue");
+}
+
+/// How long [`give_back`] waits for the broker to requeue.
+const GIVE_BACK_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 async fn take(
     channel: &Channel,
     queue: &str,
@@ -219,7 +238,7 @@ pub async fn list(
     let channel = broker.channel().await?;
     let taken = take(&channel, &dlq, limit.min(count as usize)).await;
     let letters = taken.map(|messages| messages.iter().map(DeadLetter::read).collect());
-    let _ = channel.close(200, "listed").await;
+    give_back(broker, channel, &dlq, count, "listed").await;
     Ok((count, letters?))
 }
 
@@ -235,7 +254,7 @@ pub async fn find(broker: &Broker, queue: &str, id: &str) -> Result<Option<DeadL
             .map(DeadLetter::read)
             .find(|letter| letter.id.as_deref() == Some(id))
     });
-    let _ = channel.close(200, "looked").await;
+    give_back(broker, channel, &dlq, count, "looked").await;
     found
 }
 
@@ -252,8 +271,9 @@ pub async fn replay(broker: &Broker, queue: &str, id: Option<&str>) -> Result<us
     let publisher = broker.channel().await?;
     let result = replay_on(broker, &reader, &publisher, queue, &dlq, count as usize, id).await;
     // Unacknowledged messages (the ones not asked for) go back to the queue.
-    let _ = reader.close(200, "replayed").await;
     let _ = publisher.close(200, "replayed").await;
+    let kept = count.saturating_sub(result.as_ref().map_or(0, |n| *n as u32));
+    give_back(broker, reader, &dlq, kept, "replayed").await;
     result
 }
 
