@@ -44,6 +44,10 @@ pub struct PatientUpdated {
     pub name: String,
     pub email: String,
     pub preferred_provider_id: Option<Uuid>,
+    /// The patient's IANA time zone, when known: emails and reminders show
+    /// times in it first, and in the provider's zone too when it differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 impl Event for PatientUpdated {
@@ -59,6 +63,7 @@ impl Event for PatientUpdated {
             name: "Ada Patient".into(),
             email: "ada@example.org".into(),
             preferred_provider_id: Some(crate::examples::PROVIDER),
+            time_zone: Some("America/New_York".into()),
         }
     }
 }

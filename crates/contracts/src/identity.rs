@@ -16,6 +16,10 @@ pub struct UserRegistered {
     pub role: Role,
     pub name: String,
     pub email: String,
+    /// The IANA time zone the person registered from (the portal sends the
+    /// browser's), when known: emails show times in it first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 impl Event for UserRegistered {
@@ -31,6 +35,7 @@ impl Event for UserRegistered {
             role: Role::Patient,
             name: "Ada Patient".into(),
             email: "ada@example.org".into(),
+            time_zone: Some("America/New_York".into()),
         }
     }
 }

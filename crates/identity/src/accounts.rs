@@ -178,6 +178,7 @@ async fn insert_account(
         role,
         name: valid.name.as_str().to_owned(),
         email: valid.email.as_str().to_owned(),
+        time_zone: None,
     };
     events::publish::<UserRegistered>(conn, &registered).await
 }

@@ -370,6 +370,7 @@ pub fn user_registered(
             role,
             name: name.to_owned(),
             email: format!("{}@example.org", user_id.simple()),
+            time_zone: None,
         },
     )
     .expect("an envelope serializes")

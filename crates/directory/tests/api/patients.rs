@@ -56,6 +56,7 @@ async fn a_patient_reads_and_updates_their_own_profile() {
             name: "Paula Patient".into(),
             email: me["email"].as_str().unwrap().into(),
             preferred_provider_id: None,
+            time_zone: None,
         })
     );
 

@@ -222,6 +222,7 @@ async fn profile_updates_change_names_and_addresses_but_older_ones_do_not() {
         name: name.into(),
         email: email.into(),
         preferred_provider_id: None,
+        time_zone: None,
     };
     let newer =
         Envelope::of::<PatientUpdated>(&patient("Paula P. Newname", "paula.new@example.org"))

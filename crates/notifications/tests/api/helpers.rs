@@ -102,6 +102,7 @@ impl TestApp {
             role,
             name: name.to_owned(),
             email: email.to_owned(),
+            time_zone: None,
         };
         self.deliver(&Envelope::of::<UserRegistered>(&registered).unwrap())
             .await;

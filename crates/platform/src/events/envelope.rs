@@ -122,6 +122,7 @@ mod tests {
             role: Role::Patient,
             name: "Ada".into(),
             email: "ada@example.org".into(),
+            time_zone: None,
         }
     }
 
