@@ -7,13 +7,13 @@ use axum::{
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Base of every problem `type` URI.
 pub const PROBLEM_BASE: &str = "https://carebook.dev/problems/";
 
 /// One invalid field in a request body or query.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     /// JSON pointer-ish path of the field (`email`, `lines[0].amount`).
     pub field: String,
@@ -34,15 +34,15 @@ pub struct Problem {
 }
 
 /// The wire form of [`Problem`], documented in every service's OpenAPI.
-#[derive(Serialize, utoipa::ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ProblemBody {
     #[serde(rename = "type")]
     pub kind: String,
     pub title: String,
     pub status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }
 

@@ -359,14 +359,7 @@ pub async fn book(
     outbox::enqueue(&mut tx, &links).await?;
     let refilled = match &converting {
         None => {
-            if !store::insert_booked(&mut tx, &new, checked_version).await? {
-                // The hours changed after the check: check again, under the lock now held.
-                let (_, version) =
-                    check(&mut tx, req.provider_id, &time_zone, &t, req.start, now).await?;
-                if !store::insert_booked(&mut tx, &new, version).await? {
-                    return Err(Error::Internal(CALENDAR_CHANGED_UNDER_LOCK.to_owned()));
-                }
-            }
+            insert_checked(&mut tx, &new, &time_zone, &t, checked_version, now).await?;
             None
         }
         Some(c) => convert_in(&mut tx, c, actor.user_id, now).await?,
@@ -379,6 +372,26 @@ pub async fn book(
     metrics::counter!("appointments_booked_total").increment(1);
     tracing::info!(appointment_id = %row.id, provider_id = %row.provider_id, "appointment booked");
     Ok((StatusCode::CREATED, body))
+}
+
+/// Insert a booking checked against calendar `version`. When the hours
+/// changed after the check, check again under the lock the insert now holds.
+pub(crate) async fn insert_checked(
+    tx: &mut sqlx::PgConnection,
+    new: &store::NewAppointment,
+    zone: &str,
+    t: &TypeRow,
+    version: i64,
+    now: DateTime<Utc>,
+) -> Result<(), Error> {
+    if store::insert_booked(tx, new, version).await? {
+        return Ok(());
+    }
+    let (_, version) = check(tx, new.provider_id, zone, t, new.during.start, now).await?;
+    if !store::insert_booked(tx, new, version).await? {
+        return Err(Error::Internal(CALENDAR_CHANGED_UNDER_LOCK.to_owned()));
+    }
+    Ok(())
 }
 
 /// In the booking's transaction: the hold becomes the appointment, and a

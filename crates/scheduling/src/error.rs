@@ -89,6 +89,13 @@ pub enum Error {
     /// request did not say what to do with them (`on_conflict`).
     #[error("availability change strands {} appointments", .0.len())]
     AvailabilityConflicts(Vec<crate::calendar::Stranded>),
+    /// No series with this id that the caller may see.
+    #[error("series not found")]
+    SeriesNotFound,
+    /// An `all_or_nothing` series with occurrences that could not be booked:
+    /// every occurrence, with what it got.
+    #[error("series conflicts")]
+    SeriesConflicts(Vec<crate::series::Occurrence>),
     /// A field failed validation.
     #[error("invalid {field}: {message}")]
     Invalid {
@@ -306,6 +313,13 @@ impl From<Error> for Problem {
                 "This link was used, the appointment has started, or it changed since the email was sent.",
             ),
             Error::AvailabilityConflicts(conflicts) => availability_conflicts(conflicts.len()),
+            Error::SeriesNotFound => Problem::new(
+                StatusCode::NOT_FOUND,
+                "series-not-found",
+                "Series not found",
+            )
+            .with_detail("No appointment series with this id."),
+            Error::SeriesConflicts(occurrences) => series_conflicts(&occurrences),
             Error::InvalidAvailability(reason) => Problem::validation(reason.to_string())
                 .with_field("availability", reason.to_string()),
             Error::Invalid { field, message } => {
@@ -327,28 +341,55 @@ fn availability_conflicts(count: usize) -> Problem {
         ))
 }
 
+/// The problem of [`Error::SeriesConflicts`], without its list.
+fn series_conflicts(occurrences: &[crate::series::Occurrence]) -> Problem {
+    let refused = occurrences
+        .iter()
+        .filter(|o| o.not_booked.is_some())
+        .count();
+    Problem::conflict("series-conflicts", "Not every occurrence can be booked").with_detail(
+        format!(
+            "{refused} of {} occurrences cannot be booked (each with its problem in `occurrences`), \
+             so none was. Pick another start, or send it without `all_or_nothing` to book the others.",
+            occurrences.len()
+        ),
+    )
+}
+
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
+        // The problems with a member of their own: what is in the way.
         match self {
-            // The one problem with a member of its own: the appointments in the way.
-            Error::AvailabilityConflicts(conflicts) => {
-                let problem = availability_conflicts(conflicts.len());
-                let mut body = match serde_json::to_value(problem.body()) {
-                    Ok(serde_json::Value::Object(map)) => map,
-                    _ => serde_json::Map::new(),
-                };
-                body.insert(
-                    "conflicts".to_owned(),
-                    serde_json::to_value(&conflicts).unwrap_or_default(),
-                );
-                let mut response = (problem.status, axum::Json(body)).into_response();
-                response.headers_mut().insert(
-                    axum::http::header::CONTENT_TYPE,
-                    axum::http::HeaderValue::from_static("application/problem+json"),
-                );
-                response
-            }
+            Error::AvailabilityConflicts(conflicts) => with_member(
+                availability_conflicts(conflicts.len()),
+                "conflicts",
+                serde_json::to_value(&conflicts),
+            ),
+            Error::SeriesConflicts(occurrences) => with_member(
+                series_conflicts(&occurrences),
+                "occurrences",
+                serde_json::to_value(&occurrences),
+            ),
             other => Problem::from(other).into_response(),
         }
     }
+}
+
+/// `problem` as problem+json with the extension member `name`.
+fn with_member(
+    problem: Problem,
+    name: &str,
+    value: Result<serde_json::Value, serde_json::Error>,
+) -> Response {
+    let mut body = match serde_json::to_value(problem.body()) {
+        Ok(serde_json::Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    body.insert(name.to_owned(), value.unwrap_or_default());
+    let mut response = (problem.status, axum::Json(body)).into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/problem+json"),
+    );
+    response
 }

@@ -15,6 +15,7 @@ pub mod holds;
 pub mod links;
 pub mod routes;
 pub mod seed;
+pub mod series;
 pub mod store;
 pub mod waitlist;
 

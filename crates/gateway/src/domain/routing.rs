@@ -180,6 +180,7 @@ pub const DEFAULT_ROUTES: &[&str] = &[
     "/api/v1/patients/*/insurance=billing",
     "/api/v1/patients/*/balance=billing",
     "/api/v1/appointments=scheduling",
+    "/api/v1/appointment-series=scheduling",
     "/api/v1/holds=scheduling",
     "/api/v1/waitlist=scheduling",
     "/api/v1/appointment-links=scheduling",

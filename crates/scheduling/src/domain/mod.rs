@@ -10,6 +10,7 @@ pub mod cancellation;
 pub mod holds;
 pub mod lifecycle;
 pub mod links;
+pub mod series;
 pub mod slots;
 pub mod types;
 pub mod waitlist;

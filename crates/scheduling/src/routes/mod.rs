@@ -5,6 +5,7 @@ mod calendar;
 mod cursor;
 mod holds;
 mod links;
+mod series;
 mod waitlist;
 
 use axum::{
@@ -68,6 +69,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/appointments/{id}/no-show",
             post(appointments::no_show),
         )
+        .route("/api/v1/appointment-series", post(series::create))
+        .route("/api/v1/appointment-series/{id}", get(series::get))
+        .route(
+            "/api/v1/appointment-series/{id}/cancel",
+            post(series::cancel),
+        )
         .route("/api/v1/holds", post(holds::create))
         .route("/api/v1/holds/{id}", get(holds::get).delete(holds::release))
         .route("/api/v1/waitlist", post(waitlist::join).get(waitlist::list))
@@ -105,6 +112,7 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
         calendar::add_time_off, calendar::list_time_off, calendar::delete_time_off, calendar::slots,
         appointments::book, appointments::list, appointments::get, appointments::cancel, appointments::reschedule,
         appointments::check_in, appointments::complete, appointments::no_show,
+        series::create, series::get, series::cancel,
         holds::create, holds::get, holds::release,
         waitlist::join, waitlist::list, waitlist::set_priority, waitlist::leave, waitlist::claim,
         links::preview, links::slots, links::cancel, links::reschedule,
@@ -122,6 +130,7 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
         calendar::TimeOffCreated, calendar::OverrideSaved, calendar::AvailabilityConflictsBody,
         crate::calendar::OnConflict, crate::calendar::Stranded, crate::calendar::Resolved,
         appointments::BookRequest, appointments::CancelRequest, appointments::RescheduleRequest, appointments::AppointmentList,
+        crate::series::Series, crate::series::Occurrence, series::SeriesBody, series::CancelSeriesBody,
         crate::holds::Hold, crate::holds::HoldStatus, holds::HoldBody,
         crate::waitlist::WaitlistEntry, crate::waitlist::Offer, crate::waitlist::TimeOfDay,
         crate::domain::waitlist::EntryStatus, waitlist::JoinBody, waitlist::WaitlistList, waitlist::PriorityBody,

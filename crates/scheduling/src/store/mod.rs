@@ -6,5 +6,6 @@ pub mod holds;
 pub mod links;
 pub mod readmodel;
 pub mod replays;
+pub mod series;
 pub mod types;
 pub mod waitlist;

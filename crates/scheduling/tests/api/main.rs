@@ -10,5 +10,6 @@ mod helpers;
 mod holds;
 mod lifecycle;
 mod links;
+mod series;
 mod slots;
 mod waitlist;
