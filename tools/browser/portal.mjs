@@ -497,6 +497,8 @@ try {
   await admin.getByRole("link", { name: "Accounts", exact: true }).click();
   await admin.getByLabel("Name or email").fill(nina.email);
   await admin.getByRole("button", { name: "Search" }).click();
+  // The unfiltered list may show her too: wait for the search's own page.
+  await admin.waitForURL(/[?&]q=/);
   const row = admin.locator("tbody tr", { hasText: nina.email });
   await row.waitFor();
   await row.getByText("Disable…").click();
