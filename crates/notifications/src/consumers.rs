@@ -30,9 +30,10 @@ use crate::{
         account::AccountEmail,
         appointment::{Appointment, AppointmentExt},
         break_glass,
+        format::own_zone,
         kinds::{About, Kind, Recipient, PRIVACY_CONTACT_ID},
         links::{self, StoredLinks},
-        message::subject,
+        message::{subject, zones},
         reminders,
         waitlist::{self, Offer},
     },
@@ -105,7 +106,13 @@ impl EventHandler for AppointmentsHandler {
                 store::reminders::replace(conn, a.appointment_id, a.version, &planned).await?;
             }
         }
-        let subject = subject(kind, &a);
+        // Each recipient's subject is on their own clock: the patient's zone
+        // as known now (the body is rendered when sent, with the zone then).
+        let patient_zone = store::people::zone(conn, a.patient_id).await?;
+        let subjects = [
+            subject(kind, &a, zones(&a, Recipient::Patient, patient_zone)),
+            subject(kind, &a, zones(&a, Recipient::Provider, None)),
+        ];
         let (appointment_id, version) = (a.appointment_id, a.version);
         let have_links = store::links::have(conn, appointment_id, version).await?;
         let recipients = [
@@ -117,7 +124,7 @@ impl EventHandler for AppointmentsHandler {
             appointment: a,
         };
         let mut created = 0;
-        for (recipient, recipient_id) in recipients {
+        for ((recipient, recipient_id), subject) in recipients.into_iter().zip(&subjects) {
             let fresh = store::deliveries::insert(
                 conn,
                 &NewDelivery {
@@ -125,7 +132,7 @@ impl EventHandler for AppointmentsHandler {
                     recipient_id,
                     recipient,
                     address: None,
-                    subject: &subject,
+                    subject,
                     now,
                     due_at: links::due_at(kind, recipient, have_links, now, self.links_wait),
                 },
@@ -303,7 +310,9 @@ impl EventHandler for AccountsHandler {
     }
 }
 
-/// Keeps names and addresses of patients, providers and admins.
+/// Keeps names, addresses and own time zones of patients, providers and
+/// admins. A zone that is missing, or not an IANA name this build knows, is
+/// unknown: it leaves a stored one alone and never fails the event.
 pub struct PeopleHandler;
 
 #[async_trait]
@@ -321,7 +330,9 @@ impl EventHandler for PeopleHandler {
                     // Staff get no emails: keep nothing about them.
                     Role::Staff => return Ok(()),
                 };
-                store::people::upsert(conn, u.user_id, role, &u.name, Some(&u.email), at).await?;
+                let zone = person_zone(u.time_zone.as_deref(), u.user_id);
+                store::people::upsert(conn, u.user_id, role, &u.name, Some(&u.email), zone, at)
+                    .await?;
             }
             PatientUpdated::TYPE => {
                 let p = event.decode::<PatientUpdated>()?;
@@ -331,17 +342,39 @@ impl EventHandler for PeopleHandler {
                     Recipient::Patient,
                     &p.name,
                     Some(&p.email),
+                    person_zone(p.time_zone.as_deref(), p.patient_id),
                     at,
                 )
                 .await?;
             }
             ProviderUpdated::TYPE => {
                 let p = event.decode::<ProviderUpdated>()?;
-                store::people::upsert(conn, p.provider_id, Recipient::Provider, &p.name, None, at)
-                    .await?;
+                // The provider's `time_zone` is their calendar's, which every
+                // appointment carries: emails to providers use that one.
+                store::people::upsert(
+                    conn,
+                    p.provider_id,
+                    Recipient::Provider,
+                    &p.name,
+                    None,
+                    None,
+                    at,
+                )
+                .await?;
             }
             other => return Err(HandleError::unsupported(other, event.version)),
         }
         Ok(())
     }
+}
+
+/// The person's zone if the event names a known one; a name given but not
+/// known is counted (never logged: it came from a browser) and ignored.
+fn person_zone(name: Option<&str>, person_id: uuid::Uuid) -> Option<chrono_tz::Tz> {
+    let zone = own_zone(name);
+    if zone.is_none() && name.is_some() {
+        metrics::counter!("notifications_time_zones_ignored_total").increment(1);
+        tracing::info!(%person_id, "unknown time zone ignored");
+    }
+    zone
 }

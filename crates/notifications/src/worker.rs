@@ -60,7 +60,7 @@ use crate::{
         freshness::{self, Stale},
         kinds::{About, Kind, Recipient},
         links,
-        message::{compose, subject, Content, Parties, Templates},
+        message::{compose, subject, zones, Content, Parties, Templates},
         waitlist,
     },
     mailer::{Mailer, Outgoing, SendError},
@@ -196,8 +196,9 @@ impl Worker {
                     store::reminders::settle(&mut tx, r, "skipped").await?;
                     continue;
                 }
-                let subject = subject(kind, &a);
                 let recipient_id = a.patient_id;
+                let patient_zone = store::people::zone(&mut tx, recipient_id).await?;
+                let subject = subject(kind, &a, zones(&a, Recipient::Patient, patient_zone));
                 let about = About::Appointment {
                     kind,
                     appointment: a,
@@ -397,6 +398,7 @@ impl Worker {
                         from: &from,
                         to: &to_email,
                         links: action_links.as_ref(),
+                        recipient_zone: me.and_then(|p| p.zone()),
                     },
                     now,
                 )
@@ -420,6 +422,7 @@ impl Worker {
                     provider_name: name_of(offer.0.provider_id),
                     from: &from,
                     to: &to_email,
+                    recipient_zone: me.and_then(|p| p.zone()),
                 },
                 &self.portal,
                 now,

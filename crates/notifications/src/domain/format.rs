@@ -1,7 +1,9 @@
-//! How values appear in emails: times in the provider's zone and in UTC, money
-//! in major units, and free text made safe for a subject line or a text body.
+//! How values appear in emails: times in the recipient's zone first (the
+//! provider's when the recipient's is unknown), in the provider's zone too when
+//! its clock reads differently, and in UTC; money in major units; and free text
+//! made safe for a subject line or a text body.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Offset, Utc};
 use chrono_tz::Tz;
 
 use super::appointment::Money;
@@ -26,7 +28,7 @@ pub fn clean(text: &str, max_chars: usize) -> String {
     cut
 }
 
-/// `Tuesday 3 March 2026, 10:00 CET` in the provider's zone.
+/// `Tuesday 3 March 2026, 10:00 CET` in `tz`.
 pub fn local_long(at: DateTime<Utc>, tz: Tz) -> String {
     at.with_timezone(&tz)
         .format("%A %-d %B %Y, %H:%M %Z")
@@ -48,6 +50,121 @@ pub fn local_time(at: DateTime<Utc>, tz: Tz) -> String {
 /// `2026-03-03 09:00 UTC`.
 pub fn utc(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// `Tuesday 3 March 2026, 10:00 CET – 10:30` in `tz`.
+pub fn interval_local(start: DateTime<Utc>, end: DateTime<Utc>, tz: Tz) -> String {
+    format!("{} – {}", local_long(start, tz), local_time(end, tz))
+}
+
+/// `2026-03-03 09:00 – 09:30 UTC`.
+pub fn interval_utc(start: DateTime<Utc>, end: DateTime<Utc>) -> String {
+    format!(
+        "{} – {}",
+        start.format("%Y-%m-%d %H:%M"),
+        end.format("%H:%M UTC")
+    )
+}
+
+/// Whose clocks an email shows a time on: the recipient's first when it is
+/// known, and the provider's as well wherever it reads differently. Emails to
+/// providers (and to patients whose zone is unknown) show the provider's only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Zones {
+    /// The provider's zone: the appointment's (or the offered slot's).
+    pub provider: Tz,
+    /// The recipient's own zone, when known.
+    pub recipient: Option<Tz>,
+}
+
+impl Zones {
+    /// The provider's zone alone: for providers, and for recipients of unknown zone.
+    pub fn provider_only(provider: Tz) -> Self {
+        Self {
+            provider,
+            recipient: None,
+        }
+    }
+
+    /// The zone times are shown in first.
+    pub fn shown(&self) -> Tz {
+        self.recipient.unwrap_or(self.provider)
+    }
+
+    /// Whether the provider's clock reads differently from the shown one at
+    /// any of `instants`. Zones are compared by their UTC offset at that
+    /// moment, not by name: Europe/Paris and Europe/Berlin always agree, while
+    /// Africa/Lagos agrees with Europe/Berlin in winter only.
+    pub fn provider_differs(&self, instants: &[DateTime<Utc>]) -> bool {
+        let offset = |at: &DateTime<Utc>, tz: Tz| at.with_timezone(&tz).offset().fix();
+        instants
+            .iter()
+            .any(|at| offset(at, self.shown()) != offset(at, self.provider))
+    }
+}
+
+/// A person's own zone as an event names it: an IANA name this build knows.
+/// Anything else is no zone at all (unknown), never an error: emails then show
+/// the provider's zone, as they did before people had one.
+pub fn own_zone(name: Option<&str>) -> Option<Tz> {
+    name.map(str::trim)
+        .filter(|n| !n.is_empty())
+        .and_then(|n| n.parse().ok())
+}
+
+/// What the provider's clock says, in an email to a patient.
+const PROVIDER_TIME: &str = "your provider's time";
+
+/// The provider's reading of an interval, when it differs from the shown
+/// one: `10:00 CET – 10:30`, with the day when that is not the shown day
+/// (`Wednesday 4 March 2026, 01:00 JST – 01:30`). `None` when the clocks agree.
+pub fn provider_interval(start: DateTime<Utc>, end: DateTime<Utc>, zones: Zones) -> Option<String> {
+    if !zones.provider_differs(&[start, end]) {
+        return None;
+    }
+    let provider = zones.provider;
+    Some(if same_day(start, zones) {
+        format!(
+            "{} – {}",
+            start.with_timezone(&provider).format("%H:%M %Z"),
+            local_time(end, provider)
+        )
+    } else {
+        interval_local(start, end, provider)
+    })
+}
+
+/// An interval on one line, the shown zone first and the provider's after it
+/// when it differs: `Tuesday 3 March 2026, 04:00 EST – 04:30 (your
+/// provider's time: 10:00 CET – 10:30)`.
+pub fn interval_for(start: DateTime<Utc>, end: DateTime<Utc>, zones: Zones) -> String {
+    let shown = interval_local(start, end, zones.shown());
+    match provider_interval(start, end, zones) {
+        Some(theirs) => format!("{shown} ({PROVIDER_TIME}: {theirs})"),
+        None => shown,
+    }
+}
+
+/// One moment on one line, the same way: `Tuesday 3 March 2026, 03:15 EST
+/// (your provider's time: 09:15 CET)`.
+pub fn long_for(at: DateTime<Utc>, zones: Zones) -> String {
+    let shown = local_long(at, zones.shown());
+    if !zones.provider_differs(&[at]) {
+        return shown;
+    }
+    let theirs = if same_day(at, zones) {
+        at.with_timezone(&zones.provider)
+            .format("%H:%M %Z")
+            .to_string()
+    } else {
+        local_long(at, zones.provider)
+    };
+    format!("{shown} ({PROVIDER_TIME}: {theirs})")
+}
+
+/// Whether `at` falls on the same calendar day on both clocks.
+fn same_day(at: DateTime<Utc>, zones: Zones) -> bool {
+    at.with_timezone(&zones.shown()).date_naive() == at.with_timezone(&zones.provider).date_naive()
 }
 
 /// ISO 4217 currencies without the usual two decimals.
@@ -102,6 +219,110 @@ mod tests {
             local_short(summer, chrono_tz::Europe::Berlin),
             "Wed 1 Jul 10:00 CEST"
         );
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    fn zones(provider: Tz, recipient: Option<Tz>) -> Zones {
+        Zones {
+            provider,
+            recipient,
+        }
+    }
+
+    use chrono_tz::{Africa, America, Asia, Europe};
+
+    #[test]
+    fn a_recipient_in_the_providers_zone_sees_one_time() {
+        let (s, e) = (at("2026-03-03T09:00:00Z"), at("2026-03-03T09:30:00Z"));
+        let z = zones(Europe::Berlin, Some(Europe::Berlin));
+        assert_eq!(provider_interval(s, e, z), None);
+        assert_eq!(
+            interval_for(s, e, z),
+            "Tuesday 3 March 2026, 10:00 CET – 10:30"
+        );
+        assert_eq!(long_for(s, z), "Tuesday 3 March 2026, 10:00 CET");
+        // Another name for the same clock is the same clock.
+        let paris = zones(Europe::Berlin, Some(Europe::Paris));
+        assert_eq!(
+            interval_for(s, e, paris),
+            "Tuesday 3 March 2026, 10:00 CET – 10:30"
+        );
+    }
+
+    #[test]
+    fn a_recipient_in_another_zone_sees_their_time_first_and_the_providers_after() {
+        let (s, e) = (at("2026-03-03T09:00:00Z"), at("2026-03-03T09:30:00Z"));
+        let z = zones(Europe::Berlin, Some(America::New_York));
+        assert_eq!(z.shown(), America::New_York);
+        assert_eq!(
+            interval_for(s, e, z),
+            "Tuesday 3 March 2026, 04:00 EST – 04:30 (your provider's time: 10:00 CET – 10:30)"
+        );
+        assert_eq!(
+            long_for(at("2026-03-03T08:15:00Z"), z),
+            "Tuesday 3 March 2026, 03:15 EST (your provider's time: 09:15 CET)"
+        );
+        // The provider's day is named only when it is not the recipient's.
+        let la = zones(Asia::Tokyo, Some(America::Los_Angeles));
+        assert_eq!(
+            interval_for(s, e, la),
+            "Tuesday 3 March 2026, 01:00 PST – 01:30 (your provider's time: 18:00 JST – 18:30)"
+        );
+        let late = (at("2026-03-03T16:00:00Z"), at("2026-03-03T16:30:00Z"));
+        assert_eq!(
+            provider_interval(late.0, late.1, la).as_deref(),
+            Some("Wednesday 4 March 2026, 01:00 JST – 01:30")
+        );
+    }
+
+    #[test]
+    fn an_unknown_recipient_zone_shows_the_providers_as_before() {
+        let (s, e) = (at("2026-03-03T09:00:00Z"), at("2026-03-03T09:30:00Z"));
+        let z = zones(Europe::Berlin, None);
+        assert_eq!(z, Zones::provider_only(Europe::Berlin));
+        assert_eq!(z.shown(), Europe::Berlin);
+        assert_eq!(interval_for(s, e, z), interval_local(s, e, Europe::Berlin));
+        assert_eq!(long_for(s, z), local_long(s, Europe::Berlin));
+    }
+
+    #[test]
+    fn daylight_saving_changes_decide_whether_the_clocks_differ() {
+        // Lagos keeps UTC+1 all year; Berlin is UTC+1 in winter, UTC+2 in summer.
+        let z = zones(Europe::Berlin, Some(Africa::Lagos));
+        let winter = at("2026-03-03T09:00:00Z");
+        assert!(!z.provider_differs(&[winter]));
+        assert_eq!(long_for(winter, z), "Tuesday 3 March 2026, 10:00 WAT");
+        let summer = at("2026-07-01T08:00:00Z");
+        assert_eq!(
+            long_for(summer, z),
+            "Wednesday 1 July 2026, 09:00 WAT (your provider's time: 10:00 CEST)"
+        );
+        // Berlin moves its clocks at 01:00 UTC on 29 March 2026: an
+        // appointment across the change differs at its end only.
+        let (s, e) = (at("2026-03-29T00:30:00Z"), at("2026-03-29T01:30:00Z"));
+        assert_eq!(
+            interval_for(s, e, z),
+            "Sunday 29 March 2026, 01:30 WAT – 02:30 (your provider's time: 01:30 CET – 03:30)"
+        );
+        // New York moves on 8 March, Berlin on 29 March: five hours apart
+        // before, four in between.
+        let ny = zones(Europe::Berlin, Some(America::New_York));
+        assert_eq!(
+            long_for(at("2026-03-16T14:00:00Z"), ny),
+            "Monday 16 March 2026, 10:00 EDT (your provider's time: 15:00 CET)"
+        );
+    }
+
+    #[test]
+    fn only_known_zone_names_count_as_a_persons_zone() {
+        assert_eq!(own_zone(Some("America/New_York")), Some(America::New_York));
+        assert_eq!(own_zone(Some(" Europe/Berlin ")), Some(Europe::Berlin));
+        assert_eq!(own_zone(Some("Mars/Olympus")), None);
+        assert_eq!(own_zone(Some("")), None);
+        assert_eq!(own_zone(None), None);
     }
 
     #[test]

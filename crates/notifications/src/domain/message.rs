@@ -4,16 +4,23 @@
 //! characters first, so neither a subject header nor a text line can be forged.
 //! The patient's confirmation and reminders carry the self-service links of
 //! their version when there are any ([`super::links`]).
+//! Times are on the recipient's clock: a patient's own zone first when known,
+//! with the provider's too where it reads differently; the provider's alone
+//! for providers and for patients of unknown zone ([`zones`]).
 //! (Break-glass emails are [`super::break_glass`]'s, account emails
 //! [`super::account`]'s and waitlist offers [`super::waitlist`]'s, on the same
 //! templates.)
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use minijinja::{context, Environment, UndefinedBehavior};
 
 use super::{
     appointment::{Appointment, AppointmentExt, Mode},
-    format::{clean, local_long, local_short, local_time, money, utc},
+    format::{
+        clean, interval_for, interval_local, interval_utc, local_short, long_for, money,
+        provider_interval, utc, Zones,
+    },
     ics::{self, Invitation, Method},
     kinds::{Kind, Recipient},
     links::ActionLinks,
@@ -146,10 +153,23 @@ impl Templates {
     }
 }
 
-/// The subject line: fixed prefixes clients and people can filter on.
-pub fn subject(kind: Kind, a: &Appointment) -> String {
+/// The zones an email about `a` to `recipient` shows times in: a patient's
+/// own first when known, the provider's alone for providers.
+pub fn zones(a: &Appointment, recipient: Recipient, recipient_zone: Option<Tz>) -> Zones {
+    match recipient {
+        Recipient::Patient => Zones {
+            provider: a.tz(),
+            recipient: recipient_zone,
+        },
+        _ => Zones::provider_only(a.tz()),
+    }
+}
+
+/// The subject line: fixed prefixes clients and people can filter on; the
+/// time on the recipient's clock ([`zones`]).
+pub fn subject(kind: Kind, a: &Appointment, zones: Zones) -> String {
     let what = clean(&a.appointment_type_name, 80);
-    let when = local_short(a.start, a.tz());
+    let when = local_short(a.start, zones.shown());
     match kind {
         Kind::Booked => format!("Appointment confirmed: {what} on {when}"),
         Kind::Rescheduled => format!("Appointment rescheduled: {what} now on {when}"),
@@ -171,6 +191,9 @@ pub struct Parties<'a> {
     /// The self-service links this email carries, if any
     /// ([`super::links::for_email`]).
     pub links: Option<&'a ActionLinks>,
+    /// The recipient's own time zone, when known (only a patient's is used:
+    /// [`zones`]).
+    pub recipient_zone: Option<Tz>,
 }
 
 /// A rendered email.
@@ -199,24 +222,6 @@ fn lead_time(minutes: u32) -> String {
     }
 }
 
-/// `Tuesday 3 March 2026, 10:00 CET – 10:30` in `tz`.
-pub(crate) fn interval_local(
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    tz: chrono_tz::Tz,
-) -> String {
-    format!("{} – {}", local_long(start, tz), local_time(end, tz))
-}
-
-/// `2026-03-03 09:00 – 09:30 UTC`.
-pub(crate) fn interval_utc(start: DateTime<Utc>, end: DateTime<Utc>) -> String {
-    format!(
-        "{} – {}",
-        start.format("%Y-%m-%d %H:%M"),
-        end.format("%H:%M UTC")
-    )
-}
-
 /// Render the email `kind` about `a` for one recipient; `stamp` dates the invitation.
 pub fn compose(
     templates: &Templates,
@@ -226,6 +231,7 @@ pub fn compose(
     stamp: DateTime<Utc>,
 ) -> Result<Content, minijinja::Error> {
     let tz = a.tz();
+    let zones = zones(a, parties.recipient, parties.recipient_zone);
     let for_provider = parties.recipient == Recipient::Provider;
     let recipient_name = parties
         .recipient_name
@@ -249,20 +255,23 @@ pub fn compose(
         Mode::Telehealth => "Telehealth (video call)",
     };
     let (previous_local, previous_utc) = match (a.previous_start, a.previous_end) {
-        (Some(s), Some(e)) => (interval_local(s, e, tz), interval_utc(s, e)),
-        (Some(s), None) => (local_long(s, tz), utc(s)),
+        (Some(s), Some(e)) => (interval_for(s, e, zones), interval_utc(s, e)),
+        (Some(s), None) => (long_for(s, zones), utc(s)),
         _ => (String::new(), String::new()),
     };
-    let when_local = interval_local(a.start, a.end, tz);
+    let when_local = interval_local(a.start, a.end, zones.shown());
+    let when_provider = provider_interval(a.start, a.end, zones).unwrap_or_default();
     let when_utc = interval_utc(a.start, a.end);
     let ctx = context! {
         recipient_name,
         counterpart => counterpart.clone(),
         for_provider,
         type_name => type_name.clone(),
-        when_local => when_local.clone(),
+        when_local,
+        when_provider,
         when_utc => when_utc.clone(),
-        time_zone => tz.name(),
+        time_zone => zones.shown().name(),
+        provider_time_zone => tz.name(),
         mode,
         price => money(&a.price),
         previous_local,
@@ -286,8 +295,11 @@ pub fn compose(
         _ => Method::Request,
     };
     let summary = format!("{type_name} with {counterpart}");
+    // The calendar entry stays on the provider's clock, as it always was: its
+    // times are UTC, which every client shows on its own user's clock.
     let description = format!(
-        "{type_name} with {counterpart}\n{when_local} ({})\n{when_utc}\n{mode}",
+        "{type_name} with {counterpart}\n{} ({})\n{when_utc}\n{mode}",
+        interval_local(a.start, a.end, tz),
         tz.name()
     );
     let ics = ics::calendar(&Invitation {
@@ -323,6 +335,7 @@ mod tests {
             from: "no-reply@carebook.dev",
             to: "someone@example.org",
             links: None,
+            recipient_zone: None,
         }
     }
 
@@ -344,26 +357,134 @@ mod tests {
     #[test]
     fn subjects_begin_with_the_documented_prefixes() {
         let a = consultation();
+        let z = zones(&a, Recipient::Patient, None);
         assert_eq!(
-            subject(Kind::Booked, &a),
+            subject(Kind::Booked, &a, z),
             "Appointment confirmed: Consultation on Tue 3 Mar 10:00 CET"
         );
-        assert!(subject(Kind::Rescheduled, &a).starts_with("Appointment rescheduled: "));
-        assert!(subject(Kind::Cancelled, &a).starts_with("Appointment cancelled: "));
+        assert!(subject(Kind::Rescheduled, &a, z).starts_with("Appointment rescheduled: "));
+        assert!(subject(Kind::Cancelled, &a, z).starts_with("Appointment cancelled: "));
         assert!(subject(
             Kind::Reminder {
                 minutes_before: 120
             },
-            &a
+            &a,
+            z
         )
         .starts_with("Reminder: "));
+    }
+
+    #[test]
+    fn a_patients_subject_is_on_their_clock_and_a_providers_on_the_providers() {
+        let a = consultation();
+        let new_york = Some(chrono_tz::America::New_York);
+        assert_eq!(
+            subject(Kind::Booked, &a, zones(&a, Recipient::Patient, new_york)),
+            "Appointment confirmed: Consultation on Tue 3 Mar 04:00 EST"
+        );
+        // A provider's own zone, even if known, does not replace the calendar's.
+        assert_eq!(
+            subject(Kind::Booked, &a, zones(&a, Recipient::Provider, new_york)),
+            "Appointment confirmed: Consultation on Tue 3 Mar 10:00 CET"
+        );
+    }
+
+    #[test]
+    fn a_patient_in_another_zone_sees_their_time_first_and_the_providers_too() {
+        let t = Templates::new().unwrap();
+        let mut a = consultation();
+        a.version = 2;
+        a.previous_start = Some("2026-03-02T09:00:00Z".parse().unwrap());
+        a.previous_end = Some("2026-03-02T09:30:00Z".parse().unwrap());
+        let c = compose(
+            &t,
+            Kind::Rescheduled,
+            &a,
+            &Parties {
+                recipient_zone: Some(chrono_tz::America::New_York),
+                ..parties(Recipient::Patient, "Paula", "Dr. Vogel")
+            },
+            stamp(),
+        )
+        .unwrap();
+        assert!(
+            c.text.contains(
+                "When:  Tuesday 3 March 2026, 04:00 EST – 04:30 (America/New_York)\n       \
+                 Your provider's time: 10:00 CET – 10:30 (Europe/Berlin)\n       \
+                 2026-03-03 09:00 – 09:30 UTC\n"
+            ),
+            "{}",
+            c.text
+        );
+        assert!(
+            c.text.contains(
+                "It was on Monday 2 March 2026, 04:00 EST – 04:30 (your provider's time: 10:00 CET – 10:30)"
+            ),
+            "{}",
+            c.text
+        );
+        assert!(
+            c.html.contains(
+                "Tuesday 3 March 2026, 04:00 EST – 04:30 (America&#x2f;New_York)<br>\
+                 Your provider's time: 10:00 CET – 10:30 (Europe&#x2f;Berlin)<br>"
+            ),
+            "{}",
+            c.html
+        );
+        // The calendar entry is as it was: UTC times, the provider's clock in its text.
+        let ics = invitation(&c).ics.replace("\r\n ", "");
+        assert!(ics.contains("DTSTART:20260303T090000Z"), "{ics}");
+        assert!(ics.contains("10:00 CET – 10:30 (Europe/Berlin)"), "{ics}");
+    }
+
+    #[test]
+    fn a_patient_in_the_providers_zone_and_the_provider_see_one_local_time() {
+        let t = Templates::new().unwrap();
+        let a = consultation();
+        let same = compose(
+            &t,
+            Kind::Booked,
+            &a,
+            &Parties {
+                recipient_zone: Some(chrono_tz::Europe::Berlin),
+                ..parties(Recipient::Patient, "Paula", "Dr. Vogel")
+            },
+            stamp(),
+        )
+        .unwrap();
+        let provider = compose(
+            &t,
+            Kind::Booked,
+            &a,
+            &Parties {
+                recipient_zone: Some(chrono_tz::America::New_York),
+                ..parties(Recipient::Provider, "Dr. Vogel", "Paula")
+            },
+            stamp(),
+        )
+        .unwrap();
+        for body in [&same.text, &same.html, &provider.text, &provider.html] {
+            assert!(
+                body.contains("Tuesday 3 March 2026, 10:00 CET – 10:30"),
+                "{body}"
+            );
+            assert!(!body.contains("provider's time"), "{body}");
+            assert!(!body.contains("EST"), "{body}");
+        }
+        assert!(
+            same.text.contains(
+                "When:  Tuesday 3 March 2026, 10:00 CET – 10:30 (Europe/Berlin)\n       2026-03-03 09:00 – 09:30 UTC\n"
+            ),
+            "{}",
+            same.text
+        );
     }
 
     #[test]
     fn a_subject_cannot_carry_a_second_header() {
         let mut a = consultation();
         a.appointment_type_name = "Checkup\r\nBcc: everyone@example.org".into();
-        let s = subject(Kind::Booked, &a);
+        let s = subject(Kind::Booked, &a, zones(&a, Recipient::Provider, None));
         assert!(!s.contains('\n') && !s.contains('\r'), "{s}");
     }
 
@@ -572,6 +693,7 @@ mod tests {
                 from: "no-reply@carebook.dev",
                 to: "someone@example.org",
                 links: None,
+                recipient_zone: None,
             },
             stamp(),
         )

@@ -1,6 +1,7 @@
 //! The email a waitlisted patient gets when a slot opened for them
 //! (`waitlist.offered` v1): subject "A slot opened", the slot in the
-//! provider's time zone (and UTC), when the offer lapses, the one-click link
+//! patient's time zone when known and in the provider's when it differs (and
+//! UTC), when the offer lapses, the one-click link
 //! to the portal's claim page (`/waitlist/offers/{token}`) and a tentative
 //! calendar entry for the held slot.
 //!
@@ -22,9 +23,11 @@ pub use contracts::scheduling::WaitlistOffered;
 use super::{
     account::{paths, PortalUrl},
     appointment::Mode,
-    format::{clean, local_long, utc},
+    format::{
+        clean, interval_local, interval_utc, local_long, long_for, provider_interval, utc, Zones,
+    },
     ics::{self, Invitation, Method},
-    message::{interval_local, interval_utc, CalendarFile, Content, Templates},
+    message::{CalendarFile, Content, Templates},
 };
 
 /// The subject line, exactly as the issue names it.
@@ -103,6 +106,8 @@ pub struct Names<'a> {
     /// Valid addresses: the sender and the recipient (for the `.ics`).
     pub from: &'a str,
     pub to: &'a str,
+    /// The patient's own time zone, when known: the slot is shown in it first.
+    pub recipient_zone: Option<Tz>,
 }
 
 /// Render the offer email; `stamp` dates the calendar entry.
@@ -115,6 +120,10 @@ pub fn compose(
 ) -> Result<Content, minijinja::Error> {
     let o = &offer.0;
     let tz = offer.tz();
+    let zones = Zones {
+        provider: tz,
+        recipient: names.recipient_zone,
+    };
     let recipient_name = names
         .recipient_name
         .map(|n| clean(n, MAX_NAME))
@@ -130,27 +139,33 @@ pub fn compose(
         Mode::InPerson => "In person",
         Mode::Telehealth => "Telehealth (video call)",
     };
-    let when_local = interval_local(o.start, o.end, tz);
+    let when_local = interval_local(o.start, o.end, zones.shown());
+    let when_provider = provider_interval(o.start, o.end, zones).unwrap_or_default();
     let when_utc = interval_utc(o.start, o.end);
-    let expires_local = local_long(o.expires_at, tz);
+    let expires_local = long_for(o.expires_at, zones);
     let link = portal.page(paths::WAITLIST_OFFER, &o.token);
     let ctx = context! {
         recipient_name,
         counterpart => provider.clone(),
         type_name => type_name.clone(),
-        when_local => when_local.clone(),
+        when_local,
+        when_provider,
         when_utc => when_utc.clone(),
-        time_zone => tz.name(),
+        time_zone => zones.shown().name(),
+        provider_time_zone => tz.name(),
         mode,
-        expires_local => expires_local.clone(),
+        expires_local,
         expires_utc => utc(o.expires_at),
         link,
     };
     let (text, html) = templates.render("waitlist_offer", &ctx)?;
     let summary = format!("Held for you: {type_name} with {provider}");
+    // The calendar entry stays on the provider's clock, as it always was.
     let description = format!(
-        "{type_name} with {provider}\n{when_local} ({})\n{when_utc}\n{mode}\nHeld for you until {expires_local}: book it with the link in the email.",
-        tz.name()
+        "{type_name} with {provider}\n{} ({})\n{when_utc}\n{mode}\nHeld for you until {}: book it with the link in the email.",
+        interval_local(o.start, o.end, tz),
+        tz.name(),
+        local_long(o.expires_at, tz),
     );
     let method = Method::Request;
     let ics = ics::calendar(&Invitation {
@@ -208,6 +223,10 @@ mod tests {
     }
 
     fn render(offer: &Offer) -> Content {
+        render_for(offer, None)
+    }
+
+    fn render_for(offer: &Offer, recipient_zone: Option<Tz>) -> Content {
         compose(
             &Templates::new().unwrap(),
             offer,
@@ -216,6 +235,7 @@ mod tests {
                 provider_name: Some("Dr. Vogel"),
                 from: "no-reply@carebook.dev",
                 to: "paula@example.org",
+                recipient_zone,
             },
             &portal(),
             "2026-03-03T08:00:00Z".parse().unwrap(),
@@ -249,6 +269,35 @@ mod tests {
             "{}",
             c.html
         );
+    }
+
+    #[test]
+    fn a_patient_in_another_zone_sees_the_slot_and_the_lapse_on_their_clock_first() {
+        let c = render_for(&fixtures::offer(), Some(chrono_tz::America::New_York));
+        assert!(
+            c.text.contains(
+                "When:  Tuesday 3 March 2026, 04:00 EST – 04:30 (America/New_York)\n       \
+                 Your provider's time: 10:00 CET – 10:30 (Europe/Berlin)\n"
+            ),
+            "{}",
+            c.text
+        );
+        assert!(
+            c.text
+                .contains("Tuesday 3 March 2026, 03:15 EST (your provider's time: 09:15 CET)"),
+            "{}",
+            c.text
+        );
+        // The apostrophe of a value is escaped in HTML like any other.
+        assert!(
+            c.html
+                .contains("Tuesday 3 March 2026, 03:15 EST (your provider&#x27;s time: 09:15 CET)"),
+            "{}",
+            c.html
+        );
+        // In the provider's zone: one time, as before.
+        let same = render_for(&fixtures::offer(), Some(chrono_tz::Europe::Berlin));
+        assert!(!same.text.contains("provider's time"), "{}", same.text);
     }
 
     #[test]

@@ -96,13 +96,25 @@ pub struct Booking {
 impl TestApp {
     /// Register someone through identity's event and wait until notifications knows them.
     pub async fn register(&self, role: Role, name: &str, email: &str) -> Person {
+        self.register_in(role, name, email, None).await
+    }
+
+    /// Register someone who registered from `time_zone` (an IANA name, or
+    /// anything a browser might send) and wait until notifications knows them.
+    pub async fn register_in(
+        &self,
+        role: Role,
+        name: &str,
+        email: &str,
+        time_zone: Option<&str>,
+    ) -> Person {
         let user = self.user(role);
         let registered = UserRegistered {
             user_id: user.id,
             role,
             name: name.to_owned(),
             email: email.to_owned(),
-            time_zone: None,
+            time_zone: time_zone.map(str::to_owned),
         };
         self.deliver(&Envelope::of::<UserRegistered>(&registered).unwrap())
             .await;
@@ -115,12 +127,19 @@ impl TestApp {
     /// A patient and a provider, and an appointment between them `days` ahead
     /// at a whole hour (not yet announced).
     pub async fn booking(&self, days: i64) -> Booking {
+        self.booking_for_patient_in(days, None).await
+    }
+
+    /// [`Self::booking`] with a patient who registered from `time_zone` (the
+    /// provider's calendar is in Europe/Berlin).
+    pub async fn booking_for_patient_in(&self, days: i64, time_zone: Option<&str>) -> Booking {
         let n = Uuid::now_v7().simple().to_string();
         let patient = self
-            .register(
+            .register_in(
                 Role::Patient,
                 "Paula Patient",
                 &format!("paula.{}@example.org", &n[20..]),
+                time_zone,
             )
             .await;
         let provider = self
@@ -151,6 +170,15 @@ impl TestApp {
         .fetch_all(&self.db)
         .await
         .unwrap()
+    }
+
+    /// The time zone notifications keeps for a person.
+    pub async fn stored_zone(&self, id: Uuid) -> Option<String> {
+        sqlx::query_scalar("SELECT time_zone FROM people WHERE id = $1")
+            .bind(id)
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
     }
 
     /// Reminders as (offset_minutes, version, due_at, status).

@@ -10,4 +10,5 @@ mod events;
 mod helpers;
 mod links;
 mod reminders;
+mod time_zones;
 mod waitlist;
