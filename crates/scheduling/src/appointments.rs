@@ -32,7 +32,7 @@ use crate::{
         holds::{check_conversion, Conversion},
         lifecycle::{next, step_open, Action, Status},
         links::Link,
-        slots::{blocked, check_start, Busy, Slot, SlotQuery},
+        slots::{blocked, check_start, Busy, Slot, SlotQuery, Unbookable},
         types::Money,
     },
     error::Error,
@@ -150,6 +150,8 @@ pub struct BookingRequest {
 /// Check `start` against the provider's calendar for this type: the slot,
 /// and the calendar version it was checked against (the insert that follows
 /// writes only if that version is still current under the calendar lock).
+/// The day's caps are checked last, `moving` (the appointment a reschedule
+/// moves) aside; the inserts check them again under the lock.
 pub(crate) async fn check(
     conn: &mut sqlx::PgConnection,
     provider_id: Uuid,
@@ -157,6 +159,7 @@ pub(crate) async fn check(
     t: &TypeRow,
     start: DateTime<Utc>,
     now: DateTime<Utc>,
+    moving: Option<Uuid>,
 ) -> Result<(Slot, i64), Error> {
     let tz = time_zone(zone, provider_id);
     let (a, version) = availability::load_versioned(
@@ -175,7 +178,11 @@ pub(crate) async fn check(
         to: start,
         now,
     };
-    Ok((check_start(&q, start)?, version))
+    let slot = check_start(&q, start)?;
+    if !store::day_has_room(conn, provider_id, t.id, start, now, moving).await? {
+        return Err(Unbookable::DailyCapReached.into());
+    }
+    Ok((slot, version))
 }
 
 /// Why an insert checked against an older calendar version is retried once:
@@ -294,8 +301,16 @@ pub async fn book(
     let now = state.clock.now();
     let (slot, checked_version, converting) = match req.hold_id {
         None => {
-            let (slot, version) =
-                check(&mut conn, req.provider_id, &time_zone, &t, req.start, now).await?;
+            let (slot, version) = check(
+                &mut conn,
+                req.provider_id,
+                &time_zone,
+                &t,
+                req.start,
+                now,
+                None,
+            )
+            .await?;
             (slot, version, None)
         }
         Some(hold_id) => {
@@ -387,7 +402,7 @@ pub(crate) async fn insert_checked(
     if store::insert_booked(tx, new, version).await? {
         return Ok(());
     }
-    let (_, version) = check(tx, new.provider_id, zone, t, new.during.start, now).await?;
+    let (_, version) = check(tx, new.provider_id, zone, t, new.during.start, now, None).await?;
     if !store::insert_booked(tx, new, version).await? {
         return Err(Error::Internal(CALENDAR_CHANGED_UNDER_LOCK.to_owned()));
     }
@@ -688,7 +703,16 @@ pub async fn reschedule_by(
     let now = state.clock.now();
     // The lock first, then the check: hours changed meanwhile are seen.
     store::lock_provider_calendar(&mut tx, current.provider_id).await?;
-    let (slot, _) = check(&mut tx, current.provider_id, &tz, &t, req.start, now).await?;
+    let (slot, _) = check(
+        &mut tx,
+        current.provider_id,
+        &tz,
+        &t,
+        req.start,
+        now,
+        Some(id),
+    )
+    .await?;
     let row = lock_for(&mut tx, actor, id, Operation::Reschedule).await?;
     if let Some(link) = link {
         links::spend(&mut tx, link, row.version, now).await?;

@@ -7,6 +7,8 @@
 //! them) answers 409 `availability-conflicts` listing them, unless the request
 //! says what to do with them ([`OnConflict`]).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -16,7 +18,7 @@ use crate::{
     domain::{
         access::{may_manage_calendar, Actor},
         availability::{Availability, DateOverride, TimeOff},
-        slots::{attended, offered_on_utc_day, still_free, Busy, Slot},
+        slots::{attended, local_date, offered_on_utc_day, still_free, Busy, Slot},
     },
     error::Error,
     store::{
@@ -541,9 +543,44 @@ pub async fn free_slots(
         now,
     )
     .await?;
-    Ok(still_free(&rules, now, &busy, &offered)
+    let free: Vec<Slot> = still_free(&rules, tz, now, &busy, &offered)
         .into_iter()
         .filter(|s| s.start >= from && s.start < to)
+        .collect();
+    if provider.daily_cap.is_none() && t.daily_cap.is_none() {
+        return Ok(free);
+    }
+    without_full_days(state, provider_id, t.id, tz, free, now).await
+}
+
+/// `slots` less those on days the daily caps say are full: one day's first
+/// slot stands for its day in the question to the database.
+async fn without_full_days(
+    state: &AppState,
+    provider_id: Uuid,
+    type_id: Uuid,
+    tz: Tz,
+    slots: Vec<Slot>,
+    now: DateTime<Utc>,
+) -> Result<Vec<Slot>, Error> {
+    let mut firsts: Vec<DateTime<Utc>> = Vec::new();
+    for s in &slots {
+        if firsts
+            .last()
+            .is_none_or(|f| local_date(tz, *f) != local_date(tz, s.start))
+        {
+            firsts.push(s.start);
+        }
+    }
+    let full: HashSet<NaiveDate> =
+        appointments::full_days(&state.db, provider_id, type_id, &firsts, now)
+            .await?
+            .into_iter()
+            .map(|start| local_date(tz, start))
+            .collect();
+    Ok(slots
+        .into_iter()
+        .filter(|s| !full.contains(&local_date(tz, s.start)))
         .collect())
 }
 

@@ -217,6 +217,11 @@ impl From<Error> for Problem {
                     "Provider not available",
                     "The provider does not work at that time.",
                 ),
+                Unbookable::DailyCapReached => Problem::conflict(
+                    "daily-cap-reached",
+                    "Day fully booked",
+                )
+                .with_detail("The provider takes no more appointments (of this type) that day; pick another day."),
             },
             Error::SlotTaken => Problem::conflict("slot-taken", "Slot taken")
                 .with_detail("Someone booked this time first; pick another slot."),

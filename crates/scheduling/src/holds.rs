@@ -126,8 +126,16 @@ pub async fn create(state: &AppState, actor: Actor, req: HoldRequest) -> Result<
     }
     let (t, time_zone) = (found.t, found.time_zone.ok_or(Error::ProviderNotFound)?);
     let now = state.clock.now();
-    let (slot, checked_version) =
-        check(&mut conn, req.provider_id, &time_zone, &t, req.start, now).await?;
+    let (slot, checked_version) = check(
+        &mut conn,
+        req.provider_id,
+        &time_zone,
+        &t,
+        req.start,
+        now,
+        None,
+    )
+    .await?;
     let expires_at = holds::expires_at(now, state.holds.hold, slot.start);
     if expires_at <= now {
         return Err(Unbookable::InPast.into());
@@ -156,7 +164,16 @@ pub async fn create(state: &AppState, actor: Actor, req: HoldRequest) -> Result<
     outbox::enqueue(&mut tx, &created).await?;
     if !store::insert(&mut tx, &new, checked_version).await? {
         // The hours changed after the check: check again, under the lock now held.
-        let (_, version) = check(&mut tx, req.provider_id, &time_zone, &t, req.start, now).await?;
+        let (_, version) = check(
+            &mut tx,
+            req.provider_id,
+            &time_zone,
+            &t,
+            req.start,
+            now,
+            None,
+        )
+        .await?;
         if !store::insert(&mut tx, &new, version).await? {
             return Err(Error::Internal(CALENDAR_CHANGED_UNDER_LOCK.to_owned()));
         }

@@ -152,6 +152,8 @@ pub async fn demo(state: &AppState) -> anyhow::Result<usize> {
                                 cancellation_window_minutes: 24 * 60,
                                 late_cancel_fee_minor: d.price_minor / 2,
                                 slot_step_minutes: None,
+                                daily_cap: None,
+                                min_notice_days: 0,
                             },
                         )
                         .await?;

@@ -187,7 +187,7 @@ async fn book_one(
     start: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<AppointmentRow, Error> {
-    let (slot, version) = check(conn, series.provider_id, zone, t, start, now).await?;
+    let (slot, version) = check(conn, series.provider_id, zone, t, start, now, None).await?;
     let new = NewAppointment {
         id: Uuid::now_v7(),
         patient_id: series.patient_id,

@@ -60,6 +60,9 @@ pub enum Unbookable {
     NotOnGrid,
     #[error("the provider is not available then")]
     OutsideAvailability,
+    /// The provider's day (or the type's quota of it) is fully booked.
+    #[error("the day is fully booked")]
+    DailyCapReached,
 }
 
 fn overlaps(
@@ -177,18 +180,37 @@ fn grid_slots(q: &SlotQuery<'_>) -> Vec<Slot> {
 }
 
 /// Whether a slot can still be booked at `now`: not past, not inside the
-/// minimum notice, not beyond the horizon.
-pub fn bookable_at(rules: &TypeRules, now: DateTime<Utc>, slot: &Slot) -> Result<(), Unbookable> {
+/// minimum notice (in hours, and in calendar days of the provider's zone `tz`),
+/// not beyond the horizon.
+pub fn bookable_at(
+    rules: &TypeRules,
+    tz: Tz,
+    now: DateTime<Utc>,
+    slot: &Slot,
+) -> Result<(), Unbookable> {
     if slot.start < now {
         return Err(Unbookable::InPast);
     }
-    if slot.start < now + rules.min_notice {
+    if slot.start < now + rules.min_notice || !enough_days_ahead(rules, tz, now, slot.start) {
         return Err(Unbookable::InsideMinimumNotice);
     }
     if slot.start >= now + rules.horizon {
         return Err(Unbookable::BeyondHorizon);
     }
     Ok(())
+}
+
+/// Whether `start` falls on a local day at least `min_notice_days` after
+/// today's (3 days: Monday's bookings open on Friday, whatever the hour).
+fn enough_days_ahead(rules: &TypeRules, tz: Tz, now: DateTime<Utc>, start: DateTime<Utc>) -> bool {
+    rules.min_notice_days == 0
+        || local_date(tz, start)
+            >= local_date(tz, now) + chrono::Days::new(rules.min_notice_days.into())
+}
+
+/// The provider's calendar day of an instant.
+pub fn local_date(tz: Tz, at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&tz).date_naive()
 }
 
 /// Whether the slot with its buffers stays clear of every time off: the
@@ -221,13 +243,14 @@ pub fn offered_slots(q: &SlotQuery<'_>) -> Vec<Slot> {
 /// The offered slots still free: bookable at `now` and clear of `busy` with buffers.
 pub fn still_free(
     rules: &TypeRules,
+    tz: Tz,
     now: DateTime<Utc>,
     busy: &[Busy],
     offered: &[Slot],
 ) -> Vec<Slot> {
     offered
         .iter()
-        .filter(|s| bookable_at(rules, now, s).is_ok())
+        .filter(|s| bookable_at(rules, tz, now, s).is_ok())
         .filter(|s| {
             let b = blocked(rules, s);
             !busy
@@ -240,7 +263,7 @@ pub fn still_free(
 
 /// Free slots in `[from, to)`, sorted.
 pub fn free_slots(q: &SlotQuery<'_>) -> Vec<Slot> {
-    still_free(&q.rules, q.now, q.busy, &offered_slots(q))
+    still_free(&q.rules, q.tz, q.now, q.busy, &offered_slots(q))
 }
 
 /// What the calendar offers on one UTC day: the unit the slot cache keeps.
@@ -307,7 +330,7 @@ pub fn check_start(q: &SlotQuery<'_>, start: DateTime<Utc>) -> Result<Slot, Unbo
         start,
         end: start + q.rules.duration,
     };
-    bookable_at(&q.rules, q.now, &slot)?;
+    bookable_at(&q.rules, q.tz, q.now, &slot)?;
     if !clear_of_time_off(q.availability, &q.rules, &slot) {
         return Err(Unbookable::OutsideAvailability);
     }
@@ -374,6 +397,7 @@ mod tests {
             min_notice: Duration::zero(),
             horizon: Duration::days(3650),
             slot_step: None,
+            min_notice_days: 0,
         }
     }
 
@@ -807,7 +831,7 @@ mod tests {
                 .take_while(|d| *d <= last)
                 .flat_map(|d| offered_on_utc_day(tz, &a, r, d))
                 .collect();
-            let cached: Vec<Slot> = still_free(&r, from, &busy, &by_day)
+            let cached: Vec<Slot> = still_free(&r, tz, from, &busy, &by_day)
                 .into_iter()
                 .filter(|s| s.start >= from && s.start < to)
                 .collect();

@@ -15,6 +15,9 @@ pub struct TypeRules {
     pub horizon: Duration,
     /// How far apart slots start; `None`: [`TypeRules::default_step`].
     pub slot_step: Option<Duration>,
+    /// Calendar days of notice: bookable from the start of the local day
+    /// this many days after today (0: no such rule; `min_notice` still applies).
+    pub min_notice_days: u32,
 }
 
 impl TypeRules {
@@ -52,6 +55,7 @@ mod tests {
             min_notice: Duration::zero(),
             horizon: Duration::days(30),
             slot_step: step.map(Duration::minutes),
+            min_notice_days: 0,
         }
     }
 

@@ -399,6 +399,7 @@ mod tests {
             min_notice: Duration::zero(),
             horizon: Duration::days(60),
             slot_step: None,
+            min_notice_days: 0,
         }
     }
 

@@ -18,7 +18,7 @@ use crate::{
         types::{Mode, Money},
     },
     error::Error,
-    store::{availability, types, types::TypeRow},
+    store::{availability, readmodel, types, types::TypeRow},
     AppState,
 };
 
@@ -45,6 +45,11 @@ pub struct AppointmentTypeView {
     /// How far apart offered slots start: as created, or by default the
     /// visit with its buffers (one slot's buffer never hides the next).
     pub slot_step_minutes: i64,
+    /// At most this many of this type a day in the provider's zone (`null`: no cap).
+    #[schema(required = true)]
+    pub daily_cap: Option<i32>,
+    /// Bookable from the start of the local day this many days ahead (0: no such rule).
+    pub min_notice_days: i32,
 }
 
 impl AppointmentTypeView {
@@ -70,6 +75,8 @@ impl AppointmentTypeView {
             late_cancel_fee: policy.late_cancel_fee.unwrap_or_else(zero),
             no_show_fee: policy.no_show_fee.unwrap_or_else(zero),
             slot_step_minutes: t.rules().step().num_minutes(),
+            daily_cap: t.daily_cap,
+            min_notice_days: t.min_notice_days,
         }
     }
 }
@@ -128,6 +135,15 @@ pub struct NewAppointmentType {
     /// on the hour: 60).
     #[serde(default)]
     pub slot_step_minutes: Option<i32>,
+    /// At most this many of this type a day in the provider's zone (1 to
+    /// 500; default: no cap). The provider's own cap applies as well.
+    #[serde(default)]
+    pub daily_cap: Option<i32>,
+    /// Calendar days of notice (0 to 365): with 1, nothing for today; with 3,
+    /// Monday's visits can be booked until Friday. `min_notice_minutes` still
+    /// applies.
+    #[serde(default)]
+    pub min_notice_days: i32,
 }
 
 fn default_horizon() -> i32 {
@@ -191,6 +207,12 @@ fn validate_type(provider_id: Uuid, b: NewAppointmentType, cap: FeeCap) -> Resul
             ));
         }
     }
+    if b.daily_cap.is_some_and(|cap| !(1..=500).contains(&cap)) {
+        return Err(Error::invalid("daily_cap", "between 1 and 500"));
+    }
+    if !(0..=365).contains(&b.min_notice_days) {
+        return Err(Error::invalid("min_notice_days", "between 0 and 365"));
+    }
     Ok(TypeRow {
         id: Uuid::now_v7(),
         provider_id,
@@ -210,6 +232,8 @@ fn validate_type(provider_id: Uuid, b: NewAppointmentType, cap: FeeCap) -> Resul
         cancellation_window_minutes: b.cancellation_window_minutes,
         late_cancel_fee_minor: b.late_cancel_fee_minor,
         slot_step_minutes: b.slot_step_minutes,
+        daily_cap: b.daily_cap,
+        min_notice_days: b.min_notice_days,
     })
 }
 
@@ -693,4 +717,49 @@ pub async fn slots(
         items,
         next_cursor: None,
     }))
+}
+
+/// A provider's cap on appointments a day.
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DailyCapBody {
+    /// At most this many appointments (of every type) a day in the
+    /// provider's zone, 1 to 500; `null`: no cap. Lowering it cancels
+    /// nothing: the day just takes no more.
+    #[schema(required = true)]
+    pub daily_cap: Option<i32>,
+}
+
+/// The provider's daily cap.
+#[utoipa::path(get, path = "/api/v1/providers/{id}/availability/daily-cap", tag = "scheduling", security(("bearer" = [])),
+    responses((status = 200, body = DailyCapBody), (status = 404, body = ProblemBody)))]
+pub async fn get_daily_cap(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<DailyCapBody>, Error> {
+    let provider = calendar::provider(&state, id).await?;
+    Ok(Json(DailyCapBody {
+        daily_cap: provider.daily_cap,
+    }))
+}
+
+/// Set or lift the provider's daily cap (the provider, staff).
+#[utoipa::path(put, path = "/api/v1/providers/{id}/availability/daily-cap", tag = "scheduling", request_body = DailyCapBody, security(("bearer" = [])),
+    responses((status = 200, body = DailyCapBody), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
+        (status = 422, body = ProblemBody)))]
+pub async fn put_daily_cap(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<Uuid>,
+    Json(body): Json<DailyCapBody>,
+) -> Result<Json<DailyCapBody>, Error> {
+    calendar::ensure_manager(actor(&user), id)?;
+    if body.daily_cap.is_some_and(|cap| !(1..=500).contains(&cap)) {
+        return Err(Error::invalid("daily_cap", "between 1 and 500, or null"));
+    }
+    if !readmodel::set_daily_cap(&state.db, id, body.daily_cap).await? {
+        return Err(Error::ProviderNotFound);
+    }
+    Ok(Json(body))
 }

@@ -28,6 +28,10 @@ pub fn router(state: AppState) -> Router {
             get(calendar::get_availability).put(calendar::put_availability),
         )
         .route(
+            "/api/v1/providers/{id}/availability/daily-cap",
+            get(calendar::get_daily_cap).put(calendar::put_daily_cap),
+        )
+        .route(
             "/api/v1/providers/{id}/availability/overrides",
             get(calendar::list_overrides),
         )
@@ -110,6 +114,7 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
         calendar::list_types, calendar::create_type, calendar::get_availability, calendar::put_availability,
         calendar::list_overrides, calendar::put_override, calendar::delete_override,
         calendar::add_time_off, calendar::list_time_off, calendar::delete_time_off, calendar::slots,
+        calendar::get_daily_cap, calendar::put_daily_cap,
         appointments::book, appointments::list, appointments::get, appointments::cancel, appointments::reschedule,
         appointments::check_in, appointments::complete, appointments::no_show,
         series::create, series::get, series::cancel,
@@ -127,7 +132,7 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
         calendar::AppointmentTypeView, calendar::TypeList, calendar::NewAppointmentType, calendar::AvailabilityBody, calendar::WeeklyRuleBody,
         calendar::OverrideBody, calendar::WindowBody, calendar::TimeOffBody, calendar::SlotList,
         calendar::OverrideList, calendar::OverrideWindows, calendar::TimeOffView, calendar::TimeOffList,
-        calendar::TimeOffCreated, calendar::OverrideSaved, calendar::AvailabilityConflictsBody,
+        calendar::TimeOffCreated, calendar::OverrideSaved, calendar::AvailabilityConflictsBody, calendar::DailyCapBody,
         crate::calendar::OnConflict, crate::calendar::Stranded, crate::calendar::Resolved,
         appointments::BookRequest, appointments::CancelRequest, appointments::RescheduleRequest, appointments::AppointmentList,
         crate::series::Series, crate::series::Occurrence, series::SeriesBody, series::CancelSeriesBody,

@@ -180,7 +180,8 @@ pub async fn insert_booked(
         "WITH calendar AS (SELECT {VERSIONED_CALENDAR_LOCK} AS version),
          booked AS (
              INSERT INTO appointments (id, patient_id, provider_id, appointment_type_id, during, blocked, claimed, status, created_by)
-             SELECT $2, $3, $1, $4, $5, $6, tstzrange($8, NULL), 'booked', $7 FROM calendar WHERE version = $9
+             SELECT $2, $3, $1, $4, $5, $6, tstzrange($8, NULL), 'booked', $7 FROM calendar
+             WHERE version = $9 AND scheduling_day_has_room($1, $4, lower($5), $8, NULL)
              RETURNING id, version, status, during, created_by)
          INSERT INTO appointment_history (appointment_id, version, status, during, changed_by)
          SELECT id, version, status, during, created_by FROM booked"
@@ -199,6 +200,47 @@ pub async fn insert_booked(
     .map_err(map_write)?
     .rows_affected();
     Ok(inserted == 1)
+}
+
+/// Whether the provider's day of `start` has room for one more appointment
+/// of type `kind` under the daily caps, `moving` aside (see the SQL function
+/// `scheduling_day_has_room`, which the inserts also ask under the lock).
+pub async fn day_has_room(
+    conn: &mut PgConnection,
+    provider_id: Uuid,
+    kind: Uuid,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+    moving: Option<Uuid>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT scheduling_day_has_room($1, $2, $3, $4, $5)")
+        .bind(provider_id)
+        .bind(kind)
+        .bind(start)
+        .bind(now)
+        .bind(moving)
+        .fetch_one(conn)
+        .await
+}
+
+/// Of `starts` (one per local day), those whose day is full for type `kind`.
+pub async fn full_days(
+    db: impl sqlx::PgExecutor<'_>,
+    provider_id: Uuid,
+    kind: Uuid,
+    starts: &[DateTime<Utc>],
+    now: DateTime<Utc>,
+) -> Result<Vec<DateTime<Utc>>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT s FROM unnest($3::timestamptz[]) AS s
+         WHERE NOT scheduling_day_has_room($1, $2, s, $4, NULL)",
+    )
+    .bind(provider_id)
+    .bind(kind)
+    .bind(starts)
+    .bind(now)
+    .fetch_all(db)
+    .await
 }
 
 /// On the pool, or on the connection a change already holds.

@@ -106,7 +106,8 @@ pub async fn insert(
         "WITH calendar AS (SELECT {VERSIONED_CALENDAR_LOCK} AS version)
          INSERT INTO appointments (id, patient_id, provider_id, appointment_type_id, during, blocked,
                                    claimed, hold_expires_at, status, created_by)
-         SELECT $2, $3, $1, $4, $5, $6, tstzrange($7, $8), $8, 'held', $9 FROM calendar WHERE version = $10"
+         SELECT $2, $3, $1, $4, $5, $6, tstzrange($7, $8), $8, 'held', $9 FROM calendar
+         WHERE version = $10 AND scheduling_day_has_room($1, $4, lower($5), $7, NULL)"
     ))
     .bind(h.provider_id)
     .bind(h.id)

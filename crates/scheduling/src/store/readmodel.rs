@@ -11,6 +11,8 @@ pub struct ProviderRow {
     pub time_zone: String,
     /// What waitlist entries by specialty are matched against.
     pub specialty: String,
+    /// At most this many appointments a day (`None`: no cap).
+    pub daily_cap: Option<i32>,
 }
 
 /// On the pool, or on a transaction's connection (see `types::by_id`).
@@ -18,10 +20,25 @@ pub async fn provider(
     db: impl sqlx::PgExecutor<'_>,
     id: Uuid,
 ) -> Result<Option<ProviderRow>, sqlx::Error> {
-    sqlx::query_as("SELECT id, name, time_zone, specialty FROM providers WHERE id = $1")
+    sqlx::query_as("SELECT id, name, time_zone, specialty, daily_cap FROM providers WHERE id = $1")
         .bind(id)
         .fetch_optional(db)
         .await
+}
+
+/// Set (or with `None` lift) the provider's daily cap.
+pub async fn set_daily_cap(
+    db: impl sqlx::PgExecutor<'_>,
+    id: Uuid,
+    cap: Option<i32>,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query("UPDATE providers SET daily_cap = $2 WHERE id = $1")
+        .bind(id)
+        .bind(cap)
+        .execute(db)
+        .await?
+        .rows_affected();
+    Ok(updated == 1)
 }
 
 /// Apply a provider's state as of `at`; an older state than the stored one is ignored.

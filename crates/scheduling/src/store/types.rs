@@ -26,6 +26,10 @@ pub struct TypeRow {
     pub late_cancel_fee_minor: i64,
     /// How far apart slots start (`None`: the visit with its buffers).
     pub slot_step_minutes: Option<i32>,
+    /// At most this many of this type a day (`None`: no cap).
+    pub daily_cap: Option<i32>,
+    /// Bookable from the start of the local day this many days ahead.
+    pub min_notice_days: i32,
 }
 
 impl TypeRow {
@@ -37,6 +41,7 @@ impl TypeRow {
             min_notice: Duration::minutes(self.min_notice_minutes.into()),
             horizon: Duration::days(self.horizon_days.into()),
             slot_step: self.slot_step_minutes.map(|m| Duration::minutes(m.into())),
+            min_notice_days: self.min_notice_days.unsigned_abs(),
         }
     }
 
@@ -74,7 +79,7 @@ impl TypeRow {
     }
 }
 
-const COLUMNS: &str = "id, provider_id, name, duration_minutes, buffer_before_minutes, buffer_after_minutes, price_minor, currency, mode, min_notice_minutes, horizon_days, cancellation_window_minutes, late_cancel_fee_minor, slot_step_minutes";
+const COLUMNS: &str = "id, provider_id, name, duration_minutes, buffer_before_minutes, buffer_after_minutes, price_minor, currency, mode, min_notice_minutes, horizon_days, cancellation_window_minutes, late_cancel_fee_minor, slot_step_minutes, daily_cap, min_notice_days";
 
 pub async fn for_provider(pool: &PgPool, provider_id: Uuid) -> Result<Vec<TypeRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM appointment_types WHERE provider_id = $1 AND active ORDER BY name, id"))
@@ -140,7 +145,7 @@ pub async fn in_zone(
 
 pub async fn insert(pool: &PgPool, t: &TypeRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO appointment_types ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        "INSERT INTO appointment_types ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
     ))
     .bind(t.id)
     .bind(t.provider_id)
@@ -156,6 +161,8 @@ pub async fn insert(pool: &PgPool, t: &TypeRow) -> Result<(), sqlx::Error> {
     .bind(t.cancellation_window_minutes)
     .bind(t.late_cancel_fee_minor)
     .bind(t.slot_step_minutes)
+    .bind(t.daily_cap)
+    .bind(t.min_notice_days)
     .execute(pool)
     .await?;
     Ok(())

@@ -5,6 +5,7 @@ mod booking;
 mod cache;
 mod calendar;
 mod calendar_changes;
+mod daily_caps;
 mod events;
 mod helpers;
 mod holds;
