@@ -63,6 +63,7 @@ pub mod scheduling;
 #[cfg(feature = "sqlx")]
 mod storage;
 pub mod subscriptions;
+pub mod time_zone;
 
 pub use subscriptions::Subscription;
 

@@ -102,6 +102,11 @@ pub struct Appointment {
     pub fee: Option<Money>,
     /// The user who made the change.
     pub changed_by: Uuid,
+    /// When to remind the patient, in minutes before the start, as the
+    /// appointment type says (empty: no reminders); absent: the clinic's
+    /// default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder_offsets_minutes: Option<Vec<u32>>,
 }
 
 /// The routing keys of every appointment event.
@@ -156,6 +161,7 @@ fn example(event_type: &str) -> Appointment {
             currency: "EUR".into(),
         }),
         changed_by: examples::PATIENT,
+        reminder_offsets_minutes: Some(vec![1440, 120]),
     }
 }
 

@@ -1,5 +1,6 @@
 //! The directory's consumers. `user.registered` (identity): a provider account
-//! gets a provider profile with defaults, a patient account a patient profile;
+//! gets a provider profile with defaults, a patient account a patient profile
+//! (with the time zone the browser reported, when it is a known one);
 //! staff and admins have none. `appointment.*` (scheduling): each appointment
 //! is kept as its latest event left it, so that its care window (booked,
 //! completed, cancelled…) decides whether its provider reads the patient's
@@ -14,7 +15,7 @@ use platform::{
 use sqlx::PgConnection;
 
 use crate::{
-    domain::{care::closed_at, provider::ProviderProfile},
+    domain::{care::closed_at, provider::ProviderProfile, TimeZone},
     events::{patient_updated, provider_updated},
     store,
 };
@@ -41,8 +42,23 @@ impl EventHandler for Registrations {
                 }
             }
             Role::Patient => {
-                match store::insert_patient(conn, user.user_id, user.name.trim(), &user.email)
-                    .await?
+                // Identity checked the zone against the same tz database; a
+                // name it does not know here is dropped rather than stored.
+                let time_zone = user
+                    .time_zone
+                    .as_deref()
+                    .and_then(|raw| TimeZone::parse(raw).ok());
+                if user.time_zone.is_some() && time_zone.is_none() {
+                    tracing::warn!(user_id = %user.user_id, "unknown time zone in user.registered ignored");
+                }
+                match store::insert_patient(
+                    conn,
+                    user.user_id,
+                    user.name.trim(),
+                    &user.email,
+                    time_zone,
+                )
+                .await?
                 {
                     Some(row) => Some(patient_updated(&row)?),
                     None => None,

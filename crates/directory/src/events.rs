@@ -23,6 +23,6 @@ pub fn patient_updated(row: &PatientRow) -> Result<Envelope, serde_json::Error> 
         name: row.name.clone(),
         email: row.email.clone(),
         preferred_provider_id: row.preferred_provider_id,
-        time_zone: None,
+        time_zone: row.time_zone.clone(),
     })
 }

@@ -40,6 +40,10 @@ pub struct Patient {
     pub address: Option<Address>,
     pub insurance: Option<Insurance>,
     pub preferred_provider_id: Option<Uuid>,
+    /// The patient's IANA time zone (`America/New_York`); `null` while unknown.
+    #[serde(default)]
+    #[schema(example = "America/New_York")]
+    pub time_zone: Option<String>,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -54,6 +58,7 @@ impl From<PatientRow> for Patient {
             address: r.address.map(|a| a.0),
             insurance: r.insurance.map(|i| i.0),
             preferred_provider_id: r.preferred_provider_id,
+            time_zone: r.time_zone,
             updated_at: r.updated_at,
         }
     }

@@ -125,6 +125,7 @@ fn patient_details(user: &DemoUser, p: &DemoPatient) -> anyhow::Result<PatientDe
             phone: Some(p.phone),
             address: Some(&address),
             insurance: Some(&insurance),
+            time_zone: None,
         },
         chrono::Utc::now().date_naive(),
     )

@@ -13,7 +13,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
-    domain::{mail, Email, NewPassword, PersonName},
+    domain::{mail, Email, NewPassword, PersonName, TimeZone},
     error::Error,
     events,
     guard::{self, Attempt},
@@ -29,6 +29,8 @@ pub struct AccountRequest<'a> {
     pub password: &'a str,
     pub name: &'a str,
     pub role: Role,
+    /// The person's IANA time zone, when known (a patient's browser sends it).
+    pub time_zone: Option<&'a str>,
 }
 
 /// The account as shown to its owner (and to the admin who created it).
@@ -92,16 +94,19 @@ struct Valid {
     email: Email,
     name: PersonName,
     password: NewPassword,
+    time_zone: Option<TimeZone>,
 }
 
 fn validate(req: &AccountRequest<'_>) -> Result<Valid, Error> {
     let email = Email::parse(req.email).map_err(|_| Error::InvalidEmail)?;
     let name = PersonName::parse(req.name)?;
     let password = NewPassword::parse(req.password, &email)?;
+    let time_zone = req.time_zone.map(TimeZone::parse).transpose()?;
     Ok(Valid {
         email,
         name,
         password,
+        time_zone,
     })
 }
 
@@ -145,7 +150,8 @@ pub async fn create_with_id(
 }
 
 /// Insert the user and its `user.registered` (unchanged since v1: directory,
-/// scheduling and records need the account at once, verified or not).
+/// scheduling and records need the account at once, verified or not). The
+/// time zone is not kept here: the directory owns it from then on.
 /// `EmailTaken` when the address has an account.
 async fn insert_account(
     conn: &mut PgConnection,
@@ -178,7 +184,7 @@ async fn insert_account(
         role,
         name: valid.name.as_str().to_owned(),
         email: valid.email.as_str().to_owned(),
-        time_zone: None,
+        time_zone: valid.time_zone.map(|tz| tz.name().to_owned()),
     };
     events::publish::<UserRegistered>(conn, &registered).await
 }

@@ -10,7 +10,9 @@ use axum::{
 };
 use platform::Problem;
 
-use crate::domain::{admin::InvalidReason, name::InvalidName, PasswordError};
+use crate::domain::{
+    admin::InvalidReason, name::InvalidName, time_zone::UnknownTimeZone, PasswordError,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -19,6 +21,9 @@ pub enum Error {
     InvalidEmail,
     #[error("invalid name: {0}")]
     InvalidName(#[from] InvalidName),
+    /// The time zone is not a tz database name.
+    #[error("invalid time zone: {0}")]
+    InvalidTimeZone(#[from] UnknownTimeZone),
     /// The password fails the policy (length, common list, contains email).
     #[error("weak password: {0}")]
     WeakPassword(#[from] PasswordError),
@@ -127,6 +132,7 @@ impl From<Error> for Problem {
             Error::InvalidEmail => Problem::validation("Enter a valid email address.")
                 .with_field("email", "not a valid email address"),
             Error::InvalidName(reason) => Problem::validation(reason.to_string()).with_field("name", reason.to_string()),
+            Error::InvalidTimeZone(reason) => Problem::validation(format!("time_zone {reason}")).with_field("time_zone", reason.to_string()),
             Error::WeakPassword(reason) => Problem::new(S::UNPROCESSABLE_ENTITY, "weak-password", "Password does not meet the policy")
                 .with_detail(reason.to_string())
                 .with_field("password", reason.to_string()),

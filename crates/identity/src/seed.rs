@@ -34,6 +34,7 @@ pub async fn demo_users(state: &AppState, admin_totp_secret: &str) -> anyhow::Re
                 password: DEMO_PASSWORD,
                 name: user.name,
                 role: user.role,
+                time_zone: None,
             };
             match accounts::create_with_id(state, user.id, request).await {
                 Ok(_) => created += 1,

@@ -8,6 +8,22 @@
       var secure = window.location.protocol === "https:" ? "; secure" : "";
       document.cookie = "carebook_tz=" + zone + "; path=/; max-age=31536000; samesite=lax" + secure;
     }
+    // Registration sends the zone with the account, so the patient's emails
+    // and reminders show their own time (the server checks the name).
+    if (zone && /^[A-Za-z0-9_+\-\/]+$/.test(zone)) {
+      var fill = function () {
+        var inputs = document.querySelectorAll("input[data-browser-time-zone]");
+        for (var i = 0; i < inputs.length; i++) {
+          if (!inputs[i].value) { inputs[i].value = zone; }
+        }
+      };
+      if (document.readyState === "loading") {
+        document.addEventListener("DOMContentLoaded", fill);
+      } else {
+        fill();
+      }
+      document.addEventListener("htmx:afterSettle", fill);
+    }
   } catch (e) {
     // Old browsers: times stay in the provider's zone and UTC.
   }

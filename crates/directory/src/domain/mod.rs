@@ -11,10 +11,9 @@ pub mod patient;
 pub mod provider;
 pub mod search;
 pub mod text;
-pub mod time_zone;
 pub mod violations;
 
 pub use access::{Actor, Decision};
 pub use cursor::Cursor;
-pub use time_zone::TimeZone;
+pub use contracts::time_zone::{self, TimeZone};
 pub use violations::Violations;

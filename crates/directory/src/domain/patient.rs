@@ -1,5 +1,5 @@
-//! A patient's editable details — date of birth, phone, address, insurance —
-//! and what makes them valid. Name and email arrive from identity; the email
+//! A patient's editable details — date of birth, phone, address, insurance,
+//! time zone — and what makes them valid. Name and email arrive from identity; the email
 //! is identity's login and is not edited here.
 
 use chrono::NaiveDate;
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     text::{self, limits},
-    Violations,
+    TimeZone, Violations,
 };
 
 /// A postal address. The same shape is accepted, stored and returned.
@@ -43,9 +43,34 @@ pub struct PatientInput<'a> {
     pub phone: Option<&'a str>,
     pub address: Option<&'a Address>,
     pub insurance: Option<&'a Insurance>,
+    /// `None`: not in the request, the stored zone stays; `Some(None)` or an
+    /// empty name: cleared; `Some(Some(name))`: set.
+    pub time_zone: Option<Option<&'a str>>,
 }
 
-/// Valid patient details (`None` clears a field).
+/// What an edit does to the patient's time zone. Unlike the other details it
+/// is kept when a request leaves it out: the browser sets it at registration,
+/// and an edit from a client that never showed it must not erase it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeZoneChange {
+    Keep,
+    Clear,
+    Set(TimeZone),
+}
+
+impl TimeZoneChange {
+    fn parse(raw: Option<Option<&str>>) -> Result<Self, super::time_zone::UnknownTimeZone> {
+        match raw {
+            None => Ok(Self::Keep),
+            Some(name) => match name.map(str::trim).filter(|n| !n.is_empty()) {
+                None => Ok(Self::Clear),
+                Some(name) => TimeZone::parse(name).map(Self::Set),
+            },
+        }
+    }
+}
+
+/// Valid patient details (`None` clears a field; the time zone says itself).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PatientDetails {
     pub name: String,
@@ -53,6 +78,7 @@ pub struct PatientDetails {
     pub phone: Option<String>,
     pub address: Option<Address>,
     pub insurance: Option<Insurance>,
+    pub time_zone: TimeZoneChange,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -191,6 +217,7 @@ impl PatientDetails {
                 None
             }
         };
+        let time_zone = v.check("time_zone", TimeZoneChange::parse(input.time_zone));
         v.finish(|| {
             Some(Self {
                 name: name?,
@@ -198,6 +225,7 @@ impl PatientDetails {
                 phone: phone?,
                 address: address?,
                 insurance: insurance?,
+                time_zone: time_zone?,
             })
         })
     }
@@ -270,6 +298,7 @@ mod tests {
                 phone: Some("  "),
                 address: Some(&addr),
                 insurance: Some(&ins),
+                time_zone: Some(Some(" America/New_York ")),
             },
             date("2026-01-01"),
         )
@@ -282,6 +311,37 @@ mod tests {
             ("Hauptstraße 1", None, "DE")
         );
         assert_eq!(d.insurance.unwrap().group_number, None);
+        assert_eq!(
+            d.time_zone,
+            TimeZoneChange::Set(TimeZone::parse("America/New_York").unwrap())
+        );
+    }
+
+    #[test]
+    fn an_omitted_time_zone_is_kept_and_null_or_empty_clears_it() {
+        let parse = |time_zone| {
+            PatientDetails::parse(
+                &PatientInput {
+                    name: "Paula",
+                    date_of_birth: None,
+                    phone: None,
+                    address: None,
+                    insurance: None,
+                    time_zone,
+                },
+                date("2026-01-01"),
+            )
+            .map(|d| d.time_zone)
+        };
+        assert_eq!(parse(None), Ok(TimeZoneChange::Keep));
+        assert_eq!(parse(Some(None)), Ok(TimeZoneChange::Clear));
+        assert_eq!(parse(Some(Some("  "))), Ok(TimeZoneChange::Clear));
+        let fields: Vec<_> = parse(Some(Some("Mars/Olympus_Mons")))
+            .unwrap_err()
+            .iter()
+            .map(|v| v.field.clone())
+            .collect();
+        assert_eq!(fields, ["time_zone"]);
     }
 
     #[test]
@@ -296,6 +356,7 @@ mod tests {
                 phone: Some("nope"),
                 address: Some(&addr),
                 insurance: None,
+                time_zone: Some(Some("CEST")),
             },
             date("2026-01-01"),
         )
@@ -308,7 +369,8 @@ mod tests {
                 "date_of_birth",
                 "phone",
                 "address.city",
-                "address.country"
+                "address.country",
+                "time_zone"
             ]
         );
     }

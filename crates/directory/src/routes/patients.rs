@@ -19,7 +19,8 @@ use crate::{
 };
 
 /// A patient's editable details; the whole set is replaced (an omitted or
-/// `null` field is cleared). Name is required; email changes go through identity.
+/// `null` field is cleared), except `time_zone`, which an omitted field leaves
+/// as it is. Name is required; email changes go through identity.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatientUpdateRequest {
@@ -33,6 +34,21 @@ pub struct PatientUpdateRequest {
     pub address: Option<Address>,
     #[serde(default)]
     pub insurance: Option<Insurance>,
+    /// IANA time zone (`America/New_York`). Omitted: unchanged (the browser
+    /// set it at registration); `null` or `""`: cleared; an unknown name: 422.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, nullable, example = "America/New_York")]
+    pub time_zone: Option<Option<String>>,
+}
+
+/// A field that is present (its value possibly `null`), told apart from an
+/// omitted one (`#[serde(default)]` gives `None`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 impl PatientUpdateRequest {
@@ -43,6 +59,7 @@ impl PatientUpdateRequest {
             phone: self.phone.as_deref(),
             address: self.address.as_ref(),
             insurance: self.insurance.as_ref(),
+            time_zone: self.time_zone.as_ref().map(Option::as_deref),
         }
     }
 }

@@ -5,8 +5,9 @@ use sqlx::{types::Json, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 use crate::domain::{
-    patient::{Address, Insurance, PatientDetails},
+    patient::{Address, Insurance, PatientDetails, TimeZoneChange},
     search::PatientSearch,
+    TimeZone,
 };
 
 use super::{explain, push_page, push_patterns};
@@ -21,12 +22,14 @@ pub struct PatientRow {
     pub address: Option<Json<Address>>,
     pub insurance: Option<Json<Insurance>>,
     pub preferred_provider_id: Option<Uuid>,
+    /// An IANA name checked when it was written; NULL while unknown.
+    pub time_zone: Option<String>,
     pub version: i64,
     pub updated_at: DateTime<Utc>,
 }
 
 const PATIENT_COLUMNS: &str = "id, name, email, date_of_birth, phone, address, insurance, \
-     preferred_provider_id, version, updated_at";
+     preferred_provider_id, time_zone, version, updated_at";
 
 /// The foreign key naming `patients.preferred_provider_id`'s reference.
 const PREFERRED_PROVIDER_FKEY: &str = "patients_preferred_provider_id_fkey";
@@ -97,27 +100,36 @@ pub async fn insert_patient(
     id: Uuid,
     name: &str,
     email: &str,
+    time_zone: Option<TimeZone>,
 ) -> Result<Option<PatientRow>, sqlx::Error> {
     sqlx::query_as(&format!(
-        "INSERT INTO patients (id, name, email) VALUES ($1, $2, $3)
+        "INSERT INTO patients (id, name, email, time_zone) VALUES ($1, $2, $3, $4)
          ON CONFLICT (id) DO NOTHING
          RETURNING {PATIENT_COLUMNS}"
     ))
     .bind(id)
     .bind(name)
     .bind(email)
+    .bind(time_zone.map(|tz| tz.name()))
     .fetch_optional(conn)
     .await
 }
 
-/// Replace a patient's editable details; `None` if there is no such patient.
+/// Replace a patient's editable details (the time zone as its change says);
+/// `None` if there is no such patient.
 pub async fn update_patient(
     conn: &mut PgConnection,
     id: Uuid,
     d: &PatientDetails,
 ) -> Result<Option<PatientRow>, sqlx::Error> {
+    let (keep_zone, zone) = match d.time_zone {
+        TimeZoneChange::Keep => (true, None),
+        TimeZoneChange::Clear => (false, None),
+        TimeZoneChange::Set(tz) => (false, Some(tz.name())),
+    };
     sqlx::query_as(&format!(
         "UPDATE patients SET name = $2, date_of_birth = $3, phone = $4, address = $5, insurance = $6,
+                time_zone = CASE WHEN $7 THEN time_zone ELSE $8 END,
                 version = version + 1, updated_at = now()
          WHERE id = $1
          RETURNING {PATIENT_COLUMNS}"
@@ -128,6 +140,8 @@ pub async fn update_patient(
     .bind(&d.phone)
     .bind(d.address.as_ref().map(Json))
     .bind(d.insurance.as_ref().map(Json))
+    .bind(keep_zone)
+    .bind(zone)
     .fetch_optional(conn)
     .await
 }

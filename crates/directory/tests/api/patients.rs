@@ -1,8 +1,8 @@
-//! Patient profiles: a patient's own, the front desk's view, validation and
-//! the preferred provider.
+//! Patient profiles: a patient's own, the front desk's view, validation, the
+//! preferred provider and the time zone.
 
-use contracts::{directory::PatientUpdated, Event};
-use platform::{auth::Role, testing::assert_problem};
+use contracts::{directory::PatientUpdated, identity::UserRegistered, Event};
+use platform::{auth::Role, events::Envelope, testing::assert_problem};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -233,4 +233,119 @@ async fn a_patient_whose_profile_does_not_exist_yet_gets_404() {
     assert_problem(r, StatusCode::NOT_FOUND, "patient-not-found").await;
     let r = app.put(&nobody, "/api/v1/patients/me", &details()).await;
     assert_problem(r, StatusCode::NOT_FOUND, "patient-not-found").await;
+}
+
+/// `user.registered` of a patient whose browser reported `time_zone`.
+fn registered_in(id: Uuid, time_zone: Option<&str>) -> Envelope {
+    Envelope::of::<UserRegistered>(&UserRegistered {
+        user_id: id,
+        role: Role::Patient,
+        name: "Paula Patient".into(),
+        email: format!("{}@example.org", id.simple()),
+        time_zone: time_zone.map(str::to_owned),
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_time_zone_comes_from_registration_and_is_edited_in_the_profile() {
+    let app = spawn_app().await;
+    let mut tap = EventTap::bind(&app.backing, &[PatientUpdated::TYPE]).await;
+    let id = Uuid::now_v7();
+    app.deliver(&registered_in(id, Some("America/New_York")))
+        .await;
+    let paula = app.user_with_id(id, Role::Patient);
+    let staff = app.user(Role::Staff);
+    let path = format!("/api/v1/patients/{id}");
+
+    let me = app.get_ok(&paula, "/api/v1/patients/me").await;
+    assert_eq!(me["time_zone"], "America/New_York");
+    assert_eq!(
+        app.get_ok(&staff, &path).await["time_zone"],
+        "America/New_York"
+    );
+    let created = tap.next().await.decode::<PatientUpdated>().unwrap();
+    assert_eq!(created.time_zone.as_deref(), Some("America/New_York"));
+
+    // An edit that leaves the zone out keeps it (the other details are replaced).
+    let r = app.put(&paula, "/api/v1/patients/me", &details()).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let kept: Value = r.json().await.unwrap();
+    assert_eq!(kept["time_zone"], "America/New_York");
+    let event = tap.next().await.decode::<PatientUpdated>().unwrap();
+    assert_eq!(event.time_zone.as_deref(), Some("America/New_York"));
+
+    // Set by the patient, seen by staff (not a stale cached copy), announced.
+    let mut body = details();
+    body["time_zone"] = json!(" Europe/Berlin ");
+    let r = app.put(&paula, "/api/v1/patients/me", &body).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["time_zone"],
+        "Europe/Berlin"
+    );
+    assert_eq!(
+        app.get_ok(&staff, &path).await["time_zone"],
+        "Europe/Berlin"
+    );
+    let event = tap.next().await.decode::<PatientUpdated>().unwrap();
+    assert_eq!(event.time_zone.as_deref(), Some("Europe/Berlin"));
+
+    // An unknown zone is refused with its field; nothing changes.
+    for bad in ["Mars/Olympus_Mons", "europe/berlin", "CEST"] {
+        body["time_zone"] = json!(bad);
+        let r = app.put(&paula, "/api/v1/patients/me", &body).await;
+        let p = assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "validation-error").await;
+        assert_eq!(error_fields(&p), ["time_zone"]);
+    }
+    body["time_zone"] = json!(42);
+    let r = app.put(&paula, "/api/v1/patients/me", &body).await;
+    assert_problem(r, StatusCode::UNPROCESSABLE_ENTITY, "invalid-body").await;
+    assert_eq!(
+        app.get_ok(&paula, "/api/v1/patients/me").await["time_zone"],
+        "Europe/Berlin"
+    );
+    tap.assert_quiet().await;
+
+    // Staff may set it too; `null` clears it.
+    body["time_zone"] = json!("Asia/Kolkata");
+    let r = app.put(&staff, &path, &body).await;
+    assert_eq!(
+        r.json::<Value>().await.unwrap()["time_zone"],
+        "Asia/Kolkata"
+    );
+    body["time_zone"] = Value::Null;
+    let r = app.put(&paula, "/api/v1/patients/me", &body).await;
+    assert_eq!(r.json::<Value>().await.unwrap()["time_zone"], Value::Null);
+    let events: Vec<_> = [tap.next().await, tap.next().await]
+        .iter()
+        .map(|e| e.decode::<PatientUpdated>().unwrap().time_zone)
+        .collect();
+    assert_eq!(events, [Some("Asia/Kolkata".to_owned()), None]);
+}
+
+#[tokio::test]
+async fn a_registration_without_a_known_time_zone_leaves_it_unknown() {
+    let app = spawn_app().await;
+    let (none, unknown) = (Uuid::now_v7(), Uuid::now_v7());
+    app.deliver(&registered_in(none, None)).await;
+    app.deliver(&registered_in(unknown, Some("Mars/Olympus_Mons")))
+        .await;
+    for id in [none, unknown] {
+        let me = app
+            .get_ok(&app.user_with_id(id, Role::Patient), "/api/v1/patients/me")
+            .await;
+        assert_eq!(
+            me["name"], "Paula Patient",
+            "the profile is created all the same"
+        );
+        assert_eq!(me["time_zone"], Value::Null);
+    }
+    let zones: Vec<Option<String>> = app
+        .published::<PatientUpdated>()
+        .await
+        .into_iter()
+        .map(|e| e.time_zone)
+        .collect();
+    assert_eq!(zones, [None, None]);
 }

@@ -25,6 +25,11 @@ pub struct CreateUserRequest {
     pub password: String,
     pub name: String,
     pub role: Role,
+    /// The person's IANA time zone (`Europe/Berlin`); optional, passed on in
+    /// `user.registered`.
+    #[serde(default)]
+    #[schema(example = "Europe/Berlin")]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -62,6 +67,7 @@ pub async fn create_user(
             password: &body.password,
             name: &body.name,
             role: body.role,
+            time_zone: body.time_zone.as_deref(),
         },
     )
     .await?;

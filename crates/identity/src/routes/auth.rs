@@ -22,6 +22,11 @@ pub struct RegisterRequest {
     /// Only `patient` may register themselves (the default).
     #[serde(default)]
     pub role: Option<Role>,
+    /// The patient's IANA time zone (`America/New_York`), as the browser
+    /// reports it; optional. Passed on in `user.registered` for the directory.
+    #[serde(default)]
+    #[schema(example = "America/New_York")]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -81,7 +86,7 @@ pub struct Verified {
     responses(
         (status = 202, body = Accepted, description = "`{\"status\": \"verification_sent\"}`, whether or not the address has an account"),
         (status = 403, body = ProblemBody, description = "`role-requires-admin`: only patients register themselves"),
-        (status = 422, body = ProblemBody, description = "`validation-error` (email, name) or `weak-password`")))]
+        (status = 422, body = ProblemBody, description = "`validation-error` (email, name, time_zone) or `weak-password`")))]
 pub async fn register(
     State(state): State<AppState>,
     Json(body): Json<RegisterRequest>,
@@ -97,6 +102,7 @@ pub async fn register(
             password: &body.password,
             name: &body.name,
             role,
+            time_zone: body.time_zone.as_deref(),
         },
     )
     .await?;

@@ -104,6 +104,56 @@ async fn registering_an_existing_email_changes_nothing_even_with_another_passwor
 }
 
 #[tokio::test]
+async fn the_browsers_time_zone_is_passed_on_in_user_registered() {
+    let app = spawn_app().await;
+    let r = app
+        .post(
+            &Anonymous,
+            "/api/v1/auth/register",
+            &json!({"email": "paula@example.org", "password": PASSWORD, "name": "Paula", "time_zone": " America/New_York "}),
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap(),
+        json!({"status": "verification_sent"})
+    );
+    app.register("no-zone@example.org").await;
+    let registered = app.published::<UserRegistered>().await;
+    let zone_of = |email: &str| {
+        registered
+            .iter()
+            .find(|e| e.email == email)
+            .map(|e| e.time_zone.clone())
+    };
+    assert_eq!(
+        zone_of("paula@example.org"),
+        Some(Some("America/New_York".to_owned()))
+    );
+    assert_eq!(zone_of("no-zone@example.org"), Some(None));
+}
+
+#[tokio::test]
+async fn an_unknown_time_zone_is_refused_whether_or_not_the_address_has_an_account() {
+    let app = spawn_app().await;
+    app.register("paula@example.org").await;
+    for email in ["paula@example.org", "new@example.org"] {
+        let body = json!({"email": email, "password": PASSWORD, "name": "Paula", "time_zone": "Mars/Olympus_Mons"});
+        let problem = assert_problem(
+            app.post(&Anonymous, "/api/v1/auth/register", &body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-error",
+        )
+        .await;
+        assert_eq!(problem["errors"][0]["field"], "time_zone");
+    }
+    // Nothing stored, nothing announced beyond the first registration.
+    assert_eq!(app.user_count().await, 1);
+    assert_eq!(app.published::<UserRegistered>().await.len(), 1);
+    assert!(app.published::<RegistrationAttempted>().await.is_empty());
+}
+
+#[tokio::test]
 async fn patients_cannot_register_as_providers() {
     let app = spawn_app().await;
     let r = app
@@ -214,6 +264,28 @@ async fn admins_create_verified_accounts_of_any_role_and_others_cannot() {
         .unwrap();
     assert_eq!(me["role"], "provider");
     assert_eq!(me["provider_id"], created["id"]);
+
+    // An optional time zone is checked and passed on.
+    let zoned = json!({"email": "nurse@example.org", "password": PASSWORD, "name": "Nurse", "role": "staff", "time_zone": "Europe/Berlin"});
+    assert_eq!(
+        app.post(&admin, "/api/v1/admin/users", &zoned)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+    let registered = app.published::<UserRegistered>().await;
+    let nurse = registered
+        .iter()
+        .find(|e| e.email == "nurse@example.org")
+        .unwrap();
+    assert_eq!(nurse.time_zone.as_deref(), Some("Europe/Berlin"));
+    let bad = json!({"email": "x@example.org", "password": PASSWORD, "name": "X", "role": "staff", "time_zone": "Berlin"});
+    assert_problem(
+        app.post(&admin, "/api/v1/admin/users", &bad).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-error",
+    )
+    .await;
 
     assert_problem(
         app.post(&admin, "/api/v1/admin/users", &body).await,

@@ -28,6 +28,9 @@ pub struct Registration<'a> {
     pub email: &'a str,
     pub password: &'a str,
     pub name: &'a str,
+    /// The browser's IANA time zone, when it said one the portal knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -208,6 +211,25 @@ pub struct PatientProfile {
     pub name: String,
     #[serde(default)]
     pub preferred_provider_id: Option<Uuid>,
+}
+
+/// `GET`/`PUT /api/v1/patients/me` as the time-zone form uses it: the PUT
+/// replaces the editable details, so they are read and sent back unchanged
+/// (the address and insurance as the directory gave them) with the new zone.
+#[derive(Debug, Deserialize, Serialize)]
+pub struct PatientDetails {
+    pub name: String,
+    #[serde(default)]
+    pub date_of_birth: Option<NaiveDate>,
+    #[serde(default)]
+    pub phone: Option<String>,
+    #[serde(default)]
+    pub address: Option<serde_json::Value>,
+    #[serde(default)]
+    pub insurance: Option<serde_json::Value>,
+    /// IANA name; `null` clears it.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Serialize)]

@@ -1,12 +1,14 @@
 //! Every signed-in user's own account: change the password, see where they
 //! are signed in and sign other sessions out, and turn the authenticator app
-//! (two-step sign-in) on or off.
+//! (two-step sign-in) on or off; a patient also sets the time zone their
+//! emails and reminders are written in (kept in their directory profile).
 //!
 //! Changing the password signs out every other session; the API keeps the
 //! one whose token asks (the portal's own), so the user stays signed in here.
 
 use axum::{http::StatusCode, response::Response, routing::get, routing::post, Router};
 use chrono_tz::Tz;
+use platform::auth::Role;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -14,8 +16,8 @@ use super::{auth::SetupView, see_other, CallError, Ctx, Form, PageError, Path};
 use crate::{
     api::{
         models::{
-            Account, Enrolment, MfaCode, MfaEnrol, PasswordChange, RecoveryCodes, SessionInfo,
-            SessionList,
+            Account, Enrolment, MfaCode, MfaEnrol, PasswordChange, PatientDetails, RecoveryCodes,
+            SessionInfo, SessionList,
         },
         ApiError, ApiRequest,
     },
@@ -32,6 +34,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/account", get(show))
         .route("/account/password", post(change_password))
+        .route("/account/time-zone", post(change_time_zone))
         .route("/account/sessions/{id}/sign-out", post(sign_out_one))
         .route("/account/sessions/sign-out-others", post(sign_out_others))
         .route("/account/totp", get(setup_form).post(start_setup))
@@ -68,6 +71,20 @@ fn session_row(s: &SessionInfo, tz: Tz) -> SessionRow {
 struct Forms {
     password: Feedback,
     totp: Feedback,
+    time_zone: Feedback,
+    /// The zone as entered, shown again when it was refused.
+    time_zone_entered: Option<String>,
+}
+
+/// What the time-zone form shows a patient.
+#[derive(Serialize)]
+struct ZoneView {
+    /// The zone in the profile (`None`: not set).
+    current: Option<String>,
+    /// The value of the input: what was entered, else the current zone.
+    value: String,
+    /// The browser's zone, offered when it differs from the current one.
+    browser: Option<&'static str>,
 }
 
 const ROLE_LABELS: &[(&str, &str)] = &[
@@ -87,13 +104,32 @@ async fn page(ctx: &mut Ctx, status: StatusCode, forms: Forms) -> Result<Respons
         .iter()
         .find(|(r, _)| *r == me.role.as_str())
         .map_or(me.role.as_str(), |(_, l)| l);
+    let patient_zone = if me.role == Role::Patient {
+        let details: PatientDetails = ctx.get("/api/v1/patients/me").await?;
+        let browser = ctx
+            .visit
+            .viewer_tz
+            .map(|z| z.name())
+            .filter(|b| details.time_zone.as_deref() != Some(*b));
+        Some(ZoneView {
+            value: forms
+                .time_zone_entered
+                .or_else(|| details.time_zone.clone())
+                .unwrap_or_default(),
+            current: details.time_zone,
+            browser,
+        })
+    } else {
+        None
+    };
     Ok(ctx.render_with(
         status,
         "account/index.html",
         crate::page! {
             name => me.name, email => me.email, role, mfa_enabled => me.mfa_enabled,
-            sessions => rows, others, zone => tz.name(),
+            sessions => rows, others, zone => tz.name(), patient_zone,
             password_feedback => forms.password, totp_feedback => forms.totp,
+            time_zone_feedback => forms.time_zone,
         },
     ))
 }
@@ -172,6 +208,49 @@ pub async fn change_password(
                 status,
                 Forms {
                     password: fb,
+                    ..Forms::default()
+                },
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct TimeZoneForm {
+    #[serde(default)]
+    time_zone: String,
+}
+
+/// `POST /account/time-zone`: a patient sets (or, left empty, clears) their
+/// time zone. The directory checks the name; its refusal is shown on the form.
+pub async fn change_time_zone(
+    mut ctx: Ctx,
+    Form(form): Form<TimeZoneForm>,
+) -> Result<Response, PageError> {
+    ctx.require(&[Role::Patient])?;
+    let mut details: PatientDetails = ctx.get("/api/v1/patients/me").await?;
+    let wanted = form.time_zone.trim();
+    details.time_zone = (!wanted.is_empty()).then(|| wanted.to_owned());
+    let req = ApiRequest::put("/api/v1/patients/me", &details);
+    match ctx.call_for_effect(req).await {
+        Ok(()) => {
+            let said = match &details.time_zone {
+                Some(zone) => format!("Your time zone is now {zone}."),
+                None => "Your time zone was cleared.".to_owned(),
+            };
+            ctx.flash(Flash::success(said)).await?;
+            Ok(see_other("/account"))
+        }
+        Err(e) => {
+            let e = refused(e)?;
+            let status = status_of(&e);
+            page(
+                &mut ctx,
+                status,
+                Forms {
+                    time_zone: feedback::from_api(&e).for_form(&["time_zone"]),
+                    time_zone_entered: Some(wanted.to_owned()),
                     ..Forms::default()
                 },
             )

@@ -32,6 +32,7 @@ use crate::{
     domain::{
         account,
         feedback::{self, Feedback},
+        time,
     },
     session::{
         cookie, Flash, PendingLogin, SessionData, SessionId, SignedIn, StoreError, Tokens,
@@ -534,6 +535,9 @@ pub struct RegisterForm {
     name: String,
     email: String,
     password: String,
+    /// Filled in by `portal.js` from the browser (empty without scripts).
+    #[serde(default)]
+    time_zone: String,
 }
 
 /// Ask for a patient account; the answer is "check your email" whether or
@@ -544,12 +548,18 @@ pub async fn register(
     Form(form): Form<RegisterForm>,
 ) -> Result<Response, PageError> {
     let (name, email) = (form.name.trim(), form.email.trim());
+    // The form's zone, else the one `portal.js` left in its cookie; a name the
+    // portal does not know is left out rather than failing the registration.
+    let time_zone = time::parse_zone(&form.time_zone)
+        .or(visit.viewer_tz)
+        .map(|tz| tz.name());
     let req = ApiRequest::post(
         "/api/v1/auth/register",
         &Registration {
             email,
             password: &form.password,
             name,
+            time_zone,
         },
     );
     match state.api.send(&req, None, &visit.origin).await {

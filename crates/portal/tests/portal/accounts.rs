@@ -668,8 +668,30 @@ fn account_api(c: &Call) -> Reply {
         }
         ("POST", "/api/v1/auth/password") => empty(204),
         ("POST", "/api/v1/auth/refresh") => ok(tokens("access-2")),
+        ("GET", "/api/v1/patients/me") => ok(patient_profile()),
+        ("PUT", "/api/v1/patients/me") if c.body["time_zone"] == "Mars/Olympus_Mons" => {
+            field_problem(
+                422,
+                "validation-error",
+                "time_zone",
+                "must be an IANA time zone name such as Europe/Berlin or America/New_York",
+            )
+        }
+        ("PUT", "/api/v1/patients/me") => ok(c.body.clone()),
         _ => unexpected(c),
     }
+}
+
+/// The signed-in patient's directory profile, in Berlin.
+fn patient_profile() -> Value {
+    json!({
+        "id": USER, "name": "Tess patient", "email": "patient@example.test",
+        "date_of_birth": "1988-04-12", "phone": "+49 30 1234-567",
+        "address": {"line1": "Invalidenstraße 1", "line2": null, "city": "Berlin",
+                    "region": null, "postal_code": "10115", "country": "DE"},
+        "insurance": null, "preferred_provider_id": null,
+        "time_zone": "Europe/Berlin", "updated_at": "2026-05-01T09:00:00Z",
+    })
 }
 
 #[tokio::test]
@@ -1127,4 +1149,164 @@ async fn tokens_in_emailed_links_never_reach_the_log() {
     assert!(log.contains("path=\"/password-reset/confirm\""), "{log}");
     assert!(!log.contains("tok-verify-secret"), "{log}");
     assert!(!log.contains("tok-reset-secret"), "{log}");
+}
+
+#[tokio::test]
+async fn registering_sends_the_time_zone_the_browser_reports() {
+    let api = FakeApi::start(|c| match (c.method.as_str(), c.path.as_str()) {
+        ("POST", "/api/v1/auth/register") => {
+            (StatusCode::ACCEPTED, json!({"status": "verification_sent"}))
+        }
+        _ => unexpected(c),
+    })
+    .await;
+    let portal = Portal::start(&api.url()).await;
+    let client = browser();
+    let (_, form) = page(&client, &portal, "/register").await;
+    // A hidden input the portal's script (a file, not inline: the CSP) fills in.
+    assert!(
+        form.contains(r#"<input type="hidden" name="time_zone" value="" data-browser-time-zone>"#),
+        "{form}"
+    );
+    let script = client
+        .get(portal.url("/static/portal.js"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(script.contains("input[data-browser-time-zone]"));
+    assert!(script.contains("resolvedOptions().timeZone"));
+
+    for (sent, passed) in [
+        ("America/New_York", Some("America/New_York")),
+        // Unknown to the portal, or no script: the account is made without one.
+        ("Mars/Olympus_Mons", None),
+        ("", None),
+    ] {
+        let r = post(
+            &client,
+            &portal,
+            "/register",
+            &form,
+            &[
+                ("name", "Nina New"),
+                ("email", "nina@example.test"),
+                ("password", "a long passphrase"),
+                ("time_zone", sent),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::OK, "{sent}");
+        let body = api
+            .calls_to("POST", "/api/v1/auth/register")
+            .last()
+            .unwrap()
+            .body
+            .clone();
+        assert_eq!(body["time_zone"].as_str(), passed, "{sent}: {body}");
+        assert_eq!(body["email"], "nina@example.test");
+    }
+}
+
+#[tokio::test]
+async fn a_patient_sees_and_changes_their_time_zone_on_the_account_page() {
+    let api = FakeApi::start(signed_in_as("patient", account_api)).await;
+    let portal = Portal::start(&api.url()).await;
+    let client = log_in(&portal).await;
+    let (status, html) = page(&client, &portal, "/account").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Your time zone"), "{html}");
+    assert!(
+        html.contains("<strong>Europe&#x2f;Berlin</strong>"),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"name="time_zone" type="text" value="Europe&#x2f;Berlin""#),
+        "{html}"
+    );
+
+    // The other details go back as they were: the PUT replaces them.
+    let r = post(
+        &client,
+        &portal,
+        "/account/time-zone",
+        &html,
+        &[("time_zone", " America/New_York ")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&r), "/account");
+    let put = &api.calls_to("PUT", "/api/v1/patients/me")[0];
+    assert_eq!(put.bearer.as_deref(), Some("access-1"));
+    assert_eq!(
+        put.body,
+        json!({
+            "name": "Tess patient", "date_of_birth": "1988-04-12", "phone": "+49 30 1234-567",
+            "address": patient_profile()["address"], "insurance": null,
+            "time_zone": "America/New_York",
+        })
+    );
+    let (_, html) = page(&client, &portal, "/account").await;
+    assert!(
+        html.contains("Your time zone is now America&#x2f;New_York."),
+        "{html}"
+    );
+
+    // The directory's refusal is shown on the form, with what was entered.
+    let r = post(
+        &client,
+        &portal,
+        "/account/time-zone",
+        &html,
+        &[("time_zone", "Mars/Olympus_Mons")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("Must be an IANA time zone name such as Europe&#x2f;Berlin"),
+        "{html}"
+    );
+    assert!(html.contains(r#"value="Mars&#x2f;Olympus_Mons""#), "{html}");
+    assert!(html.contains(r#"aria-invalid="true""#), "{html}");
+
+    // Empty clears it.
+    post(
+        &client,
+        &portal,
+        "/account/time-zone",
+        &html,
+        &[("time_zone", "")],
+    )
+    .await;
+    let last = api
+        .calls_to("PUT", "/api/v1/patients/me")
+        .last()
+        .unwrap()
+        .body
+        .clone();
+    assert_eq!(last["time_zone"], Value::Null);
+}
+
+#[tokio::test]
+async fn only_patients_have_a_time_zone_form() {
+    let api = FakeApi::start(signed_in_as("staff", account_api)).await;
+    let portal = Portal::start(&api.url()).await;
+    let client = log_in(&portal).await;
+    let (status, html) = page(&client, &portal, "/account").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!html.contains("Your time zone"), "{html}");
+    let r = post(
+        &client,
+        &portal,
+        "/account/time-zone",
+        &html,
+        &[("time_zone", "Europe/Berlin")],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(api.calls_to("GET", "/api/v1/patients/me").is_empty());
+    assert!(api.calls_to("PUT", "/api/v1/patients/me").is_empty());
 }

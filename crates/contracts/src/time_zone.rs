@@ -1,5 +1,7 @@
-//! A provider's IANA time zone (`Europe/Berlin`): scheduling computes weekly
-//! availability in it, so only names in the tz database are accepted.
+//! The IANA time zone names events carry (`Europe/Berlin`): a provider's
+//! (scheduling computes weekly availability in it) and a patient's (emails
+//! show times in it). Only names in the tz database are accepted, so every
+//! consumer can rely on them.
 
 use std::str::FromStr;
 
