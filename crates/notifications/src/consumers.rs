@@ -102,7 +102,11 @@ impl EventHandler for AppointmentsHandler {
                 store::reminders::cancel_pending(conn, a.appointment_id).await?;
             }
             _ => {
-                let planned = reminders::plan(a.start, &self.reminder_offsets, now);
+                let offsets = reminders::offsets_for(
+                    a.reminder_offsets_minutes.as_deref(),
+                    &self.reminder_offsets,
+                );
+                let planned = reminders::plan(a.start, &offsets, now);
                 store::reminders::replace(conn, a.appointment_id, a.version, &planned).await?;
             }
         }

@@ -408,6 +408,7 @@ pub fn appointment(
         late: false,
         fee: None,
         changed_by: patient_id,
+        reminder_offsets_minutes: None,
     }
 }
 

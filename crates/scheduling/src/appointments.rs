@@ -623,6 +623,7 @@ fn event_data(
         late: false,
         fee: None,
         changed_by: by,
+        reminder_offsets_minutes: t.reminder_offsets(),
     }
 }
 

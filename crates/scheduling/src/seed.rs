@@ -154,6 +154,7 @@ pub async fn demo(state: &AppState) -> anyhow::Result<usize> {
                                 slot_step_minutes: None,
                                 daily_cap: None,
                                 min_notice_days: 0,
+                                reminder_offsets_minutes: None,
                             },
                         )
                         .await?;

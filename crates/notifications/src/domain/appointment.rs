@@ -83,6 +83,7 @@ pub(crate) mod fixtures {
             late: false,
             fee: None,
             changed_by: Uuid::parse_str("0190f5b4-0000-7000-8000-0000000000a1").unwrap(),
+            reminder_offsets_minutes: None,
         }
     }
 }

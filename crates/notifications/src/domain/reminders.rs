@@ -36,6 +36,23 @@ pub fn still_useful(start: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     now < start
 }
 
+/// The offsets an appointment's reminders follow: its type's, as scheduling
+/// sent them (distinct, longest first; empty: none), or the clinic's default
+/// when the event names none.
+pub fn offsets_for(per_type: Option<&[u32]>, default: &[Duration]) -> Vec<Duration> {
+    let Some(minutes) = per_type else {
+        return default.to_vec();
+    };
+    let mut offsets: Vec<Duration> = minutes
+        .iter()
+        .filter(|m| **m > 0)
+        .map(|m| Duration::minutes(i64::from(*m)))
+        .collect();
+    offsets.sort_by(|a, b| b.cmp(a));
+    offsets.dedup();
+    offsets
+}
+
 /// Parse `24h,2h,30m` (hours `h`, minutes `m`, days `d`) into distinct offsets,
 /// longest first.
 pub fn parse_offsets(raw: &str) -> Result<Vec<Duration>, String> {
@@ -111,6 +128,17 @@ mod tests {
         assert!(planned[1].pending);
         assert!(still_useful(start, at("2026-03-10T08:59:59Z")));
         assert!(!still_useful(start, start));
+    }
+
+    #[test]
+    fn a_types_offsets_replace_the_clinics_and_none_keeps_them() {
+        let default = [Duration::hours(24), Duration::hours(2)];
+        assert_eq!(offsets_for(None, &default), default.to_vec());
+        assert_eq!(
+            offsets_for(Some(&[30, 2880, 30, 0]), &default),
+            vec![Duration::hours(48), Duration::minutes(30)]
+        );
+        assert_eq!(offsets_for(Some(&[]), &default), Vec::<Duration>::new());
     }
 
     #[test]

@@ -81,6 +81,52 @@ async fn reminders_go_out_24_and_2_hours_before_as_the_clock_reaches_them() {
 }
 
 #[tokio::test]
+async fn an_appointment_types_own_offsets_replace_the_clinics() {
+    let mail = MailDev::start().await;
+    let app = spawn_app(&mail).await;
+    let b = app.booking(3).await;
+    let two_days_and_half_an_hour = contracts::scheduling::Appointment {
+        reminder_offsets_minutes: Some(vec![30, 2880]),
+        ..b.appointment(contracts::scheduling::AppointmentStatus::Booked, 1)
+    };
+    app.publish(
+        &platform::events::Envelope::of::<contracts::scheduling::AppointmentBooked>(
+            &two_days_and_half_an_hour,
+        )
+        .unwrap(),
+    )
+    .await;
+    eventually(WAIT, "the type's reminders planned", || async {
+        let planned: Vec<(i32, chrono::DateTime<chrono::Utc>)> = app
+            .reminders(b.appointment_id)
+            .await
+            .into_iter()
+            .map(|r| (r.0, r.2))
+            .collect();
+        (planned
+            == [
+                (2880, b.start - Duration::days(2)),
+                (30, b.start - Duration::minutes(30)),
+            ])
+        .then_some(())
+    })
+    .await;
+
+    // A type without reminders: none at all, the confirmation still goes out.
+    let quiet = app.booking(3).await;
+    let none = contracts::scheduling::Appointment {
+        reminder_offsets_minutes: Some(vec![]),
+        ..quiet.appointment(contracts::scheduling::AppointmentStatus::Booked, 1)
+    };
+    app.publish(
+        &platform::events::Envelope::of::<contracts::scheduling::AppointmentBooked>(&none).unwrap(),
+    )
+    .await;
+    app.settled(quiet.appointment_id).await;
+    assert!(app.reminders(quiet.appointment_id).await.is_empty());
+}
+
+#[tokio::test]
 async fn a_cancelled_appointment_gets_no_reminder_even_once_due() {
     let mail = MailDev::start().await;
     let app = spawn_app(&mail).await;

@@ -50,6 +50,10 @@ pub struct AppointmentTypeView {
     pub daily_cap: Option<i32>,
     /// Bookable from the start of the local day this many days ahead (0: no such rule).
     pub min_notice_days: i32,
+    /// When patients are reminded, minutes before the start (`null`: the
+    /// clinic's default, 24 h and 2 h unless configured; `[]`: never).
+    #[schema(required = true)]
+    pub reminder_offsets_minutes: Option<Vec<i32>>,
 }
 
 impl AppointmentTypeView {
@@ -77,6 +81,7 @@ impl AppointmentTypeView {
             slot_step_minutes: t.rules().step().num_minutes(),
             daily_cap: t.daily_cap,
             min_notice_days: t.min_notice_days,
+            reminder_offsets_minutes: t.reminder_offsets_minutes.clone(),
         }
     }
 }
@@ -144,6 +149,11 @@ pub struct NewAppointmentType {
     /// applies.
     #[serde(default)]
     pub min_notice_days: i32,
+    /// When patients are reminded, in minutes before the start: at most 5,
+    /// each from 5 minutes to 14 days (20160); `[]`: no reminders. Default:
+    /// the clinic's (24 h and 2 h unless configured).
+    #[serde(default)]
+    pub reminder_offsets_minutes: Option<Vec<i32>>,
 }
 
 fn default_horizon() -> i32 {
@@ -213,6 +223,10 @@ fn validate_type(provider_id: Uuid, b: NewAppointmentType, cap: FeeCap) -> Resul
     if !(0..=365).contains(&b.min_notice_days) {
         return Err(Error::invalid("min_notice_days", "between 0 and 365"));
     }
+    let reminder_offsets_minutes = b
+        .reminder_offsets_minutes
+        .map(|offsets| reminder_offsets(&offsets))
+        .transpose()?;
     Ok(TypeRow {
         id: Uuid::now_v7(),
         provider_id,
@@ -234,7 +248,22 @@ fn validate_type(provider_id: Uuid, b: NewAppointmentType, cap: FeeCap) -> Resul
         slot_step_minutes: b.slot_step_minutes,
         daily_cap: b.daily_cap,
         min_notice_days: b.min_notice_days,
+        reminder_offsets_minutes,
     })
+}
+
+/// Reminder offsets as stored: distinct, longest first, within bounds.
+fn reminder_offsets(offsets: &[i32]) -> Result<Vec<i32>, Error> {
+    if offsets.len() > 5 || offsets.iter().any(|m| !(5..=20_160).contains(m)) {
+        return Err(Error::invalid(
+            "reminder_offsets_minutes",
+            "at most 5, each from 5 to 20160 minutes",
+        ));
+    }
+    let mut sorted = offsets.to_vec();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    Ok(sorted)
 }
 
 /// Offer a new appointment type (the provider, staff).

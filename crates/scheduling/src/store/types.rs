@@ -30,6 +30,8 @@ pub struct TypeRow {
     pub daily_cap: Option<i32>,
     /// Bookable from the start of the local day this many days ahead.
     pub min_notice_days: i32,
+    /// Reminders, minutes before the start (`None`: the clinic's default).
+    pub reminder_offsets_minutes: Option<Vec<i32>>,
 }
 
 impl TypeRow {
@@ -43,6 +45,13 @@ impl TypeRow {
             slot_step: self.slot_step_minutes.map(|m| Duration::minutes(m.into())),
             min_notice_days: self.min_notice_days.unsigned_abs(),
         }
+    }
+
+    /// What appointment events say about reminders (`None`: the clinic's default).
+    pub fn reminder_offsets(&self) -> Option<Vec<u32>> {
+        self.reminder_offsets_minutes
+            .as_ref()
+            .map(|m| m.iter().map(|v| v.unsigned_abs()).collect())
     }
 
     pub fn price(&self) -> Money {
@@ -79,7 +88,7 @@ impl TypeRow {
     }
 }
 
-const COLUMNS: &str = "id, provider_id, name, duration_minutes, buffer_before_minutes, buffer_after_minutes, price_minor, currency, mode, min_notice_minutes, horizon_days, cancellation_window_minutes, late_cancel_fee_minor, slot_step_minutes, daily_cap, min_notice_days";
+const COLUMNS: &str = "id, provider_id, name, duration_minutes, buffer_before_minutes, buffer_after_minutes, price_minor, currency, mode, min_notice_minutes, horizon_days, cancellation_window_minutes, late_cancel_fee_minor, slot_step_minutes, daily_cap, min_notice_days, reminder_offsets_minutes";
 
 pub async fn for_provider(pool: &PgPool, provider_id: Uuid) -> Result<Vec<TypeRow>, sqlx::Error> {
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM appointment_types WHERE provider_id = $1 AND active ORDER BY name, id"))
@@ -145,7 +154,7 @@ pub async fn in_zone(
 
 pub async fn insert(pool: &PgPool, t: &TypeRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
-        "INSERT INTO appointment_types ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+        "INSERT INTO appointment_types ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
     ))
     .bind(t.id)
     .bind(t.provider_id)
@@ -163,6 +172,7 @@ pub async fn insert(pool: &PgPool, t: &TypeRow) -> Result<(), sqlx::Error> {
     .bind(t.slot_step_minutes)
     .bind(t.daily_cap)
     .bind(t.min_notice_days)
+    .bind(&t.reminder_offsets_minutes)
     .execute(pool)
     .await?;
     Ok(())

@@ -95,6 +95,7 @@ async fn a_booking_publishes_appointment_booked_with_what_others_need() {
     assert_eq!(e.appointment_type_name, "Consultation");
     assert_eq!(e.mode, Mode::InPerson);
     assert_eq!(e.version, 1);
+    assert_eq!(e.reminder_offsets_minutes, None, "the clinic's default");
     let db = &app.db;
     eventually(WAIT, "the relay to publish", || async move {
         let unsent: i64 =
@@ -104,5 +105,44 @@ async fn a_booking_publishes_appointment_booked_with_what_others_need() {
                 .ok()?;
         (unsent == 0).then_some(())
     })
+    .await;
+}
+
+#[tokio::test]
+async fn a_types_reminder_offsets_travel_with_its_appointments() {
+    let app = spawn_app().await;
+    let clinic = app.clinic(chrono_tz::UTC).await;
+    let therapy = crate::helpers::another_type(
+        &app,
+        &clinic,
+        serde_json::json!({"name": "Therapy", "duration_minutes": 30,
+            "reminder_offsets_minutes": [30, 2880, 30]}),
+    )
+    .await;
+    let patient = app.patient().await;
+    app.booked(&patient, &patient, &therapy, ten_am_local(clinic.tz, 4))
+        .await;
+    let e = &app.published::<AppointmentBooked>().await[0];
+    assert_eq!(e.reminder_offsets_minutes, Some(vec![2880, 30]));
+    let types = app
+        .get_ok(
+            &patient,
+            &format!("/api/v1/providers/{}/appointment-types", clinic.provider.id),
+        )
+        .await;
+    let listed: Vec<&Value> = types["items"].as_array().unwrap().iter().collect();
+    assert!(listed
+        .iter()
+        .any(|t| t["reminder_offsets_minutes"] == serde_json::json!([2880, 30])));
+    let path = format!("/api/v1/providers/{}/appointment-types", clinic.provider.id);
+    let body = serde_json::json!({"name": "X", "duration_minutes": 30,
+        "price": {"amount_minor": 100, "currency": "EUR"}, "mode": "in_person",
+        "reminder_offsets_minutes": [1]});
+    let r = app.post(&clinic.provider, &path, &body).await;
+    platform::testing::assert_problem(
+        r,
+        reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-error",
+    )
     .await;
 }
