@@ -289,13 +289,23 @@ async fn password_step(stack: &Stack, who: &str, email: &str, password: &str) ->
 /// the link of the verification email, as the new patient would; then they
 /// can log in.
 pub async fn register_verified(stack: &Stack, email: &str, password: &str, name: &str) {
+    register_verified_in(stack, email, password, name, None).await;
+}
+
+/// [`register_verified`], from a browser in `time_zone` when given.
+pub async fn register_verified_in(
+    stack: &Stack,
+    email: &str,
+    password: &str,
+    name: &str,
+    time_zone: Option<&str>,
+) {
+    let mut body = json!({ "email": email, "password": password, "name": name });
+    if let Some(zone) = time_zone {
+        body["time_zone"] = json!(zone);
+    }
     Caller::anonymous(stack)
-        .expect(
-            Method::POST,
-            "/api/v1/auth/register",
-            json!({ "email": email, "password": password, "name": name }),
-            202,
-        )
+        .expect(Method::POST, "/api/v1/auth/register", body, 202)
         .await;
     let token = verification_token(stack, email).await;
     Caller::anonymous(stack)
