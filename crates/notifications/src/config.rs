@@ -165,7 +165,8 @@ pub struct Config {
     /// The portal as the recipients of emails reach it
     /// (`NOTIFICATIONS_PORTAL_URL`, default `http://127.0.0.1:8080`): links
     /// to verify an address, reset a password, sign in, claim a waitlist
-    /// offer and cancel or reschedule an appointment go below it.
+    /// offer and cancel or reschedule an appointment go below it, and so do
+    /// providers' calendar feed URLs (the gateway serves the API there too).
     pub portal_url: PortalUrl,
     /// How long the patient's confirmation of a booking or reschedule waits
     /// for the version's self-service links when they have not arrived yet

@@ -1,6 +1,9 @@
 //! Notifications' errors and their problem+json form.
 
-use axum::response::{IntoResponse, Response};
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
 use platform::Problem;
 
 #[derive(Debug, thiserror::Error)]
@@ -11,6 +14,10 @@ pub enum Error {
         field: &'static str,
         message: String,
     },
+    /// The provider has no calendar feed, or the feed URL's token is unknown
+    /// or was replaced (which of these is never said).
+    #[error("calendar feed not found")]
+    FeedNotFound,
     #[error(transparent)]
     Problem(#[from] Problem),
 }
@@ -36,6 +43,12 @@ impl From<Error> for Problem {
             Error::Invalid { field, message } => {
                 Problem::validation(format!("{field}: {message}")).with_field(field, message)
             }
+            Error::FeedNotFound => Problem::new(
+                StatusCode::NOT_FOUND,
+                "calendar-feed-not-found",
+                "Calendar feed not found",
+            )
+            .with_detail("No calendar feed here: it may have been replaced or deleted."),
             Error::Problem(p) => p,
         }
     }

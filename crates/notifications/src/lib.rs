@@ -13,10 +13,14 @@
 //! Events in (`notifications.appointments`, `notifications.records`,
 //! `notifications.accounts`, `notifications.people`), rows in its own database
 //! (`people`, `appointments`, `appointment_links`, `reminders`, `deliveries`,
-//! `delivery_attempts`),
-//! email out through the [`worker::Worker`]; the one API is
-//! `GET /api/v1/notifications`, the caller's own emails.
+//! `delivery_attempts`, `calendar_feeds`),
+//! email out through the [`worker::Worker`]. The API: `GET
+//! /api/v1/notifications`, the caller's own emails; a provider's calendar
+//! feed, managed at `/api/v1/providers/{id}/calendar-feed` and read without
+//! an access token at its secret URL `GET /api/v1/calendar-feeds/{token}`
+//! (`calendar_feeds`).
 
+pub mod calendar_feeds;
 pub mod clock;
 pub mod config;
 pub mod consumers;
@@ -44,7 +48,7 @@ pub use config::Config;
 
 use crate::{
     clock::{Clock, SystemClock},
-    domain::message::Templates,
+    domain::{account::PortalUrl, message::Templates},
     mailer::Mailer,
     worker::Worker,
 };
@@ -56,6 +60,11 @@ pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 pub struct AppState {
     pub db: PgPool,
     pub verifier: Arc<Verifier>,
+    /// What "now" is for the calendar feed's window.
+    pub clock: Arc<dyn Clock>,
+    /// The public base of the calendar feed URLs handed out (the portal's
+    /// address, which the gateway serves the API under too).
+    pub portal_url: PortalUrl,
 }
 
 impl FromRef<AppState> for Arc<Verifier> {
@@ -124,7 +133,9 @@ pub async fn build_with(
         clock: clock.clone(),
         privacy_contact: config.privacy_contact.clone(),
     });
-    let accounts = Arc::new(consumers::AccountsHandler { clock });
+    let accounts = Arc::new(consumers::AccountsHandler {
+        clock: clock.clone(),
+    });
     let appointments_spec = consumers::appointments_spec(&config.common.queue_prefix);
     let records_spec = consumers::records_spec(&config.common.queue_prefix);
     let accounts_spec = consumers::accounts_spec(&config.common.queue_prefix);
@@ -138,6 +149,8 @@ pub async fn build_with(
         routes::router(AppState {
             db: db.clone(),
             verifier,
+            clock: clock.clone(),
+            portal_url: config.portal_url.clone(),
         }),
         readiness,
     );

@@ -121,6 +121,7 @@ pub fn service_router(shell: Shell, api: Router, readiness: Readiness) -> Router
 const TOKEN_PATH_PREFIXES: &[&str] = &[
     "/api/v1/appointment-links/",
     "/api/v1/waitlist/offers/",
+    "/api/v1/calendar-feeds/",
     "/appointment-links/",
     "/waitlist/offers/",
 ];

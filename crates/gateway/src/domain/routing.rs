@@ -174,6 +174,7 @@ pub const DEFAULT_ROUTES: &[&str] = &[
     "/api/v1/providers/*/availability=scheduling",
     "/api/v1/providers/*/time-off=scheduling",
     "/api/v1/providers/*/slots=scheduling",
+    "/api/v1/providers/*/calendar-feed=notifications",
     "/api/v1/patients=directory",
     "/api/v1/patients/*/records=records",
     "/api/v1/records=records",
@@ -186,6 +187,7 @@ pub const DEFAULT_ROUTES: &[&str] = &[
     "/api/v1/appointment-links=scheduling",
     "/api/v1/invoices=billing",
     "/api/v1/notifications=notifications",
+    "/api/v1/calendar-feeds=notifications",
     // Everything else is the web portal; it authenticates with its own session.
     "/=portal:public",
 ];
@@ -247,9 +249,11 @@ impl RouteTable {
 /// Requests that need no access token. Everything else through the proxy does.
 /// TOTP enrolment is here too: an account that must enrol before its first
 /// sign-in proves itself with the `mfa_token` in the body, which identity checks.
-/// So are the self-service links in appointment emails (see [`is_appointment_link`]).
+/// So are the self-service links in appointment emails (see [`is_appointment_link`])
+/// and a provider's calendar feed (see [`is_calendar_feed`]).
 pub fn is_public(method: &str, path: &str) -> bool {
     is_appointment_link(method, path)
+        || is_calendar_feed(method, path)
         || matches!(
             (method, path),
             ("POST", "/api/v1/auth/register")
@@ -283,6 +287,18 @@ fn is_appointment_link(method: &str, path: &str) -> bool {
         ("POST", [token, "cancel" | "reschedule"]) => !token.is_empty(),
         _ => false,
     }
+}
+
+/// A provider's calendar feed: `GET` or `HEAD /api/v1/calendar-feeds/{token}`.
+/// Calendar clients subscribe to a URL and cannot send an access token: the
+/// secret token in the path is the only authority, checked by notifications;
+/// it reads one provider's schedule and signs nobody in. Nothing else under
+/// that prefix is public.
+fn is_calendar_feed(method: &str, path: &str) -> bool {
+    let Some(token) = path.strip_prefix("/api/v1/calendar-feeds/") else {
+        return false;
+    };
+    matches!(method, "GET" | "HEAD") && !token.is_empty() && !token.contains('/')
 }
 
 /// The rate-limit class of a path.
@@ -413,6 +429,41 @@ mod tests {
         assert_eq!(class_of("/api/v1/auth/login"), RouteClass::Auth);
         assert_eq!(class_of("/api/v1/auth/me"), RouteClass::Api);
         assert_eq!(class_of("/api/v1/providers"), RouteClass::Api);
+    }
+
+    #[test]
+    fn only_reading_a_calendar_feed_by_its_token_is_public() {
+        assert!(is_public("GET", "/api/v1/calendar-feeds/abc_-XYZ"));
+        assert!(is_public("HEAD", "/api/v1/calendar-feeds/abc"));
+        for (method, path) in [
+            ("POST", "/api/v1/calendar-feeds/abc"),
+            ("DELETE", "/api/v1/calendar-feeds/abc"),
+            ("GET", "/api/v1/calendar-feeds/"),
+            ("GET", "/api/v1/calendar-feeds"),
+            ("GET", "/api/v1/calendar-feeds/abc/x"),
+            ("GET", "/api/v1/calendar-feeds//x"),
+            // Managing the feed is the provider's, signed in.
+            ("GET", "/api/v1/providers/p/calendar-feed"),
+            ("POST", "/api/v1/providers/p/calendar-feed"),
+            ("DELETE", "/api/v1/providers/p/calendar-feed"),
+        ] {
+            assert!(!is_public(method, path), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn calendar_feeds_go_to_notifications() {
+        let t = table();
+        let to = |p: &str| t.find(p).map(|r| r.service.as_str());
+        assert_eq!(
+            to("/api/v1/providers/abc/calendar-feed"),
+            Some("notifications")
+        );
+        assert_eq!(to("/api/v1/calendar-feeds/t"), Some("notifications"));
+        // The provider's other paths stay where they were.
+        assert_eq!(to("/api/v1/providers/abc"), Some("directory"));
+        assert_eq!(to("/api/v1/providers/abc/slots"), Some("scheduling"));
+        assert!(!t.find("/api/v1/calendar-feeds/t").unwrap().public);
     }
 
     #[test]

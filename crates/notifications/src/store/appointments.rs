@@ -1,9 +1,10 @@
 //! The newest known version of each appointment.
 
-use sqlx::{types::Json, PgConnection};
+use chrono::{DateTime, Utc};
+use sqlx::{types::Json, PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::domain::appointment::Appointment;
+use crate::domain::appointment::{Appointment, AppointmentStatus};
 
 /// Store `a` unless a version as new or newer is already stored; true when stored.
 pub async fn apply(conn: &mut PgConnection, a: &Appointment) -> Result<bool, sqlx::Error> {
@@ -37,4 +38,31 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Option<Appointment
             .fetch_optional(conn)
             .await?;
     Ok(row.map(|Json(a)| a))
+}
+
+/// `provider_id`'s appointments in one of `statuses` starting in `[from, to)`,
+/// earliest first (unreadable snapshots are skipped).
+pub async fn for_provider(
+    pool: &PgPool,
+    provider_id: Uuid,
+    statuses: &[AppointmentStatus],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<Vec<Appointment>, sqlx::Error> {
+    let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    let rows: Vec<Json<serde_json::Value>> = sqlx::query_scalar(
+        "SELECT snapshot FROM appointments
+         WHERE provider_id = $1 AND status = ANY($2) AND starts_at >= $3 AND starts_at < $4
+         ORDER BY starts_at, id",
+    )
+    .bind(provider_id)
+    .bind(&statuses)
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|Json(v)| serde_json::from_value(v).ok())
+        .collect())
 }

@@ -5,6 +5,7 @@
 mod accounts;
 mod api;
 mod break_glass;
+mod calendar_feed;
 mod delivery;
 mod events;
 mod helpers;
