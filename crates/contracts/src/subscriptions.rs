@@ -41,11 +41,14 @@ pub const SCHEDULING_PEOPLE: Subscription = Subscription {
 pub const NOTIFICATIONS_APPOINTMENTS: Subscription = Subscription {
     service: Service::Notifications,
     name: "notifications.appointments",
-    purpose: "Emails confirmations, reschedules and cancellations with calendar files, and plans reminders; puts the self-service links of each version in its patient's confirmation and reminders; emails waitlist offers.",
+    purpose: "Emails confirmations, reschedules and cancellations with calendar files, and plans reminders; puts the self-service links of each version in its patient's confirmation and reminders; emails waitlist offers; keeps each visit's status for the providers' calendar feeds.",
     events: &[
         "appointment.booked",
         "appointment.rescheduled",
         "appointment.cancelled",
+        "appointment.checked_in",
+        "appointment.completed",
+        "appointment.no_show",
         "appointment.links_issued",
         "waitlist.offered",
     ],

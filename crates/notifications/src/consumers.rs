@@ -20,7 +20,10 @@ use contracts::{
     directory::{PatientUpdated, ProviderUpdated},
     identity::UserRegistered,
     records::BreakGlassGranted,
-    scheduling::{AppointmentLinksIssued, WaitlistOffered},
+    scheduling::{
+        AppointmentCheckedIn, AppointmentCompleted, AppointmentLinksIssued, AppointmentNoShow,
+        WaitlistOffered,
+    },
     subscriptions, Event,
 };
 
@@ -78,6 +81,9 @@ impl EventHandler for AppointmentsHandler {
         match event.event_type.as_str() {
             AppointmentLinksIssued::TYPE => return self.links_issued(conn, event).await,
             WaitlistOffered::TYPE => return self.offered(conn, event).await,
+            AppointmentCheckedIn::TYPE | AppointmentCompleted::TYPE | AppointmentNoShow::TYPE => {
+                return self.visit_step(conn, event).await
+            }
             _ => {}
         }
         let Some(kind) = Kind::for_event(&event.event_type) else {
@@ -185,6 +191,23 @@ impl AppointmentsHandler {
     /// One email per offer, to its patient at the address the people read
     /// model knows. The payload (with its claim token) is stored for the
     /// worker to render, and its token removed once the email is final.
+    /// A visit checked in, completed or missed: nobody is emailed, but the
+    /// read model follows (the calendar feed shows the visit's status, a
+    /// no-show drops out of it) and no reminder is left to send.
+    async fn visit_step(
+        &self,
+        conn: &mut PgConnection,
+        event: &Envelope,
+    ) -> Result<(), HandleError> {
+        let a: Appointment = event.data_as()?;
+        a.validate()
+            .map_err(|e| HandleError::Malformed(e.to_string()))?;
+        if store::appointments::apply(conn, &a).await? {
+            store::reminders::cancel_pending(conn, a.appointment_id).await?;
+        }
+        Ok(())
+    }
+
     async fn offered(&self, conn: &mut PgConnection, event: &Envelope) -> Result<(), HandleError> {
         let offer = Offer(event.decode::<WaitlistOffered>()?);
         offer

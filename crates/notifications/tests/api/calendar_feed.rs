@@ -2,8 +2,10 @@
 //! serving the provider's schedule as iCalendar, read without an access token.
 
 use chrono::{DateTime, Duration, Utc};
+use contracts::scheduling::{AppointmentCompleted, AppointmentNoShow, AppointmentStatus};
 use icalendar::parser::{read_calendar, unfold};
 use notifications::clock::Clock;
+use platform::events::Envelope;
 use platform::{
     auth::Role,
     testing::{assert_problem, maildev::MailDev, Anonymous, User},
@@ -140,6 +142,21 @@ async fn the_feed_lists_the_providers_booked_appointments_in_utc_without_patient
     let mut past = same_provider(&app, &b, 0, "Pia Past").await;
     past.start = b.start - Duration::days(4);
     app.deliver(&past.booked()).await;
+    // …and completed since: listed at its new version.
+    app.deliver(
+        &Envelope::of::<AppointmentCompleted>(&past.appointment(AppointmentStatus::Completed, 2))
+            .unwrap(),
+    )
+    .await;
+    // A visit the patient missed drops out.
+    let mut missed = same_provider(&app, &b, 0, "Nico Noshow").await;
+    missed.start = b.start - Duration::days(3);
+    app.deliver(&missed.booked()).await;
+    app.deliver(
+        &Envelope::of::<AppointmentNoShow>(&missed.appointment(AppointmentStatus::NoShow, 2))
+            .unwrap(),
+    )
+    .await;
     // Another provider's appointment never shows.
     let other = app.booking(4).await;
     app.deliver(&other.booked()).await;
@@ -157,7 +174,7 @@ async fn the_feed_lists_the_providers_booked_appointments_in_utc_without_patient
     assert_eq!(
         events,
         vec![
-            event(&past, 1, "Consultation"),
+            event(&past, 2, "Consultation"),
             event(&b, 2, "Consultation"),
         ]
     );
