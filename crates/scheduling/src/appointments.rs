@@ -290,14 +290,13 @@ pub async fn book(
     if !may_book_for(actor, req.patient_id) {
         return Err(Problem::forbidden().into());
     }
-    let found = types::in_zone(&mut *conn, req.appointment_type_id, req.patient_id)
-        .await?
-        .filter(|f| f.t.provider_id == req.provider_id)
-        .ok_or(Error::TypeNotFound)?;
-    if !found.patient_known {
-        return Err(Error::PatientNotFound);
-    }
-    let (t, time_zone) = (found.t, found.time_zone.ok_or(Error::ProviderNotFound)?);
+    let (t, time_zone) = type_to_book(
+        &mut conn,
+        req.provider_id,
+        req.appointment_type_id,
+        req.patient_id,
+    )
+    .await?;
     let now = state.clock.now();
     let (slot, checked_version, converting) = match req.hold_id {
         None => {
@@ -475,6 +474,25 @@ async fn type_in_zone(
     row: &AppointmentRow,
 ) -> Result<(TypeRow, String), Error> {
     type_of(db, row.appointment_type_id, row.patient_id).await
+}
+
+/// The type a booking (hold, series) of `patient_id` with `provider_id` asks
+/// for, with the provider's time zone: 404 problems for an unknown type (or
+/// one of another provider), patient or provider.
+pub(crate) async fn type_to_book(
+    conn: &mut sqlx::PgConnection,
+    provider_id: Uuid,
+    type_id: Uuid,
+    patient_id: Uuid,
+) -> Result<(TypeRow, String), Error> {
+    let found = types::in_zone(&mut *conn, type_id, patient_id)
+        .await?
+        .filter(|f| f.t.provider_id == provider_id)
+        .ok_or(Error::TypeNotFound)?;
+    if !found.patient_known {
+        return Err(Error::PatientNotFound);
+    }
+    Ok((found.t, found.time_zone.ok_or(Error::ProviderNotFound)?))
 }
 
 /// Type `type_id` and its provider's time zone (see [`type_in_zone`]).

@@ -13,7 +13,7 @@ use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::{
-    appointments::{check, CALENDAR_CHANGED_UNDER_LOCK},
+    appointments::{check, type_to_book, CALENDAR_CHANGED_UNDER_LOCK},
     domain::{
         access::{may, may_book_for, Actor, Operation},
         holds::{self, MAX_LIVE_HOLDS_PER_PATIENT},
@@ -23,7 +23,6 @@ use crate::{
     error::Error,
     store::{
         holds::{self as store, HoldRow, NewHold},
-        types,
         waitlist::{self as waitlist_store, Cause, OfferStatus},
     },
     AppState,
@@ -117,14 +116,13 @@ pub async fn create(state: &AppState, actor: Actor, req: HoldRequest) -> Result<
         return Err(Problem::forbidden().into());
     }
     let mut conn = state.db.acquire().await?;
-    let found = types::in_zone(&mut *conn, req.appointment_type_id, req.patient_id)
-        .await?
-        .filter(|f| f.t.provider_id == req.provider_id)
-        .ok_or(Error::TypeNotFound)?;
-    if !found.patient_known {
-        return Err(Error::PatientNotFound);
-    }
-    let (t, time_zone) = (found.t, found.time_zone.ok_or(Error::ProviderNotFound)?);
+    let (t, time_zone) = type_to_book(
+        &mut conn,
+        req.provider_id,
+        req.appointment_type_id,
+        req.patient_id,
+    )
+    .await?;
     let now = state.clock.now();
     let (slot, checked_version) = check(
         &mut conn,

@@ -15,7 +15,9 @@ use sqlx::{types::Json, Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::{
-    appointments::{self, check, event, insert_checked, Appointment, CancellationPolicy},
+    appointments::{
+        self, check, event, insert_checked, type_to_book, Appointment, CancellationPolicy,
+    },
     calendar::time_zone,
     domain::{
         access::{may, may_manage_calendar, Actor, Operation},
@@ -28,7 +30,7 @@ use crate::{
     store::{
         appointments::{self as store, AppointmentRow, NewAppointment},
         series::{self as series_store, OccurrenceRow, SeriesRow},
-        types::{self, TypeRow},
+        types::TypeRow,
     },
     AppState,
 };
@@ -81,14 +83,13 @@ pub async fn create(state: &AppState, actor: Actor, req: SeriesRequest) -> Resul
         return Err(Problem::forbidden().into());
     }
     let mut conn = state.db.acquire().await?;
-    let found = types::in_zone(&mut *conn, req.appointment_type_id, req.patient_id)
-        .await?
-        .filter(|f| f.t.provider_id == req.provider_id)
-        .ok_or(Error::TypeNotFound)?;
-    if !found.patient_known {
-        return Err(Error::PatientNotFound);
-    }
-    let (t, zone) = (found.t, found.time_zone.ok_or(Error::ProviderNotFound)?);
+    let (t, zone) = type_to_book(
+        &mut conn,
+        req.provider_id,
+        req.appointment_type_id,
+        req.patient_id,
+    )
+    .await?;
     let planned = plan(&req.recurrence, time_zone(&zone, req.provider_id))
         .map_err(|e| Error::invalid(e.field(), e.to_string()))?;
     let now = state.clock.now();
