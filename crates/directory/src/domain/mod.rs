@@ -14,6 +14,6 @@ pub mod text;
 pub mod violations;
 
 pub use access::{Actor, Decision};
-pub use cursor::Cursor;
 pub use contracts::time_zone::{self, TimeZone};
+pub use cursor::Cursor;
 pub use violations::Violations;

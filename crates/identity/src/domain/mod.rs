@@ -13,7 +13,7 @@ pub mod name;
 pub mod password;
 pub mod totp;
 
+pub use contracts::time_zone::{self, TimeZone};
 pub use email::Email;
 pub use name::PersonName;
 pub use password::{NewPassword, PasswordError};
-pub use contracts::time_zone::{self, TimeZone};
