@@ -41,7 +41,7 @@ pub const SCHEDULING_PEOPLE: Subscription = Subscription {
 pub const NOTIFICATIONS_APPOINTMENTS: Subscription = Subscription {
     service: Service::Notifications,
     name: "notifications.appointments",
-    purpose: "Emails confirmations, reschedules and cancellations with calendar files, and plans reminders; puts the self-service links of each version in its patient's confirmation and reminders; emails waitlist offers; keeps each visit's status for the providers' calendar feeds.",
+    purpose: "Emails confirmations, reschedules and cancellations with calendar files, and plans reminders; puts the self-service links of each version in its patient's confirmation and reminders; emails waitlist offers; keeps each visit's status for the providers' calendar feeds; takes a lapsed or released offer's tentative calendar entry back.",
     events: &[
         "appointment.booked",
         "appointment.rescheduled",
@@ -49,6 +49,8 @@ pub const NOTIFICATIONS_APPOINTMENTS: Subscription = Subscription {
         "appointment.checked_in",
         "appointment.completed",
         "appointment.no_show",
+        "hold.expired",
+        "hold.released",
         "appointment.links_issued",
         "waitlist.offered",
     ],

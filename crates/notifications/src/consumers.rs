@@ -22,7 +22,7 @@ use contracts::{
     records::BreakGlassGranted,
     scheduling::{
         AppointmentCheckedIn, AppointmentCompleted, AppointmentLinksIssued, AppointmentNoShow,
-        WaitlistOffered,
+        Hold, HoldExpired, HoldReleased, WaitlistOffered,
     },
     subscriptions, Event,
 };
@@ -84,6 +84,7 @@ impl EventHandler for AppointmentsHandler {
             AppointmentCheckedIn::TYPE | AppointmentCompleted::TYPE | AppointmentNoShow::TYPE => {
                 return self.visit_step(conn, event).await
             }
+            HoldExpired::TYPE | HoldReleased::TYPE => return self.hold_ended(conn, event).await,
             _ => {}
         }
         let Some(kind) = Kind::for_event(&event.event_type) else {
@@ -205,6 +206,44 @@ impl AppointmentsHandler {
         if store::appointments::apply(conn, &a).await? {
             store::reminders::cancel_pending(conn, a.appointment_id).await?;
         }
+        Ok(())
+    }
+
+    /// A hold ended unbooked. When it was a waitlist offer whose email went
+    /// out, the patient is told, with a cancellation of the tentative
+    /// calendar entry the offer email carried; other holds need no email.
+    async fn hold_ended(
+        &self,
+        conn: &mut PgConnection,
+        event: &Envelope,
+    ) -> Result<(), HandleError> {
+        let hold: Hold = event.data_as()?;
+        if hold.waitlist_entry_id.is_none() {
+            return Ok(());
+        }
+        let Some(snapshot) = store::deliveries::sent_offer_for_hold(conn, hold.hold_id).await?
+        else {
+            // Never emailed (or not yet): nothing is in the patient's calendar.
+            return Ok(());
+        };
+        let offer: Offer =
+            serde_json::from_value(snapshot).map_err(|e| HandleError::Malformed(e.to_string()))?;
+        let now = self.clock.now();
+        let about = About::OfferEnded(offer);
+        let created = store::deliveries::insert(
+            conn,
+            &NewDelivery {
+                about: &about,
+                recipient_id: hold.patient_id,
+                recipient: Recipient::Patient,
+                address: None,
+                subject: waitlist::ENDED_SUBJECT,
+                now,
+                due_at: now,
+            },
+        )
+        .await?;
+        tracing::info!(hold_id = %hold.hold_id, kind = about.label(), created, "deliveries recorded");
         Ok(())
     }
 

@@ -332,7 +332,7 @@ impl Worker {
             }
             About::BreakGlass(g) => ids.extend([g.patient_id, g.provider_id]),
             About::Account { .. } => ids.clear(),
-            About::WaitlistOffer(o) => ids.push(o.0.provider_id),
+            About::WaitlistOffer(o) | About::OfferEnded(o) => ids.push(o.0.provider_id),
         }
         let people = if ids.is_empty() {
             Vec::new()
@@ -427,6 +427,18 @@ impl Worker {
                 &self.portal,
                 now,
             ),
+            About::OfferEnded(offer) => waitlist::compose_ended(
+                &self.templates,
+                offer,
+                &waitlist::Names {
+                    recipient_name: my_name,
+                    provider_name: name_of(offer.0.provider_id),
+                    from: &from,
+                    to: &to_email,
+                    recipient_zone: me.and_then(|p| p.zone()),
+                },
+                now,
+            ),
         };
         let content = match rendered {
             Ok(c) => c,
@@ -483,7 +495,7 @@ impl Worker {
             }
             About::Account { email, .. } => email.expired(now).then_some("expired"),
             About::WaitlistOffer(offer) => offer.expired(now).then_some("expired"),
-            About::BreakGlass(_) => None,
+            About::BreakGlass(_) | About::OfferEnded(_) => None,
         })
     }
 

@@ -132,6 +132,9 @@ const BREAK_GLASS: &str = "break-glass";
 
 /// The `kind` of a waitlist offer's email.
 pub const WAITLIST_OFFER: &str = "waitlist-offer";
+/// The email that takes an offer's tentative calendar entry back when the
+/// held slot lapsed or was released unbooked.
+pub const WAITLIST_OFFER_ENDED: &str = "waitlist-offer-ended";
 
 /// The kinds whose stored payload holds a token (a verification, reset or
 /// claim link): `token` is removed from the snapshot once the delivery is
@@ -160,6 +163,10 @@ pub enum About {
     /// A slot held for a waitlisted patient (`waitlist.offered` v1): one email
     /// per offer, under the offer's id.
     WaitlistOffer(Offer),
+    /// That offer's hold ended unbooked (`hold.expired` / `hold.released`):
+    /// its tentative calendar entry is cancelled. Under the offer's id,
+    /// version 2, so it never collides with the offer email.
+    OfferEnded(Offer),
 }
 
 /// Why a stored delivery cannot be rendered. The message never quotes the
@@ -196,6 +203,9 @@ impl About {
         if kind == WAITLIST_OFFER {
             return Ok(About::WaitlistOffer(Offer::deserialize(snapshot)?));
         }
+        if kind == WAITLIST_OFFER_ENDED {
+            return Ok(About::OfferEnded(Offer::deserialize(snapshot)?));
+        }
         if let Some(email) = AccountEmail::read(kind, snapshot) {
             return Ok(About::Account {
                 event_id: subject_id,
@@ -217,6 +227,7 @@ impl About {
             About::BreakGlass(_) => BREAK_GLASS.into(),
             About::Account { email, .. } => email.key().into(),
             About::WaitlistOffer(_) => WAITLIST_OFFER.into(),
+            About::OfferEnded(_) => WAITLIST_OFFER_ENDED.into(),
         }
     }
 
@@ -227,6 +238,7 @@ impl About {
             About::BreakGlass(_) => BREAK_GLASS,
             About::Account { email, .. } => email.key(),
             About::WaitlistOffer(_) => WAITLIST_OFFER,
+            About::OfferEnded(_) => WAITLIST_OFFER_ENDED,
         }
     }
 
@@ -237,7 +249,7 @@ impl About {
             About::Appointment { appointment, .. } => appointment.appointment_id,
             About::BreakGlass(g) => g.grant_id,
             About::Account { event_id, .. } => *event_id,
-            About::WaitlistOffer(o) => o.0.offer_id,
+            About::WaitlistOffer(o) | About::OfferEnded(o) => o.0.offer_id,
         }
     }
 
@@ -247,6 +259,7 @@ impl About {
         match self {
             About::Appointment { appointment, .. } => appointment.version,
             About::BreakGlass(_) | About::Account { .. } | About::WaitlistOffer(_) => 1,
+            About::OfferEnded(_) => 2,
         }
     }
 
@@ -256,7 +269,7 @@ impl About {
             About::Appointment { appointment, .. } => Payload::Appointment(appointment),
             About::BreakGlass(g) => Payload::BreakGlass(g),
             About::Account { email, .. } => Payload::Account(email),
-            About::WaitlistOffer(o) => Payload::WaitlistOffer(o),
+            About::WaitlistOffer(o) | About::OfferEnded(o) => Payload::WaitlistOffer(o),
         }
     }
 }

@@ -119,6 +119,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         "waitlist_offer.txt",
         include_str!("../../templates/waitlist_offer.txt"),
     ),
+    (
+        "waitlist_offer_ended.html",
+        include_str!("../../templates/waitlist_offer_ended.html"),
+    ),
+    (
+        "waitlist_offer_ended.txt",
+        include_str!("../../templates/waitlist_offer_ended.txt"),
+    ),
 ];
 
 /// The compiled templates; `.html` ones escape every value for HTML.

@@ -33,6 +33,9 @@ use super::{
 /// The subject line, exactly as the issue names it.
 pub const SUBJECT: &str = "A slot opened";
 
+/// The subject of the email that takes a lapsed offer's calendar entry back.
+pub const ENDED_SUBJECT: &str = "The slot held for you was released";
+
 /// Longest name or type name shown.
 const MAX_NAME: usize = 120;
 
@@ -175,6 +178,63 @@ pub fn compose(
         end: o.end,
         method,
         tentative: true,
+        summary: &summary,
+        description: &description,
+        organizer: names.from,
+        attendee: names.to,
+        stamp,
+    });
+    Ok(Content {
+        text,
+        html,
+        calendar: Some(CalendarFile { ics, method }),
+    })
+}
+
+/// Render the email for an offer whose hold ended unbooked: the slot went on
+/// to others, and the attached cancellation (same UID, SEQUENCE 1) removes
+/// the tentative entry the offer put in the patient's calendar.
+pub fn compose_ended(
+    templates: &Templates,
+    offer: &Offer,
+    names: &Names<'_>,
+    stamp: DateTime<Utc>,
+) -> Result<Content, minijinja::Error> {
+    let o = &offer.0;
+    let tz = offer.tz();
+    let zones = Zones {
+        provider: tz,
+        recipient: names.recipient_zone,
+    };
+    let recipient_name = names
+        .recipient_name
+        .map(|n| clean(n, MAX_NAME))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "there".into());
+    let provider = names
+        .provider_name
+        .map(|n| clean(n, MAX_NAME))
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "your provider".into());
+    let type_name = clean(&o.appointment_type_name, MAX_NAME);
+    let ctx = context! {
+        recipient_name,
+        counterpart => provider.clone(),
+        type_name => type_name.clone(),
+        when_local => interval_local(o.start, o.end, zones.shown()),
+        time_zone => zones.shown().name(),
+    };
+    let (text, html) = templates.render("waitlist_offer_ended", &ctx)?;
+    let summary = format!("Held for you: {type_name} with {provider}");
+    let description = format!("{type_name} with {provider}: no longer held for you.");
+    let method = Method::Cancel;
+    let ics = ics::calendar(&Invitation {
+        uid: offer.calendar_uid(),
+        sequence: 1,
+        start: o.start,
+        end: o.end,
+        method,
+        tentative: false,
         summary: &summary,
         description: &description,
         organizer: names.from,

@@ -59,6 +59,23 @@ pub async fn insert(conn: &mut PgConnection, d: &NewDelivery<'_>) -> Result<bool
     Ok(created)
 }
 
+/// The offer emailed for the hold `hold_id`, if its email went out (its
+/// token is gone by then: the snapshot comes back with an empty one).
+pub async fn sent_offer_for_hold(
+    conn: &mut PgConnection,
+    hold_id: Uuid,
+) -> Result<Option<serde_json::Value>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT snapshot || jsonb_build_object('token', '') FROM deliveries
+         WHERE kind = $1 AND status = 'sent' AND snapshot->>'hold_id' = $2::text
+         LIMIT 1",
+    )
+    .bind(kinds::WAITLIST_OFFER)
+    .bind(hold_id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// A delivery the worker holds a lease on.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {

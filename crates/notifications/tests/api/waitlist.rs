@@ -205,3 +205,85 @@ async fn an_impossible_offer_or_links_event_is_dead_lettered_and_sends_nothing()
     assert_eq!(kept, 0);
     assert!(mail.emails().await.is_empty());
 }
+
+/// `hold.expired` (or `.released`) for the offer `o`'s hold.
+fn hold_ended<E: contracts::Event<Payload = contracts::scheduling::Hold>>(
+    o: &WaitlistOffered,
+    waitlist_entry_id: Option<Uuid>,
+) -> Envelope {
+    Envelope::of::<E>(&contracts::scheduling::Hold {
+        hold_id: o.hold_id,
+        patient_id: o.patient_id,
+        provider_id: o.provider_id,
+        appointment_type_id: o.appointment_type_id,
+        start: o.start,
+        end: o.end,
+        expires_at: o.expires_at,
+        waitlist_entry_id,
+        appointment_id: None,
+        changed_by: None,
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_offer_that_lapses_unbooked_takes_its_tentative_entry_back() {
+    use contracts::scheduling::{HoldExpired, HoldReleased};
+    let mail = MailDev::start().await;
+    let app = app(&mail).await;
+    let b = app.booking(3).await;
+    let o = offer(&b, Utc::now() + Duration::minutes(15));
+    app.deliver(&Envelope::of::<WaitlistOffered>(&o).unwrap())
+        .await;
+    mail.wait_for(1, "the offer", |e| e.subject() == "A slot opened")
+        .await;
+    settled(&app, o.offer_id).await;
+
+    // A patient's own hold lapsing is nobody's email.
+    app.deliver(&hold_ended::<HoldExpired>(&o, None)).await;
+    // The offer's hold lapses (and, redelivered or released too, one email).
+    app.deliver(&hold_ended::<HoldExpired>(&o, Some(o.entry_id)))
+        .await;
+    app.deliver(&hold_ended::<HoldReleased>(&o, Some(o.entry_id)))
+        .await;
+    let ended = mail
+        .wait_for(1, "the release", |e| {
+            e.subject() == "The slot held for you was released"
+        })
+        .await;
+    assert_eq!(ended.len(), 1);
+    assert!(ended[0].is_to(&b.patient.email));
+    assert!(
+        ended[0].text().contains("no longer held"),
+        "{}",
+        ended[0].text()
+    );
+    let ics = mail.calendar(&ended[0]).await;
+    let lines = ics_lines(&ics);
+    for expected in [
+        "METHOD:CANCEL".to_owned(),
+        format!("UID:{}@carebook.dev", o.hold_id),
+        "SEQUENCE:1".to_owned(),
+        "STATUS:CANCELLED".to_owned(),
+    ] {
+        assert!(lines.contains(&expected), "{expected} not in\n{ics}");
+    }
+    assert!(!ics.contains(&o.token) && !ended[0].text().contains(&o.token));
+
+    // An offer never emailed leaves nothing to take back.
+    let quiet = offer(&app.booking(4).await, Utc::now() - Duration::minutes(1));
+    app.deliver(&Envelope::of::<WaitlistOffered>(&quiet).unwrap())
+        .await;
+    settled(&app, quiet.offer_id).await;
+    app.deliver(&hold_ended::<HoldExpired>(&quiet, Some(quiet.entry_id)))
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(
+        mail.emails()
+            .await
+            .iter()
+            .filter(|e| e.subject() == "The slot held for you was released")
+            .count(),
+        1
+    );
+}
