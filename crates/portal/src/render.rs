@@ -213,6 +213,14 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("../templates/provider/availability.html"),
     ),
     (
+        "provider/conflicts.html",
+        include_str!("../templates/provider/conflicts.html"),
+    ),
+    (
+        "staff/series.html",
+        include_str!("../templates/staff/series.html"),
+    ),
+    (
         "staff/day.html",
         include_str!("../templates/staff/day.html"),
     ),

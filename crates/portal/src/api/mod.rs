@@ -109,6 +109,12 @@ pub struct ProblemBody {
     pub detail: Option<String>,
     #[serde(default)]
     pub errors: Vec<FieldProblem>,
+    /// The problem's own members (RFC 9457 §3.2): what is in the way
+    /// (`conflicts` of `availability-conflicts`, `occurrences` of `series-conflicts`);
+    /// boxed so every `Result` carrying an [`ApiError`] stays small (the
+    /// reason `retry_after` is a `u32` too).
+    #[serde(flatten)]
+    pub extensions: Box<serde_json::Map<String, serde_json::Value>>,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -122,6 +128,11 @@ impl ProblemBody {
     pub fn code(&self) -> &str {
         self.kind.rsplit('/').next().unwrap_or_default()
     }
+
+    /// The extension member `name` read as `T` (`None` when absent or not a `T`).
+    pub fn member<T: DeserializeOwned>(&self, name: &str) -> Option<T> {
+        serde_json::from_value(self.extensions.get(name)?.clone()).ok()
+    }
 }
 
 /// Why an API call did not give what was asked for.
@@ -132,7 +143,7 @@ pub enum ApiError {
     Status {
         status: StatusCode,
         problem: Option<ProblemBody>,
-        retry_after: Option<u64>,
+        retry_after: Option<u32>,
     },
     /// The API could not be reached or did not answer in time.
     #[error("API unreachable: {0}")]
@@ -294,6 +305,15 @@ impl Answer {
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         serde_json::from_slice(&self.0).map_err(|e| ApiError::Unexpected(e.to_string()))
     }
+
+    /// [`Self::json`], or `T::default()` for an empty body (a 204).
+    pub fn json_or_default<T: DeserializeOwned + Default>(&self) -> Result<T, ApiError> {
+        if self.0.is_empty() {
+            Ok(T::default())
+        } else {
+            self.json()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -371,5 +391,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.code(), "slot-taken");
+    }
+
+    #[test]
+    fn a_problems_own_members_are_kept_and_read_by_name() {
+        let p: ProblemBody = serde_json::from_str(
+            r#"{"type":"https://carebook.dev/problems/availability-conflicts","title":"T","status":409,
+                "conflicts":[{"id":"a"},{"id":"b"}]}"#,
+        )
+        .unwrap();
+        let ids: Vec<serde_json::Value> = p.member("conflicts").unwrap();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(p.member::<Vec<serde_json::Value>>("occurrences"), None);
+        assert_eq!(p.member::<String>("conflicts"), None, "not a string");
     }
 }

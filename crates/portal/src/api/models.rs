@@ -711,6 +711,8 @@ pub struct TimeOff<'a> {
     pub end: DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_conflict: Option<OnConflict>,
 }
 
 /// One stretch of a provider's time off (`GET /providers/{id}/time-off`).
@@ -742,6 +744,8 @@ pub struct DateOverride {
 #[derive(Serialize)]
 pub struct OverrideWindows<'a> {
     pub windows: &'a [Window],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_conflict: Option<OnConflict>,
 }
 
 #[derive(Serialize)]
@@ -842,4 +846,114 @@ pub struct Payment<'a> {
     pub method: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reference: Option<&'a str>,
+}
+
+// recurring series and changes of the hours
+
+/// `POST /api/v1/appointment-series`: book the same local time every few weeks.
+#[derive(Debug, Serialize)]
+pub struct SeriesRequest {
+    pub provider_id: Uuid,
+    pub appointment_type_id: Uuid,
+    pub patient_id: Uuid,
+    pub first_start: DateTime<Utc>,
+    /// 1 (weekly) to 52.
+    pub every_weeks: u32,
+    /// How many visits; exactly one of `count` and `until`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// The last day a visit may fall on (the provider's zone).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<NaiveDate>,
+    /// Book none unless every one can be booked (409 `series-conflicts`).
+    pub all_or_nothing: bool,
+}
+
+/// A series and each occurrence as it is now (`GET /appointment-series/{id}`).
+#[derive(Clone, Debug, Deserialize)]
+pub struct Series {
+    pub id: Uuid,
+    pub provider_id: Uuid,
+    pub patient_id: Uuid,
+    pub appointment_type_id: Uuid,
+    pub every_weeks: u32,
+    /// The provider's zone, where every occurrence keeps its wall-clock time.
+    pub time_zone: String,
+    pub occurrences: Vec<Occurrence>,
+}
+
+/// One visit of a series: its appointment, or why it could not be booked.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Occurrence {
+    /// 0 for the first.
+    pub position: u32,
+    /// The day in the provider's zone.
+    pub date: NaiveDate,
+    /// `None` when the wall-clock time does not exist that day (clocks jumped past it).
+    #[serde(default)]
+    pub start: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub appointment: Option<OccurrenceAppointment>,
+    /// The problem a single booking of this occurrence got.
+    #[serde(default)]
+    pub not_booked: Option<crate::api::ProblemBody>,
+}
+
+/// An occurrence's appointment, as far as the series page shows it.
+#[derive(Clone, Debug, Deserialize)]
+pub struct OccurrenceAppointment {
+    pub id: Uuid,
+    pub status: AppointmentStatus,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+/// `POST /appointment-series/{id}/cancel`: this occurrence and all following.
+#[derive(Serialize)]
+pub struct SeriesCancel<'a> {
+    /// The first appointment to cancel.
+    pub from: Uuid,
+    pub reason: &'a str,
+}
+
+/// What a change of the hours does with booked appointments it would leave
+/// outside them; without it such a change answers 409 `availability-conflicts`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnConflict {
+    /// Cancel them with this reason (the patients are emailed, no fee).
+    CancelConflicts { reason: String },
+    /// Keep them booked, as exceptions to the hours.
+    Keep,
+}
+
+impl OnConflict {
+    /// As `DELETE …/overrides/{date}` takes it: `on_conflict` and `reason` parameters.
+    pub fn params(&self) -> (&'static str, &str) {
+        match self {
+            OnConflict::CancelConflicts { reason } => ("cancel_conflicts", reason),
+            OnConflict::Keep => ("keep", ""),
+        }
+    }
+}
+
+/// A booked appointment a change of the hours strands (`conflicts` of
+/// `availability-conflicts`; `cancelled`/`kept` of the change's answer).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Stranded {
+    pub id: Uuid,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+    pub patient_id: Uuid,
+    pub appointment_type_id: Uuid,
+}
+
+/// What a change of the hours did with the appointments it stranded (both
+/// empty, or absent, when it stranded none).
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct Resolved {
+    #[serde(default)]
+    pub cancelled: Vec<Stranded>,
+    #[serde(default)]
+    pub kept: Vec<Stranded>,
 }

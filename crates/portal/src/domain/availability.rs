@@ -12,7 +12,9 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::{feedback::Feedback, time};
-use crate::api::models::{DateOverride, TimeOffEntry, Window};
+use crate::api::models::{
+    AppointmentType, DateOverride, OnConflict, Resolved, Stranded, TimeOffEntry, Window,
+};
 
 /// Scheduling's weekdays and how the page names them, Monday first.
 pub const WEEKDAYS: [(&str, &str); 7] = [
@@ -44,6 +46,9 @@ pub struct WeeklyRule {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct AvailabilityBody {
     pub weekly: Vec<WeeklyRule>,
+    /// What to do with booked appointments the new hours would strand.
+    #[serde(skip_deserializing, skip_serializing_if = "Option::is_none")]
+    pub on_conflict: Option<crate::api::models::OnConflict>,
 }
 
 /// One weekday in the editor.
@@ -336,6 +341,104 @@ pub fn time_off_view(t: &TimeOffEntry, zone: Tz, now: DateTime<Utc>) -> TimeOffV
     }
 }
 
+/// The fields of the conflicts panel's buttons: the choice and the reason
+/// for cancelling (never part of the change itself).
+pub const CONFLICT_FIELDS: [&str; 2] = ["on_conflict", "conflict_reason"];
+
+/// The longest reason for cancelling scheduling takes (it is told to the patients).
+const MAX_REASON_CHARS: usize = 500;
+
+/// What the provider chose for the booked appointments a change strands:
+/// nothing yet (`None`: the API answers with the list), cancel them with a
+/// reason, or keep them. Cancelling without a reason is refused next to the
+/// reason field.
+pub fn on_conflict(choice: Option<&str>, reason: &str) -> Result<Option<OnConflict>, Feedback> {
+    let reason = reason.trim();
+    match choice.map(str::trim) {
+        Some("keep") => Ok(Some(OnConflict::Keep)),
+        Some("cancel_conflicts") if reason.is_empty() => Err(Feedback::message(
+            "Say why they are cancelled: the patients read it in their email.",
+        )
+        .field("conflict_reason", "Enter a reason for the patients.")),
+        Some("cancel_conflicts") if reason.chars().count() > MAX_REASON_CHARS => {
+            Err(Feedback::message("Please shorten the reason.").field(
+                "conflict_reason",
+                format!("At most {MAX_REASON_CHARS} characters."),
+            ))
+        }
+        Some("cancel_conflicts") => Ok(Some(OnConflict::CancelConflicts {
+            reason: reason.to_owned(),
+        })),
+        _ => Ok(None),
+    }
+}
+
+/// The change as posted, without the CSRF token and the conflict choice,
+/// sorted by name: what the panel's buttons send again, so the change is
+/// never lost.
+pub fn resend_fields(form: &HashMap<String, String>) -> Vec<(String, String)> {
+    let mut fields: Vec<(String, String)> = form
+        .iter()
+        .filter(|(k, _)| k.as_str() != "csrf_token" && !CONFLICT_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    fields.sort();
+    fields
+}
+
+/// A booked appointment in the way of a change, as the panel lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ConflictView {
+    pub id: uuid::Uuid,
+    /// "Mon 4 May 2026, 09:00–09:30 CEST" in the provider's zone.
+    pub when: String,
+    /// The appointment type's name ("Appointment" when it is not among `types`).
+    pub kind: String,
+}
+
+/// The appointments in the way, earliest first, in the provider's zone.
+pub fn conflict_views(
+    conflicts: &[Stranded],
+    zone: Tz,
+    types: &[AppointmentType],
+) -> Vec<ConflictView> {
+    let mut sorted: Vec<&Stranded> = conflicts.iter().collect();
+    sorted.sort_by_key(|c| (c.start, c.id));
+    sorted
+        .into_iter()
+        .map(|c| ConflictView {
+            id: c.id,
+            when: time::span(c.start, c.end, zone),
+            kind: types
+                .iter()
+                .find(|t| t.id == c.appointment_type_id)
+                .map_or_else(|| "Appointment".to_owned(), |t| t.name.clone()),
+        })
+        .collect()
+}
+
+/// What a saved change did with the appointments in its way, for the
+/// success message (`None` when there were none).
+pub fn resolved_note(r: &Resolved) -> Option<String> {
+    let count = |n: usize| match n {
+        1 => "1 booked appointment".to_owned(),
+        n => format!("{n} booked appointments"),
+    };
+    match (r.cancelled.len(), r.kept.len()) {
+        (0, 0) => None,
+        (c, 0) => Some(format!(
+            "{} cancelled; the patients get an email.",
+            count(c)
+        )),
+        (0, k) => Some(format!("{} kept outside your hours.", count(k))),
+        (c, k) => Some(format!(
+            "{} cancelled (the patients get an email), {} kept.",
+            count(c),
+            count(k)
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,5 +651,99 @@ mod tests {
         assert_eq!(v.reason, None, "a blank reason is no reason");
         assert!(v.current);
         assert!(!time_off_view(&t, Tz::UTC, at("2026-05-06T00:00:00Z")).current);
+    }
+
+    #[test]
+    fn the_conflict_choice_is_read_and_cancelling_needs_a_reason() {
+        assert_eq!(on_conflict(None, ""), Ok(None));
+        assert_eq!(on_conflict(Some("whatever"), "x"), Ok(None));
+        assert_eq!(on_conflict(Some("keep"), ""), Ok(Some(OnConflict::Keep)));
+        assert_eq!(
+            on_conflict(Some("cancel_conflicts"), "  Clinic closed  "),
+            Ok(Some(OnConflict::CancelConflicts {
+                reason: "Clinic closed".into()
+            }))
+        );
+        let fb = on_conflict(Some("cancel_conflicts"), "  ").unwrap_err();
+        assert_eq!(
+            fb.fields["conflict_reason"],
+            "Enter a reason for the patients."
+        );
+        let fb = on_conflict(Some("cancel_conflicts"), &"x".repeat(501)).unwrap_err();
+        assert!(fb.fields.contains_key("conflict_reason"));
+    }
+
+    #[test]
+    fn the_change_is_sent_again_without_token_or_choice() {
+        let fields = resend_fields(&form(&[
+            ("tue_0_start", "09:00"),
+            ("csrf_token", "t"),
+            ("on_conflict", "keep"),
+            ("conflict_reason", "r"),
+            ("mon_0_start", "10:00"),
+        ]));
+        assert_eq!(
+            fields,
+            [
+                ("mon_0_start".to_owned(), "10:00".to_owned()),
+                ("tue_0_start".to_owned(), "09:00".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn conflicts_are_listed_in_order_in_the_providers_zone_with_their_type() {
+        let at = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let stranded = |id: u128, start: &str, kind: u128| Stranded {
+            id: uuid::Uuid::from_u128(id),
+            start: at(start),
+            end: at(start) + chrono::Duration::minutes(30),
+            patient_id: uuid::Uuid::nil(),
+            appointment_type_id: uuid::Uuid::from_u128(kind),
+        };
+        let kind: AppointmentType = serde_json::from_value(serde_json::json!({
+            "id": uuid::Uuid::from_u128(7), "provider_id": uuid::Uuid::nil(), "name": "Consultation",
+            "duration_minutes": 30, "price": {"amount_minor": 0, "currency": "EUR"}, "mode": "in_person",
+        }))
+        .unwrap();
+        let views = conflict_views(
+            &[
+                stranded(2, "2026-05-05T08:00:00Z", 9),
+                stranded(1, "2026-05-04T07:00:00Z", 7),
+            ],
+            Tz::Europe__Berlin,
+            &[kind],
+        );
+        assert_eq!(views[0].when, "Mon 4 May 2026, 09:00–09:30 CEST");
+        assert_eq!(views[0].kind, "Consultation");
+        assert_eq!(views[1].kind, "Appointment", "a type not listed");
+    }
+
+    #[test]
+    fn what_a_change_did_with_the_appointments_is_said_in_words() {
+        let s = Stranded {
+            id: uuid::Uuid::nil(),
+            start: Utc::now(),
+            end: Utc::now(),
+            patient_id: uuid::Uuid::nil(),
+            appointment_type_id: uuid::Uuid::nil(),
+        };
+        assert_eq!(resolved_note(&Resolved::default()), None);
+        let cancelled = Resolved {
+            cancelled: vec![s.clone(), s.clone()],
+            kept: vec![],
+        };
+        assert_eq!(
+            resolved_note(&cancelled).unwrap(),
+            "2 booked appointments cancelled; the patients get an email."
+        );
+        let kept = Resolved {
+            cancelled: vec![],
+            kept: vec![s],
+        };
+        assert_eq!(
+            resolved_note(&kept).unwrap(),
+            "1 booked appointment kept outside your hours."
+        );
     }
 }

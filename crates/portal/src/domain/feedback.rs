@@ -98,7 +98,7 @@ pub fn from_api_mapped(err: &ApiError, form_field: impl Fn(&str) -> Option<Strin
 }
 
 /// Our words for the problems people meet most; the API's `detail` otherwise.
-fn message(p: &ProblemBody, status: u16, retry_after: Option<u64>) -> String {
+fn message(p: &ProblemBody, status: u16, retry_after: Option<u32>) -> String {
     let wait = || match retry_after {
         Some(s) if s > 7200 => format!("about {} hours", s.div_ceil(3600)),
         Some(s) if s > 90 => format!("about {} minutes", s.div_ceil(60)),
@@ -164,6 +164,12 @@ fn message(p: &ProblemBody, status: u16, retry_after: Option<u64>) -> String {
             "This link is not valid. Open it from the email again; if it still does not work, please contact the clinic.".to_owned()
         }
         "forbidden" => "You are not allowed to do that.".to_owned(),
+        "availability-conflicts" => {
+            "Not saved yet: booked appointments fall outside the new hours. Choose below what happens to them.".to_owned()
+        }
+        "series-conflicts" => {
+            "Nothing was booked: not every visit of the series can be booked, and you asked for all or none.".to_owned()
+        }
         // Its detail lists the fields by their API paths; the fields carry the messages.
         "validation-error" if !p.errors.is_empty() && p.detail.is_some() => {
             "Please correct the highlighted fields.".to_owned()
@@ -241,6 +247,7 @@ mod tests {
                         message: (*m).into(),
                     })
                     .collect(),
+                ..Default::default()
             }),
             retry_after: None,
         }

@@ -1,6 +1,6 @@
 //! The portal's pure parts: how times, weeks, money, record entries, record
 //! access, cancellation policies and API failures are shown, and how the clinic's forms (availability, record
-//! entries, payments) are read. No I/O; unit-tested.
+//! entries, payments, recurring series) are read. No I/O; unit-tested.
 
 pub mod access;
 pub mod account;
@@ -14,6 +14,7 @@ pub mod money;
 pub mod policy;
 pub mod record;
 pub mod schedule;
+pub mod series;
 pub mod time;
 pub mod waitlist;
 pub mod week;

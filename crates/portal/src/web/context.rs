@@ -385,6 +385,17 @@ impl Ctx {
         self.send(req).await?.json().map_err(CallError::Api)
     }
 
+    /// Call the API and read the JSON answer, `T::default()` when it has none (204).
+    pub async fn call_or_default<T: DeserializeOwned + Default>(
+        &mut self,
+        req: ApiRequest,
+    ) -> Result<T, CallError> {
+        self.send(req)
+            .await?
+            .json_or_default()
+            .map_err(CallError::Api)
+    }
+
     /// Call the API for its effect (204 and the like).
     pub async fn call_for_effect(&mut self, req: ApiRequest) -> Result<(), CallError> {
         self.send(req).await.map(|_| ())

@@ -11,5 +11,6 @@ mod helpers;
 mod holds;
 mod links;
 mod pages;
+mod recurring;
 mod sessions;
 mod waitlist;

@@ -2,28 +2,35 @@
 //! few windows per weekday; saving replaces the week), different hours on one
 //! date (or a day closed), and time off (a stretch of absence). Upcoming
 //! date overrides and time off are listed, each with a button to remove it.
+//! A change that would leave booked appointments outside the hours comes
+//! back with them listed next to its form, the change kept as typed, and two
+//! buttons that send it again: cancel them (with a reason the patients are
+//! told) or keep them as exceptions.
 
 use std::collections::HashMap;
 
 use axum::{http::StatusCode, response::Response};
-use chrono::{Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate};
 use chrono_tz::Tz;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::me;
 use crate::{
     api::{
-        models::{DateOverride, OverrideWindows, Page, TimeOff, TimeOffEntry},
+        models::{
+            DateOverride, OnConflict, OverrideWindows, Page, Resolved, Stranded, TimeOff,
+            TimeOffEntry,
+        },
         ApiError, ApiRequest,
     },
     domain::{
-        availability::{self, AvailabilityBody, EditorDay},
+        availability::{self, AvailabilityBody, ConflictView, EditorDay},
         feedback::{self, Feedback},
         local_time, time,
     },
     session::Flash,
-    web::{see_other, CallError, Ctx, Form, PageError, Path},
+    web::{patient::Directory, see_other, CallError, Ctx, Form, PageError, Path},
 };
 
 /// The time-off form as typed.
@@ -35,6 +42,66 @@ pub struct TimeOffForm {
     off_end: String,
     #[serde(default)]
     off_reason: String,
+    /// The conflicts panel's choice (see [`availability::on_conflict`]).
+    #[serde(default)]
+    on_conflict: Option<String>,
+    #[serde(default)]
+    conflict_reason: String,
+}
+
+/// The booked appointments a change would strand, shown next to its form
+/// with the buttons that send the change again.
+#[derive(Serialize)]
+struct ConflictPanel {
+    /// The form the change came from: `week`, `override` or `off`.
+    form: &'static str,
+    /// Where the buttons send it.
+    action: String,
+    /// The change as posted, sent again as hidden fields.
+    fields: Vec<(String, String)>,
+    items: Vec<ConflictView>,
+    /// About the reason for cancelling.
+    feedback: Feedback,
+    reason: String,
+}
+
+/// How to send a change again from the conflicts panel.
+struct Resend {
+    form: &'static str,
+    action: String,
+    fields: Vec<(String, String)>,
+    /// The reason typed for cancelling, and what was wrong with it.
+    reason: String,
+    reason_feedback: Feedback,
+}
+
+impl Resend {
+    /// A change posted to `action` with `form` (the panel's own fields set
+    /// aside); `choice` is what [`availability::on_conflict`] made of them.
+    fn new(
+        form: &'static str,
+        action: impl Into<String>,
+        posted: &HashMap<String, String>,
+        choice: &Result<Option<OnConflict>, Feedback>,
+    ) -> Self {
+        Self {
+            form,
+            action: action.into(),
+            fields: availability::resend_fields(posted),
+            reason: posted.get("conflict_reason").cloned().unwrap_or_default(),
+            reason_feedback: choice.clone().err().unwrap_or_default(),
+        }
+    }
+}
+
+/// What the panel's buttons posted: cancel with a reason, keep, or nothing
+/// chosen (also when the reason is missing: the change is sent without a
+/// choice, so the API lists what is in the way as it is now).
+fn chosen(form: &HashMap<String, String>) -> Result<Option<OnConflict>, Feedback> {
+    availability::on_conflict(
+        form.get("on_conflict").map(String::as_str),
+        form.get("conflict_reason").map_or("", String::as_str),
+    )
 }
 
 /// What the page shows besides the lists: the week's editor as stored or as
@@ -47,6 +114,7 @@ struct PageState {
     typed_off: TimeOffForm,
     overrides: Feedback,
     typed_override: HashMap<String, String>,
+    conflicts: Option<ConflictPanel>,
 }
 
 /// How far ahead the page lists date overrides and time off.
@@ -63,7 +131,7 @@ async fn page(
         Some(days) => days,
         None => current_week(ctx, provider_id).await?,
     };
-    let now = Utc::now();
+    let now = ctx.now();
     let today = time::today(now, zone);
     let overrides: Page<DateOverride> = ctx
         .call(
@@ -103,6 +171,7 @@ async fn page(
         "provider/availability.html",
         crate::page! {
             days, overrides, time_off, override_rows,
+            conflicts => state.conflicts,
             feedback => state.week,
             off_feedback => state.off,
             off_start => off.off_start,
@@ -135,24 +204,61 @@ pub async fn edit(mut ctx: Ctx) -> Result<Response, PageError> {
     page(&mut ctx, StatusCode::OK, provider.id, zone, state).await
 }
 
-/// Send one of the page's changes: done, flash `done` and show the page anew;
-/// refused, the page again with the state `refused` builds from the API's
-/// answer, next to the form it came from.
+/// One of the page's changes: the request, what to say when it is done (and
+/// when what it removes was gone already), and how to send it again.
+struct Change {
+    req: ApiRequest,
+    done: String,
+    gone: Option<String>,
+    resend: Resend,
+}
+
+/// Send one of the page's changes: done, flash `done` (with what became of
+/// any appointments in the way) and show the page anew; refused, the page
+/// again with the state `refused` builds from the API's answer, next to the
+/// form it came from, and the appointments in the way listed there.
 async fn send(
     ctx: &mut Ctx,
     (provider_id, zone): (Uuid, Tz),
-    req: ApiRequest,
-    done: String,
+    change: Change,
     refused: impl FnOnce(&ApiError) -> PageState,
 ) -> Result<Response, PageError> {
-    match ctx.call_for_effect(req).await {
-        Ok(()) => {
-            ctx.flash(Flash::success(done)).await?;
+    match ctx.call_or_default::<Resolved>(change.req).await {
+        Ok(resolved) => {
+            let text = match availability::resolved_note(&resolved) {
+                Some(note) => format!("{} {note}", change.done),
+                None => change.done,
+            };
+            ctx.flash(Flash::success(text)).await?;
+            Ok(see_other("/availability"))
+        }
+        Err(CallError::Api(e))
+            if e.status().is_some_and(|s| s.as_u16() == 404) && change.gone.is_some() =>
+        {
+            ctx.flash(Flash::info(change.gone.unwrap_or_default()))
+                .await?;
             Ok(see_other("/availability"))
         }
         Err(CallError::Api(e)) if refusal(&e) => {
             let status = e.status().unwrap_or(StatusCode::UNPROCESSABLE_ENTITY);
-            page(ctx, status, provider_id, zone, refused(&e)).await
+            let mut state = refused(&e);
+            if e.code() == Some("availability-conflicts") {
+                let stranded: Vec<Stranded> = e
+                    .problem()
+                    .and_then(|p| p.member("conflicts"))
+                    .unwrap_or_default();
+                let types = Directory::default().types(ctx, provider_id).await?;
+                let r = change.resend;
+                state.conflicts = Some(ConflictPanel {
+                    form: r.form,
+                    action: r.action,
+                    fields: r.fields,
+                    items: availability::conflict_views(&stranded, zone, &types),
+                    feedback: r.reason_feedback,
+                    reason: r.reason,
+                });
+            }
+            page(ctx, status, provider_id, zone, state).await
         }
         Err(e) => Err(e.into()),
     }
@@ -182,11 +288,22 @@ pub async fn save(
         1 => "Availability saved: 1 weekly window.".to_owned(),
         n => format!("Availability saved: {n} weekly windows."),
     };
+    let choice = chosen(&form);
     let req = ApiRequest::put(
         format!("/api/v1/providers/{}/availability", provider.id),
-        &AvailabilityBody { weekly },
+        &AvailabilityBody {
+            weekly,
+            on_conflict: choice.clone().unwrap_or_default(),
+        },
     );
-    send(&mut ctx, (provider.id, zone), req, done, |e| {
+    let resend = Resend::new("week", "/availability", &form, &choice);
+    let change = Change {
+        req,
+        done,
+        gone: None,
+        resend,
+    };
+    send(&mut ctx, (provider.id, zone), change, |e| {
         refused(feedback::from_api(e).for_form(&[]))
     })
     .await
@@ -198,7 +315,7 @@ pub async fn set_override(
     Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let (provider, zone) = me(&mut ctx).await?;
-    let today = time::today(Utc::now(), zone);
+    let today = time::today(ctx.now(), zone);
     let (date, windows) = match availability::parse_override(&form, today) {
         Ok(parsed) => parsed,
         Err(overrides) => {
@@ -216,14 +333,25 @@ pub async fn set_override(
         date.format("%a %-d %b %Y"),
         availability::hours(&windows)
     );
+    let choice = chosen(&form);
     let req = ApiRequest::put(
         format!(
             "/api/v1/providers/{}/availability/overrides/{date}",
             provider.id
         ),
-        &OverrideWindows { windows: &windows },
+        &OverrideWindows {
+            windows: &windows,
+            on_conflict: choice.clone().unwrap_or_default(),
+        },
     );
-    send(&mut ctx, (provider.id, zone), req, done, |e| PageState {
+    let resend = Resend::new("override", "/availability/overrides", &form, &choice);
+    let change = Change {
+        req,
+        done,
+        gone: None,
+        resend,
+    };
+    send(&mut ctx, (provider.id, zone), change, |e| PageState {
         overrides: feedback::from_api(e).for_form(&[]),
         typed_override: form,
         ..Default::default()
@@ -231,23 +359,37 @@ pub async fn set_override(
     .await
 }
 
-/// `POST /availability/overrides/{date}/delete`: the weekly hours apply again.
+/// `POST /availability/overrides/{date}/delete`: the weekly hours apply again
+/// (which may strand appointments booked in the date's own hours).
 pub async fn remove_override(
     mut ctx: Ctx,
     Path(date): Path<NaiveDate>,
+    Form(form): Form<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
-    let (provider, _) = me(&mut ctx).await?;
-    let req = ApiRequest::delete(format!(
+    let (provider, zone) = me(&mut ctx).await?;
+    let choice = chosen(&form);
+    let mut req = ApiRequest::delete(format!(
         "/api/v1/providers/{}/availability/overrides/{date}",
         provider.id
     ));
+    if let Ok(Some(resolution)) = &choice {
+        let (on_conflict, reason) = resolution.params();
+        req = req
+            .query("on_conflict", on_conflict)
+            .query("reason", reason);
+    }
     let label = date.format("%a %-d %b %Y");
-    removed(
-        &mut ctx,
+    let action = format!("/availability/overrides/{date}/delete");
+    let change = Change {
         req,
-        format!("{label}: your weekly hours apply again."),
-        format!("{label} had no different hours any more."),
-    )
+        done: format!("{label}: your weekly hours apply again."),
+        gone: Some(format!("{label} had no different hours any more.")),
+        resend: Resend::new("override", action, &form, &choice),
+    };
+    send(&mut ctx, (provider.id, zone), change, |e| PageState {
+        overrides: feedback::from_api(e).for_form(&[]),
+        ..Default::default()
+    })
     .await
 }
 
@@ -313,6 +455,7 @@ pub async fn time_off(mut ctx: Ctx, Form(form): Form<TimeOffForm>) -> Result<Res
         let status = StatusCode::UNPROCESSABLE_ENTITY;
         return page(&mut ctx, status, provider.id, zone, state).await;
     };
+    let choice = availability::on_conflict(form.on_conflict.as_deref(), &form.conflict_reason);
     let reason = form.off_reason.trim();
     let req = ApiRequest::post(
         format!("/api/v1/providers/{}/time-off", provider.id),
@@ -320,14 +463,31 @@ pub async fn time_off(mut ctx: Ctx, Form(form): Form<TimeOffForm>) -> Result<Res
             start,
             end,
             reason: (!reason.is_empty()).then_some(reason),
+            on_conflict: choice.clone().unwrap_or_default(),
         },
     );
+    let posted: HashMap<String, String> = [
+        ("off_start", &form.off_start),
+        ("off_end", &form.off_end),
+        ("off_reason", &form.off_reason),
+        ("conflict_reason", &form.conflict_reason),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.clone()))
+    .collect();
+    let resend = Resend::new("off", "/availability/time-off", &posted, &choice);
     let done = format!(
-        "Time off added from {} to {}. No one can book you then; appointments already booked in that time stay (see your schedule).",
+        "Time off added from {} to {}. No one can book you then.",
         time::date_time(start, zone),
         time::date_time(end, zone)
     );
-    send(&mut ctx, (provider.id, zone), req, done, |e| {
+    let change = Change {
+        req,
+        done,
+        gone: None,
+        resend,
+    };
+    send(&mut ctx, (provider.id, zone), change, |e| {
         let off = feedback::from_api_mapped(e, |path| {
             Some(format!(
                 "off_{}",

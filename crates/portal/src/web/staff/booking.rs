@@ -17,6 +17,7 @@ use crate::{
     domain::{
         feedback::{self, Feedback},
         hold::HoldState,
+        series::{self, RepeatForm},
         time,
     },
     session::Flash,
@@ -231,7 +232,7 @@ pub struct WeekQuery {
     week: Option<String>,
 }
 
-async fn week_page(
+pub(super) async fn week_page(
     ctx: &mut Ctx,
     (patient_id, provider_id, type_id): (Uuid, Uuid, Uuid),
     week_of: WeekOf,
@@ -314,22 +315,35 @@ pub async fn hold(mut ctx: Ctx, Form(choice): Form<SlotChoice>) -> Result<Respon
     }
 }
 
-/// `GET /bookings/holds/{id}`: the time held for the patient, to confirm.
+/// `GET /bookings/holds/{id}`: the time held for the patient, to confirm
+/// (once, or as the first visit of a recurring series).
 pub async fn held(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, PageError> {
+    let repeat = (RepeatForm::initial(), Feedback::default());
+    hold_page(&mut ctx, id, repeat, StatusCode::OK).await
+}
+
+/// The held time's page, with the series form as typed (`repeat`) and what
+/// was wrong with it.
+pub(super) async fn hold_page(
+    ctx: &mut Ctx,
+    id: Uuid,
+    (repeat, repeat_feedback): (RepeatForm, Feedback),
+    status: StatusCode,
+) -> Result<Response, PageError> {
     ctx.require(&[Role::Staff])?;
     let hold: Hold = ctx.get(format!("/api/v1/holds/{id}")).await?;
     let ids = (hold.patient_id, hold.provider_id, hold.appointment_type_id);
     let mut dir = Directory::default();
     let provider = dir
-        .provider(&mut ctx, hold.provider_id)
+        .provider(ctx, hold.provider_id)
         .await?
         .ok_or(PageError::NotFound)?;
     match holding::state_of(&hold, ctx.now()) {
         HoldState::Booked => Ok(see_other(&format!("/clinic/appointments/{}", hold.id))),
         HoldState::Ended => {
-            holding::forget(&ctx, hold.id).await?;
+            holding::forget(ctx, hold.id).await?;
             week_page(
-                &mut ctx,
+                ctx,
                 ids,
                 WeekOf::Slot(hold.start),
                 Feedback::message(holding::ended_message(&hold, &provider)),
@@ -342,11 +356,13 @@ pub async fn held(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, PageEr
                 .get(format!("/api/v1/patients/{}/summary", hold.patient_id))
                 .await?;
             let kind = dir
-                .type_of(&mut ctx, hold.provider_id, hold.appointment_type_id)
+                .type_of(ctx, hold.provider_id, hold.appointment_type_id)
                 .await?
                 .ok_or(PageError::NotFound)?;
             let view = HoldView::of(&hold, &provider, &kind, ctx.visit.viewer_tz, ctx.now());
-            Ok(ctx.render(
+            let first_day = time::today(hold.start, zone_of(&provider));
+            Ok(ctx.render_with(
+                status,
                 "hold.html",
                 crate::page! {
                     hold => view,
@@ -355,6 +371,11 @@ pub async fn held(mut ctx: Ctx, Path(id): Path<Uuid>) -> Result<Response, PageEr
                     confirm_action => "/bookings",
                     release_action => format!("/bookings/holds/{id}/release"),
                     feedback => Feedback::default(),
+                    series_action => "/bookings/series",
+                    repeat, repeat_feedback,
+                    first_day => first_day.to_string(),
+                    max_weeks => series::MAX_WEEKS,
+                    max_visits => series::MAX_VISITS,
                 },
             ))
         }
@@ -386,7 +407,7 @@ pub struct BookForm {
 }
 
 /// The API's refusal as the desk reads it: "the patient", not "you".
-fn desk_feedback(e: &ApiError) -> Feedback {
+pub(super) fn desk_feedback(e: &ApiError) -> Feedback {
     let fb = feedback::from_api(e).for_form(&[]);
     match e.problem().map(|p| p.code()) {
         Some("patient-double-booked") => {

@@ -1,5 +1,6 @@
 //! Front-desk staff's pages: the clinic's day across every provider (with the
-//! visit steps), booking for a patient, moving or cancelling an appointment,
+//! visit steps), booking for a patient (once or as a recurring series),
+//! moving or cancelling an appointment,
 //! and invoices with recording payments. Staff see every appointment and
 //! invoice, and patients' names, but never clinical records.
 
@@ -7,6 +8,7 @@ mod appointments;
 mod booking;
 mod day;
 mod invoices;
+mod series;
 
 use axum::{
     routing::{get, post},
@@ -27,7 +29,10 @@ pub fn routes() -> Router<AppState> {
             "/clinic/appointments/{id}/reschedule",
             get(appointments::reschedule_week).post(appointments::reschedule),
         )
+        .route("/clinic/series/{id}", get(series::show))
+        .route("/clinic/series/{id}/cancel", post(series::cancel))
         .route("/bookings", get(booking::start).post(booking::book))
+        .route("/bookings/series", post(series::book))
         .route("/bookings/holds", post(booking::hold))
         .route("/bookings/holds/{id}", get(booking::held))
         .route("/bookings/holds/{id}/release", post(booking::release))
