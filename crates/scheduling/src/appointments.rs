@@ -212,7 +212,7 @@ fn envelope<E: Event<Payload = AppointmentEvent>>(
 /// rules would refuse the request now. A key stored for a different request
 /// is refused; one claimed by a request still in flight is left to the
 /// claim, which waits for it.
-async fn replayed(
+pub(crate) async fn replayed(
     conn: &mut sqlx::PgConnection,
     user: Uuid,
     key: &IdempotencyKey,

@@ -7,16 +7,22 @@
 //! would have got. Cancelling "this and all following" cancels each booked
 //! occurrence from one on, with the ordinary cancellation.
 
+use axum::http::StatusCode;
 use chrono::{DateTime, NaiveDate, Utc};
 use contracts::scheduling::AppointmentBooked;
-use platform::{events::outbox, problem::ProblemBody, Problem};
+use platform::{
+    events::outbox,
+    idempotency::{self, IdempotencyKey},
+    problem::ProblemBody,
+    Problem,
+};
 use serde::{Deserialize, Serialize};
 use sqlx::{types::Json, Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::{
     appointments::{
-        self, check, event, insert_checked, type_to_book, Appointment, CancellationPolicy,
+        self, check, event, insert_checked, replayed, type_to_book, Appointment, CancellationPolicy,
     },
     calendar::time_zone,
     domain::{
@@ -76,13 +82,26 @@ pub struct Series {
     pub occurrences: Vec<Occurrence>,
 }
 
-/// Book a series (201). With `all_or_nothing`, a refused occurrence refuses
-/// all: [`Error::SeriesConflicts`] lists what each would have got.
-pub async fn create(state: &AppState, actor: Actor, req: SeriesRequest) -> Result<Series, Error> {
+/// Book a series: 201 with it, or the stored answer to a retried
+/// `Idempotency-Key` (looked up first, as for a booking). With
+/// `all_or_nothing`, a refused occurrence refuses all:
+/// [`Error::SeriesConflicts`] lists what each would have got (and the key is
+/// not spent).
+pub async fn create(
+    state: &AppState,
+    actor: Actor,
+    req: SeriesRequest,
+    key: Option<IdempotencyKey>,
+) -> Result<(StatusCode, serde_json::Value), Error> {
+    let mut conn = state.db.acquire().await?;
+    if let Some(k) = &key {
+        if let Some(answer) = replayed(&mut conn, actor.user_id, k).await? {
+            return Ok(answer);
+        }
+    }
     if !may_manage_calendar(actor, req.provider_id) {
         return Err(Problem::forbidden().into());
     }
-    let mut conn = state.db.acquire().await?;
     let (t, zone) = type_to_book(
         &mut conn,
         req.provider_id,
@@ -102,6 +121,19 @@ pub async fn create(state: &AppState, actor: Actor, req: SeriesRequest) -> Resul
     };
 
     let mut tx = conn.begin().await?;
+    if let Some(k) = &key {
+        // A retry racing the first waits here on the key's row.
+        match idempotency::claim(&mut tx, actor.user_id, &k.key, &k.request_hash).await? {
+            idempotency::Claim::Fresh => {}
+            idempotency::Claim::Replay { status, body } => {
+                return Ok((
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
+                    body,
+                ));
+            }
+            idempotency::Claim::Mismatch => return Err(Error::IdempotencyKeyReused),
+        }
+    }
     series_store::insert(&mut tx, &series, actor.user_id).await?;
     let mut rows = Vec::with_capacity(planned.len());
     let mut booked = Vec::new();
@@ -146,11 +178,22 @@ pub async fn create(state: &AppState, actor: Actor, req: SeriesRequest) -> Resul
         return Err(Error::SeriesConflicts(answer.occurrences));
     }
     series_store::insert_occurrences(&mut tx, series.id, &rows).await?;
+    let body = serde_json::to_value(&answer).map_err(|e| Error::Internal(e.to_string()))?;
+    if let Some(k) = &key {
+        idempotency::save(
+            &mut tx,
+            actor.user_id,
+            &k.key,
+            StatusCode::CREATED.as_u16(),
+            &body,
+        )
+        .await?;
+    }
     tx.commit().await?;
     state.relay.wake();
     metrics::counter!("appointments_booked_total").increment(booked.len() as u64);
     tracing::info!(series_id = %series.id, booked = booked.len(), planned = rows.len(), "series booked");
-    Ok(answer)
+    Ok((StatusCode::CREATED, body))
 }
 
 /// The problem of a refusal a single booking would answer with a 4xx (the

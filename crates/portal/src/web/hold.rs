@@ -174,6 +174,8 @@ pub(crate) struct HoldView {
     pub kind: TypeView,
     /// A fresh Idempotency-Key for the confirm button.
     pub key: Uuid,
+    /// Another for booking it as a series (a key belongs to one request).
+    pub series_key: Uuid,
 }
 
 impl HoldView {
@@ -197,6 +199,7 @@ impl HoldView {
             provider: provider.name.clone(),
             kind: TypeView::from(kind),
             key: Uuid::new_v4(),
+            series_key: Uuid::new_v4(),
         }
     }
 }

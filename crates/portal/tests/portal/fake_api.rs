@@ -31,6 +31,8 @@ pub struct Call {
     /// The bearer token, if any.
     pub bearer: Option<String>,
     pub user_agent: Option<String>,
+    /// The `Idempotency-Key` header, if any.
+    pub idempotency_key: Option<String>,
 }
 
 impl Call {
@@ -112,6 +114,7 @@ async fn answer(req: Request, calls: &Mutex<Vec<Call>>, respond: &Responder) -> 
         bearer: header_of(header::AUTHORIZATION)
             .and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned)),
         user_agent: header_of(header::USER_AGENT),
+        idempotency_key: header_of(header::HeaderName::from_static("idempotency-key")),
     };
     calls.lock().unwrap().push(call.clone());
     let (status, body) = respond(&call);

@@ -117,6 +117,7 @@ fn series_fields(html: &str, repeat: &[(&'static str, &str)]) -> Vec<(&'static s
         .expect("the series form")..];
     let mut fields: Vec<(&'static str, String)> = [
         "hold_id",
+        "series_key",
         "patient_id",
         "provider_id",
         "appointment_type_id",
@@ -163,6 +164,12 @@ async fn a_held_time_is_booked_as_a_series_and_each_visit_is_listed() {
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), format!("/clinic/series/{SERIES}"));
     let sent = &api.calls_to("POST", "/api/v1/appointment-series")[0];
+    // Under the page's own key: a second press gets the same series.
+    let key = sent.idempotency_key.clone().expect("an Idempotency-Key");
+    assert!(
+        held.contains(&format!("name=\"series_key\" value=\"{key}\"")),
+        "{key}"
+    );
     assert_eq!(
         sent.body,
         json!({

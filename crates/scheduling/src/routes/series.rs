@@ -1,5 +1,6 @@
-use axum::{extract::State, http::StatusCode, response::IntoResponse};
+use axum::{extract::State, http::HeaderMap, response::IntoResponse};
 use chrono::{DateTime, NaiveDate, Utc};
+use platform::idempotency::IdempotencyKey;
 use platform::{
     auth::AuthUser,
     extract::{Json, Path},
@@ -45,14 +46,29 @@ pub struct SeriesBody {
 /// appointment or the problem that booking got. With `all_or_nothing`, one
 /// refused occurrence refuses all (409 `series-conflicts`, listing them).
 #[utoipa::path(post, path = "/api/v1/appointment-series", tag = "scheduling", request_body = SeriesBody, security(("bearer" = [])),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response")),
     responses((status = 201, body = Series), (status = 403, body = ProblemBody), (status = 404, body = ProblemBody),
         (status = 409, description = "`series-conflicts` (with `occurrences`)", body = ProblemBody),
         (status = 422, description = "an invalid body: `every_weeks`, `count` or `until`", body = ProblemBody)))]
 pub async fn create(
     State(state): State<AppState>,
     user: AuthUser,
+    headers: HeaderMap,
     Json(body): Json<SeriesBody>,
 ) -> Result<impl IntoResponse, Error> {
+    let canonical = format!(
+        "series|{}|{}|{}|{}|{}|{:?}|{:?}|{}",
+        body.provider_id,
+        body.appointment_type_id,
+        body.patient_id,
+        body.first_start.timestamp_micros(),
+        body.every_weeks,
+        body.count,
+        body.until,
+        body.all_or_nothing
+    );
+    let key = IdempotencyKey::from_headers(&headers, &canonical)
+        .map_err(|_| Error::invalid("Idempotency-Key", "1 to 200 visible ASCII characters"))?;
     let end = match (body.count, body.until) {
         (Some(n), None) => End::Count(n),
         (None, Some(until)) => End::Until(until),
@@ -74,8 +90,8 @@ pub async fn create(
         },
         all_or_nothing: body.all_or_nothing,
     };
-    let series = app::create(&state, actor(&user), request).await?;
-    Ok((StatusCode::CREATED, Json(series)))
+    let (status, series) = app::create(&state, actor(&user), request, key).await?;
+    Ok((status, Json(series)))
 }
 
 /// A series and each occurrence as it is now.

@@ -300,3 +300,36 @@ async fn only_staff_and_the_provider_book_series_and_bad_series_are_problems() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_series_sent_twice_under_one_idempotency_key_is_booked_once() {
+    let app = spawn_app().await;
+    let (clinic, first) = berlin_clinic_before_spring(&app).await;
+    let (patient, staff) = (app.patient().await, app.user(Role::Staff));
+    let body = series_body(&clinic, &patient, first, json!({"count": 3}));
+    let send = |body: Value| {
+        app.request(reqwest::Method::POST, "/api/v1/appointment-series", &staff)
+            .header("Idempotency-Key", "series-double-click")
+            .json(&body)
+            .send()
+    };
+    let (a, b) = futures_util::future::join(send(body.clone()), send(body.clone())).await;
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        (a.status(), b.status()),
+        (StatusCode::CREATED, StatusCode::CREATED)
+    );
+    let (a, b): (Value, Value) = (a.json().await.unwrap(), b.json().await.unwrap());
+    assert_eq!(a["id"], b["id"], "the same series");
+    let mine = app.get_ok(&patient, "/api/v1/appointments").await;
+    assert_eq!(mine["items"].as_array().unwrap().len(), 3);
+    // The key with another request is refused.
+    let other = series_body(&clinic, &patient, first, json!({"count": 2}));
+    let r = send(other).await.unwrap();
+    assert_problem(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency-key-reused",
+    )
+    .await;
+}

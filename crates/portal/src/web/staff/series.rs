@@ -34,6 +34,9 @@ use crate::{
 #[derive(Deserialize)]
 pub struct SeriesPost {
     hold_id: Uuid,
+    /// Makes a second press of "Book the series" answer with the first series.
+    #[serde(default)]
+    series_key: Option<Uuid>,
     patient_id: Uuid,
     provider_id: Uuid,
     appointment_type_id: Uuid,
@@ -105,6 +108,10 @@ pub async fn book(mut ctx: Ctx, Form(form): Form<SeriesPost>) -> Result<Response
             all_or_nothing: repeat.all_or_nothing,
         },
     );
+    let req = match form.series_key {
+        Some(key) => req.idempotency_key(key.to_string()),
+        None => req,
+    };
     let ids = (form.patient_id, form.provider_id, form.appointment_type_id);
     match ctx.call::<Series>(req).await {
         Ok(s) => {
