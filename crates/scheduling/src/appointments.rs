@@ -150,8 +150,7 @@ pub struct BookingRequest {
 /// Check `start` against the provider's calendar for this type: the slot,
 /// and the calendar version it was checked against (the insert that follows
 /// writes only if that version is still current under the calendar lock).
-/// The day's caps are checked last, `moving` (the appointment a reschedule
-/// moves) aside; the inserts check them again under the lock.
+/// The day's caps as `room` says (see [`Room`]).
 pub(crate) async fn check(
     conn: &mut sqlx::PgConnection,
     provider_id: Uuid,
@@ -159,7 +158,7 @@ pub(crate) async fn check(
     t: &TypeRow,
     start: DateTime<Utc>,
     now: DateTime<Utc>,
-    moving: Option<Uuid>,
+    room: Room,
 ) -> Result<(Slot, i64), Error> {
     let tz = time_zone(zone, provider_id);
     let (a, version) = availability::load_versioned(
@@ -179,10 +178,22 @@ pub(crate) async fn check(
         now,
     };
     let slot = check_start(&q, start)?;
-    if !store::day_has_room(conn, provider_id, t.id, start, now, moving).await? {
-        return Err(Unbookable::DailyCapReached.into());
+    if let Room::Ask(moving) = room {
+        if !store::day_has_room(conn, provider_id, t.id, start, now, moving).await? {
+            return Err(Unbookable::DailyCapReached.into());
+        }
     }
     Ok((slot, version))
+}
+
+/// When [`check`] asks about the day's caps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Room {
+    /// Not now: the insert asks under the calendar lock, and a refused insert
+    /// checks again with [`Room::Ask`] (no extra round trip on the way in).
+    AtInsert,
+    /// Now, this appointment aside (a reschedule, which holds the lock).
+    Ask(Option<Uuid>),
 }
 
 /// Why an insert checked against an older calendar version is retried once:
@@ -307,7 +318,7 @@ pub async fn book(
                 &t,
                 req.start,
                 now,
-                None,
+                Room::AtInsert,
             )
             .await?;
             (slot, version, None)
@@ -401,7 +412,16 @@ pub(crate) async fn insert_checked(
     if store::insert_booked(tx, new, version).await? {
         return Ok(());
     }
-    let (_, version) = check(tx, new.provider_id, zone, t, new.during.start, now, None).await?;
+    let (_, version) = check(
+        tx,
+        new.provider_id,
+        zone,
+        t,
+        new.during.start,
+        now,
+        Room::Ask(None),
+    )
+    .await?;
     if !store::insert_booked(tx, new, version).await? {
         return Err(Error::Internal(CALENDAR_CHANGED_UNDER_LOCK.to_owned()));
     }
@@ -729,7 +749,7 @@ pub async fn reschedule_by(
         &t,
         req.start,
         now,
-        Some(id),
+        Room::Ask(Some(id)),
     )
     .await?;
     let row = lock_for(&mut tx, actor, id, Operation::Reschedule).await?;

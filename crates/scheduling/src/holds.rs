@@ -13,7 +13,7 @@ use sqlx::{Connection, PgConnection};
 use uuid::Uuid;
 
 use crate::{
-    appointments::{check, type_to_book, CALENDAR_CHANGED_UNDER_LOCK},
+    appointments::{check, type_to_book, Room, CALENDAR_CHANGED_UNDER_LOCK},
     domain::{
         access::{may, may_book_for, Actor, Operation},
         holds::{self, MAX_LIVE_HOLDS_PER_PATIENT},
@@ -131,7 +131,7 @@ pub async fn create(state: &AppState, actor: Actor, req: HoldRequest) -> Result<
         &t,
         req.start,
         now,
-        None,
+        Room::AtInsert,
     )
     .await?;
     let expires_at = holds::expires_at(now, state.holds.hold, slot.start);
@@ -169,7 +169,7 @@ pub async fn create(state: &AppState, actor: Actor, req: HoldRequest) -> Result<
             &t,
             req.start,
             now,
-            None,
+            Room::Ask(None),
         )
         .await?;
         if !store::insert(&mut tx, &new, version).await? {

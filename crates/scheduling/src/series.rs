@@ -22,7 +22,8 @@ use uuid::Uuid;
 
 use crate::{
     appointments::{
-        self, check, event, insert_checked, replayed, type_to_book, Appointment, CancellationPolicy,
+        self, check, event, insert_checked, replayed, type_to_book, Appointment,
+        CancellationPolicy, Room,
     },
     calendar::time_zone,
     domain::{
@@ -231,7 +232,16 @@ async fn book_one(
     start: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<AppointmentRow, Error> {
-    let (slot, version) = check(conn, series.provider_id, zone, t, start, now, None).await?;
+    let (slot, version) = check(
+        conn,
+        series.provider_id,
+        zone,
+        t,
+        start,
+        now,
+        Room::AtInsert,
+    )
+    .await?;
     let new = NewAppointment {
         id: Uuid::now_v7(),
         patient_id: series.patient_id,
