@@ -127,17 +127,7 @@ pub fn compose(
         provider: tz,
         recipient: names.recipient_zone,
     };
-    let recipient_name = names
-        .recipient_name
-        .map(|n| clean(n, MAX_NAME))
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "there".into());
-    let provider = names
-        .provider_name
-        .map(|n| clean(n, MAX_NAME))
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "your provider".into());
-    let type_name = clean(&o.appointment_type_name, MAX_NAME);
+    let (recipient_name, provider, type_name) = shown_names(names, o);
     let mode = match o.mode {
         Mode::InPerson => "In person",
         Mode::Telehealth => "Telehealth (video call)",
@@ -191,6 +181,21 @@ pub fn compose(
     })
 }
 
+/// The recipient's name, the provider's and the type's as the emails show
+/// them: cleaned, with a greeting's fallbacks.
+fn shown_names(names: &Names<'_>, o: &WaitlistOffered) -> (String, String, String) {
+    let shown = |name: Option<&str>, fallback: &str| {
+        name.map(|n| clean(n, MAX_NAME))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| fallback.into())
+    };
+    (
+        shown(names.recipient_name, "there"),
+        shown(names.provider_name, "your provider"),
+        clean(&o.appointment_type_name, MAX_NAME),
+    )
+}
+
 /// Render the email for an offer whose hold ended unbooked: the slot went on
 /// to others, and the attached cancellation (same UID, SEQUENCE 1) removes
 /// the tentative entry the offer put in the patient's calendar.
@@ -206,17 +211,7 @@ pub fn compose_ended(
         provider: tz,
         recipient: names.recipient_zone,
     };
-    let recipient_name = names
-        .recipient_name
-        .map(|n| clean(n, MAX_NAME))
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "there".into());
-    let provider = names
-        .provider_name
-        .map(|n| clean(n, MAX_NAME))
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "your provider".into());
-    let type_name = clean(&o.appointment_type_name, MAX_NAME);
+    let (recipient_name, provider, type_name) = shown_names(names, o);
     let ctx = context! {
         recipient_name,
         counterpart => provider.clone(),
