@@ -332,19 +332,8 @@ pub async fn book(
             (slot, 0, Some(c))
         }
     };
-    let new = store::NewAppointment {
-        id: converting.as_ref().map_or_else(Uuid::now_v7, |c| c.hold.id),
-        patient_id: req.patient_id,
-        provider_id: req.provider_id,
-        appointment_type_id: t.id,
-        during: Busy {
-            start: slot.start,
-            end: slot.end,
-        },
-        blocked: blocked(&t.rules(), &slot),
-        created_by: actor.user_id,
-        at: now,
-    };
+    let id = converting.as_ref().map_or_else(Uuid::now_v7, |c| c.hold.id);
+    let new = new_booking(id, req.patient_id, &t, &slot, actor.user_id, now);
     let row = new.booked_row();
     let body = json(&AppointmentDetail::of(&row, &t, state))?;
     let booked = event::<AppointmentBooked>(
@@ -397,6 +386,30 @@ pub async fn book(
     metrics::counter!("appointments_booked_total").increment(1);
     tracing::info!(appointment_id = %row.id, provider_id = %row.provider_id, "appointment booked");
     Ok((StatusCode::CREATED, body))
+}
+
+/// The row a booking of `slot` of type `t` for `patient_id` inserts, by `by` at `now`.
+pub(crate) fn new_booking(
+    id: Uuid,
+    patient_id: Uuid,
+    t: &TypeRow,
+    slot: &Slot,
+    by: Uuid,
+    now: DateTime<Utc>,
+) -> store::NewAppointment {
+    store::NewAppointment {
+        id,
+        patient_id,
+        provider_id: t.provider_id,
+        appointment_type_id: t.id,
+        during: Busy {
+            start: slot.start,
+            end: slot.end,
+        },
+        blocked: blocked(&t.rules(), slot),
+        created_by: by,
+        at: now,
+    }
 }
 
 /// Insert a booking checked against calendar `version`. When the hours

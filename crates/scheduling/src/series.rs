@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     appointments::{
-        self, check, event, insert_checked, replayed, type_to_book, Appointment,
+        self, check, event, insert_checked, new_booking, replayed, type_to_book, Appointment,
         CancellationPolicy, Room,
     },
     calendar::time_zone,
@@ -30,12 +30,11 @@ use crate::{
         access::{may, may_manage_calendar, Actor, Operation},
         lifecycle::Status,
         series::{plan, Recurrence},
-        slots::{blocked, Busy},
     },
     error::Error,
     links,
     store::{
-        appointments::{self as store, AppointmentRow, NewAppointment},
+        appointments::{self as store, AppointmentRow},
         series::{self as series_store, OccurrenceRow, SeriesRow},
         types::TypeRow,
     },
@@ -242,19 +241,14 @@ async fn book_one(
         Room::AtInsert,
     )
     .await?;
-    let new = NewAppointment {
-        id: Uuid::now_v7(),
-        patient_id: series.patient_id,
-        provider_id: series.provider_id,
-        appointment_type_id: t.id,
-        during: Busy {
-            start: slot.start,
-            end: slot.end,
-        },
-        blocked: blocked(&t.rules(), &slot),
-        created_by: actor.user_id,
-        at: now,
-    };
+    let new = new_booking(
+        Uuid::now_v7(),
+        series.patient_id,
+        t,
+        &slot,
+        actor.user_id,
+        now,
+    );
     insert_checked(conn, &new, zone, t, version, now).await?;
     let row = new.booked_row();
     let booked =
