@@ -41,6 +41,10 @@ pub struct TokenPair {
     pub token_type: &'static str,
     /// Seconds until the access token expires.
     pub expires_in: u64,
+    /// The SMART scopes the access token grants, space-separated (as its
+    /// `scope` claim; OAuth 2 token response).
+    #[schema(example = "openid fhirUser launch/patient patient/*.rs patient/Appointment.cu")]
+    pub scope: String,
 }
 
 /// The right password of an account that signs in with a second factor: send
@@ -369,5 +373,6 @@ async fn issue(
         refresh_token: refresh.token,
         token_type: "Bearer",
         expires_in: s.access_ttl.as_secs(),
+        scope: claims.claims.scope.unwrap_or_default(),
     })
 }

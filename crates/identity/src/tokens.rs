@@ -3,7 +3,7 @@
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use chrono::{DateTime, Utc};
-use platform::auth::{Claims, Role};
+use platform::auth::{smart, Claims, Role};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -78,7 +78,8 @@ pub fn session_of(verified_token: &str) -> Option<Uuid> {
 }
 
 /// The claims of a user's access token; patients and providers carry their id
-/// under the name other services key on.
+/// under the name other services key on, and every token carries its role's
+/// SMART scopes ([`smart::scopes_for`]).
 pub fn access_claims(
     user_id: Uuid,
     role: Role,
@@ -97,6 +98,7 @@ pub fn access_claims(
         jti: Uuid::now_v7(),
         patient_id: (role == Role::Patient).then_some(user_id),
         provider_id: (role == Role::Provider).then_some(user_id),
+        scope: Some(smart::scopes_for(role)),
     }
 }
 
@@ -144,5 +146,19 @@ mod tests {
         assert_eq!((d.patient_id, d.provider_id), (None, Some(id)));
         let s = access_claims(id, Role::Staff, "i", "a", now, 600);
         assert_eq!((s.patient_id, s.provider_id), (None, None));
+    }
+
+    #[test]
+    fn tokens_carry_their_roles_scopes() {
+        let now = Utc::now();
+        for role in Role::ALL {
+            let c = access_claims(Uuid::now_v7(), role, "i", "a", now, 600);
+            assert_eq!(c.scope, Some(smart::scopes_for(role)));
+        }
+        let p = access_claims(Uuid::now_v7(), Role::Patient, "i", "a", now, 600);
+        assert!(p.scopes().patient_context());
+        assert!(p
+            .scopes()
+            .permits("Observation", smart::Interaction::Search));
     }
 }

@@ -162,6 +162,7 @@ mod tests {
             jti: Uuid::now_v7(),
             patient_id: Some(Uuid::now_v7()),
             provider_id: None,
+            scope: None,
         };
         let a = Actor::from(&claims);
         assert_eq!(a.patient_id, None);

@@ -9,6 +9,7 @@ mod lockout;
 mod mfa;
 mod ops;
 mod passwords;
+mod scopes;
 mod seed;
 mod sessions;
 mod tokens;

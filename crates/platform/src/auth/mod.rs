@@ -6,6 +6,7 @@ pub mod claims;
 pub mod extractor;
 pub mod jwks;
 pub mod revocation;
+pub mod smart;
 pub mod verifier;
 
 pub use actor::{Actor, Decision};
@@ -13,4 +14,5 @@ pub use claims::{Claims, Role};
 pub use extractor::AuthUser;
 pub use jwks::{JwksPolicy, KeySource};
 pub use revocation::{RevocationSource, Revocations};
+pub use smart::{scopes_for, Interaction, Scope, Scopes};
 pub use verifier::{TokenError, Verifier};
