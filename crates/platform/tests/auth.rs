@@ -89,6 +89,7 @@ fn claims(role: Role) -> Claims {
         jti: Uuid::new_v4(),
         patient_id: (role == Role::Patient).then(Uuid::new_v4),
         provider_id: None,
+        scope: None,
     }
 }
 

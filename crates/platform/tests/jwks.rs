@@ -75,6 +75,7 @@ impl IssuerKey {
             jti: Uuid::new_v4(),
             patient_id: Some(Uuid::new_v4()),
             provider_id: None,
+            scope: None,
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(kid.to_owned());

@@ -462,6 +462,7 @@ impl TokenIssuer {
             jti: Uuid::new_v4(),
             patient_id: Some(Uuid::new_v4()),
             provider_id: None,
+            scope: None,
         };
         let der = self.key.to_pkcs8_der().unwrap();
         let mut header = Header::new(Algorithm::EdDSA);
