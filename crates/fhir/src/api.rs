@@ -18,6 +18,15 @@ pub struct Origin {
     pub request_id: Option<String>,
 }
 
+/// A 2xx answer of the API.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub json: Value,
+    /// The stored answer of an earlier request with the same idempotency key.
+    pub replayed: bool,
+}
+
 #[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
@@ -91,9 +100,9 @@ impl Api {
         })
     }
 
-    /// Send `call` as `origin`; a 2xx answer's JSON and status, or the
-    /// API's problem as an OperationOutcome with the same status.
-    pub async fn send(&self, call: Call<'_>, origin: &Origin) -> Result<(u16, Value), Outcome> {
+    /// Send `call` as `origin`; a 2xx answer, or the API's problem as an
+    /// OperationOutcome with the same status.
+    pub async fn send(&self, call: Call<'_>, origin: &Origin) -> Result<Reply, Outcome> {
         let mut builder = self
             .http
             .request(call.method, format!("{}{}", self.base, call.path))
@@ -123,6 +132,10 @@ impl Api {
         };
         let response = builder.send().await.map_err(unreachable)?;
         let status = response.status().as_u16();
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|v| v.as_bytes() == b"true");
         let bytes = response.bytes().await.map_err(unreachable)?;
         let json: Value = if bytes.is_empty() {
             Value::Null
@@ -130,7 +143,11 @@ impl Api {
             serde_json::from_slice(&bytes).unwrap_or(Value::Null)
         };
         if (200..300).contains(&status) {
-            return Ok((status, json));
+            return Ok(Reply {
+                status,
+                json,
+                replayed,
+            });
         }
         Err(problem_outcome(status, &json))
     }
@@ -141,8 +158,8 @@ impl Api {
         call: Call<'_>,
         origin: &Origin,
     ) -> Result<T, Outcome> {
-        let (_, json) = self.send(call, origin).await?;
-        serde_json::from_value(json).map_err(|e| {
+        let reply = self.send(call, origin).await?;
+        serde_json::from_value(reply.json).map_err(|e| {
             tracing::error!(error = %e, "the API answered in a shape this view does not read");
             Outcome::new(
                 502,

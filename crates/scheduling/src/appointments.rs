@@ -218,6 +218,25 @@ fn envelope<E: Event<Payload = AppointmentEvent>>(
     Envelope::of::<E>(data).map_err(|e| Error::Internal(e.to_string()))
 }
 
+/// A booking's answer: the new appointment, or the stored answer of the
+/// first request with the same `Idempotency-Key` (`replayed`, which the API
+/// says in `Idempotent-Replayed: true`, so a client can tell a repeat).
+pub struct Booked {
+    pub status: StatusCode,
+    pub body: serde_json::Value,
+    pub replayed: bool,
+}
+
+impl Booked {
+    fn replay(status: StatusCode, body: serde_json::Value) -> Self {
+        Self {
+            status,
+            body,
+            replayed: true,
+        }
+    }
+}
+
 /// The stored answer to a retried `Idempotency-Key`, looked up before
 /// anything is checked, so a retry is answered as the first time even when the
 /// rules would refuse the request now. A key stored for a different request
@@ -291,11 +310,11 @@ pub async fn book(
     actor: Actor,
     req: BookingRequest,
     key: Option<IdempotencyKey>,
-) -> Result<(StatusCode, serde_json::Value), Error> {
+) -> Result<Booked, Error> {
     let mut conn = state.db.acquire().await?;
     if let Some(k) = &key {
-        if let Some(answer) = replayed(&mut conn, actor.user_id, k).await? {
-            return Ok(answer);
+        if let Some((status, body)) = replayed(&mut conn, actor.user_id, k).await? {
+            return Ok(Booked::replay(status, body));
         }
     }
     if !may_book_for(actor, req.patient_id) {
@@ -361,7 +380,7 @@ pub async fn book(
         {
             idempotency::Claim::Fresh => {}
             idempotency::Claim::Replay { status, body } => {
-                return Ok((
+                return Ok(Booked::replay(
                     StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
                     body,
                 ));
@@ -385,7 +404,11 @@ pub async fn book(
     }
     metrics::counter!("appointments_booked_total").increment(1);
     tracing::info!(appointment_id = %row.id, provider_id = %row.provider_id, "appointment booked");
-    Ok((StatusCode::CREATED, body))
+    Ok(Booked {
+        status: StatusCode::CREATED,
+        body,
+        replayed: false,
+    })
 }
 
 /// The row a booking of `slot` of type `t` for `patient_id` inserts, by `by` at `now`.

@@ -69,7 +69,7 @@ pub struct PatientSummary {
     pub phone: Option<String>,
 }
 
-/// One version of a record entry; `data` is the kind's own fields.
+/// One version of a record entry.
 #[derive(Clone, Debug, Deserialize)]
 pub struct RecordEntry {
     pub id: Uuid,
@@ -78,6 +78,8 @@ pub struct RecordEntry {
     pub status: String,
     pub author_id: Uuid,
     pub created_at: DateTime<Utc>,
+    /// The kind's own fields, which the API sends beside the common ones.
+    #[serde(flatten)]
     pub data: serde_json::Map<String, serde_json::Value>,
 }
 

@@ -154,18 +154,23 @@ pub async fn create(
         "start": booking.start,
         "patient_id": booking.patient_id,
     });
-    let (status, answer) = state
+    let reply = state
         .api
         .send(
             Call::post("/api/v1/appointments", &request).idempotency_key(key.as_deref()),
             &caller.origin,
         )
         .await?;
-    let a: Appointment = serde_json::from_value(answer)
+    let a: Appointment = serde_json::from_value(reply.json)
         .map_err(|_| Outcome::new(502, "The booking answered unexpectedly."))?;
     let body = appointment(&a, Some(&t.name));
+    // A repeat of the same create is answered as a read of what it made.
     Ok(Fhir {
-        status: StatusCode::from_u16(status).unwrap_or(StatusCode::CREATED),
+        status: if reply.replayed {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        },
         location: Some(format!("{}/Appointment/{}", state.base, a.id)),
         body,
     })

@@ -58,7 +58,7 @@ fn idempotency_key(
 /// `cancellation_policy`: what cancelling or moving late, or not coming, will cost.
 #[utoipa::path(post, path = "/api/v1/appointments", tag = "scheduling", request_body = BookRequest, security(("bearer" = [])),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key return the first response")),
-    responses((status = 201, body = AppointmentDetail), (status = 403, body = ProblemBody),
+    responses((status = 201, body = AppointmentDetail, headers(("Idempotent-Replayed" = String, description = "`true` when this is the stored answer of an earlier request with the same key"))), (status = 403, body = ProblemBody),
         (status = 404, description = "`appointment-type-not-found`, `patient-not-found`, `hold-not-found`", body = ProblemBody),
         (status = 409, description = "`slot-taken` (booked or held by someone else), `patient-double-booked`, `hold-expired`, `hold-converted`", body = ProblemBody),
         (status = 422, description = "a booking rule, an invalid body, `hold-mismatch`, or `idempotency-key-reused`", body = ProblemBody)))]
@@ -78,8 +78,12 @@ pub async fn book(
         patient_id,
         hold_id: body.hold_id,
     };
-    let (status, body) = app::book(&state, actor, request, key).await?;
-    Ok((status, Json(body)))
+    let booked = app::book(&state, actor, request, key).await?;
+    let replayed = [(
+        "idempotent-replayed",
+        if booked.replayed { "true" } else { "false" },
+    )];
+    Ok((booked.status, replayed, Json(booked.body)))
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]

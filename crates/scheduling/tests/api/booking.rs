@@ -270,11 +270,18 @@ async fn a_retried_request_with_the_same_idempotency_key_gets_the_same_appointme
     let patient = app.patient().await;
     let start = ten_am_local(clinic.tz, 2);
     let body = json!({"provider_id": clinic.provider.id, "appointment_type_id": clinic.type_id, "start": start});
+    let replayed = |r: &reqwest::Response| {
+        r.headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
     let first = app.book_with_key(&patient, "retry-1", &body).await;
     assert_eq!(first.status(), StatusCode::CREATED);
+    assert_eq!(replayed(&first).as_deref(), Some("false"));
     let first: Value = first.json().await.unwrap();
     let again = app.book_with_key(&patient, "retry-1", &body).await;
     assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(replayed(&again).as_deref(), Some("true"), "a repeat says so");
     let again: Value = again.json().await.unwrap();
     assert_eq!(first["id"], again["id"]);
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM appointments")
