@@ -281,7 +281,11 @@ async fn a_retried_request_with_the_same_idempotency_key_gets_the_same_appointme
     let first: Value = first.json().await.unwrap();
     let again = app.book_with_key(&patient, "retry-1", &body).await;
     assert_eq!(again.status(), StatusCode::CREATED);
-    assert_eq!(replayed(&again).as_deref(), Some("true"), "a repeat says so");
+    assert_eq!(
+        replayed(&again).as_deref(),
+        Some("true"),
+        "a repeat says so"
+    );
     let again: Value = again.json().await.unwrap();
     assert_eq!(first["id"], again["id"]);
     let count: i64 = sqlx::query_scalar("SELECT count(*) FROM appointments")
