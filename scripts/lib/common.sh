@@ -80,6 +80,33 @@ ensure_node_tools() {
   fi
 }
 
+# tools/fhir/: the independent FHIR validator (fhir.resources) and the
+# third-party FHIR client (fhirpy) the FHIR system test drives, in a
+# virtualenv outside the clone. Reinstalled whenever requirements.txt differs
+# from the copy kept in the virtualenv. Exports CAREBOOK_FHIR_PYTHON.
+ensure_python_tools() {
+  local venv="${CAREBOOK_CACHE_DIR:-$HOME/.cache/carebook}/fhir-venv"
+  local requirements="$ROOT/tools/fhir/requirements.txt"
+  local installed="$venv/carebook-requirements.txt"
+  if [ ! -f "$installed" ] || ! cmp -s "$requirements" "$installed"; then
+    log "installing tools/fhir (fhir.resources, fhirpy) into $venv"
+    # A virtualenv whose interpreter went away (Python upgraded) is rebuilt.
+    "$venv/bin/python" -c '' 2>/dev/null || rm -rf "$venv"
+    if [ ! -d "$venv" ]; then
+      mkdir -p "$(dirname "$venv")"
+      # Debian's python3 lacks venv (ensurepip) until python3-venv is installed.
+      python3 -m venv "$venv" 2>/dev/null || {
+        rm -rf "$venv"
+        apt_install python3 python3-venv
+        python3 -m venv "$venv"
+      }
+    fi
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$requirements"
+    cp "$requirements" "$installed"
+  fi
+  export CAREBOOK_FHIR_PYTHON="$venv/bin/python"
+}
+
 # Debian's Chromium for the browser tests (playwright-core drives it; no browser
 # is ever downloaded). CAREBOOK_CHROMIUM names another installed one (CI's Chrome).
 ensure_browser() {

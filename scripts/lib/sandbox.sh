@@ -28,7 +28,8 @@ SANDBOX_DIR="${SANDBOX_DIR:-}"
 SANDBOX_PERSIST=0
 [ -n "$SANDBOX_DIR" ] && SANDBOX_PERSIST=1
 
-# Every process with an account of its own on the backing services.
+# Every process with an account of its own on the backing services (fhir has
+# none: it keeps nothing and calls only the gateway).
 SANDBOX_ACCOUNTS=(identity directory scheduling notifications billing records portal gateway)
 # …of which these publish or consume events.
 SANDBOX_BROKER_USERS=(identity directory scheduling notifications billing records)

@@ -36,6 +36,10 @@
 #
 # Any other setting (GATEWAY_RATE_API, CAREBOOK_DATABASE_MAX_CONNECTIONS, ...) is
 # read by the processes from the caller's exported environment.
+# The portal and fhir (clients of the gateway, no database) are not run here:
+# a caller sets GATEWAY_UPSTREAMS_PORTAL and GATEWAY_UPSTREAMS_FHIR to unused
+# ports of its range, so the gateway never reaches the conventional 8087/8088
+# of another stack on the machine.
 # Deleting exchanges needs `rabbitmqctl` on this machine (it talks to the local node).
 
 STACK_SERVICES=(identity directory scheduling notifications billing records)

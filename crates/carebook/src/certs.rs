@@ -30,7 +30,7 @@ pub const DEFAULT_DIR: &str = ".dev/certs";
 
 /// Who gets a certificate: our services, the gateway, and the backing services
 /// they talk to over TLS.
-pub const NAMES: [&str; 12] = [
+pub const NAMES: [&str; 13] = [
     "identity",
     "directory",
     "scheduling",
@@ -38,6 +38,7 @@ pub const NAMES: [&str; 12] = [
     "billing",
     "records",
     "portal",
+    "fhir",
     "gateway",
     "postgres",
     "redis",

@@ -19,9 +19,11 @@ pub const SERVED_IN_PROCESS: &[&str] = &[
     "billing",
     "records",
     "portal",
+    "fhir",
 ];
 
-/// The services that own a database (the portal keeps only sessions, in Redis).
+/// The services that own a database (the portal keeps only sessions, in Redis;
+/// fhir keeps nothing).
 pub const WITH_DATABASE: &[&str] = &[
     "identity",
     "directory",

@@ -208,6 +208,7 @@ enum Target {
     Billing,
     Records,
     Portal,
+    Fhir,
 }
 
 #[tokio::main]
@@ -337,6 +338,14 @@ async fn serve(target: Target) -> anyhow::Result<()> {
         let service = portal::build(&config)
             .await
             .context("starting the portal")?;
+        let token = cancel.clone();
+        running.spawn(async move { service.bind_and_run(config.bind, token).await });
+    }
+    if matches!(target, Target::All | Target::Fhir) {
+        let config = fhir::Config::from_env()?;
+        let service = fhir::build(&config)
+            .await
+            .context("starting the fhir service")?;
         let token = cancel.clone();
         running.spawn(async move { service.bind_and_run(config.bind, token).await });
     }

@@ -1,7 +1,7 @@
 //! The whole system in one test process: every service on a port of its own with
 //! its own database, one events exchange, a real MailDev for mail, the web
-//! portal and the gateway in front, started from the same configuration types and `build` functions as
-//! `carebook serve`. System tests (the journey, the authorization matrix, the
+//! portal, the FHIR API and the gateway in front, started from the same
+//! configuration types and `build` functions as `carebook serve`. System tests (the journey, the authorization matrix, the
 //! browser tests) drive it over HTTP through the gateway, as a client would.
 //! Scheduling runs on a clock the tests move ([`Stack::clock`], or over HTTP
 //! at [`Stack::clock_url`] for the browser scripts), so a visit can be checked
@@ -147,13 +147,18 @@ impl Stack {
         let keys = identity::SigningKeys::load_dir(&stack.keys_dir)?;
         crate::seed::demo(&identity, keys, &directory, &scheduling).await?;
 
-        // The portal and the gateway point at each other: the portal's port is
-        // taken first, so the gateway's route table knows where `/` goes.
+        // The portal and fhir point at the gateway and it at them: their ports
+        // are taken first, so the gateway's route table knows where `/` and
+        // `/fhir/R4` go.
         let portal_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         stack.services.insert(
             "portal",
             format!("http://{}", portal_listener.local_addr()?),
         );
+        let fhir_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        stack
+            .services
+            .insert("fhir", format!("http://{}", fhir_listener.local_addr()?));
         let gateway = gateway::Config::load(Env::from_map(
             "gateway",
             stack.gateway_env(&directory.common, gateway_env),
@@ -171,6 +176,11 @@ impl Stack {
             portal_listener,
             portal::build_with(&portal, stack.clock.clone()).await?,
         );
+        let fhir = fhir::Config::load(Env::from_map(
+            "fhir",
+            Self::fhir_env(&stack.gateway, &directory.common),
+        ))?;
+        stack.serve(fhir_listener, fhir::build(&fhir).await?);
 
         let clock_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         stack.clock_url = format!("http://{}/clock", clock_listener.local_addr()?);
@@ -206,6 +216,20 @@ impl Stack {
                     "/../../tools/node_modules/htmx.org/dist"
                 ),
             ),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    /// The fhir service's settings: the gateway as its API and as the address
+    /// clients see, identity's keys for the tokens.
+    fn fhir_env(gateway: &str, shared: &platform::config::CommonConfig) -> HashMap<String, String> {
+        [
+            ("FHIR_API_URL", gateway),
+            ("FHIR_PUBLIC_URL", gateway),
+            ("FHIR_JWKS_URL", shared.auth.jwks_url.as_str()),
+            ("CAREBOOK_TLS", "off"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -43,6 +43,7 @@ pub const SERVICE_PORTS: &[(&str, u16)] = &[
     ("billing", 8085),
     ("records", 8086),
     ("portal", 8087),
+    ("fhir", 8088),
 ];
 
 /// How the gateway treats its upstreams' replicas.
@@ -98,7 +99,7 @@ pub struct Config {
     /// the public port (development only).
     pub admin_bind: Option<SocketAddr>,
     /// Where the same routes are served to callers inside the system (the
-    /// portal) with mTLS (`GATEWAY_INTERNAL_BIND`): a client certificate from
+    /// portal, the fhir service) with mTLS (`GATEWAY_INTERNAL_BIND`): a client certificate from
     /// the internal CA is required. Plain HTTP when TLS is off.
     pub internal_bind: Option<SocketAddr>,
     /// `GATEWAY_ROUTES` (syntax: [`crate::domain::routing`]).

@@ -9,6 +9,7 @@ pub mod discovery;
 pub mod docs;
 pub mod domain;
 pub mod openapi;
+pub mod outcome;
 pub mod proxy;
 pub mod ratelimit;
 pub mod server;
@@ -271,8 +272,8 @@ async fn assemble(
             }));
         }
         (None, Some(_)) => tracing::warn!(
-            "GATEWAY_INTERNAL_BIND is unset: nothing inside the system (the portal) \
-             can reach the gateway over TLS"
+            "GATEWAY_INTERNAL_BIND is unset: nothing inside the system (the portal, \
+             fhir) can reach the gateway over TLS"
         ),
         (None, None) => {}
     }
@@ -332,12 +333,16 @@ fn router(gateway: Arc<Gateway>, config: &Config) -> Router {
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
             header::HeaderName::from_static("idempotency-key"),
+            // FHIR's conditional create (`POST /fhir/R4/Appointment`).
+            header::HeaderName::from_static("if-none-exist"),
         ])
         .expose_headers([
             REQUEST_ID,
             header::HeaderName::from_static("ratelimit"),
             header::HeaderName::from_static("ratelimit-policy"),
             header::RETRY_AFTER,
+            // Where a created FHIR resource is.
+            header::LOCATION,
         ])
         .max_age(Duration::from_secs(600));
     let router = ops.fallback(proxy::handle).with_state(gateway);

@@ -90,8 +90,13 @@ pub async fn refresh(
     let mut parts: BTreeMap<String, OpenApi> = BTreeMap::new();
     let mut failing: BTreeSet<String> = BTreeSet::new();
     loop {
-        // By name, so the same services always give the same document.
-        let mut pools: Vec<&Arc<Pool>> = gw.pools.values().collect();
+        // By name, so the same services always give the same document; only
+        // services the API routes to have a part (not the portal or fhir).
+        let mut pools: Vec<&Arc<Pool>> = gw
+            .pools
+            .values()
+            .filter(|pool| gw.routes.serves_api(&pool.service))
+            .collect();
         pools.sort_by(|a, b| a.service.cmp(&b.service));
         for pool in pools {
             match fetch(pool).await {

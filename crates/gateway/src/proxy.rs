@@ -45,7 +45,7 @@ use crate::{
         gcra::{Decision, Quota},
         outlier::Outcome,
         retry::{self, Attempt, Step},
-        routing::{class_of, is_public, Route, RouteClass},
+        routing::{class_of, is_fhir, is_public, Route, RouteClass},
     },
     ratelimit::Backend,
     upstream::{InFlight, Replica},
@@ -83,7 +83,11 @@ pub async fn handle(
     if !route.allows(req.method().as_str()) {
         return method_not_allowed(&route);
     }
-    let response = forward(&gw, &route, peer, req).await;
+    let fhir = is_fhir(req.uri().path());
+    let mut response = forward(&gw, &route, peer, req).await;
+    if fhir {
+        response = crate::outcome::for_fhir(response).await;
+    }
     metrics::histogram!(
         "gateway_request_duration_seconds",
         "service" => route.service.clone(),

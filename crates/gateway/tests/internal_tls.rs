@@ -575,6 +575,7 @@ fn default_upstreams_follow_the_tls_mode() {
     assert!(on.auth.tls.is_some(), "the JWKS is fetched over mTLS");
     assert_eq!(on.upstreams["identity"], ["https://127.0.0.1:8081"]);
     assert_eq!(on.upstreams["portal"], ["https://127.0.0.1:8087"]);
+    assert_eq!(on.upstreams["fhir"], ["https://127.0.0.1:8088"]);
     assert!(on.internal_bind.is_none() && on.public_tls.is_none());
 
     let off = Config::load(tls_env(

@@ -33,12 +33,16 @@ use support::PrivateRedis;
 struct Echo {
     addr: SocketAddr,
     hits: Arc<AtomicUsize>,
+    /// How often it was asked for an OpenAPI document (it has none).
+    documents_asked: Arc<AtomicUsize>,
     cancel: CancellationToken,
 }
 
 async fn echo(name: &'static str) -> Echo {
     let hits = Arc::new(AtomicUsize::new(0));
     let counter = hits.clone();
+    let documents_asked = Arc::new(AtomicUsize::new(0));
+    let asked = documents_asked.clone();
     let router = Router::new()
         .fallback(any(move |req: Request| {
             let counter = counter.clone();
@@ -64,9 +68,20 @@ async fn echo(name: &'static str) -> Echo {
         .route("/healthz", any(|| async { "ok" }))
         // Probes and the OpenAPI refresh are not requests to count.
         .route("/readyz", any(|| async { "ok" }))
-        .route("/openapi.json", any(|| async { StatusCode::NOT_FOUND }));
+        .route(
+            "/openapi.json",
+            any(move || {
+                asked.fetch_add(1, Ordering::SeqCst);
+                async { StatusCode::NOT_FOUND }
+            }),
+        );
     let (addr, cancel) = platform::testing::spawn(Service::new("echo", router)).await;
-    Echo { addr, hits, cancel }
+    Echo {
+        addr,
+        hits,
+        documents_asked,
+        cancel,
+    }
 }
 
 /// The real identity service, and the key it signs with (to sign tokens it
@@ -763,4 +778,120 @@ async fn the_openapi_document_merges_every_service() {
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn the_fhir_api_is_routed_with_its_discovery_public_and_refusals_as_outcomes() {
+    let (id, fhir) = (identity().await, echo("fhir").await);
+    let mut config = config(&id, &[], 100);
+    config.routes = RouteTable::parse(
+        &[
+            "/api/v1/auth=identity",
+            "/.well-known/jwks.json=identity",
+            "/fhir/R4=fhir",
+        ],
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    config.upstreams.remove("echo");
+    config
+        .upstreams
+        .insert("fhir".to_owned(), vec![format!("http://{}", fhir.addr)]);
+    let (gw, _stop) = start_gateway(&config).await;
+    let http = reqwest::Client::new();
+
+    // What a client reads before it has a token.
+    for path in [
+        "/fhir/R4/metadata",
+        "/fhir/R4/.well-known/smart-configuration",
+    ] {
+        let r = http.get(format!("{gw}{path}")).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(
+            (body["replica"].as_str(), body["path"].as_str()),
+            (Some("fhir"), Some(path))
+        );
+    }
+    let reached = fhir.hits.load(Ordering::SeqCst);
+
+    // Everything else needs one; the refusal is an OperationOutcome.
+    for (method, path) in [
+        (reqwest::Method::GET, "/fhir/R4/Patient"),
+        (reqwest::Method::GET, "/fhir/R4/Slot?schedule=Schedule/x"),
+        (reqwest::Method::POST, "/fhir/R4/metadata"),
+        (reqwest::Method::POST, "/fhir/R4/Appointment"),
+    ] {
+        let r = http
+            .request(method.clone(), format!("{gw}{path}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_eq!(r.headers()["content-type"], "application/fhir+json");
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+        let outcome: Value = r.json().await.unwrap();
+        assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
+        assert_eq!(outcome["issue"][0]["severity"], "error");
+        assert_eq!(outcome["issue"][0]["code"], "login");
+    }
+    assert_eq!(
+        fhir.hits.load(Ordering::SeqCst),
+        reached,
+        "no request without a token reached fhir"
+    );
+
+    // With a token, any FHIR path and its query go to fhir as sent.
+    let token = token(&id);
+    for path in [
+        "/fhir/R4/Slot?schedule=Schedule/x&start=ge2026-06-01",
+        "/fhir/R4/Appointment/0190a0b4-7c8e-7000-8000-000000000001",
+    ] {
+        let body: Value = http
+            .get(format!("{gw}{path}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            (body["replica"].as_str(), body["path"].as_str()),
+            (Some("fhir"), Some(path))
+        );
+        assert_eq!(body["authorization"], format!("Bearer {token}"));
+    }
+
+    // The merged API description has no part from fhir, and never asks it for one.
+    let doc: Value = reqwest::get(format!("{gw}/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["paths"]["/api/v1/auth/login"].is_object());
+    assert!(doc["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .all(|p| !p.starts_with("/fhir")));
+    assert_eq!(fhir.documents_asked.load(Ordering::SeqCst), 0);
+
+    // fhir unreachable: the gateway's own 5xx is an OperationOutcome too.
+    config
+        .upstreams
+        .insert("fhir".to_owned(), vec!["http://127.0.0.1:9".to_owned()]);
+    let (gw, _stop) = start_gateway(&config).await;
+    let r = http
+        .get(format!("{gw}/fhir/R4/Patient"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_server_error(), "{}", r.status());
+    assert_eq!(r.headers()["content-type"], "application/fhir+json");
+    let outcome: Value = r.json().await.unwrap();
+    assert_eq!(outcome["resourceType"], "OperationOutcome", "{outcome}");
+    assert_eq!(outcome["issue"][0]["code"], "transient", "{outcome}");
 }

@@ -373,3 +373,35 @@ pub async fn free_slots(caller: &Caller, provider: uuid::Uuid, type_id: &str) ->
     }
     chosen.into_iter().map(|(_, s)| s).collect()
 }
+
+/// `patient` books the soonest free slot of `provider`'s first appointment type
+/// through the REST API: inside the 7-day care window, so the booking opens the
+/// provider's access to the patient's record (records and the directory learn
+/// of it by event). Scheduling learns of the demo accounts by event too, so the
+/// first tries may not know them. The appointment's id and start.
+pub async fn book_soonest(
+    patient: &Caller,
+    provider: uuid::Uuid,
+) -> (String, chrono::DateTime<chrono::Utc>) {
+    let types = patient
+        .read(&format!("/api/v1/providers/{provider}/appointment-types"))
+        .await;
+    let type_id = types["items"][0]["id"].as_str().expect("a type").to_owned();
+    let slots = free_slots(patient, provider, &type_id).await;
+    let start = slots.first().expect("a free slot in the next four weeks");
+    let at: chrono::DateTime<chrono::Utc> = start.parse().expect("an RFC 3339 start");
+    assert!(
+        at - chrono::Utc::now() < chrono::Duration::days(7) - chrono::Duration::hours(1),
+        "the soonest slot ({start}) lies inside the 7-day care window"
+    );
+    let booked = patient
+        .eventually(
+            Method::POST,
+            "/api/v1/appointments",
+            json!({ "provider_id": provider, "appointment_type_id": type_id, "start": start }),
+            201,
+        )
+        .await;
+    assert_eq!(booked["status"], "booked", "{booked}");
+    (booked["id"].as_str().expect("an id").to_owned(), at)
+}

@@ -182,12 +182,16 @@ pub const DEFAULT_ROUTES: &[&str] = &[
     "/api/v1/patients/*/balance=billing",
     "/api/v1/appointments=scheduling",
     "/api/v1/appointment-series=scheduling",
+    "/api/v1/appointment-types=scheduling",
     "/api/v1/holds=scheduling",
     "/api/v1/waitlist=scheduling",
     "/api/v1/appointment-links=scheduling",
     "/api/v1/invoices=billing",
     "/api/v1/notifications=notifications",
     "/api/v1/calendar-feeds=notifications",
+    // The FHIR R4 view of the same API (its discovery documents are public,
+    // see [`is_fhir_discovery`]).
+    "/fhir/R4=fhir",
     // Everything else is the web portal; it authenticates with its own session.
     "/=portal:public",
 ];
@@ -237,6 +241,15 @@ impl RouteTable {
             .find(|r| r.matches(&segs) && !(api && r.pattern.is_empty()))
     }
 
+    /// Whether `service` serves any `/api` route: only those publish an OpenAPI
+    /// document (the portal serves pages, the fhir service describes itself
+    /// with a FHIR CapabilityStatement).
+    pub fn serves_api(&self, service: &str) -> bool {
+        self.routes
+            .iter()
+            .any(|r| r.service == service && r.pattern.first().is_some_and(|s| s == "api"))
+    }
+
     /// Every service named by a route.
     pub fn services(&self) -> Vec<String> {
         let mut services: Vec<String> = self.routes.iter().map(|r| r.service.clone()).collect();
@@ -249,11 +262,13 @@ impl RouteTable {
 /// Requests that need no access token. Everything else through the proxy does.
 /// TOTP enrolment is here too: an account that must enrol before its first
 /// sign-in proves itself with the `mfa_token` in the body, which identity checks.
-/// So are the self-service links in appointment emails (see [`is_appointment_link`])
-/// and a provider's calendar feed (see [`is_calendar_feed`]).
+/// So are the self-service links in appointment emails (see [`is_appointment_link`]),
+/// a provider's calendar feed (see [`is_calendar_feed`]) and the FHIR API's
+/// discovery documents (see [`is_fhir_discovery`]).
 pub fn is_public(method: &str, path: &str) -> bool {
     is_appointment_link(method, path)
         || is_calendar_feed(method, path)
+        || is_fhir_discovery(method, path)
         || matches!(
             (method, path),
             ("POST", "/api/v1/auth/register")
@@ -299,6 +314,28 @@ fn is_calendar_feed(method: &str, path: &str) -> bool {
         return false;
     };
     matches!(method, "GET" | "HEAD") && !token.is_empty() && !token.contains('/')
+}
+
+/// What a FHIR client reads before it has a token: `GET` or `HEAD
+/// /fhir/R4/metadata` (the CapabilityStatement) and `…/.well-known/smart-configuration`
+/// (where tokens come from, which scopes exist). Neither says anything about
+/// anybody; every other FHIR path needs a token.
+fn is_fhir_discovery(method: &str, path: &str) -> bool {
+    matches!(method, "GET" | "HEAD")
+        && matches!(
+            path.strip_prefix(FHIR_BASE),
+            Some("/metadata" | "/.well-known/smart-configuration")
+        )
+}
+
+/// Where the FHIR API is (the `fhir` service's base path).
+pub const FHIR_BASE: &str = "/fhir/R4";
+
+/// Whether `path` is the FHIR API's, whose clients expect errors as FHIR
+/// OperationOutcomes rather than problem+json.
+pub fn is_fhir(path: &str) -> bool {
+    path.strip_prefix(FHIR_BASE)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// The rate-limit class of a path.
@@ -464,6 +501,88 @@ mod tests {
         assert_eq!(to("/api/v1/providers/abc"), Some("directory"));
         assert_eq!(to("/api/v1/providers/abc/slots"), Some("scheduling"));
         assert!(!t.find("/api/v1/calendar-feeds/t").unwrap().public);
+    }
+
+    #[test]
+    fn the_fhir_api_goes_to_the_fhir_service() {
+        let t = table();
+        let to = |p: &str| t.find(p).map(|r| r.service.as_str());
+        for path in [
+            "/fhir/R4",
+            "/fhir/R4/metadata",
+            "/fhir/R4/.well-known/smart-configuration",
+            "/fhir/R4/Patient",
+            "/fhir/R4/Slot?x",
+            "/fhir/R4/Slot?schedule=Schedule/abc&start=ge2026-06-01",
+            "/fhir/R4/Appointment/0190a0b4-7c8e-7000-8000-000000000001",
+            "/fhir/R4/Appointment/0190a0b4-7c8e-7000-8000-000000000001/_history/1",
+        ] {
+            assert_eq!(to(path), Some("fhir"), "{path}");
+            assert!(!t.find(path).unwrap().public, "{path}");
+        }
+        // Another FHIR version or a look-alike is no FHIR path: the portal's.
+        assert_eq!(to("/fhir/R5/Patient"), Some("portal"));
+        assert_eq!(to("/fhir"), Some("portal"));
+        assert_eq!(to("/fhir/R4x/Patient"), Some("portal"));
+        assert!(t.find("/fhir/R4/../../api/v1/admin/users").is_none());
+        assert!(is_fhir("/fhir/R4") && is_fhir("/fhir/R4/Patient"));
+        assert!(!is_fhir("/fhir/R4x") && !is_fhir("/api/v1/appointments"));
+    }
+
+    #[test]
+    fn one_appointment_type_goes_to_scheduling() {
+        let t = table();
+        let to = |p: &str| t.find(p).map(|r| r.service.as_str());
+        assert_eq!(to("/api/v1/appointment-types/abc"), Some("scheduling"));
+        assert_eq!(to("/api/v1/appointment-types"), Some("scheduling"));
+        assert!(!t.find("/api/v1/appointment-types/abc").unwrap().public);
+        assert!(!is_public("GET", "/api/v1/appointment-types/abc"));
+        // The provider's list stays where it was.
+        assert_eq!(
+            to("/api/v1/providers/abc/appointment-types"),
+            Some("scheduling")
+        );
+    }
+
+    #[test]
+    fn only_the_fhir_discovery_documents_are_public() {
+        for method in ["GET", "HEAD"] {
+            assert!(is_public(method, "/fhir/R4/metadata"));
+            assert!(is_public(
+                method,
+                "/fhir/R4/.well-known/smart-configuration"
+            ));
+        }
+        for (method, path) in [
+            ("POST", "/fhir/R4/metadata"),
+            ("PUT", "/fhir/R4/.well-known/smart-configuration"),
+            ("GET", "/fhir/R4/Patient"),
+            ("GET", "/fhir/R4/Patient/abc"),
+            ("GET", "/fhir/R4/Slot"),
+            ("GET", "/fhir/R4/Appointment"),
+            ("POST", "/fhir/R4/Appointment"),
+            ("GET", "/fhir/R4"),
+            ("GET", "/fhir/R4/"),
+            ("GET", "/fhir/R4/metadata/x"),
+            ("GET", "/fhir/R4/metadatax"),
+            ("GET", "/fhir/R4/.well-known/smart-configuration/x"),
+            ("GET", "/fhir/R4/Patient/metadata"),
+            ("GET", "/fhir/R5/metadata"),
+            ("GET", "/metadata"),
+        ] {
+            assert!(!is_public(method, path), "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn only_services_with_api_routes_publish_a_description() {
+        let t = table();
+        for service in ["identity", "directory", "scheduling", "records"] {
+            assert!(t.serves_api(service), "{service}");
+        }
+        assert!(!t.serves_api("portal"));
+        assert!(!t.serves_api("fhir"));
+        assert!(!t.serves_api("unknown"));
     }
 
     #[test]

@@ -112,6 +112,22 @@ pub async fn list_types(
     }))
 }
 
+/// One appointment type, as an item of its provider's list. Also a type the
+/// provider no longer offers: appointments booked on it still name it.
+#[utoipa::path(get, path = "/api/v1/appointment-types/{id}", tag = "scheduling", security(("bearer" = [])),
+    params(("id" = Uuid, Path)),
+    responses((status = 200, body = AppointmentTypeView), (status = 404, body = ProblemBody)))]
+pub async fn get_type(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(id): Path<Uuid>,
+) -> Result<Json<AppointmentTypeView>, Error> {
+    let row = types::by_id(&state.db, id)
+        .await?
+        .ok_or(Error::TypeNotFound)?;
+    Ok(Json(AppointmentTypeView::of(&row, state.max_fee)))
+}
+
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAppointmentType {

@@ -23,6 +23,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/providers/{id}/appointment-types",
             get(calendar::list_types).post(calendar::create_type),
         )
+        .route("/api/v1/appointment-types/{id}", get(calendar::get_type))
         .route(
             "/api/v1/providers/{id}/availability",
             get(calendar::get_availability).put(calendar::put_availability),
@@ -111,7 +112,7 @@ pub(crate) fn actor(user: &AuthUser) -> Actor {
 #[openapi(
     info(title = "Carebook scheduling", description = "Appointment types, availability, free slots, booking and the appointment lifecycle, holds, the waitlist and self-service links."),
     paths(
-        calendar::list_types, calendar::create_type, calendar::get_availability, calendar::put_availability,
+        calendar::list_types, calendar::get_type, calendar::create_type, calendar::get_availability, calendar::put_availability,
         calendar::list_overrides, calendar::put_override, calendar::delete_override,
         calendar::add_time_off, calendar::list_time_off, calendar::delete_time_off, calendar::slots,
         calendar::get_daily_cap, calendar::put_daily_cap,

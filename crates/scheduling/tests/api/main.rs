@@ -1,6 +1,7 @@
 //! Scheduling's HTTP API against real PostgreSQL, Redis and RabbitMQ.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test fails by panicking
 
+mod appointment_types;
 mod booking;
 mod cache;
 mod calendar;
