@@ -187,10 +187,11 @@ const MATRIX: &[Row] = &[
     row("GET", "/api/v1/patients/{patient_a}",                        [OK,    NO,    NO,    NO,    OK,    OK,    ANON]),
     with_body("PUT", "/api/v1/patients/{patient_a}", r#"{"name":"Paula Patient"}"#,
                                                                       [OK,    NO,    NO,    NO,    OK,    OK,    ANON]),
-    // a summary for the providers in the patient's care; the search for the front desk
+    // a summary for the providers in the patient's care; the search for the
+    // front desk over everyone, for a provider over their care
     row("GET", "/api/v1/patients/{patient_a}/summary",                [OK,    NO,    OK,    NO,    OK,    OK,    ANON]),
     list("/api/v1/patients?q=patient1@demo.carebook.test", "patient_a",
-                                                                      [NO,    NO,    NO,    NO,    L,     L,     ANON]),
+                                                                      [NO,    NO,    L,     H,     L,     L,     ANON]),
     // scheduling: calendars
     row("GET", "/api/v1/providers/{provider_a}/appointment-types",    [OK,    OK,    OK,    OK,    OK,    OK,    ANON]),
     with_body("POST", "/api/v1/providers/{provider_a}/appointment-types",

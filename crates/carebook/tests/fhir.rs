@@ -714,6 +714,20 @@ async fn a_fhir_booking_is_the_same_booking() {
         in_care.text
     );
     validate(&in_care.json).await;
+    // …and finds them by name among the patients in their care.
+    let surname = demo::DEMO_USERS[PATIENT1]
+        .name
+        .split_whitespace()
+        .last()
+        .expect("a name");
+    let found = read(&provider, &format!("{BASE}/Patient?name={surname}")).await;
+    validate(&found).await;
+    assert!(
+        entries(&found)
+            .iter()
+            .any(|p| p["id"] == patient_id.to_string()),
+        "{found}"
+    );
     stack
         .clock
         .set(instant(&first["start"]) + chrono::Duration::minutes(2));

@@ -4,7 +4,7 @@
 //! together, and the cached copy is invalidated after the commit.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use platform::{care, events::outbox};
+use platform::{auth::Role, care, events::outbox};
 use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, Transaction};
 use uuid::Uuid;
@@ -158,11 +158,31 @@ pub async fn search(
         return Err(Error::Forbidden);
     }
     let search = PatientSearch::parse(raw)?;
-    let mut rows = store::search_patients(&state.db, &search).await?;
+    let in_care_of = actor.provider_id.filter(|_| actor.role == Role::Provider);
+    let mut rows = store::search_patients(&state.db, &search, in_care_of).await?;
+    // The page ends where the scan ended, so a provider's page may hold fewer
+    // than `limit` (patients whose care window is closed are left out).
     let next_cursor = next_page(&mut rows, search.limit, |last| Cursor {
         name: last.name.clone(),
         id: last.id,
     });
+    if let Some(provider_id) = in_care_of {
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+        let visits = store::care_visits_of(&state.db, provider_id, &ids).await?;
+        let now = Utc::now();
+        rows.retain(|r| {
+            let care = CareRelationship {
+                provider_id,
+                patient_id: r.id,
+                access: care::access(
+                    visits.get(&r.id).map(Vec::as_slice).unwrap_or_default(),
+                    &state.care,
+                    now,
+                ),
+            };
+            can_read_patient_summary(actor, r.id, Some(care)) == Decision::Allow
+        });
+    }
     Ok(PatientPage {
         items: rows.into_iter().map(PatientSummary::from).collect(),
         next_cursor,

@@ -65,9 +65,11 @@ pub fn can_read_patient_summary(
     Decision::from_bool(allowed)
 }
 
-/// Search patients by name or email: the front desk (staff and admins).
+/// Search patients by name or email: the front desk (staff and admins) over
+/// every patient; a provider too, but the search then keeps only the patients
+/// whose summary [`can_read_patient_summary`] opens to them (their care).
 pub fn can_search_patients(actor: &Actor) -> Decision {
-    Decision::from_bool(is_office(actor.role))
+    Decision::from_bool(is_office(actor.role) || actor.provider_id.is_some())
 }
 
 /// The patient id behind `/patients/me`, for patients only.
@@ -202,11 +204,11 @@ mod tests {
     }
 
     #[test]
-    fn only_the_front_desk_searches_patients() {
+    fn the_front_desk_and_providers_search_patients() {
         let id = Uuid::now_v7();
         for (role, expected) in [
             (Role::Patient, Deny),
-            (Role::Provider, Deny),
+            (Role::Provider, Allow),
             (Role::Staff, Allow),
             (Role::Admin, Allow),
         ] {

@@ -150,8 +150,9 @@ pub async fn clear_preferred_provider(
         .map(Json)
 }
 
-/// Find patients by name or email, a page at a time in name order (staff and
-/// admins; everyone else 403).
+/// Find patients by name or email, a page at a time in name order: staff and
+/// admins among every patient, a provider among the patients in their care
+/// (a page may then hold fewer than `limit`); patients get 403.
 #[utoipa::path(get, path = "/api/v1/patients", tag = "patients", params(SearchQuery), security(("bearer" = [])),
     responses((status = 200, body = PatientPage),
         (status = 400, description = "`invalid-cursor`", body = platform::problem::ProblemBody),

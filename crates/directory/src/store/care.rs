@@ -43,6 +43,41 @@ pub async fn apply_appointment(
     Ok(())
 }
 
+/// Every appointment of `provider_id` with each of `patients`, as visits by patient.
+pub async fn care_visits_of(
+    pool: &PgPool,
+    provider_id: Uuid,
+    patients: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Vec<Visit>>, sqlx::Error> {
+    let rows: Vec<(Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "SELECT patient_id, status, starts_at, closed_at FROM care_visits
+         WHERE provider_id = $1 AND patient_id = ANY($2)",
+    )
+    .bind(provider_id)
+    .bind(patients)
+    .fetch_all(pool)
+    .await?;
+    let mut visits: std::collections::HashMap<Uuid, Vec<Visit>> = Default::default();
+    for (patient_id, status, start, closed_at) in rows {
+        visits
+            .entry(patient_id)
+            .or_default()
+            .push(visit(&status, start, closed_at)?);
+    }
+    Ok(visits)
+}
+
+fn visit(
+    status: &str,
+    start: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
+) -> Result<Visit, sqlx::Error> {
+    let status = AppointmentStatus::parse(status).ok_or_else(|| {
+        sqlx::Error::Decode(format!("unknown appointment status {status:?}").into())
+    })?;
+    Ok(care::visit(status, start, closed_at))
+}
+
 /// Every appointment of `provider_id` with `patient_id`, as visits.
 pub async fn care_visits(
     pool: &PgPool,
@@ -58,11 +93,6 @@ pub async fn care_visits(
     .fetch_all(pool)
     .await?;
     rows.into_iter()
-        .map(|(status, start, closed_at)| {
-            let status = AppointmentStatus::parse(&status).ok_or_else(|| {
-                sqlx::Error::Decode(format!("unknown appointment status {status:?}").into())
-            })?;
-            Ok(care::visit(status, start, closed_at))
-        })
+        .map(|(status, start, closed_at)| visit(&status, start, closed_at))
         .collect()
 }

@@ -6,7 +6,7 @@ mod care;
 mod patients;
 mod providers;
 
-pub use care::{apply_appointment, care_visits};
+pub use care::{apply_appointment, care_visits, care_visits_of};
 pub use patients::{
     explain_patient_search, insert_patient, patient, search_patients, seed_patient,
     set_preferred_provider, update_patient, PatientRow, PatientWriteError,

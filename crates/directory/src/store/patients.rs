@@ -67,11 +67,14 @@ const PATIENT_SEARCH_TEXT: &str = "lower(name || ' ' || email)";
 
 /// One page of the patient search in `(name, id)` order, plus one row more
 /// when a next page exists.
+/// `in_care_of`: only patients with an appointment with that provider (the
+/// caller then checks each one's care window).
 pub async fn search_patients(
     pool: &PgPool,
     search: &PatientSearch,
+    in_care_of: Option<Uuid>,
 ) -> Result<Vec<PatientRow>, sqlx::Error> {
-    patient_search_sql("", search)
+    patient_search_sql("", search, in_care_of)
         .build_query_as()
         .fetch_all(pool)
         .await
@@ -82,13 +85,22 @@ pub async fn explain_patient_search(
     pool: &PgPool,
     search: &PatientSearch,
 ) -> Result<String, sqlx::Error> {
-    explain(pool, patient_search_sql("EXPLAIN ", search)).await
+    explain(pool, patient_search_sql("EXPLAIN ", search, None)).await
 }
 
-fn patient_search_sql<'a>(prefix: &str, search: &'a PatientSearch) -> QueryBuilder<'a, Postgres> {
+fn patient_search_sql<'a>(
+    prefix: &str,
+    search: &'a PatientSearch,
+    in_care_of: Option<Uuid>,
+) -> QueryBuilder<'a, Postgres> {
     let mut qb: QueryBuilder<Postgres> = QueryBuilder::new(format!(
         "{prefix}SELECT {PATIENT_COLUMNS} FROM patients WHERE true"
     ));
+    if let Some(provider_id) = in_care_of {
+        qb.push(" AND id IN (SELECT patient_id FROM care_visits WHERE provider_id = ")
+            .push_bind(provider_id)
+            .push(")");
+    }
     push_patterns(&mut qb, PATIENT_SEARCH_TEXT, &search.patterns);
     push_page(&mut qb, search.after.as_ref(), search.limit);
     qb

@@ -1,13 +1,16 @@
-//! The front desk's patient search: by name or email, case-insensitive, every
-//! word must match, wildcards literal, paged by cursor; staff and admins only.
+//! The patient search: by name or email, case-insensitive, every word must
+//! match, wildcards literal, paged by cursor; staff and admins over every
+//! patient, a provider over the patients in their care, patients not at all.
 
+use chrono::{Duration, Utc};
+use contracts::scheduling::AppointmentBooked;
 use directory::domain::search::{PatientSearch, RawPatientSearch};
-use platform::{auth::Role, testing::assert_problem};
+use platform::{auth::Role, events::Envelope, testing::assert_problem};
 use reqwest::StatusCode;
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::helpers::{spawn_app, TestApp};
+use crate::helpers::{booking_at, spawn_app, TestApp};
 use platform::testing::error_fields;
 
 async fn patient(app: &TestApp, name: &str, email: &str) -> Uuid {
@@ -107,16 +110,13 @@ async fn results_page_by_cursor_in_name_order() {
 }
 
 #[tokio::test]
-async fn patients_and_providers_cannot_search_and_bad_searches_are_problems() {
+async fn patients_cannot_search_and_bad_searches_are_problems() {
     let app = spawn_app().await;
     patient(&app, "Paula Patient", "paula@example.org").await;
     let someone = app.patient("Someone").await;
-    let provider = app.user(Role::Provider);
-    for user in [&someone, &provider] {
-        for q in ["paula", "", "x"] {
-            let r = app.get(user, &format!("/api/v1/patients?q={q}")).await;
-            assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
-        }
+    for q in ["paula", "", "x"] {
+        let r = app.get(&someone, &format!("/api/v1/patients?q={q}")).await;
+        assert_problem(r, StatusCode::FORBIDDEN, "forbidden").await;
     }
 
     let staff = app.user(Role::Staff);
@@ -174,4 +174,53 @@ async fn search_uses_the_trigram_index_at_ten_thousand_patients() {
         .await
         .unwrap();
     assert!(plan.contains("patients_search"), "{plan}");
+}
+
+#[tokio::test]
+async fn a_provider_finds_only_the_patients_in_their_care() {
+    let app = spawn_app().await;
+    let provider = app.user(Role::Provider);
+    let other_provider = app.user(Role::Provider);
+    let booked = patient(&app, "Paula Booked", "paula.booked@example.org").await;
+    let far = patient(&app, "Paula Far", "paula.far@example.org").await;
+    let elsewhere = patient(&app, "Paula Elsewhere", "paula.elsewhere@example.org").await;
+    patient(&app, "Paula Stranger", "paula.stranger@example.org").await;
+    // In care: booked two days ahead. Not yet: booked a month ahead (the
+    // window opens 7 days before). Not theirs: booked with someone else.
+    for (who, with, start) in [
+        (booked, provider.id, Utc::now() + Duration::days(2)),
+        (far, provider.id, Utc::now() + Duration::days(30)),
+        (elsewhere, other_provider.id, Utc::now() + Duration::days(2)),
+    ] {
+        let appointment = booking_at(Uuid::now_v7(), who, with, start);
+        app.deliver(&Envelope::of::<AppointmentBooked>(&appointment).unwrap())
+            .await;
+    }
+
+    let found = app.get_ok(&provider, "/api/v1/patients?q=paula").await;
+    assert_eq!(ids(&found), [booked], "{found}");
+    // Page by page (one scanned row each), the same one patient.
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/patients?q=paula&limit=1&cursor={c}"),
+            None => "/api/v1/patients?q=paula&limit=1".to_owned(),
+        };
+        let page = app.get_ok(&provider, &path).await;
+        seen.extend(ids(&page));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, [booked]);
+    let theirs = app
+        .get_ok(&other_provider, "/api/v1/patients?q=paula")
+        .await;
+    assert_eq!(ids(&theirs), [elsewhere], "{theirs}");
+    let staff = app
+        .get_ok(&app.user(Role::Staff), "/api/v1/patients?q=paula")
+        .await;
+    assert_eq!(ids(&staff).len(), 4, "{staff}");
 }

@@ -118,7 +118,8 @@ pub async fn read_patient(state: &AppState, caller: &Caller, id: &str) -> Result
 }
 
 /// By id or identifier (whoever the directory lets read that patient), by
-/// name (staff's search); a patient with neither finds themselves.
+/// name (staff among everyone, providers among their care); a patient with
+/// neither finds themselves.
 pub async fn search_patients(ctx: Search<'_>) -> Result<Value, Outcome> {
     let by_id = match (ctx.one("_id")?, ctx.one("identifier")?) {
         (Some(v), _) => {
