@@ -43,13 +43,16 @@ pub async fn apply_appointment(
     Ok(())
 }
 
+/// A stored care visit: patient, status, start, when it closed.
+type PatientVisit = (Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>);
+
 /// Every appointment of `provider_id` with each of `patients`, as visits by patient.
 pub async fn care_visits_of(
     pool: &PgPool,
     provider_id: Uuid,
     patients: &[Uuid],
 ) -> Result<std::collections::HashMap<Uuid, Vec<Visit>>, sqlx::Error> {
-    let rows: Vec<(Uuid, String, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let rows: Vec<PatientVisit> = sqlx::query_as(
         "SELECT patient_id, status, starts_at, closed_at FROM care_visits
          WHERE provider_id = $1 AND patient_id = ANY($2)",
     )
