@@ -51,7 +51,8 @@ struct Cli {
     /// Quiet time after the warm-up before idle memory is read.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     settle: Duration,
-    /// Step the rate up from --rate until p99 passes --p99-limit-ms.
+    /// Step the rate up from --rate until p99 passes --p99-limit-ms or the
+    /// error rate passes --error-limit-percent; ends with `knee: N req/s`.
     #[arg(long)]
     knee: bool,
     #[arg(long, default_value_t = 100.0)]
@@ -65,6 +66,9 @@ struct Cli {
     knee_pause: Duration,
     #[arg(long, default_value_t = 250)]
     p99_limit_ms: usize,
+    /// Errors (in percent of a step's requests) past which the step is the knee.
+    #[arg(long, default_value_t = 0.1)]
+    error_limit_percent: f64,
     /// Idle memory above this is flagged in the process table.
     #[arg(long, default_value_t = 30.0)]
     idle_rss_limit_mib: f64,
@@ -177,6 +181,13 @@ async fn timed(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if cli.knee && cli.rate > cli.knee_max {
+        anyhow::bail!(
+            "--rate {} is above --knee-max {}: the knee search would run no step",
+            cli.rate,
+            cli.knee_max
+        );
+    }
     let groups = cli
         .postgres_databases
         .iter()
@@ -244,8 +255,10 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Raise the rate step by step until p99 passes the limit; the knee is the
-/// first rate that does.
+/// Raise the rate step by step until a step passes the knee rule
+/// (`report::passes_knee`); the knee is the first rate that does. Ends with
+/// the line `knee: N req/s` (or `knee: >N req/s` when no step up to
+/// --knee-max passed it, N the highest rate run).
 async fn knee(
     world: &Arc<World>,
     cli: &Cli,
@@ -255,6 +268,7 @@ async fn knee(
 ) -> anyhow::Result<()> {
     let mut steps: Vec<(RunFigures, Usage)> = Vec::new();
     let mut rate = cli.rate;
+    let mut highest = rate;
     let mut knee_at = None;
     while rate <= cli.knee_max {
         println!(
@@ -271,7 +285,8 @@ async fn knee(
             figures.overall.error_percent(),
             figures.late_percent()
         );
-        let over = figures.overall.p99_ms > cli.p99_limit_ms;
+        let over = report::passes_knee(&figures, cli.p99_limit_ms, cli.error_limit_percent);
+        highest = rate;
         steps.push((figures, usage));
         if over {
             knee_at = Some(rate);
@@ -282,14 +297,19 @@ async fn knee(
     }
     println!("\n## Knee search\n\n{}", report::knee_table(&steps));
     match knee_at {
-        Some(r) => println!(
-            "Knee: p99 passed {} ms at {r:.0} req/s; the last step within it was {:.0} req/s.\n",
+        Some(r) if steps.len() > 1 => println!(
+            "Knee: p99 passed {} ms or errors passed {} % at {r:.0} req/s; the last step within both was {:.0} req/s.\n",
             cli.p99_limit_ms,
+            cli.error_limit_percent,
             r - cli.knee_step
         ),
+        Some(r) => println!(
+            "Knee: p99 passed {} ms or errors passed {} % already at the first step, {r:.0} req/s (start lower with --rate).\n",
+            cli.p99_limit_ms, cli.error_limit_percent
+        ),
         None => println!(
-            "No knee up to {:.0} req/s: p99 stayed within {} ms.\n",
-            cli.knee_max, cli.p99_limit_ms
+            "No knee up to {highest:.0} req/s: p99 stayed within {} ms and errors within {} %.\n",
+            cli.p99_limit_ms, cli.error_limit_percent
         ),
     }
     if let Some((figures, usage)) = steps.last() {
@@ -299,5 +319,6 @@ async fn knee(
             report::process_table(fresh, idle, usage, cli.idle_rss_limit_mib)
         );
     }
+    println!("{}", report::knee_line(knee_at, highest));
     Ok(())
 }

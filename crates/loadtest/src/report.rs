@@ -61,6 +61,23 @@ impl RunFigures {
     }
 }
 
+/// The knee rule: a step is past the knee when its overall p99 passes
+/// `p99_limit_ms` or its error rate passes `error_limit_percent` (409
+/// `slot-taken` on bookings is an answer, not an error).
+pub fn passes_knee(figures: &RunFigures, p99_limit_ms: usize, error_limit_percent: f64) -> bool {
+    figures.overall.p99_ms > p99_limit_ms || figures.overall.error_percent() > error_limit_percent
+}
+
+/// The knee search's last line: `knee: N req/s` with N the target rate of the
+/// first step past the knee, or `knee: >N req/s` with N the highest target
+/// rate reached when no step passed it.
+pub fn knee_line(knee_at: Option<f64>, highest_rate: f64) -> String {
+    match knee_at {
+        Some(rate) => format!("knee: {rate:.0} req/s"),
+        None => format!("knee: >{highest_rate:.0} req/s"),
+    }
+}
+
 /// The time `percent` of the counted requests finished within, as goose
 /// computes it (its times are whole milliseconds, coarser above 100 ms).
 fn percentile(t: &GooseRequestMetricTimingData, percent: f64) -> usize {
@@ -361,6 +378,49 @@ mod tests {
             (21, 1, 200)
         );
         assert_eq!(all.times[&3], 10);
+    }
+
+    fn run(p99_ms: usize, requests: usize, errors: usize) -> RunFigures {
+        RunFigures {
+            target_rate: 300.0,
+            seconds: 60.0,
+            ops: Vec::new(),
+            overall: OpFigures {
+                name: "overall".to_owned(),
+                requests,
+                p99_ms,
+                errors,
+                ..OpFigures::default()
+            },
+            sends: 0,
+            late_sends: 0,
+            max_lag_ms: 0.0,
+            cancels_skipped: 0,
+        }
+    }
+
+    #[test]
+    fn a_step_within_both_limits_is_below_the_knee() {
+        assert!(!passes_knee(&run(250, 10_000, 10), 250, 0.1));
+        assert!(!passes_knee(&run(40, 0, 0), 250, 0.1));
+    }
+
+    #[test]
+    fn a_p99_over_the_limit_is_the_knee() {
+        assert!(passes_knee(&run(251, 10_000, 0), 250, 0.1));
+    }
+
+    #[test]
+    fn errors_over_the_limit_are_the_knee_even_when_fast() {
+        // 11 of 10,000 is 0.11 %.
+        assert!(passes_knee(&run(20, 10_000, 11), 250, 0.1));
+        assert!(!passes_knee(&run(20, 10_000, 11), 250, 0.2));
+    }
+
+    #[test]
+    fn the_knee_line_names_the_knee_or_the_highest_rate_reached() {
+        assert_eq!(knee_line(Some(700.0), 700.0), "knee: 700 req/s");
+        assert_eq!(knee_line(None, 3000.0), "knee: >3000 req/s");
     }
 
     #[test]
