@@ -77,24 +77,47 @@ pub async fn handle(
     req: Request,
 ) -> Response {
     let started = Instant::now();
-    let Some(route) = gw.routes.find(req.uri().path()).cloned() else {
+    let Some(route) = gw.routes.find(req.uri().path()) else {
         return Problem::not_found("route").into_response();
     };
     if !route.allows(req.method().as_str()) {
-        return method_not_allowed(&route);
+        return method_not_allowed(route);
     }
     let fhir = is_fhir(req.uri().path());
-    let mut response = forward(&gw, &route, peer, req).await;
+    let mut response = forward(&gw, route, peer, req).await;
     if fhir {
         response = crate::outcome::for_fhir(response).await;
     }
     metrics::histogram!(
         "gateway_request_duration_seconds",
-        "service" => route.service.clone(),
-        "status" => response.status().as_u16().to_string(),
+        "service" => route.service_label.clone(),
+        "status" => status_label(response.status()),
     )
     .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// The status as a metric label; the common ones without an allocation.
+fn status_label(status: StatusCode) -> metrics::SharedString {
+    let common = match status.as_u16() {
+        200 => "200",
+        201 => "201",
+        204 => "204",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        409 => "409",
+        422 => "422",
+        429 => "429",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        other => return other.to_string().into(),
+    };
+    common.into()
 }
 
 fn method_not_allowed(route: &Route) -> Response {
@@ -112,30 +135,30 @@ fn method_not_allowed(route: &Route) -> Response {
 }
 
 async fn forward(gw: &Gateway, route: &Route, peer: SocketAddr, req: Request) -> Response {
-    let path = req.uri().path().to_owned();
     let forwarded_for = req
         .headers()
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok());
     let client = client_ip(peer.ip(), forwarded_for, &gw.trusted_proxies);
-    let address = format!("ip:{}", limit_key(client));
+    let address = || format!("ip:{}", limit_key(client));
 
     // 1. Who is calling. Services verify the token again; this stops forgeries early.
-    let user = if route.public || is_public(req.method().as_str(), &path) {
+    let path = req.uri().path();
+    let user = if route.public || is_public(req.method().as_str(), path) {
         None
     } else {
-        match authenticate(gw, req.headers(), &address).await {
+        match authenticate(gw, req.headers(), &address()).await {
             Ok(user) => Some(user),
             Err(refusal) => return refusal,
         }
     };
 
     // 2. How much they may do.
-    let class = class_of(&path);
+    let class = class_of(path);
     let limit = if gw.rate_limiting {
         let subject = match user {
             Some(id) => format!("user:{id}"),
-            None => address,
+            None => address(),
         };
         match admit(gw, class, &subject).await {
             Ok(limit) => Some(limit),
@@ -470,7 +493,12 @@ async fn send(
                     resent = true;
                     continue;
                 }
-                tracing::warn!(%service, replica = %guard.replica().label(), error = %e, "upstream request failed");
+                let request_id = parts
+                    .headers
+                    .get(&platform::http::REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::warn!(%service, request_id, replica = %guard.replica().label(), error = %e, "upstream request failed");
                 return Problem::new(StatusCode::BAD_GATEWAY, "bad-gateway", "Upstream failed")
                     .with_detail("The service did not answer properly; try again.")
                     .with_retry_after(1)
@@ -614,9 +642,7 @@ fn upstream_request(
         .get("traceparent")
         .is_some_and(|v| valid_traceparent(v.as_bytes()))
     {
-        if let Ok(v) = HeaderValue::from_str(&new_traceparent()) {
-            headers.insert(HeaderName::from_static("traceparent"), v);
-        }
+        headers.insert(HeaderName::from_static("traceparent"), new_traceparent());
     }
     Some(request)
 }
@@ -650,11 +676,23 @@ fn valid_traceparent(v: &[u8]) -> bool {
         && hex(&v[53..55])
 }
 
-fn new_traceparent() -> String {
-    let trace = uuid::Uuid::new_v4().simple().to_string();
-    let span = &uuid::Uuid::new_v4().simple().to_string()[..16];
-    format!("00-{trace}-{span}-01")
+/// A new W3C trace context: random trace and parent ids, sampled.
+fn new_traceparent() -> HeaderValue {
+    let (trace, span) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let mut buf = [0u8; 55];
+    buf[..3].copy_from_slice(b"00-");
+    trace.simple().encode_lower(&mut buf[3..35]);
+    buf[35] = b'-';
+    let mut span_hex = [0u8; 32];
+    span.simple().encode_lower(&mut span_hex);
+    buf[36..52].copy_from_slice(&span_hex[..16]);
+    buf[52..].copy_from_slice(b"-01");
+    HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static(FALLBACK_TRACEPARENT))
 }
+
+/// Never used in practice (hex digits always make a header value); a valid,
+/// unsampled context rather than none.
+const FALLBACK_TRACEPARENT: &str = "00-00000000000000000000000000000001-0000000000000001-00";
 
 /// IETF draft `RateLimit-Policy` / `RateLimit` headers.
 fn rate_limit_headers(headers: &mut HeaderMap, class: RouteClass, quota: Quota, d: Decision) {

@@ -43,6 +43,8 @@ impl RouteClass {
 pub struct Route {
     pub pattern: Vec<String>,
     pub service: String,
+    /// The service's name, shared: per-request metric labels take it without a copy.
+    pub service_label: std::sync::Arc<str>,
     pub timeout: Duration,
     /// Served without an access token (and limited per client IP). Only for
     /// routes whose service has nothing private, e.g. a status page.
@@ -113,6 +115,7 @@ impl Route {
         Ok(Self {
             pattern: segments(pattern).map(str::to_owned).collect(),
             service: service.to_owned(),
+            service_label: service.into(),
             timeout,
             public,
             max_body,
