@@ -82,18 +82,7 @@ impl Api {
         timeout: Duration,
         tls: Option<&std::sync::Arc<platform::tls::TlsIdentity>>,
     ) -> anyhow::Result<Self> {
-        let builder = match tls {
-            Some(identity) => {
-                reqwest::Client::builder().use_preconfigured_tls(identity.client_config()?)
-            }
-            None => reqwest::Client::builder(),
-        };
-        let http = builder
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(2))
-            // A redirect from the API is never expected; following one could leak the token.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let http = platform::tls::api_client(tls, timeout)?;
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
@@ -149,7 +138,7 @@ impl Api {
                 replayed,
             });
         }
-        Err(problem_outcome(status, &json))
+        Err(Outcome::from_problem(status, &json))
     }
 
     /// [`Self::send`] and read the answer as `T`.
@@ -166,40 +155,5 @@ impl Api {
                 "The service behind this request answered unexpectedly.",
             )
         })
-    }
-}
-
-/// The API's problem+json as an OperationOutcome: same status, its `detail`
-/// (written for clients), its `type`'s last segment as the problem code.
-pub fn problem_outcome(status: u16, problem: &Value) -> Outcome {
-    let detail = problem["detail"]
-        .as_str()
-        .or(problem["title"].as_str())
-        .unwrap_or("The request was refused.");
-    let mut outcome = Outcome::new(status, detail);
-    if let Some(kind) = problem["type"].as_str().and_then(|t| t.rsplit('/').next()) {
-        if !kind.is_empty() && kind != "about:blank" {
-            outcome = outcome.with_problem(kind);
-        }
-    }
-    outcome
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn a_problem_keeps_its_status_detail_and_kind() {
-        let o = problem_outcome(
-            409,
-            &json!({"type": "https://carebook.dev/problems/slot-taken", "title": "Slot taken", "status": 409, "detail": "Someone else just booked that time."}),
-        );
-        assert_eq!(o.status, 409);
-        assert_eq!(o.problem.as_deref(), Some("slot-taken"));
-        assert_eq!(o.diagnostics, "Someone else just booked that time.");
-        let o = problem_outcome(502, &Value::Null);
-        assert_eq!((o.status, o.problem), (502, None));
     }
 }

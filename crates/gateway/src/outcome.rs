@@ -8,8 +8,7 @@ use axum::{
     http::{header, HeaderValue},
     response::Response,
 };
-use platform::problem::PROBLEM_BASE;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// A problem body larger than this is not one of ours: left as it is.
 const PROBLEM_LIMIT: usize = 64 * 1024;
@@ -39,52 +38,18 @@ pub async fn for_fhir(response: Response) -> Response {
     Response::from_parts(parts, Body::from(outcome))
 }
 
-/// The OperationOutcome of a problem answered with `status`: the issue type
-/// for the status (FHIR's RESTful API table, as the fhir service uses it),
-/// the problem's detail (or title) as diagnostics and its kind as a code.
+/// The OperationOutcome of a problem answered with `status`, as the fhir
+/// service says the REST API's problems (one definition).
 pub fn outcome(status: u16, problem: &Value) -> Value {
-    let diagnostics = problem["detail"]
-        .as_str()
-        .or_else(|| problem["title"].as_str())
-        .unwrap_or("The request was refused.");
-    let mut issue = json!({
-        "severity": "error",
-        "code": issue_code(status),
-        "diagnostics": diagnostics,
-    });
-    if let Some(kind) = problem["type"]
-        .as_str()
-        .and_then(|t| t.strip_prefix(PROBLEM_BASE))
-    {
-        issue["details"] = json!({
-            "coding": [{"system": PROBLEM_BASE.trim_end_matches('/'), "code": kind}],
-            "text": diagnostics,
-        });
-    }
-    json!({"resourceType": "OperationOutcome", "issue": [issue]})
-}
-
-/// `http://hl7.org/fhir/issue-type` for an HTTP status.
-fn issue_code(status: u16) -> &'static str {
-    match status {
-        400 => "invalid",
-        401 => "login",
-        403 => "forbidden",
-        404 | 410 => "not-found",
-        405 | 406 | 415 => "not-supported",
-        409 | 412 => "conflict",
-        413 => "too-costly",
-        422 => "processing",
-        429 => "throttled",
-        502..=504 => "transient",
-        _ => "exception",
-    }
+    fhir::domain::outcome::Outcome::from_problem(status, problem).to_json()
 }
 
 #[cfg(test)]
 mod tests {
     use axum::{http::StatusCode, response::IntoResponse};
     use platform::Problem;
+
+    use serde_json::json;
 
     use super::*;
 
@@ -139,11 +104,7 @@ mod tests {
     }
 
     #[test]
-    fn every_status_has_an_issue_type() {
-        assert_eq!(issue_code(413), "too-costly");
-        assert_eq!(issue_code(405), "not-supported");
-        assert_eq!(issue_code(502), "transient");
-        assert_eq!(issue_code(500), "exception");
+    fn a_bare_status_is_an_outcome_without_details() {
         let outcome = outcome(404, &Value::Null);
         assert_eq!(outcome["issue"][0]["code"], "not-found");
         assert!(outcome["issue"][0].get("details").is_none());

@@ -393,15 +393,40 @@ pub fn http_client(
     tls: Option<&Arc<TlsIdentity>>,
     timeout: Duration,
 ) -> Result<reqwest::Client, TlsError> {
+    build(client_builder(tls, timeout)?)
+}
+
+/// The client the portal and the FHIR service call the public API with,
+/// through the gateway's internal listener, carrying users' tokens: as
+/// [`http_client`], connecting within 2 s, and never following a redirect
+/// (one could carry the token elsewhere).
+pub fn api_client(
+    tls: Option<&Arc<TlsIdentity>>,
+    timeout: Duration,
+) -> Result<reqwest::Client, TlsError> {
+    build(
+        client_builder(tls, timeout)?
+            .connect_timeout(Duration::from_secs(2))
+            .redirect(reqwest::redirect::Policy::none()),
+    )
+}
+
+fn client_builder(
+    tls: Option<&Arc<TlsIdentity>>,
+    timeout: Duration,
+) -> Result<reqwest::ClientBuilder, TlsError> {
     let builder = reqwest::Client::builder().timeout(timeout);
-    let builder = match tls {
+    Ok(match tls {
         // reqwest still speaks plain HTTP to an `http://` URL whatever TLS it
         // was given: that would skip the CA and the client certificate.
         Some(identity) => builder
             .use_preconfigured_tls(identity.client_config()?)
             .https_only(true),
         None => builder,
-    };
+    })
+}
+
+fn build(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, TlsError> {
     builder
         .build()
         .map_err(|e| TlsError::Invalid(format!("HTTP client: {e}")))

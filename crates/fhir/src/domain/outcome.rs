@@ -6,6 +6,10 @@ use serde_json::{json, Value};
 /// Where Carebook's own problem types are named, as in the REST API's
 /// problem `type` (`…/problems/slot-taken`).
 pub const PROBLEM_SYSTEM: &str = "https://carebook.dev/problems";
+const _: () = assert!(
+    platform::problem::PROBLEM_BASE.len() == PROBLEM_SYSTEM.len() + 1,
+    "PROBLEM_SYSTEM is the REST API's PROBLEM_BASE without its slash"
+);
 
 /// One failed request: its status and what to tell the client.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +45,24 @@ impl Outcome {
         Self::new(422, diagnostics)
     }
 
+    /// The API's problem+json answered with `status`: same status, its
+    /// `detail` (written for clients) or `title`, its `type`'s kind as the
+    /// problem code when it is one of ours.
+    pub fn from_problem(status: u16, problem: &Value) -> Self {
+        let detail = problem["detail"]
+            .as_str()
+            .or(problem["title"].as_str())
+            .unwrap_or("The request was refused.");
+        let outcome = Self::new(status, detail);
+        match problem["type"]
+            .as_str()
+            .and_then(|t| t.strip_prefix(platform::problem::PROBLEM_BASE))
+        {
+            Some(kind) if !kind.is_empty() => outcome.with_problem(kind),
+            _ => outcome,
+        }
+    }
+
     pub fn with_problem(mut self, problem: impl Into<String>) -> Self {
         self.problem = Some(problem.into());
         self
@@ -58,7 +80,7 @@ impl Outcome {
             413 => "too-costly",
             422 => "processing",
             429 => "throttled",
-            503 | 504 => "transient",
+            502..=504 => "transient",
             _ => "exception",
         }
     }
@@ -98,6 +120,30 @@ mod tests {
         ] {
             assert_eq!(Outcome::new(status, "x").issue_code(), code, "{status}");
         }
+    }
+
+    #[test]
+    fn a_problem_keeps_its_status_detail_and_kind() {
+        let o = Outcome::from_problem(
+            409,
+            &json!({"type": "https://carebook.dev/problems/slot-taken", "title": "Slot taken", "status": 409, "detail": "Someone else just booked that time."}),
+        );
+        assert_eq!(o.status, 409);
+        assert_eq!(o.problem.as_deref(), Some("slot-taken"));
+        assert_eq!(o.diagnostics, "Someone else just booked that time.");
+        let o = Outcome::from_problem(502, &Value::Null);
+        assert_eq!(
+            (o.status, o.problem.as_deref(), o.issue_code()),
+            (502, None, "transient")
+        );
+        let foreign = Outcome::from_problem(
+            400,
+            &json!({"type": "https://other.test/x", "title": "Bad"}),
+        );
+        assert_eq!(
+            (foreign.problem, foreign.diagnostics.as_str()),
+            (None, "Bad")
+        );
     }
 
     #[test]

@@ -173,6 +173,21 @@ async fn negotiate(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// Refuse what this server does not support on `resource` (404 for an
+/// unknown type, 405 for an interaction it lacks), then what the caller's
+/// scopes do not grant (403), before anything is looked up.
+fn permitted(
+    caller: &Caller,
+    resource: &str,
+    interaction: &str,
+    scope: caller::Interaction,
+) -> Result<(), Outcome> {
+    if !capability::supports(resource, interaction) {
+        return Err(unsupported(resource, interaction));
+    }
+    caller.may(resource, scope)
+}
+
 fn unsupported(resource: &str, interaction: &str) -> Outcome {
     if capability::SUPPORTED.iter().any(|s| s.resource == resource) {
         Outcome::new(
@@ -193,10 +208,13 @@ async fn search(
     Path(resource): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Answer {
+    permitted(
+        &caller,
+        &resource,
+        "search-type",
+        caller::Interaction::Search,
+    )?;
     let params = Params::parse(query.as_deref()).map_err(Outcome::invalid)?;
-    if !capability::supports(&resource, "search-type") {
-        return Err(unsupported(&resource, "search-type"));
-    }
     let ctx = searching::Search::new(&state, &caller, &resource, params)?;
     let bundle = match resource.as_str() {
         "Practitioner" => directory::search_practitioners(ctx).await,
@@ -216,10 +234,7 @@ async fn read(
     caller: Caller,
     Path((resource, id)): Path<(String, String)>,
 ) -> Answer {
-    if !capability::supports(&resource, "read") {
-        return Err(unsupported(&resource, "read"));
-    }
-    caller.may(&resource, caller::Interaction::Read)?;
+    permitted(&caller, &resource, "read", caller::Interaction::Read)?;
     let body = match resource.as_str() {
         "Practitioner" => directory::read_practitioner(&state, &caller, &id).await,
         "PractitionerRole" => directory::read_role(&state, &caller, &id).await,
@@ -238,10 +253,7 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    if !capability::supports(&resource, "create") {
-        return Err(unsupported(&resource, "create"));
-    }
-    caller.may(&resource, caller::Interaction::Create)?;
+    permitted(&caller, &resource, "create", caller::Interaction::Create)?;
     let body = json_body(&headers, &body, false)?;
     appointments::create(&state, &caller, &headers, &body).await
 }
@@ -253,10 +265,7 @@ async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    if !capability::supports(&resource, "update") {
-        return Err(unsupported(&resource, "update"));
-    }
-    caller.may(&resource, caller::Interaction::Update)?;
+    permitted(&caller, &resource, "update", caller::Interaction::Update)?;
     let body = json_body(&headers, &body, false)?;
     appointments::update(&state, &caller, &id, appointments::Change::Replace(body)).await
 }
@@ -268,10 +277,7 @@ async fn patch(
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {
-    if !capability::supports(&resource, "patch") {
-        return Err(unsupported(&resource, "patch"));
-    }
-    caller.may(&resource, caller::Interaction::Update)?;
+    permitted(&caller, &resource, "patch", caller::Interaction::Update)?;
     let body = json_body(&headers, &body, true)?;
     let patch: json_patch::Patch = serde_json::from_value(body)
         .map_err(|_| Outcome::invalid("the body is not a JSON Patch (RFC 6902) document"))?;

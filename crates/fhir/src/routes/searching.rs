@@ -4,7 +4,7 @@
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::{caller::Interaction, Caller};
+use super::Caller;
 use crate::{
     api::{Api, Call, Origin},
     domain::{
@@ -36,7 +36,6 @@ impl<'a> Search<'a> {
         resource: &'a str,
         params: Params,
     ) -> Result<Self, Outcome> {
-        caller.may(resource, Interaction::Search)?;
         let count = params.count().map_err(Outcome::invalid)?;
         let summary_count = params.summary_count().map_err(Outcome::invalid)?;
         Ok(Self {

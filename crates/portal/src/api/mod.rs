@@ -203,18 +203,7 @@ impl ApiClient {
         timeout: Duration,
         tls: Option<&std::sync::Arc<platform::tls::TlsIdentity>>,
     ) -> anyhow::Result<Self> {
-        let builder = match tls {
-            Some(identity) => {
-                reqwest::Client::builder().use_preconfigured_tls(identity.client_config()?)
-            }
-            None => reqwest::Client::builder(),
-        };
-        let http = builder
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(2))
-            // Redirects from the API are never expected; following one could leak the token.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let http = platform::tls::api_client(tls, timeout)?;
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
