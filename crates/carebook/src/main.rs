@@ -7,12 +7,6 @@ use carebook::{SERVED_IN_PROCESS, WITH_DATABASE};
 use clap::{Parser, Subcommand, ValueEnum};
 use platform::shutdown::{cancel_on_signal, CancellationToken};
 
-/// mimalloc, as the gateway's own binary: the proxy path allocates per
-/// request, and glibc's malloc was a quarter of its instructions
-/// (docs/performance.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(
     name = "carebook",

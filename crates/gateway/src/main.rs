@@ -2,11 +2,6 @@
 
 use platform::shutdown::{cancel_on_signal, CancellationToken};
 
-/// mimalloc: the proxy path allocates per request, and glibc's malloc was a
-/// quarter of its instructions (docs/performance.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     platform::telemetry::init();
