@@ -34,23 +34,7 @@ impl Config {
 
     pub fn load(mut env: Env) -> Result<Self, ConfigError> {
         let tls = load_tls(&mut env);
-        let default_api = if tls.is_some() {
-            "https://127.0.0.1:8443"
-        } else {
-            "http://127.0.0.1:8080"
-        };
-        let api_url = env
-            .parsed("API_URL", default_api.to_owned())
-            .trim_end_matches('/')
-            .to_owned();
-        if reqwest::Url::parse(&api_url).is_err()
-            || !(api_url.starts_with("http://") || api_url.starts_with("https://"))
-        {
-            env.invalid(format!("FHIR_API_URL: {api_url:?} is not an http(s) URL"));
-        }
-        if tls.is_some() && !api_url.starts_with("https://") {
-            env.invalid("FHIR_API_URL must be https:// (the gateway's internal listener) when TLS is required");
-        }
+        let api_url = env.api_url(tls.is_some());
         let public_url = env
             .parsed("PUBLIC_URL", "http://127.0.0.1:8080".to_owned())
             .trim_end_matches('/')

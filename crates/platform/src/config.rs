@@ -95,6 +95,33 @@ impl Env {
             .map(|v| v.trim().to_owned())
     }
 
+    /// Where a client of the public API reaches it (`<SERVICE>_API_URL`): the
+    /// gateway's internal listener over mTLS (`https://127.0.0.1:8443` by
+    /// default) when `tls`, its public port (`http://127.0.0.1:8080`)
+    /// otherwise; an `http://` URL with TLS required is refused.
+    pub fn api_url(&mut self, tls: bool) -> String {
+        let default = if tls {
+            "https://127.0.0.1:8443"
+        } else {
+            "http://127.0.0.1:8080"
+        };
+        let url = self
+            .parsed("API_URL", default.to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        let name = format!("{}_API_URL", self.service.to_uppercase());
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || reqwest::Url::parse(&url).is_err()
+        {
+            self.invalid(format!("{name}: {url:?} is not an http(s) URL"));
+        } else if tls && !url.starts_with("https://") {
+            self.invalid(format!(
+                "{name} must be https:// (the gateway's internal listener) when TLS is required"
+            ));
+        }
+        url
+    }
+
     /// The service's own database: `<SERVICE>_DATABASE_URL`, or `carebook_<service>`
     /// on the shared server `CAREBOOK_POSTGRES_URL`.
     pub fn database_url(&mut self) -> String {
@@ -422,6 +449,27 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         )
+    }
+
+    #[test]
+    fn the_api_url_defaults_by_tls_and_must_be_https_with_it() {
+        let mut e = env(&[]);
+        assert_eq!(e.api_url(true), "https://127.0.0.1:8443");
+        assert_eq!(e.api_url(false), "http://127.0.0.1:8080");
+        assert!(e.finish().is_ok());
+        let mut e = env(&[("IDENTITY_API_URL", "https://gw.test:8443/")]);
+        assert_eq!(e.api_url(true), "https://gw.test:8443");
+        assert!(e.finish().is_ok());
+        for (url, tls) in [
+            ("http://gw.test", true),
+            ("ftp://gw.test", false),
+            ("nonsense", false),
+        ] {
+            let mut e = env(&[("IDENTITY_API_URL", url)]);
+            e.api_url(tls);
+            let err = e.finish().unwrap_err().to_string();
+            assert!(err.contains("IDENTITY_API_URL"), "{url}: {err}");
+        }
     }
 
     const BASE: [(&str, &str); 5] = [

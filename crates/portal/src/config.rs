@@ -80,29 +80,11 @@ impl Config {
         let tls = load_tls(&mut env);
         // With TLS the portal goes through the gateway's internal listener
         // (mTLS), never its public plain-HTTP port.
-        let default_api = if tls.is_some() {
-            "https://127.0.0.1:8443"
-        } else {
-            "http://127.0.0.1:8080"
-        };
-        let api_url = env
-            .parsed("API_URL", default_api.to_owned())
-            .trim_end_matches('/')
-            .to_owned();
-        if !(api_url.starts_with("http://") || api_url.starts_with("https://"))
-            || reqwest::Url::parse(&api_url).is_err()
-        {
-            env.invalid(format!("PORTAL_API_URL: {api_url:?} is not an http(s) URL"));
-        }
+        let api_url = env.api_url(tls.is_some());
         let bind = env.parsed("BIND", SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)));
         let redis_url = env.required("REDIS_URL");
-        if tls.is_some() {
-            if !api_url.starts_with("https://") {
-                env.invalid("PORTAL_API_URL must be https:// (the gateway's internal listener) when TLS is required");
-            }
-            if !redis_url.is_empty() && !redis_url.starts_with("rediss://") {
-                env.invalid("PORTAL_REDIS_URL must be rediss:// when TLS is required");
-            }
+        if tls.is_some() && !redis_url.is_empty() && !redis_url.starts_with("rediss://") {
+            env.invalid("PORTAL_REDIS_URL must be rediss:// when TLS is required");
         }
         let redis_prefix = env.parsed("REDIS_PREFIX", "carebook:".to_owned());
         let htmx_dir = PathBuf::from(
