@@ -185,7 +185,10 @@ pub enum Change {
 /// behind a client's back.
 pub async fn update(state: &AppState, caller: &Caller, id: &str, change: Change) -> Answer {
     let id = uuid_of(id).ok_or_else(|| Outcome::not_found("Appointment"))?;
-    let current = read(state, caller, &id.to_string()).await?;
+    let stored = fetch(state, caller, id).await?;
+    let names = type_names(state, caller, std::slice::from_ref(&stored)).await;
+    let type_name = names.get(&stored.appointment_type_id).map(String::as_str);
+    let current = appointment(&stored, type_name);
     let proposed = match change {
         Change::Replace(body) => body,
         Change::Patch(patch) => {
@@ -198,9 +201,10 @@ pub async fn update(state: &AppState, caller: &Caller, id: &str, change: Change)
     let Some(reason) = cancellation_of(&current, &proposed).map_err(Outcome::unprocessable)? else {
         return Ok(Fhir::ok(current));
     };
-    state
+    // The cancellation answers with the appointment as it now is.
+    let cancelled: Appointment = state
         .api
-        .send(
+        .read(
             Call::post(
                 format!("/api/v1/appointments/{id}/cancel"),
                 &json!({"reason": reason}),
@@ -208,7 +212,7 @@ pub async fn update(state: &AppState, caller: &Caller, id: &str, change: Change)
             &caller.origin,
         )
         .await?;
-    Ok(Fhir::ok(read(state, caller, &id.to_string()).await?))
+    Ok(Fhir::ok(appointment(&cancelled, type_name)))
 }
 
 #[cfg(test)]
