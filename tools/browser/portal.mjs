@@ -180,6 +180,7 @@ async function weekWithSlots(page) {
 async function book(page, providerName) {
   await page.goto("/providers");
   await page.getByRole("link", { name: providerName }).first().click();
+  await page.waitForURL(/\/providers\/[0-9a-f-]{36}$/);
   await page.getByRole("link", { name: "See free times" }).first().click();
   await page.waitForURL(/\/book\//);
   await weekWithSlots(page);
@@ -257,6 +258,8 @@ try {
   await fresh.getByRole("button", { name: "Log out" }).click();
   await fresh.waitForURL(/\/login/);
   await fresh.getByRole("link", { name: "Forgot your password?" }).click();
+  // The login page has an Email field too: fill the reset page's, not the one leaving.
+  await fresh.waitForURL(/\/password-reset$/);
   await fresh.getByLabel("Email").fill(nina.email);
   await fresh.getByRole("button", { name: "Email me a reset link" }).click();
   await fresh.getByText("If an account exists for that address").waitFor();
