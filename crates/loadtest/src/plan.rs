@@ -141,14 +141,28 @@ impl Op {
         Op::Cancel,
     ];
 
-    pub fn weight(self) -> usize {
-        match self {
-            Op::Search => 2,
-            Op::Slots => 3,
-            Op::OwnAppointments => 2,
-            Op::Book => 2,
-            Op::Cancel => 1,
-        }
+    /// One round of a user's sends: each operation as many times as its
+    /// share of ten (the mix's weights), reads spread between the writes.
+    pub const ROUND: [Op; 10] = [
+        Op::Search,
+        Op::Slots,
+        Op::Book,
+        Op::OwnAppointments,
+        Op::Slots,
+        Op::Cancel,
+        Op::Search,
+        Op::Slots,
+        Op::Book,
+        Op::OwnAppointments,
+    ];
+
+    /// What user `user` sends on its `turn`-th send. Each user starts at its
+    /// own place in the round, so users due at the same moment (neighbours
+    /// in the pacing) send the mix together, not all the same operation:
+    /// a run at N req/s is the mix at N req/s at every instant, never bursts
+    /// of bookings or cancellations.
+    pub fn for_send(user: usize, turn: usize) -> Op {
+        Self::ROUND[(user + turn) % Self::ROUND.len()]
     }
 
     /// The request name in goose's metrics.
@@ -208,6 +222,7 @@ mod tests {
     use std::collections::HashSet;
 
     use chrono::Timelike;
+    use proptest::prelude::*;
 
     use super::*;
 
@@ -274,15 +289,34 @@ mod tests {
         assert!(pacing.offset(499) < pacing.interval);
     }
 
+    /// How many of ten sends are `op`.
+    fn weight(op: Op) -> usize {
+        Op::ROUND.iter().filter(|o| **o == op).count()
+    }
+
+    proptest! {
+        /// Any ten users due together send the mix, whatever their turn; and
+        /// one user's ten sends in a row are the mix too.
+        #[test]
+        fn users_due_together_send_the_mix(first in 0usize..10_000, turn in 0usize..10_000) {
+            for op in Op::ALL {
+                let together = (first..first + 10).filter(|u| Op::for_send(*u, turn) == op).count();
+                let one_user = (turn..turn + 10).filter(|t| Op::for_send(first, *t) == op).count();
+                prop_assert_eq!(together, weight(op));
+                prop_assert_eq!(one_user, weight(op));
+            }
+        }
+    }
+
     #[test]
     fn the_mix_is_seventy_twenty_ten() {
-        let total: usize = Op::ALL.iter().map(|o| o.weight()).sum();
+        let total: usize = Op::ALL.iter().map(|o| weight(*o)).sum();
         let reads: usize = [Op::Search, Op::Slots, Op::OwnAppointments]
             .iter()
-            .map(|o| o.weight())
+            .map(|o| weight(*o))
             .sum();
         assert_eq!(
-            (total, reads, Op::Book.weight(), Op::Cancel.weight()),
+            (total, reads, weight(Op::Book), weight(Op::Cancel)),
             (10, 7, 2, 1)
         );
     }

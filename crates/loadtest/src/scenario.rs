@@ -1,5 +1,7 @@
 //! The goose scenario: one virtual user per patient, each sending on its own
-//! fixed schedule (see [`Pacing`]) a round-robin of the weighted operations.
+//! fixed schedule (see [`Pacing`]) the weighted operations in a round that
+//! starts at its own place ([`Op::for_send`]), so the mix holds at every
+//! instant.
 
 use std::{
     sync::{Arc, OnceLock},
@@ -37,9 +39,10 @@ struct Context {
     last_send: OnceLock<Instant>,
 }
 
-/// Per goose user: when its next request is due.
+/// Per goose user: when its next request is due, and how many it has sent.
 struct Schedule {
     next: Instant,
+    turn: usize,
 }
 
 pub async fn execute(world: Arc<World>, base_url: &str, run: &Run) -> anyhow::Result<GooseMetrics> {
@@ -51,11 +54,11 @@ pub async fn execute(world: Arc<World>, base_url: &str, run: &Run) -> anyhow::Re
         duration: run.duration,
         last_send: OnceLock::new(),
     });
-    let mut scenario = scenario!("patients");
-    for op in Op::ALL {
-        scenario =
-            scenario.register_transaction(transaction(ctx.clone(), op).set_weight(op.weight())?);
-    }
+    // One transaction that sends whichever operation the user's turn names:
+    // goose's own weighting would have every user on the same operation at
+    // once (all start together), so the load came in bursts of bookings and
+    // of cancellations rather than as the mix.
+    let scenario = scenario!("patients").register_transaction(mix(ctx.clone()));
     // Goose's own options, as on its command line: all users start within a
     // second, its metrics reset once they have, and it listens on no port.
     let seconds = run.duration.as_secs().max(1).to_string();
@@ -84,39 +87,46 @@ pub async fn execute(world: Arc<World>, base_url: &str, run: &Run) -> anyhow::Re
     Ok(metrics)
 }
 
-fn transaction(ctx: Arc<Context>, op: Op) -> Transaction {
+fn mix(ctx: Arc<Context>) -> Transaction {
     Transaction::new(Arc::new(move |user: &mut GooseUser| {
         let ctx = ctx.clone();
-        Box::pin(async move { perform(&ctx, op, user).await })
+        Box::pin(async move {
+            match pace(&ctx, user).await {
+                Some(op) => perform(&ctx, op, user).await,
+                None => Ok(()),
+            }
+        })
     }))
-    .set_name(op.name())
+    .set_name("mix")
 }
 
-/// Wait until this user's next send is due, then move its schedule on.
-/// False when the send falls after the run's end and must not be made.
-async fn pace(ctx: &Context, user: &mut GooseUser) -> bool {
+/// Wait until this user's next send is due, then move its schedule on; the
+/// operation to send. None when the send falls after the run's end and must
+/// not be made.
+async fn pace(ctx: &Context, user: &mut GooseUser) -> Option<Op> {
     let index = user.weighted_users_index;
     let now = Instant::now();
-    let due = match user.get_session_data::<Schedule>() {
-        Some(s) => s.next,
+    let (due, turn) = match user.get_session_data::<Schedule>() {
+        Some(s) => (s.next, s.turn),
         None => {
             if index + 1 == ctx.pacing.users {
                 let _ = ctx.last_send.set(now + ctx.duration);
             }
-            now + ctx.pacing.offset(index)
+            (now + ctx.pacing.offset(index), 0)
         }
     };
     tokio::time::sleep_until(due).await;
     user.set_session_data(Schedule {
         next: due + ctx.pacing.interval,
+        turn: turn + 1,
     });
     if ctx.last_send.get().is_some_and(|last| due > *last) {
-        return false;
+        return None;
     }
     ctx.world
         .lateness
         .record(Instant::now().saturating_duration_since(due));
-    true
+    Some(Op::for_send(index, turn))
 }
 
 #[derive(Deserialize)]
@@ -125,9 +135,6 @@ struct Booked {
 }
 
 async fn perform(ctx: &Context, op: Op, user: &mut GooseUser) -> TransactionResult {
-    if !pace(ctx, user).await {
-        return Ok(());
-    }
     let world = &ctx.world;
     let index = user.weighted_users_index % world.patients.len();
     let patient = &world.patients[index];
