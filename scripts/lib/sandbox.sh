@@ -22,6 +22,9 @@ SANDBOX_RABBIT_HTTP_PORT="${SANDBOX_RABBIT_HTTP_PORT:-25677}"
 SANDBOX_RABBIT_NODE="${SANDBOX_RABBIT_NODE:-cbchaos@localhost}"
 SANDBOX_SMTP_PORT="${SANDBOX_SMTP_PORT:-25025}"
 SANDBOX_MAIL_WEB_PORT="${SANDBOX_MAIL_WEB_PORT:-25080}"
+# Extra PostgreSQL settings. The drills and the transit check run without
+# fsync (a throwaway cluster); scripts/load --tls keeps it on, as deployed.
+SANDBOX_PG_SETTINGS="${SANDBOX_PG_SETTINGS:--c fsync=off}"
 # Empty: a fresh temporary directory, deleted by sandbox_down. Set (scripts/dev):
 # kept, and reused by the next run (data, certificates, passwords).
 SANDBOX_DIR="${SANDBOX_DIR:-}"
@@ -114,7 +117,7 @@ as_pg_owner() {
 
 sandbox_start_postgres() {
   as_pg_owner "$(pg_bin)/pg_ctl" -D "$SANDBOX_DIR/pg/data" -l "$SANDBOX_DIR/pg/server.log" -w -t 60 \
-    -o "-p $SANDBOX_PG_PORT -k $SANDBOX_DIR/pg -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off" \
+    -o "-p $SANDBOX_PG_PORT -k $SANDBOX_DIR/pg -c listen_addresses=127.0.0.1 -c max_connections=400 $SANDBOX_PG_SETTINGS" \
     start >/dev/null || { echo "private PostgreSQL did not start; see $SANDBOX_DIR/pg/server.log" >&2; return 1; }
 }
 
