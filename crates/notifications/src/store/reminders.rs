@@ -14,23 +14,36 @@ pub async fn replace(
     version: i32,
     planned: &[Planned],
 ) -> Result<(), sqlx::Error> {
-    cancel_pending(conn, appointment_id).await?;
-    for p in planned {
-        sqlx::query(
-            "INSERT INTO reminders (appointment_id, offset_minutes, version, due_at, status)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (appointment_id, offset_minutes) DO UPDATE SET
-               version = EXCLUDED.version, due_at = EXCLUDED.due_at, status = EXCLUDED.status,
-               updated_at = now()",
-        )
-        .bind(appointment_id)
-        .bind(i32::try_from(p.minutes_before).unwrap_or(i32::MAX))
-        .bind(version)
-        .bind(p.due_at)
-        .bind(if p.pending { "pending" } else { "skipped" })
-        .execute(&mut *conn)
-        .await?;
-    }
+    let minutes: Vec<i32> = planned
+        .iter()
+        .map(|p| i32::try_from(p.minutes_before).unwrap_or(i32::MAX))
+        .collect();
+    let due: Vec<DateTime<Utc>> = planned.iter().map(|p| p.due_at).collect();
+    let status: Vec<&str> = planned
+        .iter()
+        .map(|p| if p.pending { "pending" } else { "skipped" })
+        .collect();
+    // One round trip: the pending reminders at offsets no longer planned are
+    // cancelled (a row is changed at most once per statement, so the planned
+    // offsets are left to the upsert).
+    sqlx::query(
+        "WITH cancelled AS (
+             UPDATE reminders SET status = 'cancelled', updated_at = now()
+             WHERE appointment_id = $1 AND status = 'pending' AND offset_minutes <> ALL($2))
+         INSERT INTO reminders (appointment_id, offset_minutes, version, due_at, status)
+         SELECT $1, p.minutes, $3, p.due_at, p.status
+         FROM unnest($2::int4[], $4::timestamptz[], $5::text[]) AS p(minutes, due_at, status)
+         ON CONFLICT (appointment_id, offset_minutes) DO UPDATE SET
+           version = EXCLUDED.version, due_at = EXCLUDED.due_at, status = EXCLUDED.status,
+           updated_at = now()",
+    )
+    .bind(appointment_id)
+    .bind(&minutes)
+    .bind(version)
+    .bind(&due)
+    .bind(&status)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
