@@ -239,6 +239,35 @@ async fn outbox_event_is_published_and_consumed_once() {
 }
 
 #[tokio::test]
+async fn events_enqueued_together_are_all_published_and_consumed() {
+    let backing = Backing::start().await;
+    create_effects_table(&backing.pool).await;
+    let spec = backing
+        .consumer("notifications", &["appointment.*"], 5)
+        .await;
+    let handler = TestHandler::new(Behaviour::Record);
+    let (first, second) = (booked(), booked());
+    let mut tx = backing.pool.begin().await.expect("begin");
+    outbox::enqueue_all(&mut tx, &[&first, &second])
+        .await
+        .expect("enqueue both");
+    tx.commit().await.expect("commit");
+    let payload: serde_json::Value = sqlx::query_scalar("SELECT payload FROM outbox WHERE id = $1")
+        .bind(second.id)
+        .fetch_one(&backing.pool)
+        .await
+        .expect("the second row");
+    assert_eq!(payload["id"], serde_json::json!(second.id));
+
+    assert_eq!(relay(&backing).relay_once().await.unwrap(), 2);
+    assert_eq!(pending_in_outbox(&backing.pool).await, 0);
+    let running = RunningConsumer::start(&backing, &spec, handler.clone());
+    wait_for_effect(&backing.pool, first.id).await;
+    wait_for_effect(&backing.pool, second.id).await;
+    running.stop().await;
+}
+
+#[tokio::test]
 async fn relay_crash_between_publish_and_mark_does_not_duplicate_effects() {
     let backing = Backing::start().await;
     create_effects_table(&backing.pool).await;

@@ -388,8 +388,7 @@ pub async fn book(
             idempotency::Claim::Mismatch => return Err(Error::IdempotencyKeyReused),
         }
     }
-    outbox::enqueue(&mut tx, &booked).await?;
-    outbox::enqueue(&mut tx, &links).await?;
+    outbox::enqueue_all(&mut tx, &[&booked, &links]).await?;
     let refilled = match &converting {
         None => {
             insert_checked(&mut tx, &new, &time_zone, &t, checked_version, now).await?;

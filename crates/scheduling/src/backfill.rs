@@ -63,9 +63,11 @@ pub async fn run(state: AppState, poll: Duration, cancel: CancellationToken) {
 
 /// Announce lapsed holds, then offer what opened.
 pub async fn round(state: &AppState) -> Result<(), Error> {
-    while expire_lapsed(state).await? == EXPIRY_BATCH as usize {}
+    if holds_store::any_lapsed(&state.db, state.clock.now()).await? {
+        while expire_lapsed(state).await? == EXPIRY_BATCH as usize {}
+    }
     for _ in 0..OPENINGS_PER_ROUND {
-        if !fill_next(state).await? {
+        if !store::any_opening(&state.db).await? || !fill_next(state).await? {
             break;
         }
     }

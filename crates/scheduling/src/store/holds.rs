@@ -3,7 +3,7 @@
 //! booked appointment in place, so its id is the appointment's.
 
 use chrono::{DateTime, Utc};
-use sqlx::{postgres::types::PgRange, PgConnection};
+use sqlx::{postgres::types::PgRange, PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::appointments::{map_write, WriteError, CALENDAR_LOCK, VERSIONED_CALENDAR_LOCK};
@@ -215,6 +215,17 @@ pub async fn live_for_patient(
     .bind(patient_id)
     .bind(now)
     .fetch_one(db)
+    .await
+}
+
+/// Whether any hold lapsed by `now` is still marked held: one statement
+/// outside a transaction, so an idle round costs one round trip, not three.
+pub async fn any_lapsed(pool: &PgPool, now: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM appointments WHERE status = 'held' AND upper(claimed) <= $1)",
+    )
+    .bind(now)
+    .fetch_one(pool)
     .await
 }
 

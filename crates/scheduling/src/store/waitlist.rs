@@ -470,6 +470,14 @@ pub async fn record_opening(
 
 /// Take the oldest opening no other replica is handling; it is gone once the
 /// caller's transaction commits.
+/// Whether any opening waits to be taken (one statement outside a
+/// transaction: an idle round costs one round trip, not three).
+pub async fn any_opening(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM slot_openings)")
+        .fetch_one(pool)
+        .await
+}
+
 pub async fn take_opening(conn: &mut PgConnection) -> Result<Option<OpeningRow>, sqlx::Error> {
     sqlx::query_as(
         "DELETE FROM slot_openings WHERE id = (
