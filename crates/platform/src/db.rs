@@ -68,12 +68,31 @@ pub async fn drop_database(url: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// A connection idle longer than this is pinged before it is handed out.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// A pool to the service's database; fails fast when the server is unreachable.
+///
+/// sqlx pings every connection when it goes back to the pool, and by default
+/// again when it is taken out: two extra round trips (each a TLS record both
+/// ways and a backend wake-up) around every statement run on the pool. The
+/// check on the way out is kept only for connections idle over a second (the
+/// server may have restarted or a firewall dropped them since); one returned
+/// within the second was pinged on its return.
 pub async fn connect(url: &str, max_connections: u32) -> Result<PgPool, DbError> {
     let options = PgConnectOptions::from_str(url).map_err(DbError::Url)?;
     Ok(PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IF_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .connect_with(options)
         .await?)
 }
