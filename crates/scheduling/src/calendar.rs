@@ -12,6 +12,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 use crate::{
@@ -174,7 +175,7 @@ async fn apply(
     on_conflict: Option<OnConflict>,
 ) -> Result<Applied, Error> {
     let on_conflict = on_conflict.map(OnConflict::validated).transpose()?;
-    let p = provider(state, provider_id).await?;
+    let p = provider(&state.db, provider_id).await?;
     let tz = time_zone(&p.time_zone, provider_id);
     let now = state.clock.now();
     let mut tx = state.db.begin().await?;
@@ -301,19 +302,22 @@ pub fn time_zone(name: &str, provider: Uuid) -> Tz {
     })
 }
 
-pub async fn provider(state: &AppState, id: Uuid) -> Result<readmodel::ProviderRow, Error> {
-    readmodel::provider(&state.db, id)
+pub async fn provider(
+    db: impl sqlx::PgExecutor<'_>,
+    id: Uuid,
+) -> Result<readmodel::ProviderRow, Error> {
+    readmodel::provider(db, id)
         .await?
         .ok_or(Error::ProviderNotFound)
 }
 
 /// The type, if it belongs to `provider_id`.
 pub async fn provider_type(
-    state: &AppState,
+    db: impl sqlx::PgExecutor<'_>,
     provider_id: Uuid,
     type_id: Uuid,
 ) -> Result<TypeRow, Error> {
-    types::by_id(&state.db, type_id)
+    types::by_id(db, type_id)
         .await?
         .filter(|t| t.provider_id == provider_id)
         .ok_or(Error::TypeNotFound)
@@ -345,7 +349,7 @@ pub fn ensure_manager(actor: Actor, provider_id: Uuid) -> Result<(), Error> {
 
 pub async fn add_type(state: &AppState, actor: Actor, row: TypeRow) -> Result<TypeRow, Error> {
     ensure_manager(actor, row.provider_id)?;
-    provider(state, row.provider_id).await?;
+    provider(&state.db, row.provider_id).await?;
     types::insert(&state.db, &row).await?;
     state.slots.invalidate(row.provider_id).await;
     Ok(row)
@@ -402,7 +406,7 @@ pub async fn list_time_off(
     limit: i64,
 ) -> Result<Vec<availability::TimeOffRow>, Error> {
     ensure_manager(actor, provider_id)?;
-    provider(state, provider_id).await?;
+    provider(&state.db, provider_id).await?;
     if to <= from {
         return Err(Error::invalid("to", "must be after from"));
     }
@@ -423,7 +427,7 @@ pub async fn remove_time_off(
     id: Uuid,
 ) -> Result<(), Error> {
     ensure_manager(actor, provider_id)?;
-    provider(state, provider_id).await?;
+    provider(&state.db, provider_id).await?;
     if !availability::delete_time_off(&state.db, provider_id, id).await? {
         return Err(Error::TimeOffNotFound);
     }
@@ -441,7 +445,7 @@ pub async fn list_overrides(
     from: Option<NaiveDate>,
     to: Option<NaiveDate>,
 ) -> Result<Vec<DateOverride>, Error> {
-    let p = provider(state, provider_id).await?;
+    let p = provider(&state.db, provider_id).await?;
     let today = state
         .clock
         .now()
@@ -527,16 +531,19 @@ pub async fn free_slots(
             format!("a query may span at most {MAX_SLOT_WINDOW_DAYS} days"),
         ));
     }
-    let provider = provider(state, provider_id).await?;
-    let t = provider_type(state, provider_id, type_id).await?;
+    // One connection for the whole read: sqlx pings a connection every time
+    // it goes back to the pool, a round trip per statement run on the pool.
+    let mut conn = state.db.acquire().await?;
+    let provider = provider(&mut *conn, provider_id).await?;
+    let t = provider_type(&mut *conn, provider_id, type_id).await?;
     let rules = t.rules();
     let tz = time_zone(&provider.time_zone, provider_id);
-    let offered = offered_by_day(state, provider_id, tz, &t, &days(from, to)).await?;
+    let offered = offered_by_day(state, &mut conn, provider_id, tz, &t, &days(from, to)).await?;
     let now = state.clock.now();
     // Bookings and live holds, from the database on every read (the cache
     // keeps only what the calendar offers, so a hold needs no invalidation).
     let busy = appointments::busy(
-        &state.db,
+        &mut *conn,
         provider_id,
         from - Duration::days(1),
         to + Duration::days(1),
@@ -550,13 +557,13 @@ pub async fn free_slots(
     if provider.daily_cap.is_none() && t.daily_cap.is_none() {
         return Ok(free);
     }
-    without_full_days(state, provider_id, t.id, tz, free, now).await
+    without_full_days(&mut conn, provider_id, t.id, tz, free, now).await
 }
 
 /// `slots` less those on days the daily caps say are full: one day's first
 /// slot stands for its day in the question to the database.
 async fn without_full_days(
-    state: &AppState,
+    conn: &mut PgConnection,
     provider_id: Uuid,
     type_id: Uuid,
     tz: Tz,
@@ -573,7 +580,7 @@ async fn without_full_days(
         }
     }
     let full: HashSet<NaiveDate> =
-        appointments::full_days(&state.db, provider_id, type_id, &firsts, now)
+        appointments::full_days(&mut *conn, provider_id, type_id, &firsts, now)
             .await?
             .into_iter()
             .map(|start| local_date(tz, start))
@@ -587,6 +594,7 @@ async fn without_full_days(
 /// Offered slots day by day, from the cache where it has them.
 async fn offered_by_day(
     state: &AppState,
+    conn: &mut PgConnection,
     provider_id: Uuid,
     tz: Tz,
     t: &TypeRow,
@@ -607,8 +615,7 @@ async fn offered_by_day(
     if let (Some(first), Some(last)) = (missing.first(), missing.last()) {
         let start = first.and_time(chrono::NaiveTime::MIN).and_utc();
         let end = last.and_time(chrono::NaiveTime::MIN).and_utc() + Duration::days(1);
-        let a =
-            availability::load(&mut *state.db.acquire().await?, provider_id, start, end).await?;
+        let a = availability::load(conn, provider_id, start, end).await?;
         for day in &missing {
             let slots = offered_on_utc_day(tz, &a, t.rules(), *day);
             if let Some(g) = generation {

@@ -100,7 +100,7 @@ pub async fn list_types(
     _user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> Result<Json<TypeList>, Error> {
-    calendar::provider(&state, id).await?;
+    calendar::provider(&state.db, id).await?;
     let items = types::for_provider(&state.db, id)
         .await?
         .iter()
@@ -386,7 +386,7 @@ pub async fn get_availability(
     _user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> Result<Json<AvailabilityBody>, Error> {
-    calendar::provider(&state, id).await?;
+    calendar::provider(&state.db, id).await?;
     let weekly = availability::weekly(&state.db, id)
         .await?
         .into_iter()
@@ -783,7 +783,7 @@ pub async fn get_daily_cap(
     _user: AuthUser,
     Path(id): Path<Uuid>,
 ) -> Result<Json<DailyCapBody>, Error> {
-    let provider = calendar::provider(&state, id).await?;
+    let provider = calendar::provider(&state.db, id).await?;
     Ok(Json(DailyCapBody {
         daily_cap: provider.daily_cap,
     }))
