@@ -279,7 +279,8 @@ impl OutboxRelay {
                 // A full batch may have left more behind. A shorter one took
                 // everything there was; what commits later wakes us again
                 // (the permit waits in `wake`), so no empty claim follows.
-                Ok(r) if r.claimed as i64 >= BATCH => {
+                // Nothing confirmed: wait for the next poll, do not spin.
+                Ok(r) if r.confirmed > 0 && r.claimed as i64 >= BATCH => {
                     backoff = Duration::from_millis(100);
                     continue;
                 }
