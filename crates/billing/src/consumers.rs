@@ -137,7 +137,10 @@ impl EventHandler for AppointmentsHandler {
     /// outbox; both are acted on only once committed.
     async fn after_commit(&self, event: &Envelope) {
         if let Ok(e) = event.data_as::<Appointment>() {
-            self.relay.wake();
+            // A booking never invoices: nothing waits in the outbox for it.
+            if event.event_type != AppointmentBooked::TYPE {
+                self.relay.wake();
+            }
             self.balances.invalidate(e.patient_id).await;
         }
     }
