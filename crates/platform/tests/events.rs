@@ -162,6 +162,16 @@ fn booked() -> Envelope {
 }
 
 /// Enqueue `event` in a transaction of its own and commit it.
+/// The effects table, a consumer of `appointment.*` and a handler recording
+/// each event it applies.
+async fn recording_consumer(backing: &Backing) -> (ConsumerSpec, Arc<TestHandler>) {
+    create_effects_table(&backing.pool).await;
+    let spec = backing
+        .consumer("notifications", &["appointment.*"], 5)
+        .await;
+    (spec, TestHandler::new(Behaviour::Record))
+}
+
 async fn enqueue_committed(pool: &PgPool, event: &Envelope) {
     let mut tx = pool.begin().await.expect("begin");
     outbox::enqueue(&mut tx, event).await.expect("enqueue");
@@ -207,11 +217,7 @@ async fn wait_for_effect(pool: &PgPool, id: Uuid) {
 #[tokio::test]
 async fn outbox_event_is_published_and_consumed_once() {
     let backing = Backing::start().await;
-    create_effects_table(&backing.pool).await;
-    let spec = backing
-        .consumer("notifications", &["appointment.*"], 5)
-        .await;
-    let handler = TestHandler::new(Behaviour::Record);
+    let (spec, handler) = recording_consumer(&backing).await;
     let event = booked();
     enqueue_committed(&backing.pool, &event).await;
 
@@ -241,11 +247,7 @@ async fn outbox_event_is_published_and_consumed_once() {
 #[tokio::test]
 async fn events_enqueued_together_are_all_published_and_consumed() {
     let backing = Backing::start().await;
-    create_effects_table(&backing.pool).await;
-    let spec = backing
-        .consumer("notifications", &["appointment.*"], 5)
-        .await;
-    let handler = TestHandler::new(Behaviour::Record);
+    let (spec, handler) = recording_consumer(&backing).await;
     let (first, second) = (booked(), booked());
     let mut tx = backing.pool.begin().await.expect("begin");
     outbox::enqueue_all(&mut tx, &[&first, &second])
@@ -270,11 +272,7 @@ async fn events_enqueued_together_are_all_published_and_consumed() {
 #[tokio::test]
 async fn relay_crash_between_publish_and_mark_does_not_duplicate_effects() {
     let backing = Backing::start().await;
-    create_effects_table(&backing.pool).await;
-    let spec = backing
-        .consumer("notifications", &["appointment.*"], 5)
-        .await;
-    let handler = TestHandler::new(Behaviour::Record);
+    let (spec, handler) = recording_consumer(&backing).await;
     let relay = relay(&backing);
     let event = booked();
     enqueue_committed(&backing.pool, &event).await;
@@ -446,11 +444,7 @@ async fn two_relays_in_parallel_publish_each_event_once() {
 #[tokio::test]
 async fn undecodable_message_goes_straight_to_the_dead_letter_queue() {
     let backing = Backing::start().await;
-    create_effects_table(&backing.pool).await;
-    let spec = backing
-        .consumer("notifications", &["appointment.*"], 5)
-        .await;
-    let handler = TestHandler::new(Behaviour::Record);
+    let (spec, handler) = recording_consumer(&backing).await;
     let running = RunningConsumer::start(&backing, &spec, handler.clone());
 
     let channel = backing.broker.channel().await.unwrap();
