@@ -44,6 +44,8 @@ enum Behaviour {
     /// Fail transiently until `TestHandler::fix` is called, then `Record`.
     FailUntilFixed,
     RejectAsMalformed,
+    /// Reject this one event as malformed; `Record` the others.
+    RejectOne(Uuid),
 }
 
 /// An `EventHandler` that counts its calls and when they came; with `Record`,
@@ -92,6 +94,9 @@ impl EventHandler for TestHandler {
             Behaviour::FailTimes(n) if call <= n => return down(),
             Behaviour::FailUntilFixed if !self.fixed.load(Ordering::SeqCst) => return down(),
             Behaviour::RejectAsMalformed => {
+                return Err(HandleError::Malformed("unsupported version".into()))
+            }
+            Behaviour::RejectOne(id) if id == event.id => {
                 return Err(HandleError::Malformed("unsupported version".into()))
             }
             _ => {}
@@ -267,6 +272,97 @@ async fn events_enqueued_together_are_all_published_and_consumed() {
     wait_for_effect(&backing.pool, first.id).await;
     wait_for_effect(&backing.pool, second.id).await;
     running.stop().await;
+}
+
+#[tokio::test]
+async fn a_batch_applies_each_event_once_in_one_transaction_and_a_failure_rolls_it_all_back() {
+    let backing = Backing::start().await;
+    create_effects_table(&backing.pool).await;
+    let (first, second, third) = (booked(), booked(), booked());
+
+    let handler = TestHandler::new(Behaviour::Record);
+    let outcomes = consumer::apply_all(
+        &backing.pool,
+        "batch",
+        handler.as_ref(),
+        &[&first, &second, &first],
+    )
+    .await
+    .expect("the batch applies");
+    assert_eq!(
+        outcomes,
+        [
+            consumer::Outcome::Applied,
+            consumer::Outcome::Applied,
+            consumer::Outcome::Duplicate
+        ],
+        "the same event twice in a batch is applied once"
+    );
+    assert_eq!(effects_of(&backing.pool, first.id).await, 1);
+    assert_eq!(effects_of(&backing.pool, second.id).await, 1);
+    assert_eq!(handler.calls(), 2);
+
+    // Already applied, then a new one that fails: nothing of the batch stays.
+    let failing = TestHandler::new(Behaviour::RejectOne(third.id));
+    let err = consumer::apply_all(&backing.pool, "batch", failing.as_ref(), &[&second, &third])
+        .await
+        .expect_err("the third is malformed");
+    assert!(matches!(err, HandleError::Malformed(_)), "{err:?}");
+    assert_eq!(
+        failing.calls(),
+        1,
+        "the second was a duplicate, not handled again"
+    );
+    assert_eq!(effects_of(&backing.pool, third.id).await, 0);
+    assert_eq!(processed_records_of(&backing.pool, third.id).await, 0);
+    assert_eq!(processed_records_of(&backing.pool, second.id).await, 1);
+}
+
+#[tokio::test]
+async fn events_waiting_together_apply_once_each_and_a_malformed_one_is_dead_lettered_alone() {
+    let backing = Backing::start().await;
+    create_effects_table(&backing.pool).await;
+    let spec = backing
+        .consumer("notifications", &["appointment.*"], 5)
+        .await;
+    let events: Vec<Envelope> = (0..12).map(|_| booked()).collect();
+    let bad = events[5].id;
+    let handler = TestHandler::new(Behaviour::RejectOne(bad));
+    let all: Vec<&Envelope> = events.iter().collect();
+    let mut tx = backing.pool.begin().await.expect("begin");
+    outbox::enqueue_all(&mut tx, &all).await.expect("enqueue");
+    tx.commit().await.expect("commit");
+    assert_eq!(relay(&backing).relay_once().await.unwrap(), 12);
+    // All of them wait before the consumer starts, so they arrive in batches.
+    eventually(WAIT, "twelve messages queued", || async {
+        (queue_depth(&backing.broker, &spec.queue).await == Some(12)).then_some(())
+    })
+    .await;
+
+    let running = RunningConsumer::start(&backing, &spec, handler.clone());
+    eventually(WAIT, "the malformed one in the DLQ", || async {
+        (queue_depth(&backing.broker, &spec.dead_letter_queue()).await == Some(1)).then_some(())
+    })
+    .await;
+    for e in events.iter().filter(|e| e.id != bad) {
+        wait_for_effect(&backing.pool, e.id).await;
+    }
+    eventually(WAIT, "the queue to be empty", || async {
+        (queue_depth(&backing.broker, &spec.queue).await == Some(0)).then_some(())
+    })
+    .await;
+    running.stop().await;
+
+    for e in events.iter().filter(|e| e.id != bad) {
+        assert_eq!(effects_of(&backing.pool, e.id).await, 1);
+        assert_eq!(processed_records_of(&backing.pool, e.id).await, 1);
+    }
+    assert_eq!(effects_of(&backing.pool, bad).await, 0);
+    assert_eq!(processed_records_of(&backing.pool, bad).await, 0);
+    assert_eq!(
+        queue_depth(&backing.broker, &spec.dead_letter_queue()).await,
+        Some(1)
+    );
 }
 
 #[tokio::test]

@@ -3,6 +3,10 @@
 //! Each delivery runs its handler in a transaction that also records the event id
 //! in `processed_events`; the message is acknowledged only after that commit. A
 //! redelivered event finds its id and is acknowledged without a second effect.
+//! The deliveries the broker has already sent when one is taken (up to the
+//! prefetch) share that transaction: one BEGIN, one insert of their ids and
+//! one COMMIT for the batch. If any of them fails, the batch is rolled back
+//! and each is applied alone, so a failure only ever holds back its own event.
 //!
 //! A delivery that fails for a reason that may pass (`HandleError::Transient`:
 //! the database is down) is published to the next retry queue with publisher
@@ -15,10 +19,10 @@
 //! Each consumer also forgets, on a timer, the events it applied longer ago than
 //! `EventSettings::processed_retention`.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use async_trait::async_trait;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use lapin::{
     message::Delivery,
     options::{
@@ -138,23 +142,61 @@ pub async fn apply_once(
     handler: &dyn EventHandler,
     event: &Envelope,
 ) -> Result<Outcome, HandleError> {
+    let mut outcomes = apply_all(pool, consumer, handler, &[event]).await?;
+    Ok(outcomes.pop().unwrap_or(Outcome::Duplicate))
+}
+
+/// Apply each of `events` once, in order, in one transaction: their ids are
+/// recorded in one statement, and one BEGIN and COMMIT serve them all (a
+/// round trip each is most of what an event costs the database). Any
+/// handler's failure rolls back the whole batch; the caller then applies
+/// the events one by one, so only the failing one is retried.
+pub async fn apply_all(
+    pool: &PgPool,
+    consumer: &str,
+    handler: &dyn EventHandler,
+    events: &[&Envelope],
+) -> Result<Vec<Outcome>, HandleError> {
     let mut tx = pool.begin().await?;
-    let fresh = sqlx::query(
-        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    let ids: Vec<Uuid> = events.iter().map(|e| e.id).collect();
+    let mut fresh: HashSet<Uuid> = sqlx::query_scalar(
+        "INSERT INTO processed_events (consumer, event_id)
+         SELECT $1, id FROM unnest($2::uuid[]) AS id
+         ON CONFLICT DO NOTHING RETURNING event_id",
     )
     .bind(consumer)
-    .bind(event.id)
-    .execute(&mut *tx)
+    .bind(&ids)
+    .fetch_all(&mut *tx)
     .await?
-    .rows_affected()
-        == 1;
-    if !fresh {
-        return Ok(Outcome::Duplicate);
+    .into_iter()
+    .collect();
+    let mut outcomes = Vec::with_capacity(events.len());
+    for event in events {
+        // `remove`: the same event twice in a batch is applied once.
+        if fresh.remove(&event.id) {
+            handler
+                .handle(&mut tx, event)
+                .instrument(event_span(consumer, event))
+                .await?;
+            outcomes.push(Outcome::Applied);
+        } else {
+            outcomes.push(Outcome::Duplicate);
+        }
     }
-    handler.handle(&mut tx, event).await?;
     tx.commit().await?;
-    handler.after_commit(event).await;
-    Ok(Outcome::Applied)
+    for (event, outcome) in events.iter().zip(&outcomes) {
+        if *outcome == Outcome::Applied {
+            handler.after_commit(event).await;
+        }
+    }
+    Ok(outcomes)
+}
+
+/// `instrument`, not `span.enter()`: a guard held across `.await` leaves the
+/// span entered on whichever thread the task moves from, which corrupted
+/// tracing's registry under load and panicked the consumer.
+fn event_span(consumer: &str, event: &Envelope) -> tracing::Span {
+    tracing::info_span!("event", consumer = %consumer, event_id = %event.id, event_type = %event.event_type)
 }
 
 /// Consume until cancelled, reconnecting with backoff whenever the broker goes
@@ -313,29 +355,97 @@ pub async fn consume(
             }
             next = deliveries.next() => next,
         };
-        match next {
-            // The message in hand is finished before cancellation is looked at again.
-            Some(Ok(delivery)) => settle(broker, &publisher, pool, spec, handler, delivery).await?,
+        let closed = || lapin::Error::InvalidChannelState(lapin::ChannelState::Closed);
+        let mut batch = match next {
+            Some(Ok(delivery)) => vec![delivery],
             Some(Err(e)) => return Err(e),
-            None => {
-                return Err(lapin::Error::InvalidChannelState(
-                    lapin::ChannelState::Closed,
-                ))
+            None => return Err(closed()),
+        };
+        // With the same transaction, whatever else the broker has already sent
+        // (up to the prefetch): under load the batch grows and each event
+        // costs the database less; when idle it is the one message.
+        let mut ended = None;
+        while batch.len() < usize::from(spec.prefetch) {
+            match deliveries.next().now_or_never() {
+                Some(Some(Ok(delivery))) => batch.push(delivery),
+                Some(Some(Err(e))) => {
+                    ended = Some(e);
+                    break;
+                }
+                Some(None) => {
+                    ended = Some(closed());
+                    break;
+                }
+                None => break,
             }
+        }
+        // The messages in hand are finished before cancellation is looked at again.
+        settle(broker, &publisher, pool, spec, handler, batch).await?;
+        if let Some(e) = ended {
+            return Err(e);
         }
     }
 }
 
+/// Settle a batch of deliveries: those that cannot reach a handler go to
+/// the dead-letter queue; the others are applied in one transaction and
+/// acknowledged. If that fails, each is applied on its own, so one failing
+/// event is retried or dead-lettered alone and the rest still apply.
 async fn settle(
     broker: &Broker,
     publisher: &Channel,
     pool: &PgPool,
     spec: &ConsumerSpec,
     handler: &dyn EventHandler,
-    delivery: Delivery,
+    batch: Vec<Delivery>,
 ) -> lapin::Result<()> {
+    let mut admitted = Vec::with_capacity(batch.len());
+    for delivery in batch {
+        if let Some(a) = admit(broker, publisher, spec, delivery).await? {
+            admitted.push(a);
+        }
+    }
+    if admitted.len() > 1 {
+        let events: Vec<&Envelope> = admitted.iter().map(|a| &a.event).collect();
+        if let Ok(outcomes) = apply_all(pool, &spec.name, handler, &events).await {
+            for (a, outcome) in admitted.into_iter().zip(outcomes) {
+                let span = event_span(&spec.name, &a.event);
+                finish(broker, publisher, spec, a, Ok(outcome))
+                    .instrument(span)
+                    .await?;
+            }
+            return Ok(());
+        }
+    }
+    for a in admitted {
+        let span = event_span(&spec.name, &a.event);
+        async {
+            let result = apply_once(pool, &spec.name, handler, &a.event).await;
+            finish(broker, publisher, spec, a, result).await
+        }
+        .instrument(span)
+        .await?;
+    }
+    Ok(())
+}
+
+/// A delivery whose event may reach the handler.
+struct Admitted {
+    delivery: Delivery,
+    event: Envelope,
+    /// Who published it, as the broker saw it (or as our own earlier copy says).
+    published_by: Option<String>,
+}
+
+/// Decode a delivery and check it against its contract; one that fails is
+/// dead-lettered here (`None`).
+async fn admit(
+    broker: &Broker,
+    publisher: &Channel,
+    spec: &ConsumerSpec,
+    delivery: Delivery,
+) -> lapin::Result<Option<Admitted>> {
     let headers = delivery.properties.headers().as_ref();
-    // Who published it, as the broker saw it (or as our own earlier copy says).
     let published_by = retry::trusted_publisher(
         delivery.properties.user_id().as_ref().map(|u| u.as_str()),
         headers,
@@ -346,15 +456,17 @@ async fn settle(
         Err(e) => {
             // serde's message can quote field values (personal data): log where, not what.
             tracing::warn!(consumer = %spec.name, kind = ?e.classify(), line = e.line(), column = e.column(), "undecodable message dead-lettered");
-            return forward(
+            let failure = Failure::Undecodable;
+            forward(
                 broker,
                 publisher,
                 spec,
                 &delivery,
                 published_by.as_deref(),
-                Failure::Undecodable,
+                failure,
             )
-            .await;
+            .await?;
+            return Ok(None);
         }
     };
     if let Some(violation) =
@@ -368,40 +480,49 @@ async fn settle(
             violation, "event outside its contract dead-lettered");
         metrics::counter!("events_rejected_total", "consumer" => spec.name.clone(), "violation" => violation)
             .increment(1);
-        return forward(
+        let failure = Failure::Contract(violation);
+        forward(
             broker,
             publisher,
             spec,
             &delivery,
             published_by.as_deref(),
-            Failure::Contract(violation),
+            failure,
         )
-        .await;
+        .await?;
+        return Ok(None);
     }
-    // `instrument`, not `span.enter()`: a guard held across `.await` leaves the
-    // span entered on whichever thread the task moves from, which corrupted
-    // tracing's registry under load and panicked the consumer.
-    let span = tracing::info_span!("event", consumer = %spec.name, event_id = %event.id, event_type = %event.event_type);
-    async {
-        match apply_once(pool, &spec.name, handler, &event).await {
-            Ok(outcome) => {
-                metrics::counter!("events_consumed_total", "consumer" => spec.name.clone(), "outcome" => format!("{outcome:?}")).increment(1);
-                delivery.ack(BasicAckOptions::default()).await
-            }
-            // The reason may quote event data (personal data); the event id in the
-            // span is enough to find the message in the dead-letter queue.
-            Err(HandleError::Malformed(_)) => {
-                forward(broker, publisher, spec, &delivery, published_by.as_deref(), Failure::Malformed)
-                    .await
-            }
-            Err(HandleError::Transient(reason)) => {
-                let failure = Failure::Transient(reason);
-                forward(broker, publisher, spec, &delivery, published_by.as_deref(), failure).await
-            }
+    Ok(Some(Admitted {
+        delivery,
+        event,
+        published_by,
+    }))
+}
+
+/// Acknowledge an applied (or duplicate) event; send a failed one on.
+async fn finish(
+    broker: &Broker,
+    publisher: &Channel,
+    spec: &ConsumerSpec,
+    a: Admitted,
+    result: Result<Outcome, HandleError>,
+) -> lapin::Result<()> {
+    let by = a.published_by.as_deref();
+    match result {
+        Ok(outcome) => {
+            metrics::counter!("events_consumed_total", "consumer" => spec.name.clone(), "outcome" => format!("{outcome:?}")).increment(1);
+            a.delivery.ack(BasicAckOptions::default()).await
+        }
+        // The reason may quote event data (personal data); the event id in the
+        // span is enough to find the message in the dead-letter queue.
+        Err(HandleError::Malformed(_)) => {
+            forward(broker, publisher, spec, &a.delivery, by, Failure::Malformed).await
+        }
+        Err(HandleError::Transient(reason)) => {
+            let failure = Failure::Transient(reason);
+            forward(broker, publisher, spec, &a.delivery, by, failure).await
         }
     }
-    .instrument(span)
-    .await
 }
 
 /// Send a failed delivery on to its next queue — the next retry queue for a
