@@ -166,7 +166,6 @@ fn booked() -> Envelope {
     Envelope::of::<AppointmentBooked>(&booked).expect("envelope")
 }
 
-/// Enqueue `event` in a transaction of its own and commit it.
 /// The effects table, a consumer of `appointment.*` and a handler recording
 /// each event it applies.
 async fn recording_consumer(backing: &Backing) -> (ConsumerSpec, Arc<TestHandler>) {
@@ -177,9 +176,15 @@ async fn recording_consumer(backing: &Backing) -> (ConsumerSpec, Arc<TestHandler
     (spec, TestHandler::new(Behaviour::Record))
 }
 
+/// Enqueue `event` in a transaction of its own and commit it.
 async fn enqueue_committed(pool: &PgPool, event: &Envelope) {
+    enqueue_all_committed(pool, &[event]).await;
+}
+
+/// Enqueue `events` together (one statement) in a transaction of their own and commit it.
+async fn enqueue_all_committed(pool: &PgPool, events: &[&Envelope]) {
     let mut tx = pool.begin().await.expect("begin");
-    outbox::enqueue(&mut tx, event).await.expect("enqueue");
+    outbox::enqueue_all(&mut tx, events).await.expect("enqueue");
     tx.commit().await.expect("commit");
 }
 
@@ -254,11 +259,7 @@ async fn events_enqueued_together_are_all_published_and_consumed() {
     let backing = Backing::start().await;
     let (spec, handler) = recording_consumer(&backing).await;
     let (first, second) = (booked(), booked());
-    let mut tx = backing.pool.begin().await.expect("begin");
-    outbox::enqueue_all(&mut tx, &[&first, &second])
-        .await
-        .expect("enqueue both");
-    tx.commit().await.expect("commit");
+    enqueue_all_committed(&backing.pool, &[&first, &second]).await;
     let payload: serde_json::Value = sqlx::query_scalar("SELECT payload FROM outbox WHERE id = $1")
         .bind(second.id)
         .fetch_one(&backing.pool)
@@ -329,9 +330,7 @@ async fn events_waiting_together_apply_once_each_and_a_malformed_one_is_dead_let
     let bad = events[5].id;
     let handler = TestHandler::new(Behaviour::RejectOne(bad));
     let all: Vec<&Envelope> = events.iter().collect();
-    let mut tx = backing.pool.begin().await.expect("begin");
-    outbox::enqueue_all(&mut tx, &all).await.expect("enqueue");
-    tx.commit().await.expect("commit");
+    enqueue_all_committed(&backing.pool, &all).await;
     assert_eq!(relay(&backing).relay_once().await.unwrap(), 12);
     // All of them wait before the consumer starts, so they arrive in batches.
     eventually(WAIT, "twelve messages queued", || async {

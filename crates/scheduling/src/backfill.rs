@@ -66,8 +66,11 @@ pub async fn round(state: &AppState) -> Result<(), Error> {
     if holds_store::any_lapsed(&state.db, state.clock.now()).await? {
         while expire_lapsed(state).await? == EXPIRY_BATCH as usize {}
     }
+    if !store::any_opening(&state.db).await? {
+        return Ok(());
+    }
     for _ in 0..OPENINGS_PER_ROUND {
-        if !store::any_opening(&state.db).await? || !fill_next(state).await? {
+        if !fill_next(state).await? {
             break;
         }
     }
