@@ -5,6 +5,7 @@
 //! themselves; and the tokens never reach the portal's log.
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono_tz::Europe::Berlin;
 use platform::auth::Role;
 use reqwest::{header, StatusCode};
 use serde_json::{json, Value};
@@ -25,6 +26,18 @@ fn soon() -> DateTime<Utc> {
     (Utc::now() + Duration::hours(5))
         .duration_trunc(Duration::minutes(1))
         .unwrap()
+}
+
+/// A time in this week as the provider (Europe/Berlin) counts it — today at
+/// 10:00 there — which is the week the reschedule page shows first. (Three
+/// days after `soon()` falls in the next week from Thursday evening on.)
+fn this_week_in_berlin() -> DateTime<Utc> {
+    let today = Utc::now().with_timezone(&Berlin).date_naive();
+    today
+        .and_hms_opt(10, 0, 0)
+        .and_then(|t| t.and_local_timezone(Berlin).earliest())
+        .map(|t| t.with_timezone(&Utc))
+        .expect("10:00 exists in Berlin every day")
 }
 
 fn preview(action: &str, start: DateTime<Utc>) -> Value {
@@ -190,9 +203,7 @@ async fn pressing_cancel_cancels_with_the_token_alone_and_a_used_link_says_so() 
 #[tokio::test]
 async fn a_reschedule_link_offers_the_free_times_and_moves_to_the_one_picked() {
     let start = soon();
-    let moved = (start + Duration::days(3))
-        .duration_trunc(Duration::hours(1))
-        .unwrap();
+    let moved = this_week_in_berlin();
     let api = FakeApi::start(links_api(start, moved, false)).await;
     let portal = Portal::start(&api.url()).await;
     let client = browser();
@@ -247,7 +258,7 @@ async fn a_reschedule_link_offers_the_free_times_and_moves_to_the_one_picked() {
 #[tokio::test]
 async fn a_reschedule_link_needs_no_sign_in_for_its_times_and_never_uses_a_session() {
     let start = soon();
-    let api = FakeApi::start(links_api(start, start + Duration::days(3), false)).await;
+    let api = FakeApi::start(links_api(start, this_week_in_berlin(), false)).await;
     let portal = Portal::start(&api.url()).await;
     let (status, html) = {
         let r = browser()
