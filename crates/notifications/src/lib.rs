@@ -84,7 +84,8 @@ pub async fn connect(config: &Config) -> anyhow::Result<(PgPool, Broker)> {
 
 /// The delivery worker for `config`, on `db`, reading time from `clock`.
 pub fn worker(config: &Config, db: PgPool, clock: Arc<dyn Clock>) -> anyhow::Result<Worker> {
-    let mailer = Mailer::new(&config.smtp).context("setting up the SMTP transport")?;
+    let connections = u32::try_from(config.worker.batch).unwrap_or(1);
+    let mailer = Mailer::new(&config.smtp, connections).context("setting up the SMTP transport")?;
     let templates = Arc::new(Templates::new().context("compiling the email templates")?);
     Ok(Worker::new(
         db,

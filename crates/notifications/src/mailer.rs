@@ -2,11 +2,14 @@
 //! delivery: a 5xx reply is permanent (do not retry), anything else — a 4xx
 //! reply, a refused connection, a timeout — may work later.
 
+use std::time::Duration;
+
 use lettre::{
     message::{header::ContentType, Attachment, Mailbox, MultiPart},
     transport::smtp::{
         authentication::Credentials,
         client::{Certificate, Tls, TlsParameters},
+        PoolConfig,
     },
     AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor,
 };
@@ -55,8 +58,17 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendError {
     }
 }
 
-/// The SMTP transport. Cheap to clone; one connection per email (no pool), so a
-/// server restart never leaves us holding a dead connection.
+/// How long a pooled SMTP connection may sit unused. Servers drop idle
+/// sessions after a few minutes (RFC 5321 §4.5.3.2 asks for at least five);
+/// closing ours first keeps a send from meeting a connection the server has
+/// just timed out.
+const SMTP_IDLE: Duration = Duration::from_secs(30);
+
+/// The SMTP transport. Cheap to clone. Connections are pooled (up to the
+/// sends in flight at once): a TLS handshake and EHLO per email cost the
+/// server and us more than the email itself. Each pooled connection is
+/// checked with `NOOP` before it carries a message, so a restarted server
+/// costs a reconnect, not a failed send.
 #[derive(Clone)]
 pub struct Mailer {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -82,10 +94,18 @@ fn tls_parameters(config: &SmtpConfig) -> Result<TlsParameters, lettre::transpor
 }
 
 impl Mailer {
-    pub fn new(config: &SmtpConfig) -> Result<Self, lettre::transport::smtp::Error> {
+    /// `connections`: the most sends in flight at once (the worker's batch).
+    pub fn new(
+        config: &SmtpConfig,
+        connections: u32,
+    ) -> Result<Self, lettre::transport::smtp::Error> {
+        let pool = PoolConfig::new()
+            .max_size(connections.max(1))
+            .idle_timeout(SMTP_IDLE);
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host)
             .port(config.port)
-            .timeout(Some(config.timeout));
+            .timeout(Some(config.timeout))
+            .pool_config(pool);
         builder = match config.tls {
             SmtpTls::None => builder.tls(Tls::None),
             SmtpTls::StartTls => builder.tls(Tls::Required(tls_parameters(config)?)),
@@ -150,9 +170,9 @@ mod tests {
         domain::{ics::Method, message::CalendarFile},
     };
 
-    #[test]
-    fn messages_carry_alternatives_the_invitation_and_a_stable_message_id() {
-        let mailer = Mailer::new(&SmtpConfig::local(2525)).unwrap();
+    #[tokio::test]
+    async fn messages_carry_alternatives_the_invitation_and_a_stable_message_id() {
+        let mailer = Mailer::new(&SmtpConfig::local(2525), 1).unwrap();
         let content = Content {
             text: "Hello".into(),
             html: "<p>Hello</p>".into(),
@@ -186,9 +206,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn messages_without_a_calendar_file_are_just_the_alternatives() {
-        let mailer = Mailer::new(&SmtpConfig::local(2525)).unwrap();
+    #[tokio::test]
+    async fn messages_without_a_calendar_file_are_just_the_alternatives() {
+        let mailer = Mailer::new(&SmtpConfig::local(2525), 1).unwrap();
         let content = Content {
             text: "Hello".into(),
             html: "<p>Hello</p>".into(),
@@ -212,8 +232,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_private_ca_is_handed_to_the_tls_stack() {
+    #[tokio::test]
+    async fn a_private_ca_is_handed_to_the_tls_stack() {
         let with_ca = |pem: &[u8]| SmtpConfig {
             host: "relay.clinic.internal".into(),
             port: 587,
@@ -224,15 +244,15 @@ mod tests {
             }),
             ..SmtpConfig::local(587)
         };
-        assert!(Mailer::new(&with_ca(crate::config::TEST_CA_PEM.as_bytes())).is_ok());
+        assert!(Mailer::new(&with_ca(crate::config::TEST_CA_PEM.as_bytes()), 1).is_ok());
         let implicit = SmtpConfig {
             tls: SmtpTls::Tls,
             ..with_ca(crate::config::TEST_CA_PEM.as_bytes())
         };
-        assert!(Mailer::new(&implicit).is_ok());
+        assert!(Mailer::new(&implicit, 1).is_ok());
         // The certificate really reaches rustls's root store: a broken one is refused there.
         let broken = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-        assert!(Mailer::new(&with_ca(broken)).is_err());
+        assert!(Mailer::new(&with_ca(broken), 1).is_err());
     }
 
     #[test]

@@ -250,6 +250,36 @@ async fn emails_wait_out_an_smtp_outage_and_go_out_when_it_returns() {
 }
 
 #[tokio::test]
+async fn a_restarted_smtp_server_costs_a_reconnect_not_a_failed_send() {
+    let mut mail = MailDev::start().await;
+    let app = spawn_app(&mail).await;
+    let first = app.booking(3).await;
+    app.publish(&first.booked()).await;
+    mail.wait_for(2, "the first confirmations", |e| {
+        e.subject().starts_with("Appointment confirmed")
+    })
+    .await;
+    app.settled(first.appointment_id).await;
+
+    // The pooled connections now lead to a server that is gone.
+    mail.restart().await;
+    let second = app.booking(4).await;
+    app.publish(&second.booked()).await;
+    // Mail received before the restart stays: four in all.
+    let emails = mail
+        .wait_for(4, "the confirmations after the restart", |e| {
+            e.subject().starts_with("Appointment confirmed")
+        })
+        .await;
+    assert!(emails.iter().any(|e| e.is_to(&second.patient.email)));
+    assert!(emails.iter().any(|e| e.is_to(&second.provider.email)));
+    app.settled(second.appointment_id).await;
+    let rows = app.deliveries(second.appointment_id).await;
+    // Sent at the first attempt: the dead connections were found before use.
+    assert!(rows.iter().all(|r| r.3 == "sent" && r.4 == 1), "{rows:?}");
+}
+
+#[tokio::test]
 async fn a_permanent_smtp_refusal_fails_the_delivery_without_retrying() {
     let mail = MailDev::requiring_auth().await;
     let app = spawn_app(&mail).await;
