@@ -102,7 +102,7 @@ impl EventHandler for AppointmentsHandler {
             return Ok(());
         }
         // The links of older versions no longer work: forget them now.
-        store::links::forget_older(conn, a.appointment_id, a.version).await?;
+        let have_links = store::links::keep_only(conn, a.appointment_id, a.version).await?;
         let now = self.clock.now();
         match kind {
             Kind::Cancelled => {
@@ -125,7 +125,6 @@ impl EventHandler for AppointmentsHandler {
             subject(kind, &a, zones(&a, Recipient::Provider, None)),
         ];
         let (appointment_id, version) = (a.appointment_id, a.version);
-        let have_links = store::links::have(conn, appointment_id, version).await?;
         let recipients = [
             (Recipient::Patient, a.patient_id),
             (Recipient::Provider, a.provider_id),
@@ -134,23 +133,20 @@ impl EventHandler for AppointmentsHandler {
             kind,
             appointment: a,
         };
-        let mut created = 0;
-        for ((recipient, recipient_id), subject) in recipients.into_iter().zip(&subjects) {
-            let fresh = store::deliveries::insert(
-                conn,
-                &NewDelivery {
-                    about: &about,
-                    recipient_id,
-                    recipient,
-                    address: None,
-                    subject,
-                    now,
-                    due_at: links::due_at(kind, recipient, have_links, now, self.links_wait),
-                },
-            )
-            .await?;
-            created += usize::from(fresh);
-        }
+        let deliveries = recipients
+            .into_iter()
+            .zip(&subjects)
+            .map(|((recipient, recipient_id), subject)| NewDelivery {
+                about: &about,
+                recipient_id,
+                recipient,
+                address: None,
+                subject,
+                now,
+                due_at: links::due_at(kind, recipient, have_links, now, self.links_wait),
+            })
+            .collect::<Vec<_>>();
+        let created = store::deliveries::insert_all(conn, &deliveries).await?;
         tracing::info!(%appointment_id, version, kind = kind.label(), created, "deliveries recorded");
         Ok(())
     }

@@ -32,31 +32,78 @@ pub fn message_id(subject_id: Uuid, kind: &str, version: i32, recipient_id: Uuid
 /// Record the email to send; nothing happens when it already exists (same
 /// appointment or grant, kind, version and recipient). True when created.
 pub async fn insert(conn: &mut PgConnection, d: &NewDelivery<'_>) -> Result<bool, sqlx::Error> {
-    let (subject_id, kind, version) = (d.about.subject_id(), d.about.key(), d.about.version());
-    let created = sqlx::query(
+    Ok(insert_all(conn, std::slice::from_ref(d)).await? == 1)
+}
+
+/// Record several emails in one statement (an event's recipients), each as
+/// [`insert`] would. How many were created.
+pub async fn insert_all(
+    conn: &mut PgConnection,
+    all: &[NewDelivery<'_>],
+) -> Result<u64, sqlx::Error> {
+    let n = all.len();
+    let (mut ids, mut subjects_of, mut kinds, mut versions) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut recipient_ids, mut roles, mut addresses, mut subjects) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let (mut snapshots, mut message_ids, mut created_at, mut due_at) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for d in all {
+        let (subject_id, kind, version) = (d.about.subject_id(), d.about.key(), d.about.version());
+        ids.push(Uuid::now_v7());
+        message_ids.push(message_id(subject_id, &kind, version, d.recipient_id));
+        subjects_of.push(subject_id);
+        kinds.push(kind);
+        versions.push(version);
+        recipient_ids.push(d.recipient_id);
+        roles.push(d.recipient.as_str());
+        addresses.push(d.address);
+        subjects.push(d.subject);
+        snapshots.push(Json(d.about.payload()));
+        created_at.push(d.now);
+        due_at.push(d.due_at);
+    }
+    Ok(sqlx::query(
         "INSERT INTO deliveries (id, appointment_id, kind, version, recipient_id, recipient_role,
                                  recipient_address, status, subject, snapshot, message_id,
                                  next_attempt_at, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10, $12, $11)
+         SELECT id, appointment_id, kind, version, recipient_id, recipient_role,
+                recipient_address, 'pending', subject, snapshot, message_id,
+                next_attempt_at, created_at
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::int4[], $5::uuid[], $6::text[],
+                     $7::text[], $8::text[], $9::jsonb[], $10::text[], $11::timestamptz[],
+                     $12::timestamptz[])
+              AS t(id, appointment_id, kind, version, recipient_id, recipient_role,
+                   recipient_address, subject, snapshot, message_id, next_attempt_at, created_at)
          ON CONFLICT ON CONSTRAINT deliveries_once DO NOTHING",
     )
-    .bind(Uuid::now_v7())
-    .bind(subject_id)
-    .bind(&kind)
-    .bind(version)
-    .bind(d.recipient_id)
-    .bind(d.recipient.as_str())
-    .bind(d.address)
-    .bind(d.subject)
-    .bind(Json(d.about.payload()))
-    .bind(message_id(subject_id, &kind, version, d.recipient_id))
-    .bind(d.now)
-    .bind(d.due_at)
+    .bind(ids)
+    .bind(subjects_of)
+    .bind(kinds)
+    .bind(versions)
+    .bind(recipient_ids)
+    .bind(roles)
+    .bind(addresses)
+    .bind(subjects)
+    .bind(snapshots)
+    .bind(message_ids)
+    .bind(due_at)
+    .bind(created_at)
     .execute(conn)
     .await?
-    .rows_affected()
-        == 1;
-    Ok(created)
+    .rows_affected())
 }
 
 /// The offer emailed for the hold `hold_id`, if its email went out (its

@@ -54,21 +54,6 @@ pub async fn store(
     Ok(stored.is_some())
 }
 
-/// Whether links of exactly this version are stored.
-pub async fn have(
-    conn: &mut PgConnection,
-    appointment_id: Uuid,
-    version: i32,
-) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM appointment_links WHERE appointment_id = $1 AND version = $2)",
-    )
-    .bind(appointment_id)
-    .bind(version)
-    .fetch_one(conn)
-    .await
-}
-
 /// The stored links of exactly this version.
 pub async fn get(
     pool: &PgPool,
@@ -85,20 +70,23 @@ pub async fn get(
     .await
 }
 
-/// Forget the links of versions older than `version` (a newer one is known).
-pub async fn forget_older(
+/// Forget the links of versions older than `version` (a newer one is known)
+/// and say whether links of exactly this version are stored, in one round
+/// trip. The delete cannot touch this version's row, so the check sees what
+/// the statement leaves.
+pub async fn keep_only(
     conn: &mut PgConnection,
     appointment_id: Uuid,
     version: i32,
-) -> Result<u64, sqlx::Error> {
-    Ok(
-        sqlx::query("DELETE FROM appointment_links WHERE appointment_id = $1 AND version < $2")
-            .bind(appointment_id)
-            .bind(version)
-            .execute(conn)
-            .await?
-            .rows_affected(),
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "WITH older AS (DELETE FROM appointment_links WHERE appointment_id = $1 AND version < $2)
+         SELECT EXISTS (SELECT 1 FROM appointment_links WHERE appointment_id = $1 AND version = $2)",
     )
+    .bind(appointment_id)
+    .bind(version)
+    .fetch_one(conn)
+    .await
 }
 
 /// Forget every link whose appointment has started at `now`.
