@@ -408,10 +408,17 @@ async fn settle(
     if admitted.len() > 1 {
         let events: Vec<&Envelope> = admitted.iter().map(|a| &a.event).collect();
         if let Ok(outcomes) = apply_all(pool, &spec.name, handler, &events).await {
-            for (a, outcome) in admitted.into_iter().zip(outcomes) {
-                let span = event_span(&spec.name, &a.event);
-                finish(broker, publisher, spec, a, Ok(outcome))
-                    .instrument(span)
+            for outcome in outcomes {
+                consumed(spec, outcome);
+            }
+            // One acknowledgement for the batch: the consumer's channel is its
+            // own and every earlier delivery on it is settled (batches are
+            // settled in order, and the rejected ones of this batch were
+            // acknowledged when forwarded), so "this tag and all before it"
+            // names exactly this batch.
+            if let Some(last) = admitted.last() {
+                last.delivery
+                    .ack(BasicAckOptions { multiple: true })
                     .await?;
             }
             return Ok(());
@@ -499,6 +506,14 @@ async fn admit(
     }))
 }
 
+fn consumed(spec: &ConsumerSpec, outcome: Outcome) {
+    let outcome = match outcome {
+        Outcome::Applied => "Applied",
+        Outcome::Duplicate => "Duplicate",
+    };
+    metrics::counter!("events_consumed_total", "consumer" => spec.name.clone(), "outcome" => outcome).increment(1);
+}
+
 /// Acknowledge an applied (or duplicate) event; send a failed one on.
 async fn finish(
     broker: &Broker,
@@ -510,7 +525,7 @@ async fn finish(
     let by = a.published_by.as_deref();
     match result {
         Ok(outcome) => {
-            metrics::counter!("events_consumed_total", "consumer" => spec.name.clone(), "outcome" => format!("{outcome:?}")).increment(1);
+            consumed(spec, outcome);
             a.delivery.ack(BasicAckOptions::default()).await
         }
         // The reason may quote event data (personal data); the event id in the
