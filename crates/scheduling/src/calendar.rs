@@ -311,18 +311,6 @@ pub async fn provider(
         .ok_or(Error::ProviderNotFound)
 }
 
-/// The type, if it belongs to `provider_id`.
-pub async fn provider_type(
-    db: impl sqlx::PgExecutor<'_>,
-    provider_id: Uuid,
-    type_id: Uuid,
-) -> Result<TypeRow, Error> {
-    types::by_id(db, type_id)
-        .await?
-        .filter(|t| t.provider_id == provider_id)
-        .ok_or(Error::TypeNotFound)
-}
-
 /// How far ahead new hours are offered to the waitlist (entries span at most this).
 const NEW_HOURS_REACH_DAYS: i64 = crate::domain::waitlist::MAX_RANGE_DAYS;
 
@@ -534,10 +522,20 @@ pub async fn free_slots(
     // One connection for the whole read: sqlx pings a connection every time
     // it goes back to the pool, a round trip per statement run on the pool.
     let mut conn = state.db.acquire().await?;
-    let provider = provider(&mut *conn, provider_id).await?;
-    let t = provider_type(&mut *conn, provider_id, type_id).await?;
+    let found = types::with_provider(&mut *conn, type_id, provider_id).await?;
+    let (t, provider_zone, provider_cap) = match found {
+        Some(f) if f.t.provider_id == provider_id => match f.provider_time_zone {
+            Some(zone) => (f.t, zone, f.provider_daily_cap),
+            None => return Err(Error::ProviderNotFound),
+        },
+        // Which of the two is unknown decides the answer.
+        _ => {
+            provider(&mut *conn, provider_id).await?;
+            return Err(Error::TypeNotFound);
+        }
+    };
     let rules = t.rules();
-    let tz = time_zone(&provider.time_zone, provider_id);
+    let tz = time_zone(&provider_zone, provider_id);
     let offered = offered_by_day(state, &mut conn, provider_id, tz, &t, &days(from, to)).await?;
     let now = state.clock.now();
     // Bookings and live holds, from the database on every read (the cache
@@ -554,7 +552,7 @@ pub async fn free_slots(
         .into_iter()
         .filter(|s| s.start >= from && s.start < to)
         .collect();
-    if provider.daily_cap.is_none() && t.daily_cap.is_none() {
+    if provider_cap.is_none() && t.daily_cap.is_none() {
         return Ok(free);
     }
     without_full_days(&mut conn, provider_id, t.id, tz, free, now).await

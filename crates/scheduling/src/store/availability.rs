@@ -34,7 +34,7 @@ fn merge(rows: Vec<OverrideRow>) -> Vec<DateOverride> {
 }
 
 /// A provider's availability, with the time off that touches `[from, to)`;
-/// three queries on one connection (each pool checkout costs a round trip).
+/// one statement (each round trip costs the database more than the reading).
 pub async fn load(
     conn: &mut PgConnection,
     provider_id: Uuid,
@@ -44,63 +44,91 @@ pub async fn load(
     Ok(load_versioned(conn, provider_id, from, to).await?.0)
 }
 
-/// [`load`], with the calendar's version read no later than the rules (in
-/// the first query's snapshot): a change committed after it has a newer
-/// version, which the booking's insert notices (see
-/// `appointments::insert_booked`).
+/// What [`load_versioned`] reads, one array per column (an empty table part
+/// is `NULL`, not an empty array).
+#[derive(sqlx::FromRow)]
+struct CalendarRow {
+    version: i64,
+    weekdays: Option<Vec<i16>>,
+    weekly_starts: Option<Vec<NaiveTime>>,
+    weekly_ends: Option<Vec<NaiveTime>>,
+    override_dates: Option<Vec<NaiveDate>>,
+    override_starts: Option<Vec<Option<NaiveTime>>>,
+    override_ends: Option<Vec<Option<NaiveTime>>>,
+    time_off_starts: Option<Vec<DateTime<Utc>>>,
+    time_off_ends: Option<Vec<DateTime<Utc>>>,
+}
+
+/// [`load`], with the calendar's version read in the same snapshot as the
+/// rules: a change committed after it has a newer version, which the
+/// booking's insert notices (see `appointments::insert_booked`).
 pub async fn load_versioned(
     conn: &mut PgConnection,
     provider_id: Uuid,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<(Availability, i64), sqlx::Error> {
-    type Row = (i64, Option<i16>, Option<NaiveTime>, Option<NaiveTime>);
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT v.version, w.weekday, w.start_time, w.end_time
-         FROM (SELECT COALESCE((SELECT version FROM calendar_versions WHERE provider_id = $1), 0) AS version) v
-         LEFT JOIN weekly_rules w ON w.provider_id = $1",
-    )
-    .bind(provider_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let version = rows.first().map_or(0, |r| r.0);
-    let weekly: Vec<(i16, NaiveTime, NaiveTime)> = rows
-        .into_iter()
-        .filter_map(|(_, d, s, e)| Some((d?, s?, e?)))
-        .collect();
-    let overrides: Vec<OverrideRow> = sqlx::query_as(
-        "SELECT date, start_time, end_time FROM date_overrides
-         WHERE provider_id = $1 AND date BETWEEN ($2::timestamptz)::date - 2 AND ($3::timestamptz)::date + 2 ORDER BY date",
+    // Each part's arrays share one ORDER BY, so their elements line up.
+    let row: CalendarRow = sqlx::query_as(
+        "SELECT COALESCE((SELECT version FROM calendar_versions WHERE provider_id = $1), 0) AS version,
+                w.weekdays, w.weekly_starts, w.weekly_ends,
+                o.override_dates, o.override_starts, o.override_ends,
+                t.time_off_starts, t.time_off_ends
+         FROM (SELECT array_agg(weekday ORDER BY weekday, start_time, end_time) AS weekdays,
+                      array_agg(start_time ORDER BY weekday, start_time, end_time) AS weekly_starts,
+                      array_agg(end_time ORDER BY weekday, start_time, end_time) AS weekly_ends
+               FROM weekly_rules WHERE provider_id = $1) w,
+              (SELECT array_agg(date ORDER BY date, start_time, end_time) AS override_dates,
+                      array_agg(start_time ORDER BY date, start_time, end_time) AS override_starts,
+                      array_agg(end_time ORDER BY date, start_time, end_time) AS override_ends
+               FROM date_overrides
+               WHERE provider_id = $1
+                 AND date BETWEEN ($2::timestamptz)::date - 2 AND ($3::timestamptz)::date + 2) o,
+              (SELECT array_agg(lower(during) ORDER BY during) AS time_off_starts,
+                      array_agg(upper(during) ORDER BY during) AS time_off_ends
+               FROM time_off WHERE provider_id = $1 AND during && tstzrange($4, $5)) t",
     )
     .bind(provider_id)
     .bind(from)
     .bind(to)
-    .fetch_all(&mut *conn)
-    .await?;
-    let time_off: Vec<(DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT lower(during), upper(during) FROM time_off WHERE provider_id = $1 AND during && tstzrange($2, $3)",
-    )
-    .bind(provider_id)
     .bind(from - chrono::Duration::days(1))
     .bind(to + chrono::Duration::days(1))
-    .fetch_all(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
+    let weekly = zip3(row.weekdays, row.weekly_starts, row.weekly_ends)
+        .map(|(d, start, end)| WeeklyRule {
+            weekday: weekday(d),
+            start,
+            end,
+        })
+        .collect();
+    let overrides = zip3(row.override_dates, row.override_starts, row.override_ends).collect();
+    let time_off = row
+        .time_off_starts
+        .unwrap_or_default()
+        .into_iter()
+        .zip(row.time_off_ends.unwrap_or_default())
+        .map(|(start, end)| TimeOff { start, end })
+        .collect();
     let availability = Availability {
-        weekly: weekly
-            .into_iter()
-            .map(|(d, start, end)| WeeklyRule {
-                weekday: weekday(d),
-                start,
-                end,
-            })
-            .collect(),
+        weekly,
         overrides: merge(overrides),
-        time_off: time_off
-            .into_iter()
-            .map(|(start, end)| TimeOff { start, end })
-            .collect(),
+        time_off,
     };
-    Ok((availability, version))
+    Ok((availability, row.version))
+}
+
+/// Three aggregated columns back into rows.
+fn zip3<A, B, C>(
+    a: Option<Vec<A>>,
+    b: Option<Vec<B>>,
+    c: Option<Vec<C>>,
+) -> impl Iterator<Item = (A, B, C)> {
+    a.unwrap_or_default()
+        .into_iter()
+        .zip(b.unwrap_or_default())
+        .zip(c.unwrap_or_default())
+        .map(|((a, b), c)| (a, b, c))
 }
 
 /// A new version of the provider's calendar (under its lock, in the

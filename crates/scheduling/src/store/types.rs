@@ -152,6 +152,36 @@ pub async fn in_zone(
     .await
 }
 
+/// A type with what its slots need of the provider asked for: their time
+/// zone (`None` when scheduling has not heard of them) and daily cap.
+#[derive(Debug, sqlx::FromRow)]
+pub struct TypeWithProvider {
+    #[sqlx(flatten)]
+    pub t: TypeRow,
+    pub provider_time_zone: Option<String>,
+    pub provider_daily_cap: Option<i32>,
+}
+
+/// Type `id` with provider `provider`'s zone and cap, in one round trip (a
+/// free-slots read makes it first). The caller checks that the type is that
+/// provider's.
+pub async fn with_provider(
+    db: impl sqlx::PgExecutor<'_>,
+    id: Uuid,
+    provider: Uuid,
+) -> Result<Option<TypeWithProvider>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS},
+           (SELECT time_zone FROM providers WHERE providers.id = $2) AS provider_time_zone,
+           (SELECT daily_cap FROM providers WHERE providers.id = $2) AS provider_daily_cap
+         FROM appointment_types WHERE id = $1"
+    ))
+    .bind(id)
+    .bind(provider)
+    .fetch_optional(db)
+    .await
+}
+
 pub async fn insert(pool: &PgPool, t: &TypeRow) -> Result<(), sqlx::Error> {
     sqlx::query(&format!(
         "INSERT INTO appointment_types ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"

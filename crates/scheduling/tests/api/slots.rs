@@ -219,6 +219,21 @@ async fn slot_queries_are_bounded_and_unknown_things_are_404() {
         "appointment-type-not-found",
     )
     .await;
+    // Another provider's type is not this provider's.
+    let other = app.clinic(chrono_tz::UTC).await;
+    assert_problem(
+        query(
+            other.provider.id.to_string(),
+            t.clone(),
+            now,
+            now + Duration::days(1),
+        )
+        .await
+        .unwrap(),
+        StatusCode::NOT_FOUND,
+        "appointment-type-not-found",
+    )
+    .await;
     let r = app
         .get(
             &patient,
